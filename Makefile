@@ -1,0 +1,37 @@
+# Spillway. `make run` starts the whole product; `make test` passes every test.
+# Both set up what they need (Postgres from Debian, stripe-mock) idempotently.
+
+GO ?= go
+BIN := bin/spillway
+TEST_FLAGS ?= -race -count=1 -timeout 20m
+
+.PHONY: setup build run stop test fuzz vet fmt generate clean
+
+setup:
+	@bash scripts/setup.sh
+
+build:
+	$(GO) build -o $(BIN) ./cmd/spillway
+
+# Starts the local Postgres under .data/ when DATABASE_URL is unset, migrates,
+# and serves the API, the workers and the simulator (Ctrl-C stops them;
+# `make stop` stops the local Postgres).
+run: setup build
+	./$(BIN) serve
+
+stop: build
+	./$(BIN) db stop
+
+test: setup
+	gofmt -l . | (! grep .) || (echo "gofmt needed on the files above" && exit 1)
+	$(GO) vet ./...
+	$(GO) test $(TEST_FLAGS) ./...
+
+# Runs each fuzz target for a short while (go test runs one target at a time).
+FUZZTIME ?= 20s
+fuzz:
+	$(GO) test ./app -run '^$$' -fuzz FuzzParsePaymentRequest -fuzztime $(FUZZTIME)
+	$(GO) test ./web/sim -run '^$$' -fuzz FuzzChargeRequest -fuzztime $(FUZZTIME)
+
+clean:
+	rm -rf bin

@@ -1,0 +1,188 @@
+package app
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is everything Spillway reads from its environment. LoadConfig
+// validates it all at start so a bad value stops the process with a message
+// naming the variable, instead of failing on the first request.
+type Config struct {
+	DatabaseURL string // empty: a project-local cluster under .data/
+	Addr        string // SPILLWAY_ADDR
+
+	PaymentProvider     string // sim | http | stripe
+	PaymentProviderURL  string
+	SimAddr             string // where the in-process simulator listens
+	StripeAPIBase       string
+	StripeSecretKey     string
+	StripePaymentMethod string
+
+	PaymentDeadline     time.Duration
+	CaptureTimeout      time.Duration
+	PaymentAsyncTimeout time.Duration
+	PaymentMaxAttempts  int
+	PaymentRetryBase    time.Duration
+	PaymentRetryMax     time.Duration
+	HighValueAmount     int64
+
+	DBMaxConns      int
+	SyncConcurrency int
+	Workers         int
+
+	LogLevel  string
+	LogFormat string
+}
+
+// Provider names.
+const (
+	ProviderSim    = "sim"
+	ProviderHTTP   = "http"
+	ProviderStripe = "stripe"
+)
+
+// LoadConfig reads and validates the configuration. It reports every bad
+// variable at once, each by name.
+func LoadConfig(getenv func(string) string) (Config, error) {
+	l := loader{getenv: getenv}
+	c := Config{
+		DatabaseURL:         l.str("DATABASE_URL", ""),
+		Addr:                l.addr("SPILLWAY_ADDR", "127.0.0.1:8080"),
+		PaymentProvider:     l.oneOf("PAYMENT_PROVIDER", ProviderSim, ProviderSim, ProviderHTTP, ProviderStripe),
+		PaymentProviderURL:  l.str("PAYMENT_PROVIDER_URL", ""),
+		SimAddr:             l.addr("SIM_ADDR", "127.0.0.1:8081"),
+		StripeAPIBase:       l.str("STRIPE_API_BASE", ""),
+		StripeSecretKey:     l.str("STRIPE_SECRET_KEY", ""),
+		StripePaymentMethod: l.str("STRIPE_PAYMENT_METHOD", "pm_card_visa"),
+		PaymentDeadline:     l.duration("PAYMENT_DEADLINE", 3*time.Second, time.Millisecond, time.Minute),
+		CaptureTimeout:      l.duration("CAPTURE_TIMEOUT", time.Second, time.Millisecond, time.Minute),
+		PaymentAsyncTimeout: l.duration("PAYMENT_ASYNC_TIMEOUT", 30*time.Second, time.Millisecond, 10*time.Minute),
+		PaymentMaxAttempts:  l.integer("PAYMENT_MAX_ATTEMPTS", 25, 1, 1000),
+		PaymentRetryBase:    l.duration("PAYMENT_RETRY_BASE", 2*time.Second, time.Millisecond, 24*time.Hour),
+		PaymentRetryMax:     l.duration("PAYMENT_RETRY_MAX", time.Hour, time.Millisecond, 7*24*time.Hour),
+		HighValueAmount:     int64(l.integer("HIGH_VALUE_AMOUNT", 100000, 1, MaxAmount)),
+		DBMaxConns:          l.integer("DB_MAX_CONNS", 80, 8, 1000),
+		SyncConcurrency:     l.integer("SYNC_CONCURRENCY", 64, 1, 1000),
+		Workers:             l.integer("WORKERS", 32, 1, 1000),
+		LogLevel:            l.oneOf("LOG_LEVEL", "info", "debug", "info", "warn", "error"),
+		LogFormat:           l.oneOf("LOG_FORMAT", "text", "text", "json"),
+	}
+	if c.DatabaseURL != "" {
+		if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+			l.fail("DATABASE_URL", "must be a postgres:// URL")
+		}
+	}
+	switch c.PaymentProvider {
+	case ProviderHTTP:
+		if c.PaymentProviderURL == "" {
+			l.fail("PAYMENT_PROVIDER_URL", "is required when PAYMENT_PROVIDER=http")
+		} else if !isHTTPURL(c.PaymentProviderURL) {
+			l.fail("PAYMENT_PROVIDER_URL", "must be an absolute http or https URL")
+		}
+	case ProviderStripe:
+		if c.StripeSecretKey == "" {
+			l.fail("STRIPE_SECRET_KEY", "is required when PAYMENT_PROVIDER=stripe")
+		}
+		if c.StripeAPIBase != "" && !isHTTPURL(c.StripeAPIBase) {
+			l.fail("STRIPE_API_BASE", "must be an absolute http or https URL")
+		}
+	}
+	if c.PaymentRetryMax < c.PaymentRetryBase {
+		l.fail("PAYMENT_RETRY_MAX", "must not be less than PAYMENT_RETRY_BASE")
+	}
+	// Each sync call holds a pooled connection for up to the deadline;
+	// leave connections for captures, workers and River's own maintenance.
+	if c.SyncConcurrency > c.DBMaxConns-reservedConns {
+		l.fail("SYNC_CONCURRENCY", fmt.Sprintf("must be at most DB_MAX_CONNS-%d (%d) so sync calls cannot exhaust the pool", reservedConns, c.DBMaxConns-reservedConns))
+	}
+	return c, l.err()
+}
+
+// reservedConns are pool connections sync calls may never take.
+const reservedConns = 8
+
+type loader struct {
+	getenv func(string) string
+	errs   []string
+}
+
+func (l *loader) fail(name, msg string) { l.errs = append(l.errs, name+" "+msg) }
+
+func (l *loader) err() error {
+	if len(l.errs) == 0 {
+		return nil
+	}
+	return errors.New("invalid configuration: " + strings.Join(l.errs, "; "))
+}
+
+func (l *loader) str(name, def string) string {
+	if v := strings.TrimSpace(l.getenv(name)); v != "" {
+		return v
+	}
+	return def
+}
+
+func (l *loader) oneOf(name, def string, allowed ...string) string {
+	v := strings.ToLower(l.str(name, def))
+	for _, a := range allowed {
+		if v == a {
+			return v
+		}
+	}
+	l.fail(name, fmt.Sprintf("must be one of %s, not %q", strings.Join(allowed, ", "), v))
+	return def
+}
+
+func (l *loader) duration(name string, def, min, max time.Duration) time.Duration {
+	s := l.str(name, "")
+	if s == "" {
+		return def
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		l.fail(name, fmt.Sprintf("must be a Go duration like 3s or 250ms, not %q", s))
+		return def
+	}
+	if d < min || d > max {
+		l.fail(name, fmt.Sprintf("must be between %s and %s, not %s", min, max, d))
+		return def
+	}
+	return d
+}
+
+func (l *loader) integer(name string, def, min, max int64) int {
+	s := l.str(name, "")
+	if s == "" {
+		return int(def)
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < min || n > max {
+		l.fail(name, fmt.Sprintf("must be an integer between %d and %d, not %q", min, max, s))
+		return int(def)
+	}
+	return int(n)
+}
+
+func (l *loader) addr(name, def string) string {
+	s := l.str(name, def)
+	host, port, err := net.SplitHostPort(s)
+	if err != nil || host == "" {
+		l.fail(name, fmt.Sprintf("must be host:port like 127.0.0.1:8080, not %q", s))
+		return def
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		l.fail(name, fmt.Sprintf("has a bad port in %q", s))
+	}
+	return s
+}
+
+func isHTTPURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+}

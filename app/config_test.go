@@ -1,0 +1,64 @@
+package app_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spillway/spillway/app"
+)
+
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func TestLoadConfigDefaults(t *testing.T) {
+	t.Parallel()
+	c, err := app.LoadConfig(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Addr != "127.0.0.1:8080" || c.PaymentDeadline != 3*time.Second || c.PaymentProvider != "sim" ||
+		c.HighValueAmount != 100000 || c.SyncConcurrency >= c.DBMaxConns {
+		t.Fatalf("unexpected defaults: %+v", c)
+	}
+}
+
+func TestLoadConfigNamesTheBadVariable(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"PAYMENT_DEADLINE": "3"}, "PAYMENT_DEADLINE"},
+		{map[string]string{"PAYMENT_DEADLINE": "-1s"}, "PAYMENT_DEADLINE"},
+		{map[string]string{"SPILLWAY_ADDR": "8080"}, "SPILLWAY_ADDR"},
+		{map[string]string{"PAYMENT_PROVIDER": "paypal"}, "PAYMENT_PROVIDER"},
+		{map[string]string{"PAYMENT_PROVIDER": "http"}, "PAYMENT_PROVIDER_URL"},
+		{map[string]string{"PAYMENT_PROVIDER": "http", "PAYMENT_PROVIDER_URL": "localhost:9"}, "PAYMENT_PROVIDER_URL"},
+		{map[string]string{"PAYMENT_PROVIDER": "stripe"}, "STRIPE_SECRET_KEY"},
+		{map[string]string{"HIGH_VALUE_AMOUNT": "lots"}, "HIGH_VALUE_AMOUNT"},
+		{map[string]string{"DATABASE_URL": "mysql://x"}, "DATABASE_URL"},
+		{map[string]string{"DB_MAX_CONNS": "20", "SYNC_CONCURRENCY": "19"}, "SYNC_CONCURRENCY"},
+		{map[string]string{"PAYMENT_RETRY_BASE": "1m", "PAYMENT_RETRY_MAX": "1s"}, "PAYMENT_RETRY_MAX"},
+		{map[string]string{"LOG_LEVEL": "loud"}, "LOG_LEVEL"},
+	}
+	for _, tt := range tests {
+		_, err := app.LoadConfig(env(tt.env))
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("LoadConfig(%v) = %v; want an error naming %s", tt.env, err, tt.want)
+		}
+	}
+}
+
+func TestPaymentPriority(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		amount int64
+		want   int
+	}{{1, 3}, {99999, 3}, {100000, 2}, {5000000, 2}} {
+		if got := app.PaymentPriority(tt.amount, 100000); got != tt.want {
+			t.Errorf("PaymentPriority(%d) = %d, want %d", tt.amount, got, tt.want)
+		}
+	}
+}

@@ -1,0 +1,63 @@
+package app
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/json"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// MaxIdempotencyKeyLen is the longest Idempotency-Key accepted (DESIGN.md).
+const MaxIdempotencyKeyLen = 255
+
+// IdempotencyRecord is the answer first given for a key, kept so that a
+// retry of the same request gets the same answer and never a second effect.
+type IdempotencyRecord struct {
+	Scope       string
+	Key         string
+	Fingerprint []byte
+	OperationID uuid.UUID
+	Response    json.RawMessage // the OperationDocument as first answered
+	CreatedAt   time.Time
+}
+
+// Matches reports whether a new request is the same as the recorded one.
+func (r *IdempotencyRecord) Matches(fingerprint []byte) bool {
+	return bytes.Equal(r.Fingerprint, fingerprint)
+}
+
+// CheckIdempotencyKey validates a client-supplied key.
+func CheckIdempotencyKey(key string) error {
+	switch {
+	case key == "":
+		return Errorf(EBADREQUEST, "the Idempotency-Key header is required")
+	case len(key) > MaxIdempotencyKeyLen:
+		return Errorf(EBADREQUEST, "the Idempotency-Key header must be at most %d bytes", MaxIdempotencyKeyLen)
+	}
+	for i := 0; i < len(key); i++ {
+		if key[i] < 0x21 || key[i] > 0x7e {
+			return Errorf(EBADREQUEST, "the Idempotency-Key header must be printable ASCII without spaces")
+		}
+	}
+	return nil
+}
+
+// operationNamespace roots the ids derived from idempotency keys.
+var operationNamespace = uuid.MustParse("8f4c1d0e-6b1a-4f51-9a57-5b0f3c2e7d11")
+
+// OperationID derives an operation's id from the request that created it.
+// It must be deterministic: if the process dies after the provider charged
+// but before the commit, the client's retry (same key, same body) produces
+// the same id, which is the provider's idempotency key, so the provider
+// answers with the first charge instead of making a second one.
+func OperationID(scope, key string, fingerprint []byte) uuid.UUID {
+	h := sha256.New()
+	h.Write([]byte(scope))
+	h.Write([]byte{0})
+	h.Write([]byte(key))
+	h.Write([]byte{0})
+	h.Write(fingerprint)
+	return uuid.NewSHA1(operationNamespace, h.Sum(nil))
+}

@@ -1,0 +1,194 @@
+package app
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Status is where an operation is in its life. The last four are terminal.
+type Status string
+
+const (
+	StatusQueued     Status = "queued"
+	StatusProcessing Status = "processing"
+	StatusSucceeded  Status = "succeeded"
+	StatusDeclined   Status = "declined"
+	StatusFailed     Status = "failed"
+	StatusCancelled  Status = "cancelled"
+)
+
+// Terminal reports whether no further work will change the operation.
+func (s Status) Terminal() bool {
+	switch s {
+	case StatusSucceeded, StatusDeclined, StatusFailed, StatusCancelled:
+		return true
+	}
+	return false
+}
+
+// Mode says how an operation was completed or is being completed.
+type Mode string
+
+const (
+	ModeSync  Mode = "sync"
+	ModeAsync Mode = "async"
+)
+
+// Reason says why a request was captured for async processing.
+type Reason string
+
+const (
+	ReasonTimeout       Reason = "timeout"
+	ReasonProviderError Reason = "provider_error"
+	ReasonBreakerOpen   Reason = "breaker_open"
+	ReasonOverloaded    Reason = "overloaded"
+	ReasonDeferred      Reason = "deferred"
+)
+
+// KindPayment is the only operation kind so far.
+const KindPayment = "payment"
+
+// Operation is one business request a client made, tracked from capture to
+// its terminal status. Its ID is also the idempotency key every provider
+// call carries.
+type Operation struct {
+	ID          uuid.UUID
+	Kind        string
+	Status      Status
+	Mode        Mode
+	Reason      Reason // set when Mode is async
+	Attempts    int    // provider calls made, sync and async
+	Priority    int    // River priority the job was (or would be) inserted at
+	Payment     PaymentRequest
+	JobID       int64 // River job id when captured async
+	Result      json.RawMessage
+	Error       *OperationError
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+	CompletedAt *time.Time
+}
+
+// OperationError is the last failure an operation saw, as clients see it.
+type OperationError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// PaymentResult is what a succeeded or declined payment reports.
+type PaymentResult struct {
+	ProviderRef string `json:"provider_ref,omitempty"`
+	DeclineCode string `json:"decline_code,omitempty"`
+}
+
+// OperationDocument is the public JSON shape of an operation (DESIGN.md,
+// GET /api/v1/operations/{id}). It is also what an idempotent replay sends
+// back, frozen as it was when first answered.
+type OperationDocument struct {
+	ID          string          `json:"id"`
+	Kind        string          `json:"kind"`
+	Status      Status          `json:"status"`
+	Mode        Mode            `json:"mode"`
+	Reason      Reason          `json:"reason,omitempty"`
+	Attempts    int             `json:"attempts"`
+	Priority    int             `json:"priority"`
+	Amount      int64           `json:"amount"`
+	Currency    string          `json:"currency"`
+	Description string          `json:"description,omitempty"`
+	CreatedAt   time.Time       `json:"created_at"`
+	CompletedAt *time.Time      `json:"completed_at"`
+	Result      json.RawMessage `json:"result,omitempty"`
+	Error       *OperationError `json:"error,omitempty"`
+}
+
+// Document returns the operation's public representation.
+func (o *Operation) Document() OperationDocument {
+	d := OperationDocument{
+		ID:          o.ID.String(),
+		Kind:        o.Kind,
+		Status:      o.Status,
+		Mode:        o.Mode,
+		Reason:      o.Reason,
+		Attempts:    o.Attempts,
+		Priority:    o.Priority,
+		Amount:      o.Payment.Amount,
+		Currency:    o.Payment.Currency,
+		Description: o.Payment.Description,
+		CreatedAt:   o.CreatedAt.UTC(),
+		Result:      o.Result,
+		Error:       o.Error,
+	}
+	if o.CompletedAt != nil {
+		t := o.CompletedAt.UTC()
+		d.CompletedAt = &t
+	}
+	return d
+}
+
+// complete moves the operation to a terminal status.
+func (o *Operation) complete(s Status, result any, now time.Time) {
+	o.Status = s
+	o.UpdatedAt = now
+	o.CompletedAt = &now
+	if result != nil {
+		b, _ := json.Marshal(result)
+		o.Result = b
+	}
+}
+
+// ApplyCharge records a provider's business answer.
+func (o *Operation) ApplyCharge(r ChargeResult, now time.Time) {
+	o.Error = nil
+	if r.Declined {
+		o.complete(StatusDeclined, PaymentResult{ProviderRef: r.ProviderRef, DeclineCode: r.DeclineCode}, now)
+		return
+	}
+	o.complete(StatusSucceeded, PaymentResult{ProviderRef: r.ProviderRef}, now)
+}
+
+// Fail ends the operation for good with the given error.
+func (o *Operation) Fail(code, msg string, now time.Time) {
+	o.Error = &OperationError{Code: code, Message: msg}
+	o.complete(StatusFailed, nil, now)
+}
+
+// Capture marks the operation as handed to the async path.
+func (o *Operation) Capture(reason Reason, now time.Time) {
+	o.Status = StatusQueued
+	o.Mode = ModeAsync
+	o.Reason = reason
+	o.UpdatedAt = now
+}
+
+// RecordFault keeps the last provider fault visible to clients while the
+// operation waits for its next attempt.
+func (o *Operation) RecordFault(pe *ProviderError, now time.Time) {
+	o.Error = &OperationError{Code: string(pe.Kind), Message: faultMessage(pe)}
+	o.UpdatedAt = now
+}
+
+// faultMessage keeps provider internals (URLs, addresses) out of what
+// clients see.
+func faultMessage(pe *ProviderError) string {
+	switch pe.Kind {
+	case FaultTimeout:
+		return "the provider did not answer in time"
+	case FaultRejected:
+		return "the provider rejected the request"
+	}
+	if pe.StatusCode != 0 {
+		return "the provider answered with an error"
+	}
+	return "the provider could not be reached"
+}
+
+// StorageClock wraps now (nil: time.Now) to give UTC times at Postgres's
+// microsecond precision, so a document answered before a write and one read
+// back after it show the same instants.
+func StorageClock(now func() time.Time) func() time.Time {
+	if now == nil {
+		now = time.Now
+	}
+	return func() time.Time { return now().UTC().Truncate(time.Microsecond) }
+}

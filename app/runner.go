@@ -1,0 +1,252 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+)
+
+// OperationStore is the storage the runner needs. Every method but BeginTx
+// runs inside the caller's transaction.
+type OperationStore interface {
+	BeginTx(ctx context.Context) (pgx.Tx, error)
+	// TryLockKeyTx takes a transaction-scoped lock on an idempotency key
+	// without waiting; false means another request holds it.
+	TryLockKeyTx(ctx context.Context, tx pgx.Tx, scope, key string) (bool, error)
+	GetIdempotencyTx(ctx context.Context, tx pgx.Tx, scope, key string) (*IdempotencyRecord, error)
+	InsertIdempotencyTx(ctx context.Context, tx pgx.Tx, rec *IdempotencyRecord) error
+	// InsertOperationTx returns false if an operation with that id exists.
+	InsertOperationTx(ctx context.Context, tx pgx.Tx, op *Operation) (bool, error)
+	GetOperationTx(ctx context.Context, tx pgx.Tx, id uuid.UUID) (*Operation, error)
+	UpdateOperationTx(ctx context.Context, tx pgx.Tx, op *Operation) error
+}
+
+// JobInserter inserts River jobs; *river.Client[pgx.Tx] is one.
+type JobInserter interface {
+	InsertTx(ctx context.Context, tx pgx.Tx, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error)
+}
+
+// RunnerConfig holds the runner's dependencies and policy.
+type RunnerConfig struct {
+	Store    OperationStore
+	Jobs     JobInserter
+	Provider PaymentProvider
+	// Deadline bounds the synchronous provider call, counted from the
+	// moment the request reached the runner.
+	Deadline time.Duration
+	// CaptureTimeout bounds the database work around the call, so a
+	// request's worst case is Deadline + CaptureTimeout.
+	CaptureTimeout time.Duration
+	// SyncLimit caps concurrent synchronous provider calls; a request over
+	// it is captured with reason overloaded instead of waiting. It must stay
+	// below the pool size, because each sync call holds a connection.
+	SyncLimit       int
+	HighValueAmount int64
+	MaxAttempts     int
+	Now             func() time.Time
+	Logger          *slog.Logger
+}
+
+// Runner tries an operation synchronously within its deadline and, when that
+// cannot succeed, captures it as a River job in the same transaction.
+type Runner struct {
+	cfg  RunnerConfig
+	sync chan struct{}
+}
+
+// NewRunner validates cfg and returns a runner.
+func NewRunner(cfg RunnerConfig) (*Runner, error) {
+	switch {
+	case cfg.Store == nil || cfg.Jobs == nil || cfg.Provider == nil:
+		return nil, errors.New("runner: Store, Jobs and Provider are required")
+	case cfg.Deadline <= 0:
+		return nil, errors.New("runner: Deadline must be positive")
+	case cfg.SyncLimit <= 0:
+		return nil, errors.New("runner: SyncLimit must be positive")
+	}
+	if cfg.CaptureTimeout <= 0 {
+		cfg.CaptureTimeout = time.Second
+	}
+	cfg.Now = StorageClock(cfg.Now)
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Runner{cfg: cfg, sync: make(chan struct{}, cfg.SyncLimit)}, nil
+}
+
+// Outcome is the runner's answer to one submission.
+type Outcome struct {
+	Document OperationDocument
+	// Body is the document exactly as first answered; a replay sends it
+	// byte for byte.
+	Body     json.RawMessage
+	Replayed bool
+}
+
+// scopePayments namespaces idempotency keys of POST /api/v1/payments.
+const scopePayments = "payments"
+
+// SubmitPayment runs one payment request in one transaction: check the key,
+// insert the operation, call the provider within the deadline, then record
+// the result or insert the River job, and commit. Nothing is acknowledged
+// unless the commit succeeded.
+func (r *Runner) SubmitPayment(ctx context.Context, key string, req PaymentRequest) (*Outcome, error) {
+	start := r.cfg.Now()
+	// Once the provider may have been called, the result must be recorded
+	// even if the client hangs up; the bounds below still cap the work.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.Deadline+r.cfg.CaptureTimeout)
+	defer cancel()
+
+	beginCtx, cancelBegin := context.WithTimeout(ctx, r.cfg.CaptureTimeout)
+	tx, err := r.cfg.Store.BeginTx(beginCtx)
+	cancelBegin()
+	if err != nil {
+		return nil, unavailable("begin transaction", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
+
+	fp := req.Fingerprint()
+	ok, err := r.cfg.Store.TryLockKeyTx(ctx, tx, scopePayments, key)
+	if err != nil {
+		return nil, unavailable("lock idempotency key", err)
+	}
+	if !ok {
+		return nil, Errorf(ECONFLICT, "a request with this Idempotency-Key is still in flight; retry later")
+	}
+	rec, err := r.cfg.Store.GetIdempotencyTx(ctx, tx, scopePayments, key)
+	if err != nil {
+		return nil, unavailable("read idempotency key", err)
+	}
+	if rec != nil {
+		if !rec.Matches(fp) {
+			return nil, Errorf(EKEYREUSED, "this Idempotency-Key was already used with a different request body")
+		}
+		return replay(rec.Response)
+	}
+
+	now := r.cfg.Now()
+	op := &Operation{
+		ID:        OperationID(scopePayments, key, fp),
+		Kind:      KindPayment,
+		Status:    StatusProcessing,
+		Mode:      ModeSync,
+		Priority:  PaymentPriority(req.Amount, r.cfg.HighValueAmount),
+		Payment:   req,
+		CreatedAt: now,
+		UpdatedAt: now,
+	}
+	inserted, err := r.cfg.Store.InsertOperationTx(ctx, tx, op)
+	if err != nil {
+		return nil, unavailable("insert operation", err)
+	}
+	if !inserted {
+		// The key's record expired but its operation remains: report the
+		// operation as it stands rather than charging again.
+		cur, err := r.cfg.Store.GetOperationTx(ctx, tx, op.ID)
+		if err != nil {
+			return nil, unavailable("read operation", err)
+		}
+		return &Outcome{Document: cur.Document(), Replayed: true}, nil
+	}
+
+	if err := r.attemptOrCapture(ctx, tx, op, start); err != nil {
+		return nil, err
+	}
+
+	doc := op.Document()
+	body, err := json.Marshal(doc)
+	if err != nil {
+		return nil, fmt.Errorf("encode operation: %w", err)
+	}
+	if err := r.cfg.Store.InsertIdempotencyTx(ctx, tx, &IdempotencyRecord{
+		Scope: scopePayments, Key: key, Fingerprint: fp, OperationID: op.ID, Response: body, CreatedAt: now,
+	}); err != nil {
+		return nil, unavailable("record idempotency key", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		// The provider may have charged; the client was told nothing and a
+		// retry with the same key reuses the same operation id, so the
+		// provider replays its first answer instead of charging again.
+		return nil, unavailable("commit", err)
+	}
+	r.cfg.Logger.Info("payment", "operation_id", op.ID, "status", op.Status, "mode", op.Mode,
+		"reason", op.Reason, "elapsed", r.cfg.Now().Sub(start))
+	return &Outcome{Document: doc, Body: body}, nil
+}
+
+// attemptOrCapture makes the synchronous call when a slot is free and
+// captures the operation as a job when the call cannot produce an answer.
+func (r *Runner) attemptOrCapture(ctx context.Context, tx pgx.Tx, op *Operation, start time.Time) error {
+	select {
+	case r.sync <- struct{}{}:
+	default:
+		return r.captureTx(ctx, tx, op, ReasonOverloaded)
+	}
+	callCtx, cancel := context.WithDeadline(ctx, start.Add(r.cfg.Deadline))
+	res, err := r.cfg.Provider.Charge(callCtx, Charge{
+		IdempotencyKey: op.ID.String(),
+		Amount:         op.Payment.Amount,
+		Currency:       op.Payment.Currency,
+		Reference:      op.ID.String(),
+		Description:    op.Payment.Description,
+	})
+	pe := ClassifyProviderError(callCtx, err)
+	cancel()
+	<-r.sync
+	op.Attempts++
+
+	now := r.cfg.Now()
+	if pe == nil {
+		op.ApplyCharge(res, now)
+		if err := r.cfg.Store.UpdateOperationTx(ctx, tx, op); err != nil {
+			return unavailable("record result", err)
+		}
+		return nil
+	}
+	op.RecordFault(pe, now)
+	reason := ReasonProviderError
+	if pe.Kind == FaultTimeout {
+		reason = ReasonTimeout
+	}
+	r.cfg.Logger.Warn("sync call failed; capturing", "operation_id", op.ID, "error", pe)
+	return r.captureTx(ctx, tx, op, reason)
+}
+
+// captureTx inserts the River job in the request's transaction, so the job
+// exists if and only if the 202 that promises it is committed.
+func (r *Runner) captureTx(ctx context.Context, tx pgx.Tx, op *Operation, reason Reason) error {
+	op.Capture(reason, r.cfg.Now())
+	opts := PaymentArgs{}.InsertOpts()
+	opts.Priority = op.Priority
+	opts.MaxAttempts = r.cfg.MaxAttempts
+	res, err := r.cfg.Jobs.InsertTx(ctx, tx, PaymentArgs{OperationID: op.ID}, &opts)
+	if err != nil {
+		return unavailable("insert job", err)
+	}
+	op.JobID = res.Job.ID
+	if err := r.cfg.Store.UpdateOperationTx(ctx, tx, op); err != nil {
+		return unavailable("record capture", err)
+	}
+	return nil
+}
+
+func replay(body json.RawMessage) (*Outcome, error) {
+	var doc OperationDocument
+	if err := json.Unmarshal(body, &doc); err != nil {
+		return nil, fmt.Errorf("decode stored response: %w", err)
+	}
+	return &Outcome{Document: doc, Body: body, Replayed: true}, nil
+}
+
+// unavailable marks a failure to capture durably: nothing was acknowledged.
+func unavailable(step string, err error) error {
+	return &Error{Code: EUNAVAILABLE, Message: "the request could not be recorded; nothing was done, retry later", Err: fmt.Errorf("%s: %w", step, err)}
+}

@@ -1,0 +1,136 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+
+	"github.com/spillway/spillway/app"
+	"github.com/spillway/spillway/db"
+)
+
+const usage = `usage: spillway <command> [args]
+
+commands:
+  serve                  HTTP API and workers (migrates first)
+  worker                 workers only
+  migrate up|down|status database migrations (River's schema and ours)
+  sim                    the downstream payment simulator on SIM_ADDR
+  db start|stop|url      the project-local Postgres under $SPILLWAY_DATA_DIR (default .data)
+
+Configuration is read from the environment; see README.md.`
+
+// run is the whole program; main only supplies the process's environment.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, usage)
+		return errors.New("no command given")
+	}
+	switch cmd, rest := args[0], args[1:]; cmd {
+	case "serve":
+		return runServe(ctx, getenv, stdout, stderr, true)
+	case "worker":
+		return runServe(ctx, getenv, stdout, stderr, false)
+	case "migrate":
+		return runMigrate(ctx, rest, getenv, stdout, stderr)
+	case "sim":
+		return runSim(ctx, getenv, stdout, stderr)
+	case "db":
+		return runDB(ctx, rest, getenv, stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprintln(stdout, usage)
+		return nil
+	default:
+		fmt.Fprintln(stderr, usage)
+		return fmt.Errorf("unknown command %q", cmd)
+	}
+}
+
+func newLogger(cfg app.Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func localConfig(getenv func(string) string) db.LocalConfig {
+	dir := getenv("SPILLWAY_DATA_DIR")
+	if dir == "" {
+		dir = ".data"
+	}
+	abs, err := filepath.Abs(dir)
+	if err == nil {
+		dir = abs
+	}
+	return db.LocalConfig{Dir: filepath.Join(dir, "postgres")}
+}
+
+// databaseURL is DATABASE_URL, or the project-local cluster started on demand.
+func databaseURL(ctx context.Context, cfg app.Config, getenv func(string) string, log io.Writer) (string, error) {
+	if cfg.DatabaseURL != "" {
+		return cfg.DatabaseURL, nil
+	}
+	url, err := db.EnsureLocal(ctx, localConfig(getenv), log)
+	if err != nil {
+		return "", fmt.Errorf("DATABASE_URL is unset and the local Postgres could not start: %w", err)
+	}
+	return url, nil
+}
+
+func runDB(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) != 1 {
+		return errors.New("usage: spillway db start|stop|url")
+	}
+	lc := localConfig(getenv)
+	switch args[0] {
+	case "start", "url":
+		url, err := db.EnsureLocal(ctx, lc, stderr)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, url)
+		return nil
+	case "stop":
+		return db.StopLocal(ctx, lc, stdout)
+	}
+	return fmt.Errorf("unknown db command %q; want start, stop or url", args[0])
+}
+
+func runMigrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) != 1 {
+		return errors.New("usage: spillway migrate up|down|status")
+	}
+	cfg, err := app.LoadConfig(getenv)
+	if err != nil {
+		return err
+	}
+	url, err := databaseURL(ctx, cfg, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	pool, err := db.Open(ctx, db.PoolConfig{URL: url, MaxConns: 4})
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	m, err := db.NewMigrator(pool)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	switch args[0] {
+	case "up":
+		return m.Up(ctx, stdout)
+	case "down":
+		return m.Down(ctx, stdout)
+	case "status":
+		return m.Status(ctx, stdout)
+	}
+	return fmt.Errorf("unknown migrate command %q; want up, down or status", args[0])
+}

@@ -1,0 +1,187 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/spillway/spillway/app"
+	"github.com/spillway/spillway/db"
+	"github.com/spillway/spillway/jobs"
+	"github.com/spillway/spillway/web"
+	"github.com/spillway/spillway/web/provider"
+	"github.com/spillway/spillway/web/sim"
+)
+
+// runServe starts workers and, when withHTTP, the API; it returns when ctx
+// ends, after draining in-flight requests and jobs.
+func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io.Writer, withHTTP bool) error {
+	cfg, err := app.LoadConfig(getenv)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, stderr)
+	url, err := databaseURL(ctx, cfg, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	pool, err := db.Open(ctx, db.PoolConfig{URL: url, MaxConns: cfg.DBMaxConns})
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	m, err := db.NewMigrator(pool)
+	if err != nil {
+		return err
+	}
+	err = m.Up(ctx, io.Discard)
+	m.Close()
+	if err != nil {
+		return err
+	}
+
+	// Listen before anything else runs so a taken port fails fast.
+	var apiLn, simLn net.Listener
+	if withHTTP {
+		if apiLn, err = net.Listen("tcp", cfg.Addr); err != nil {
+			return fmt.Errorf("SPILLWAY_ADDR %s: %w", cfg.Addr, err)
+		}
+		defer apiLn.Close()
+	}
+	if cfg.PaymentProvider == app.ProviderSim {
+		if simLn, err = net.Listen("tcp", cfg.SimAddr); err != nil {
+			return fmt.Errorf("SIM_ADDR %s: %w", cfg.SimAddr, err)
+		}
+		defer simLn.Close()
+		cfg.PaymentProviderURL = "http://" + simLn.Addr().String()
+	}
+	prov, err := newProvider(cfg)
+	if err != nil {
+		return err
+	}
+
+	jc := jobs.Config{
+		Pool: pool, Provider: prov, Workers: cfg.Workers, CallTimeout: cfg.PaymentAsyncTimeout,
+		RetryBase: cfg.PaymentRetryBase, RetryMax: cfg.PaymentRetryMax, Logger: log,
+	}
+	if cfg.LogLevel == "debug" {
+		jc.RiverLogger = log
+	}
+	rc, err := jobs.NewClient(jc)
+	if err != nil {
+		return err
+	}
+	runner, err := app.NewRunner(app.RunnerConfig{
+		Store: db.NewStore(pool), Jobs: rc, Provider: prov, Deadline: cfg.PaymentDeadline,
+		CaptureTimeout: cfg.CaptureTimeout, SyncLimit: cfg.SyncConcurrency,
+		HighValueAmount: cfg.HighValueAmount, MaxAttempts: cfg.PaymentMaxAttempts, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+
+	errc := make(chan error, 2)
+	var servers []*http.Server
+	if simLn != nil {
+		s := &http.Server{Handler: sim.New(sim.Config{}), ReadHeaderTimeout: 5 * time.Second}
+		servers = append(servers, s)
+		go func() { errc <- serveHTTP(s, simLn) }()
+		fmt.Fprintf(stdout, "simulator on http://%s (chaos: PUT /control)\n", simLn.Addr())
+	}
+	if err := rc.Start(ctx); err != nil {
+		return fmt.Errorf("start workers: %w", err)
+	}
+	if apiLn != nil {
+		s := &http.Server{
+			Handler:           web.NewServer(web.Config{Runner: runner, Pool: pool, Logger: log}),
+			ReadHeaderTimeout: 5 * time.Second,
+			ReadTimeout:       30 * time.Second,
+			IdleTimeout:       2 * time.Minute,
+		}
+		servers = append(servers, s)
+		go func() { errc <- serveHTTP(s, apiLn) }()
+		fmt.Fprintf(stdout, "spillway serving on http://%s (provider %s, deadline %s)\n", apiLn.Addr(), cfg.PaymentProvider, cfg.PaymentDeadline)
+	} else {
+		fmt.Fprintf(stdout, "spillway worker running (provider %s)\n", cfg.PaymentProvider)
+	}
+
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	shutdown(servers, rc, log)
+	return err
+}
+
+func serveHTTP(s *http.Server, ln net.Listener) error {
+	if err := s.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// stopper is the part of the River client shutdown needs.
+type stopper interface {
+	Stop(ctx context.Context) error
+	StopAndCancel(ctx context.Context) error
+}
+
+// shutdown stops taking requests, lets in-flight ones commit, then lets
+// running jobs finish; jobs still running after the grace period are
+// cancelled and River retries them later, which the provider's idempotency
+// makes safe.
+func shutdown(servers []*http.Server, rc stopper, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	for i := len(servers) - 1; i >= 0; i-- {
+		if err := servers[i].Shutdown(ctx); err != nil {
+			log.Warn("http shutdown", "error", err)
+		}
+	}
+	if err := rc.Stop(ctx); err != nil {
+		log.Warn("workers did not stop in time; cancelling", "error", err)
+		cctx, ccancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer ccancel()
+		_ = rc.StopAndCancel(cctx)
+	}
+}
+
+func newProvider(cfg app.Config) (app.PaymentProvider, error) {
+	switch cfg.PaymentProvider {
+	case app.ProviderStripe:
+		return provider.NewStripe(provider.StripeConfig{
+			APIBase: cfg.StripeAPIBase, SecretKey: cfg.StripeSecretKey, PaymentMethod: cfg.StripePaymentMethod,
+		})
+	default:
+		return provider.NewHTTP(provider.HTTPConfig{BaseURL: cfg.PaymentProviderURL})
+	}
+}
+
+func runSim(ctx context.Context, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := app.LoadConfig(getenv)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.SimAddr)
+	if err != nil {
+		return fmt.Errorf("SIM_ADDR %s: %w", cfg.SimAddr, err)
+	}
+	s := &http.Server{Handler: sim.New(sim.Config{}), ReadHeaderTimeout: 5 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- serveHTTP(s, ln) }()
+	fmt.Fprintf(stdout, "simulator on http://%s (POST /charges; chaos: PUT /control)\n", ln.Addr())
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = s.Shutdown(sctx)
+	_ = stderr
+	return err
+}

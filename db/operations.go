@@ -1,0 +1,149 @@
+package db
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/spillway/spillway/app"
+)
+
+const operationColumns = `id, kind, status, mode, coalesce(reason, ''), attempts, priority, amount, currency,
+	coalesce(customer_email, ''), coalesce(customer_phone, ''), coalesce(description, ''), coalesce(callback_url, ''),
+	coalesce(job_id, 0), result, error, created_at, updated_at, completed_at`
+
+func scanOperation(row pgx.Row) (*app.Operation, error) {
+	var (
+		op           app.Operation
+		email, phone string
+		result, oerr []byte
+	)
+	err := row.Scan(&op.ID, &op.Kind, &op.Status, &op.Mode, &op.Reason, &op.Attempts, &op.Priority,
+		&op.Payment.Amount, &op.Payment.Currency, &email, &phone, &op.Payment.Description, &op.Payment.CallbackURL,
+		&op.JobID, &result, &oerr, &op.CreatedAt, &op.UpdatedAt, &op.CompletedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	if email != "" || phone != "" {
+		op.Payment.Customer = &app.Customer{Email: email, Phone: phone}
+	}
+	if result != nil {
+		op.Result = result
+	}
+	if oerr != nil {
+		op.Error = &app.OperationError{}
+		if err := json.Unmarshal(oerr, op.Error); err != nil {
+			return nil, fmt.Errorf("decode operation error: %w", err)
+		}
+	}
+	return &op, nil
+}
+
+// GetOperation reads one operation; ErrNotFound if there is none.
+func GetOperation(ctx context.Context, q Querier, id uuid.UUID) (*app.Operation, error) {
+	op, err := scanOperation(q.QueryRow(ctx, `SELECT `+operationColumns+` FROM operations WHERE id = $1`, id))
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return nil, fmt.Errorf("get operation: %w", err)
+	}
+	return op, err
+}
+
+// GetOperationTx reads one operation inside tx.
+func (s *Store) GetOperationTx(ctx context.Context, tx pgx.Tx, id uuid.UUID) (*app.Operation, error) {
+	return GetOperation(ctx, tx, id)
+}
+
+// InsertOperationTx inserts op; false means an operation with its id exists.
+func (s *Store) InsertOperationTx(ctx context.Context, tx pgx.Tx, op *app.Operation) (bool, error) {
+	var email, phone string
+	if c := op.Payment.Customer; c != nil {
+		email, phone = c.Email, c.Phone
+	}
+	tag, err := tx.Exec(ctx, `
+		INSERT INTO operations (id, kind, status, mode, reason, attempts, priority, amount, currency,
+			customer_email, customer_phone, description, callback_url, job_id, result, error,
+			created_at, updated_at, completed_at)
+		VALUES ($1, $2, $3, $4, nullif($5, ''), $6, $7, $8, $9, nullif($10, ''), nullif($11, ''),
+			nullif($12, ''), nullif($13, ''), nullif($14, 0), $15, $16, $17, $18, $19)
+		ON CONFLICT (id) DO NOTHING`,
+		op.ID, op.Kind, op.Status, op.Mode, op.Reason, op.Attempts, op.Priority, op.Payment.Amount,
+		op.Payment.Currency, email, phone, op.Payment.Description, op.Payment.CallbackURL, op.JobID,
+		nullJSON(op.Result), errorJSON(op.Error), op.CreatedAt, op.UpdatedAt, op.CompletedAt)
+	if err != nil {
+		return false, fmt.Errorf("insert operation: %w", err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// UpdateOperationTx writes op's mutable fields.
+func (s *Store) UpdateOperationTx(ctx context.Context, tx pgx.Tx, op *app.Operation) error {
+	_, err := updateOperation(ctx, tx, op, false)
+	return err
+}
+
+// UpdateOpenOperationTx writes op's mutable fields unless the stored
+// operation is already terminal (say, cancelled by an operator while a
+// worker was calling the provider); false means it was.
+func UpdateOpenOperationTx(ctx context.Context, tx pgx.Tx, op *app.Operation) (bool, error) {
+	return updateOperation(ctx, tx, op, true)
+}
+
+func updateOperation(ctx context.Context, q Querier, op *app.Operation, onlyOpen bool) (bool, error) {
+	sql := `
+		UPDATE operations SET status = $2, mode = $3, reason = nullif($4, ''), attempts = $5,
+			job_id = nullif($6, 0), result = $7, error = $8, updated_at = $9, completed_at = $10
+		WHERE id = $1`
+	if onlyOpen {
+		sql += ` AND status IN ('queued', 'processing')`
+	}
+	tag, err := q.Exec(ctx, sql, op.ID, op.Status, op.Mode, op.Reason, op.Attempts, op.JobID,
+		nullJSON(op.Result), errorJSON(op.Error), op.UpdatedAt, op.CompletedAt)
+	if err != nil {
+		return false, fmt.Errorf("update operation: %w", err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// StartAttempt marks an open operation as processing and counts the attempt,
+// committed before the provider call so a crash mid-call still shows it.
+// It returns ErrNotFound if the operation is gone and (op, false) if it is
+// already terminal.
+func StartAttempt(ctx context.Context, q Querier, id uuid.UUID) (*app.Operation, bool, error) {
+	op, err := scanOperation(q.QueryRow(ctx, `
+		UPDATE operations SET status = 'processing', attempts = attempts + 1, updated_at = now()
+		WHERE id = $1 AND status IN ('queued', 'processing')
+		RETURNING `+operationColumns, id))
+	if errors.Is(err, ErrNotFound) {
+		op, err := GetOperation(ctx, q, id)
+		if err != nil {
+			return nil, false, err
+		}
+		return op, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("start attempt: %w", err)
+	}
+	return op, true, nil
+}
+
+func nullJSON(b json.RawMessage) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
+}
+
+func errorJSON(e *app.OperationError) []byte {
+	if e == nil {
+		return nil
+	}
+	b, _ := json.Marshal(e)
+	return b
+}

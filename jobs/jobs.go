@@ -1,0 +1,104 @@
+// Package jobs holds Spillway's River workers and the River client that runs
+// them. A worker finishes what the sync path captured: it calls the provider
+// with the operation's own idempotency key and records the outcome in the
+// same transaction that completes the job.
+package jobs
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+
+	"github.com/spillway/spillway/app"
+)
+
+// Config wires the River client and its workers.
+type Config struct {
+	Pool     *pgxpool.Pool
+	Provider app.PaymentProvider
+	// Workers is how many payment jobs run at once in this process; zero
+	// makes an insert-only client that works nothing.
+	Workers int
+	// CallTimeout bounds one async provider call.
+	CallTimeout time.Duration
+	RetryBase   time.Duration
+	RetryMax    time.Duration
+	// ReconcileEvery is how often operations whose job River gave up on
+	// are closed; zero means every minute.
+	ReconcileEvery time.Duration
+	Logger         *slog.Logger
+	// RiverLogger is River's own; nil means River's warnings and errors
+	// go to Logger and its routine chatter nowhere.
+	RiverLogger *slog.Logger
+	Now         func() time.Time
+}
+
+// NewClient builds the River client. The same client inserts jobs (the
+// runner's InsertTx) and, when Workers > 0, works them.
+func NewClient(cfg Config) (*river.Client[pgx.Tx], error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.RiverLogger == nil {
+		cfg.RiverLogger = slog.New(minLevel{cfg.Logger.Handler(), slog.LevelWarn})
+	}
+	cfg.Now = app.StorageClock(cfg.Now)
+	workers := river.NewWorkers()
+	if err := river.AddWorkerSafely(workers, NewPaymentWorker(cfg)); err != nil {
+		return nil, err
+	}
+	if err := river.AddWorkerSafely(workers, &ReconcileWorker{pool: cfg.Pool, now: cfg.Now}); err != nil {
+		return nil, err
+	}
+	rc := &river.Config{
+		Logger:  cfg.RiverLogger,
+		Workers: workers,
+		// River's own job timeout must outlast our provider call so the
+		// call's deadline, not River's, decides.
+		JobTimeout: cfg.CallTimeout + 30*time.Second,
+	}
+	if cfg.Workers > 0 {
+		every := cfg.ReconcileEvery
+		if every <= 0 {
+			every = time.Minute
+		}
+		rc.Queues = map[string]river.QueueConfig{
+			app.QueuePayments:  {MaxWorkers: cfg.Workers},
+			river.QueueDefault: {MaxWorkers: 2},
+		}
+		rc.PeriodicJobs = []*river.PeriodicJob{
+			river.NewPeriodicJob(river.PeriodicInterval(every),
+				func() (river.JobArgs, *river.InsertOpts) { return ReconcileArgs{}, nil },
+				&river.PeriodicJobOpts{RunOnStart: true}),
+		}
+	}
+	client, err := river.NewClient(riverpgxv5.New(cfg.Pool), rc)
+	if err != nil {
+		return nil, fmt.Errorf("river client: %w", err)
+	}
+	return client, nil
+}
+
+// minLevel drops records below a level before they reach the handler.
+type minLevel struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+
+func (h minLevel) WithAttrs(as []slog.Attr) slog.Handler {
+	return minLevel{h.Handler.WithAttrs(as), h.min}
+}
+
+func (h minLevel) WithGroup(name string) slog.Handler {
+	return minLevel{h.Handler.WithGroup(name), h.min}
+}

@@ -1,0 +1,150 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+
+	"github.com/spillway/spillway/app"
+	"github.com/spillway/spillway/db"
+)
+
+// PaymentWorker completes captured payments.
+type PaymentWorker struct {
+	river.WorkerDefaults[app.PaymentArgs]
+	pool        *pgxpool.Pool
+	provider    app.PaymentProvider
+	callTimeout time.Duration
+	retryBase   time.Duration
+	retryMax    time.Duration
+	now         func() time.Time
+	log         *slog.Logger
+}
+
+// NewPaymentWorker returns the worker for cfg.
+func NewPaymentWorker(cfg Config) *PaymentWorker {
+	return &PaymentWorker{
+		pool: cfg.Pool, provider: cfg.Provider, callTimeout: cfg.CallTimeout,
+		retryBase: cfg.RetryBase, retryMax: cfg.RetryMax, now: cfg.Now, log: cfg.Logger,
+	}
+}
+
+// Work makes one attempt. Declines and successes are recorded in the same
+// transaction as JobCompleteTx; faults return an error so River retries
+// with NextRetry's backoff, and the last allowed attempt fails the operation.
+func (w *PaymentWorker) Work(ctx context.Context, job *river.Job[app.PaymentArgs]) error {
+	op, open, err := db.StartAttempt(ctx, w.pool, job.Args.OperationID)
+	if errors.Is(err, db.ErrNotFound) {
+		// The job is inserted in the operation's own transaction, so this
+		// cannot happen short of manual deletion; retrying will not help.
+		return river.JobCancel(fmt.Errorf("operation %s does not exist", job.Args.OperationID))
+	}
+	if err != nil {
+		return err
+	}
+	if !open {
+		return nil // finished elsewhere (an operator, an earlier run); nothing to charge
+	}
+
+	callCtx, cancel := context.WithTimeout(ctx, w.callTimeout)
+	res, err := w.provider.Charge(callCtx, app.Charge{
+		IdempotencyKey: op.ID.String(),
+		Amount:         op.Payment.Amount,
+		Currency:       op.Payment.Currency,
+		Reference:      op.ID.String(),
+		Description:    op.Payment.Description,
+	})
+	pe := app.ClassifyProviderError(callCtx, err)
+	cancel()
+
+	now := w.now()
+	if pe == nil {
+		op.ApplyCharge(res, now)
+		return w.finish(ctx, job, op)
+	}
+
+	w.log.Warn("payment attempt failed", "operation_id", op.ID, "attempt", job.Attempt, "error", pe)
+	if !pe.Retryable() {
+		op.Fail(string(pe.Kind), "the provider rejected the request", now)
+		if err := w.finish(ctx, job, op); err != nil {
+			return err
+		}
+		return nil
+	}
+	if job.Attempt >= job.MaxAttempts {
+		// Record the failure before River discards the job; if we die in
+		// between, the job is rescued, finds the operation terminal and
+		// completes without charging.
+		op.Fail("attempts_exhausted", fmt.Sprintf("gave up after %d attempts: %s", job.Attempt, pe.Kind), now)
+		if err := w.update(ctx, op); err != nil {
+			return err
+		}
+		return pe
+	}
+	op.Status = app.StatusQueued
+	op.RecordFault(pe, now)
+	if err := w.update(ctx, op); err != nil {
+		return err
+	}
+	return pe
+}
+
+// finish records a terminal outcome and completes the job atomically.
+func (w *PaymentWorker) finish(ctx context.Context, job *river.Job[app.PaymentArgs], op *app.Operation) error {
+	tx, err := w.pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
+	if _, err := db.UpdateOpenOperationTx(ctx, tx, op); err != nil {
+		return err
+	}
+	if _, err := river.JobCompleteTx[*riverpgxv5.Driver](ctx, tx, job); err != nil {
+		return fmt.Errorf("complete job: %w", err)
+	}
+	return tx.Commit(ctx)
+}
+
+func (w *PaymentWorker) update(ctx context.Context, op *app.Operation) error {
+	tx, err := w.pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
+	if _, err := db.UpdateOpenOperationTx(ctx, tx, op); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
+}
+
+// NextRetry is exponential backoff with jitter over the second half of the
+// interval: retries from many workers spread out instead of hitting a
+// recovering provider together, yet never come sooner than half the step.
+func (w *PaymentWorker) NextRetry(job *river.Job[app.PaymentArgs]) time.Time {
+	return w.now().Add(Backoff(job.Attempt, w.retryBase, w.retryMax, rand.Float64()))
+}
+
+// Timeout leaves River's own limit above the provider call's.
+func (w *PaymentWorker) Timeout(*river.Job[app.PaymentArgs]) time.Duration {
+	return w.callTimeout + 30*time.Second
+}
+
+// Backoff returns the wait after the given attempt (1-based): base·2^(n-1)
+// capped at max, scaled into [½, 1) of that by r in [0, 1).
+func Backoff(attempt int, base, max time.Duration, r float64) time.Duration {
+	d := base
+	for i := 1; i < attempt && d < max; i++ {
+		d *= 2
+	}
+	if d > max || d <= 0 {
+		d = max
+	}
+	return d/2 + time.Duration(r*float64(d/2))
+}

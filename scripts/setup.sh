@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Installs what `make run` and `make test` need on a Debian-like machine:
+# PostgreSQL server binaries (for the project-local cluster db/local.go
+# manages under .data/postgres) and stripe-mock (under .data/bin).
+#
+# Idempotent and fast when everything is present: it only touches the
+# network (apt, Go module proxy) for things that are missing.
+set -euo pipefail
+
+STRIPE_MOCK_VERSION=v0.203.0
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+say() { printf 'setup: %s\n' "$*"; }
+die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
+
+is_root() { [ "$(id -u)" -eq 0 ]; }
+
+apt_updated=
+apt_install() {
+	# Update the package lists at most once per run; a fresh container has
+	# none, and a second update would only cost time.
+	if [ -z "$apt_updated" ]; then
+		say "apt-get update"
+		apt-get update -qq
+		apt_updated=1
+	fi
+	say "apt-get install $*"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+# pg_bindir prints a directory holding initdb, pg_ctl and postgres, looking
+# where db/local.go looks: PATH first (symlinks resolved), then Debian's
+# /usr/lib/postgresql/<major>/bin, highest major first. Debian does not put
+# initdb on PATH, so the second place is the usual hit.
+pg_bindir() {
+	local d p
+	if p="$(command -v initdb 2>/dev/null)"; then
+		d="$(dirname "$(readlink -f "$p")")"
+		if [ -x "$d/pg_ctl" ] && [ -x "$d/postgres" ]; then
+			printf '%s\n' "$d"
+			return 0
+		fi
+	fi
+	for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -t/ -k5,5 -V -r); do
+		if [ -x "$d/initdb" ] && [ -x "$d/pg_ctl" ] && [ -x "$d/postgres" ]; then
+			printf '%s\n' "$d"
+			return 0
+		fi
+	done
+	return 1
+}
+
+# --- PostgreSQL server binaries -------------------------------------------
+if ! bindir="$(pg_bindir)"; then
+	if ! is_root; then
+		die "PostgreSQL server binaries (initdb, pg_ctl, postgres) not found on PATH or in /usr/lib/postgresql/*/bin; run this script as root (sudo $0) or install Debian's 'postgresql' package"
+	fi
+	command -v apt-get >/dev/null || die "initdb not found and apt-get is unavailable; install PostgreSQL server binaries by hand"
+	# Debian's package also creates and starts a system cluster on 5432;
+	# that is harmless, the project cluster uses its own port (54329).
+	apt_install postgresql
+	bindir="$(pg_bindir)" || die "installed postgresql but still cannot find initdb"
+	say "postgres: installed $("$bindir/pg_ctl" --version | sed 's/^pg_ctl (PostgreSQL) //') in $bindir"
+else
+	say "postgres: found $("$bindir/pg_ctl" --version | sed 's/^pg_ctl (PostgreSQL) //') in $bindir"
+fi
+
+# initdb and postgres refuse to run as root, so as root db/local.go runs the
+# cluster as the 'postgres' OS user. The package creates it; a machine with
+# binaries from elsewhere may lack it.
+if is_root; then
+	if getent passwd postgres >/dev/null; then
+		say "postgres user: present (root runs the local cluster as it)"
+	else
+		useradd --system --user-group --home-dir /var/lib/postgresql --shell /bin/bash postgres
+		say "postgres user: created"
+	fi
+	if ! command -v runuser >/dev/null && ! command -v su >/dev/null; then
+		die "neither runuser nor su is available to run PostgreSQL as the postgres user"
+	fi
+fi
+
+# --- stripe-mock -------------------------------------------------------------
+bin="$repo/.data/bin"
+if [ -x "$bin/stripe-mock" ]; then
+	say "stripe-mock: found $bin/stripe-mock"
+else
+	command -v go >/dev/null || die "go not found; it is needed to build stripe-mock"
+	mkdir -p "$bin"
+	say "stripe-mock: installing $STRIPE_MOCK_VERSION into $bin"
+	GOBIN="$bin" go install "github.com/stripe/stripe-mock@$STRIPE_MOCK_VERSION"
+fi

@@ -1,0 +1,178 @@
+package web_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+
+	"github.com/spillway/spillway/app"
+	"github.com/spillway/spillway/db"
+	"github.com/spillway/spillway/db/dbtest"
+	"github.com/spillway/spillway/jobs"
+	"github.com/spillway/spillway/web"
+	"github.com/spillway/spillway/web/provider"
+	"github.com/spillway/spillway/web/sim"
+)
+
+// harness is the whole product on real parts: a fresh Postgres database,
+// River working jobs, the simulator on loopback as the provider, and the
+// HTTP API on loopback.
+type harness struct {
+	t     *testing.T
+	pool  *pgxpool.Pool
+	sim   *sim.Sim
+	river *river.Client[pgx.Tx]
+	url   string
+}
+
+type harnessOpts struct {
+	deadline    time.Duration
+	workers     int // 0: no workers (jobs stay queued)
+	maxAttempts int
+	syncLimit   int
+}
+
+func newHarness(t *testing.T, o harnessOpts) *harness {
+	t.Helper()
+	if o.deadline == 0 {
+		o.deadline = 2 * time.Second
+	}
+	if o.maxAttempts == 0 {
+		o.maxAttempts = 25
+	}
+	if o.syncLimit == 0 {
+		o.syncLimit = 16
+	}
+	pool := dbtest.New(t)
+	s := sim.New(sim.Config{})
+	simSrv := httptest.NewServer(s)
+	t.Cleanup(simSrv.Close)
+	prov, err := provider.NewHTTP(provider.HTTPConfig{BaseURL: simSrv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	if os.Getenv("TEST_LOG") != "" {
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	rc, err := jobs.NewClient(jobs.Config{
+		Pool: pool, Provider: prov, Workers: o.workers, CallTimeout: 5 * time.Second,
+		RetryBase: 20 * time.Millisecond, RetryMax: 100 * time.Millisecond, Logger: log,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.workers > 0 {
+		if err := rc.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_ = rc.StopAndCancel(ctx)
+		})
+	}
+	runner, err := app.NewRunner(app.RunnerConfig{
+		Store: db.NewStore(pool), Jobs: rc, Provider: prov, Deadline: o.deadline,
+		CaptureTimeout: 5 * time.Second, SyncLimit: o.syncLimit, HighValueAmount: 100000,
+		MaxAttempts: o.maxAttempts, Logger: log,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := httptest.NewServer(web.NewServer(web.Config{Runner: runner, Pool: pool, Logger: log}))
+	t.Cleanup(api.Close)
+	return &harness{t: t, pool: pool, sim: s, river: rc, url: api.URL}
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r response) json(t *testing.T) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.body, &m); err != nil {
+		t.Fatalf("response is not JSON (%d): %q", r.status, r.body)
+	}
+	return m
+}
+
+func (h *harness) do(method, path, contentType, key string, body []byte) response {
+	h.t.Helper()
+	req, err := http.NewRequest(method, h.url+path, bytes.NewReader(body))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	if key != "" {
+		req.Header.Set("Idempotency-Key", key)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if res.Header.Get("X-Request-Id") == "" {
+		h.t.Errorf("%s %s: response has no X-Request-Id", method, path)
+	}
+	return response{status: res.StatusCode, header: res.Header, body: b}
+}
+
+func (h *harness) pay(key, body string) response {
+	h.t.Helper()
+	return h.do(http.MethodPost, "/api/v1/payments", "application/json", key, []byte(body))
+}
+
+func (h *harness) operation(id string) map[string]any {
+	h.t.Helper()
+	r := h.do(http.MethodGet, "/api/v1/operations/"+id, "", "", nil)
+	if r.status != http.StatusOK {
+		h.t.Fatalf("GET operation %s: %d %s", id, r.status, r.body)
+	}
+	return r.json(h.t)
+}
+
+// waitStatus polls the public API until the operation reaches want.
+func (h *harness) waitStatus(id string, want app.Status) map[string]any {
+	h.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		doc := h.operation(id)
+		if doc["status"] == string(want) {
+			return doc
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("operation %s stayed %v, want %s: %v", id, doc["status"], want, doc)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (h *harness) count(sql string, args ...any) int {
+	h.t.Helper()
+	var n int
+	if err := h.pool.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
+		h.t.Fatalf("%s: %v", sql, err)
+	}
+	return n
+}

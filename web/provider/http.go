@@ -1,0 +1,128 @@
+package provider
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/spillway/spillway/app"
+)
+
+// maxResponseBytes caps how much of an answer is read; a charge answer is a
+// few hundred bytes, so anything near this is not one.
+const maxResponseBytes = 1 << 20
+
+// HTTPConfig configures the generic HTTP payment provider.
+type HTTPConfig struct {
+	// BaseURL is the provider's absolute http(s) URL; charges go to
+	// {BaseURL}/charges.
+	BaseURL string
+	// Client sends the requests. nil → a pooled client with no overall
+	// timeout (ctx deadlines rule) that does not follow redirects.
+	Client *http.Client
+}
+
+// HTTP is an app.PaymentProvider speaking the generic JSON contract.
+// It is safe for concurrent use.
+type HTTP struct {
+	chargesURL string
+	client     *http.Client
+}
+
+var _ app.PaymentProvider = (*HTTP)(nil)
+
+// NewHTTP validates cfg and returns a provider.
+func NewHTTP(cfg HTTPConfig) (*HTTP, error) {
+	u, err := parseBaseURL(cfg.BaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("http provider: %w", err)
+	}
+	client := cfg.Client
+	if client == nil {
+		client = newPooledClient()
+	}
+	return &HTTP{chargesURL: u.JoinPath("charges").String(), client: client}, nil
+}
+
+// parseBaseURL accepts only absolute http/https URLs without query or
+// fragment, which would otherwise be silently dropped or misplaced.
+func parseBaseURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(strings.TrimSpace(raw))
+	if err != nil {
+		return nil, fmt.Errorf("parse base URL %q: %w", raw, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, fmt.Errorf("base URL %q: scheme must be http or https", raw)
+	}
+	if u.Host == "" {
+		return nil, fmt.Errorf("base URL %q: missing host", raw)
+	}
+	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return nil, fmt.Errorf("base URL %q: must not carry a query, fragment or credentials", raw)
+	}
+	return u, nil
+}
+
+// chargeRequestBody is the wire shape of POST /charges.
+type chargeRequestBody struct {
+	Amount    int64  `json:"amount"`
+	Currency  string `json:"currency"`
+	Reference string `json:"reference"`
+}
+
+// Charge posts c to {BaseURL}/charges. A decline is a result; every other
+// failure is an *app.ProviderError.
+func (p *HTTP) Charge(ctx context.Context, c app.Charge) (app.ChargeResult, error) {
+	if pe := checkCharge(c); pe != nil {
+		return app.ChargeResult{}, pe
+	}
+	payload, err := json.Marshal(chargeRequestBody{Amount: c.Amount, Currency: c.Currency, Reference: c.Reference})
+	if err != nil {
+		return app.ChargeResult{}, &app.ProviderError{Kind: app.FaultRejected, Err: fmt.Errorf("encode charge: %w", err)}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.chargesURL, bytes.NewReader(payload))
+	if err != nil {
+		return app.ChargeResult{}, &app.ProviderError{Kind: app.FaultRejected, Err: fmt.Errorf("build charge request: %w", err)}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Idempotency-Key", c.IdempotencyKey)
+
+	resp, err := p.client.Do(req)
+	if err != nil {
+		return app.ChargeResult{}, transportFault(ctx, 0, fmt.Errorf("post charge: %w", err))
+	}
+	body, err := readBounded(resp.Body)
+	if err != nil {
+		// The status line arrived but not the whole answer: the charge
+		// may well have happened.
+		return app.ChargeResult{}, transportFault(ctx, resp.StatusCode, fmt.Errorf("read charge answer: %w", err))
+	}
+	return decodeChargeAnswer(resp.StatusCode, body)
+}
+
+// errTooLarge marks an answer longer than maxResponseBytes.
+var errTooLarge = errors.New("answer exceeds 1 MiB")
+
+// readBounded reads at most maxResponseBytes and always drains (a bounded
+// amount) and closes the body so the connection can be reused.
+func readBounded(rc io.ReadCloser) ([]byte, error) {
+	defer func() {
+		_, _ = io.Copy(io.Discard, io.LimitReader(rc, maxResponseBytes))
+		_ = rc.Close()
+	}()
+	b, err := io.ReadAll(io.LimitReader(rc, maxResponseBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxResponseBytes {
+		return nil, errTooLarge
+	}
+	return b, nil
+}

@@ -1,0 +1,27 @@
+package web
+
+import (
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+)
+
+// routes lists every route the service answers.
+func routes(cfg Config) http.Handler {
+	r := chi.NewRouter()
+	r.Use(requestID, logRequests(cfg.Logger), recoverPanics(cfg.Logger))
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, r, problemNotFound("no such route"))
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, r, problem{Type: "method-not-allowed", Title: "Method not allowed", Status: http.StatusMethodNotAllowed,
+			Detail: r.Method + " is not allowed on " + r.URL.Path})
+	})
+
+	r.Get("/healthz", handleHealth(cfg.Pool))
+	r.Route("/api/v1", func(r chi.Router) {
+		r.Post("/payments", handleCreatePayment(cfg.Runner, cfg.Logger, cfg.RetryAfterSeconds))
+		r.Get("/operations/{id}", handleGetOperation(cfg.Pool))
+	})
+	return r
+}

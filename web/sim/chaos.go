@@ -1,0 +1,110 @@
+package sim
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// MaxDuration bounds Latency and FlapPeriod: anything longer is a typo, and
+// an unbounded latency would pin server goroutines for good.
+const MaxDuration = 10 * time.Minute
+
+// Chaos is the fault injection currently applied to POST /charges. The zero
+// value is a perfectly healthy provider.
+type Chaos struct {
+	// Latency is added to every /charges answer, after any effect has been
+	// recorded.
+	Latency time.Duration
+	// ErrorRate is the fraction (0..1) of charges answered 503 with no effect.
+	ErrorRate float64
+	// Down answers every charge 503 with no effect.
+	Down bool
+	// DeclineRate is the fraction (0..1) of new charges declined.
+	DeclineRate float64
+	// FlapPeriod, when > 0, alternates up/down every period, starting up at
+	// the moment the period was last changed.
+	FlapPeriod time.Duration
+}
+
+// Validate reports whether every field is in range.
+func (c Chaos) Validate() error {
+	var errs []error
+	if c.Latency < 0 || c.Latency > MaxDuration {
+		errs = append(errs, fmt.Errorf("latency must be between 0 and %v, got %v", MaxDuration, c.Latency))
+	}
+	if c.FlapPeriod < 0 || c.FlapPeriod > MaxDuration {
+		errs = append(errs, fmt.Errorf("flap period must be between 0 and %v, got %v", MaxDuration, c.FlapPeriod))
+	}
+	// The negated comparisons also reject NaN.
+	if !(c.ErrorRate >= 0 && c.ErrorRate <= 1) {
+		errs = append(errs, fmt.Errorf("error rate must be between 0 and 1, got %v", c.ErrorRate))
+	}
+	if !(c.DeclineRate >= 0 && c.DeclineRate <= 1) {
+		errs = append(errs, fmt.Errorf("decline rate must be between 0 and 1, got %v", c.DeclineRate))
+	}
+	return errors.Join(errs...)
+}
+
+// clamped forces every field into range. SetChaos uses it because the Go API
+// has no error to return and a test asking for ErrorRate 2 clearly means
+// "always".
+func (c Chaos) clamped() Chaos {
+	c.Latency = min(max(c.Latency, 0), MaxDuration)
+	c.FlapPeriod = min(max(c.FlapPeriod, 0), MaxDuration)
+	c.ErrorRate = clampRate(c.ErrorRate)
+	c.DeclineRate = clampRate(c.DeclineRate)
+	return c
+}
+
+func clampRate(r float64) float64 {
+	switch {
+	case r != r: // NaN
+		return 0
+	case r < 0:
+		return 0
+	case r > 1:
+		return 1
+	}
+	return r
+}
+
+// SetChaos replaces the chaos settings. Out-of-range values are clamped
+// (rates into 0..1, durations into 0..MaxDuration); use Chaos.Validate first
+// to reject them instead. The flap clock restarts when FlapPeriod changes.
+func (s *Sim) SetChaos(c Chaos) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.setChaosLocked(c.clamped())
+}
+
+func (s *Sim) setChaosLocked(c Chaos) {
+	if c.FlapPeriod != s.chaos.FlapPeriod {
+		s.flapStart = s.now()
+	}
+	s.chaos = c
+}
+
+// Chaos returns the current chaos settings.
+func (s *Sim) Chaos() Chaos {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.chaos
+}
+
+// downLocked reports whether the simulator is down right now, either hard
+// down or in the down half of a flap cycle.
+func (s *Sim) downLocked() bool {
+	if s.chaos.Down {
+		return true
+	}
+	p := s.chaos.FlapPeriod
+	if p <= 0 {
+		return false
+	}
+	elapsed := s.now().Sub(s.flapStart)
+	if elapsed < 0 {
+		return false // clock went backwards: stay up rather than guess
+	}
+	return (elapsed/p)%2 == 1
+}

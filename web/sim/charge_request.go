@@ -1,0 +1,74 @@
+package sim
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+)
+
+const (
+	// maxBodyBytes caps request bodies; a charge is a few dozen bytes.
+	maxBodyBytes = 64 << 10
+	// maxKeyLen matches what real providers accept for idempotency keys.
+	maxKeyLen = 255
+	// maxReferenceLen bounds what we store per key.
+	maxReferenceLen = 255
+)
+
+// chargeRequest is the POST /charges body. Unknown fields are ignored so the
+// contract can grow without breaking older callers.
+type chargeRequest struct {
+	Amount    int64  `json:"amount"`
+	Currency  string `json:"currency"`
+	Reference string `json:"reference"`
+}
+
+// decodeChargeRequest parses and validates a charge body. The returned
+// request has its currency lower-cased.
+func decodeChargeRequest(body []byte) (chargeRequest, error) {
+	var req chargeRequest
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(&req); err != nil {
+		return chargeRequest{}, fmt.Errorf("decode charge body: %w", err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return chargeRequest{}, errors.New("decode charge body: trailing data after JSON object")
+	}
+	if req.Amount <= 0 {
+		return chargeRequest{}, fmt.Errorf("amount must be a positive integer in minor units, got %d", req.Amount)
+	}
+	if !isCurrency(req.Currency) {
+		return chargeRequest{}, fmt.Errorf("currency must be a 3-letter ISO 4217 code, got %q", req.Currency)
+	}
+	req.Currency = strings.ToLower(req.Currency)
+	if len(req.Reference) > maxReferenceLen {
+		return chargeRequest{}, fmt.Errorf("reference must be at most %d bytes, got %d", maxReferenceLen, len(req.Reference))
+	}
+	return req, nil
+}
+
+func isCurrency(s string) bool {
+	if len(s) != 3 {
+		return false
+	}
+	for i := range len(s) {
+		c := s[i] | 0x20 // ASCII lower-case
+		if c < 'a' || c > 'z' {
+			return false
+		}
+	}
+	return true
+}
+
+func validateKey(key string) error {
+	if key == "" {
+		return errors.New("Idempotency-Key header is required")
+	}
+	if len(key) > maxKeyLen {
+		return fmt.Errorf("Idempotency-Key must be at most %d bytes, got %d", maxKeyLen, len(key))
+	}
+	return nil
+}

@@ -1,0 +1,66 @@
+package sim
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+)
+
+// problem is an RFC 9457 problem document, the error shape of every route.
+type problem struct {
+	Type   string `json:"type"`
+	Title  string `json:"title"`
+	Status int    `json:"status"`
+	Detail string `json:"detail,omitempty"`
+}
+
+func problemBody(status int, detail string) []byte {
+	b, err := json.Marshal(problem{
+		Type:   "about:blank",
+		Title:  http.StatusText(status),
+		Status: status,
+		Detail: detail,
+	})
+	if err != nil {
+		// Marshalling a struct of strings and ints cannot fail.
+		panic(err)
+	}
+	return b
+}
+
+func writeProblem(w http.ResponseWriter, status int, detail string) {
+	writeRaw(w, status, "application/problem+json", problemBody(status, detail))
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		writeProblem(w, http.StatusInternalServerError, "encode response: "+err.Error())
+		return
+	}
+	writeRaw(w, status, "application/json", b)
+}
+
+func writeRaw(w http.ResponseWriter, status int, contentType string, body []byte) {
+	w.Header().Set("Content-Type", contentType)
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	// A write error means the client went away; there is no one to tell.
+	_, _ = w.Write(body)
+}
+
+// readBody reads a request body of at most maxBodyBytes. When it returns
+// false it has already answered the request.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	if err == nil {
+		return body, true
+	}
+	if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
+		writeProblem(w, http.StatusRequestEntityTooLarge, "body exceeds 64 KiB")
+	} else {
+		writeProblem(w, http.StatusBadRequest, "read body: "+err.Error())
+	}
+	return nil, false
+}
