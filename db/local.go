@@ -3,6 +3,8 @@ package db
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -82,8 +84,69 @@ func (c LocalConfig) normalize() (LocalConfig, error) {
 	if err != nil {
 		return c, fmt.Errorf("db: resolving %s: %w", c.Dir, err)
 	}
-	c.Dir = abs
+	c.Dir = localRelocate(abs)
 	return c, nil
+}
+
+// localRelocate keeps the cluster usable when we are root and the checkout
+// sits where the postgres OS user cannot reach (a clone under /root, mode
+// 0700, as CI may make): the cluster then lives under the system temp dir,
+// keyed by the path it stands in for, so every caller still agrees on one
+// cluster per checkout.
+func localRelocate(dir string) string {
+	if os.Geteuid() != 0 {
+		return dir
+	}
+	u, err := user.Lookup(localSuperuser)
+	if err != nil {
+		return dir
+	}
+	if localTraversable(filepath.Dir(dir), u) == "" {
+		return dir
+	}
+	sum := sha256.Sum256([]byte(dir))
+	return filepath.Join(os.TempDir(), "spillway-"+hex.EncodeToString(sum[:6]), filepath.Base(dir))
+}
+
+func statT(fi os.FileInfo, err error) (*syscall.Stat_t, bool) {
+	if err != nil {
+		return nil, false
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return st, ok
+}
+
+// localTraversable returns the first directory from dir up to / that u
+// cannot traverse, or "" when u reaches dir.
+func localTraversable(dir string, u *user.User) string {
+	uid, _ := strconv.Atoi(u.Uid)
+	gids := []string{u.Gid}
+	if more, err := u.GroupIds(); err == nil {
+		gids = append(gids, more...)
+	}
+	for d := dir; ; d = filepath.Dir(d) {
+		// A directory not made yet will be created traversable; its
+		// parents decide.
+		fi, err := os.Stat(d)
+		if st, ok := statT(fi, err); ok {
+			perm := fi.Mode().Perm()
+			var can bool
+			switch {
+			case int(st.Uid) == uid:
+				can = perm&0o100 != 0
+			case slices.Contains(gids, strconv.Itoa(int(st.Gid))):
+				can = perm&0o010 != 0
+			default:
+				can = perm&0o001 != 0
+			}
+			if !can {
+				return d
+			}
+		}
+		if d == filepath.Dir(d) {
+			return ""
+		}
+	}
 }
 
 const (
@@ -464,36 +527,11 @@ func (cl *localCluster) resolveUser() error {
 // cannot reach the data directory (e.g. a checkout under /root, mode 0700);
 // otherwise initdb would fail with a bare "Permission denied".
 func (cl *localCluster) checkTraversable() error {
-	gids := []string{cl.runAs.Gid}
-	if more, err := cl.runAs.GroupIds(); err == nil {
-		gids = append(gids, more...)
+	if d := localTraversable(filepath.Dir(cl.cfg.Dir), cl.runAs); d != "" {
+		return fmt.Errorf("db: the %q OS user (which must run the local cluster because we are root) cannot traverse %s; run `chmod o+x %s` or move the checkout, or set DATABASE_URL",
+			cl.runAs.Username, d, d)
 	}
-	for d := filepath.Dir(cl.cfg.Dir); ; d = filepath.Dir(d) {
-		fi, err := os.Stat(d)
-		if err != nil {
-			return fmt.Errorf("db: %w", err)
-		}
-		st, ok := fi.Sys().(*syscall.Stat_t)
-		if ok {
-			perm := fi.Mode().Perm()
-			var can bool
-			switch {
-			case int(st.Uid) == cl.uid:
-				can = perm&0o100 != 0
-			case slices.Contains(gids, strconv.Itoa(int(st.Gid))):
-				can = perm&0o010 != 0
-			default:
-				can = perm&0o001 != 0
-			}
-			if !can {
-				return fmt.Errorf("db: the %q OS user (which must run the local cluster because we are root) cannot traverse %s (mode %04o); run `chmod o+x %s` or move the checkout, or set DATABASE_URL",
-					cl.runAs.Username, d, perm, d)
-			}
-		}
-		if d == filepath.Dir(d) {
-			return nil
-		}
-	}
+	return nil
 }
 
 func (cl *localCluster) chown(path string) error {

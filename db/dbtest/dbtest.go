@@ -78,6 +78,29 @@ func NewWithURL(t testing.TB) (*pgxpool.Pool, string) {
 	return pool, url
 }
 
+// NewEmpty returns the URL of a fresh database with no schema at all, for
+// tests of migrations themselves; it is dropped when the test ends.
+func NewEmpty(t testing.TB) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	setupOnce.Do(func() { setupErr = setup(ctx) })
+	if setupErr != nil {
+		t.Fatalf("test database: %v", setupErr)
+	}
+	name := "test_" + randomHex(8)
+	url, err := db.CreateTestDatabase(ctx, baseURL, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := db.DropDatabase(context.Background(), baseURL, name); err != nil {
+			t.Logf("drop test database %s: %v", name, err)
+		}
+	})
+	return url
+}
+
 func setup(ctx context.Context) error {
 	baseURL = os.Getenv("DATABASE_URL")
 	if baseURL == "" {

@@ -76,9 +76,19 @@ func mapStripeError(ctx context.Context, err error) (app.ChargeResult, error) {
 	if se.HTTPStatusCode == 0 {
 		kind = app.FaultUnavailable
 	}
-	return app.ChargeResult{}, &app.ProviderError{Kind: kind, StatusCode: se.HTTPStatusCode,
-		Err: fmt.Errorf("stripe %s (%s): %s: %w", se.Type, se.Code, se.Msg, errors.Unwrap(err))}
+	return app.ChargeResult{}, &app.ProviderError{Kind: kind, StatusCode: se.HTTPStatusCode, Err: apiError{se}}
 }
+
+// apiError gives a *stripe.Error a one-line message (its own Error() is
+// the whole JSON object, payment intent included) while keeping it
+// reachable with errors.As.
+type apiError struct{ se *stripe.Error }
+
+func (e apiError) Error() string {
+	return fmt.Sprintf("stripe %s (code %q, request %q): %s", e.se.Type, e.se.Code, e.se.RequestID, e.se.Msg)
+}
+
+func (e apiError) Unwrap() error { return e.se }
 
 // declineCodeOf prefers the issuer's decline_code, then Stripe's error
 // code, then fallback, so a decline always carries a reason.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -168,6 +169,9 @@ func TestStripeMapping(t *testing.T) {
 func TestStripeTransportFaults(t *testing.T) {
 	t.Parallel()
 	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Consuming the body lets the server notice the client leaving,
+		// which ends this handler (and srv.Close) early.
+		_, _ = io.Copy(io.Discard, r.Body)
 		select {
 		case <-time.After(5 * time.Second):
 		case <-r.Context().Done():
@@ -238,5 +242,8 @@ func assertFault(t *testing.T, err error, kind app.FaultKind, status int) {
 	}
 	if status != 0 && pe.StatusCode != status {
 		t.Errorf("status = %d, want %d (err %v)", pe.StatusCode, status, err)
+	}
+	if msg := err.Error(); strings.Contains(msg, "%!") {
+		t.Errorf("malformed error message %q", msg)
 	}
 }
