@@ -36,6 +36,12 @@ type Config struct {
 	SyncConcurrency int
 	Workers         int
 
+	// PaymentBreaker holds the payment breaker's thresholds set in the
+	// environment (BREAKER_PAYMENT_*); unset ones keep the stored values.
+	PaymentBreaker PolicyOverride
+	// Instance names this process in breaker history; default host:pid.
+	Instance string
+
 	LogLevel  string
 	LogFormat string
 }
@@ -70,6 +76,8 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		DBMaxConns:          l.integer("DB_MAX_CONNS", 80, 8, 1000),
 		SyncConcurrency:     l.integer("SYNC_CONCURRENCY", 64, 1, 1000),
 		Workers:             l.integer("WORKERS", 32, 1, 1000),
+		PaymentBreaker:      l.breakerOverride("BREAKER_PAYMENT_"),
+		Instance:            l.str("SPILLWAY_INSTANCE", ""),
 		LogLevel:            l.oneOf("LOG_LEVEL", "info", "debug", "info", "warn", "error"),
 		LogFormat:           l.oneOf("LOG_FORMAT", "text", "text", "json"),
 	}
@@ -101,7 +109,56 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	if c.SyncConcurrency > c.DBMaxConns-reservedConns {
 		l.fail("SYNC_CONCURRENCY", fmt.Sprintf("must be at most DB_MAX_CONNS-%d (%d) so sync calls cannot exhaust the pool", reservedConns, c.DBMaxConns-reservedConns))
 	}
+	if !c.PaymentBreaker.Empty() {
+		if err := c.PaymentBreaker.Apply(DefaultBreakerPolicy()).Validate(); err != nil {
+			l.fail("BREAKER_PAYMENT_*", err.Error())
+		}
+	}
 	return c, l.err()
+}
+
+// breakerOverride reads one dependency's BREAKER_<DEP>_* variables.
+func (l *loader) breakerOverride(prefix string) PolicyOverride {
+	var o PolicyOverride
+	o.Window = l.optDuration(prefix+"WINDOW", time.Second, 10*time.Minute)
+	o.MinCalls = l.optInt(prefix+"MIN_CALLS", 1, 1_000_000)
+	o.FailureRate = l.optRate(prefix + "FAILURE_RATE")
+	o.SlowRate = l.optRate(prefix + "SLOW_RATE")
+	o.SlowCall = l.optDuration(prefix+"SLOW_CALL", time.Millisecond, 10*time.Minute)
+	o.OpenWait = l.optDuration(prefix+"OPEN_WAIT", 10*time.Millisecond, time.Hour)
+	o.MaxOpenWait = l.optDuration(prefix+"MAX_OPEN_WAIT", 10*time.Millisecond, 24*time.Hour)
+	o.Probes = l.optInt(prefix+"PROBES", 1, 100)
+	o.ProbeLease = l.optDuration(prefix+"PROBE_LEASE", 10*time.Millisecond, time.Hour)
+	return o
+}
+
+func (l *loader) optDuration(name string, min, max time.Duration) *time.Duration {
+	if l.str(name, "") == "" {
+		return nil
+	}
+	d := l.duration(name, 0, min, max)
+	return &d
+}
+
+func (l *loader) optInt(name string, min, max int64) *int {
+	if l.str(name, "") == "" {
+		return nil
+	}
+	n := l.integer(name, 0, min, max)
+	return &n
+}
+
+func (l *loader) optRate(name string) *float64 {
+	s := l.str(name, "")
+	if s == "" {
+		return nil
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || !(f > 0 && f <= 1) {
+		l.fail(name, fmt.Sprintf("must be a fraction above 0 and at most 1, like 0.1, not %q", s))
+		return nil
+	}
+	return &f
 }
 
 // reservedConns are pool connections sync calls may never take.

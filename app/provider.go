@@ -63,6 +63,11 @@ func (e *ProviderError) Error() string {
 
 func (e *ProviderError) Unwrap() error { return e.Err }
 
+// Fault reports whether the error counts against a breaker: timeouts and
+// unavailability do; a refusal of the request itself says nothing about
+// the provider's health. Nil is no fault.
+func (e *ProviderError) Fault() bool { return e != nil && e.Kind != FaultRejected }
+
 // Retryable reports whether repeating the same call could succeed.
 func (e *ProviderError) Retryable() bool { return e.Kind != FaultRejected }
 

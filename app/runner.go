@@ -48,7 +48,12 @@ type RunnerConfig struct {
 	// SyncLimit caps concurrent synchronous provider calls; a request over
 	// it is captured with reason overloaded instead of waiting. It must stay
 	// below the pool size, because each sync call holds a connection.
-	SyncLimit       int
+	SyncLimit int
+	// Breakers guards the provider; nil means no breaker.
+	Breakers *Breakers
+	// Dependency names the provider's breaker.
+	Dependency      string
+	Metrics         *Metrics
 	HighValueAmount int64
 	MaxAttempts     int
 	Now             func() time.Time
@@ -89,6 +94,8 @@ type Outcome struct {
 	// byte for byte.
 	Body     json.RawMessage
 	Replayed bool
+	// RetryAfter is when a captured operation is worth polling again.
+	RetryAfter time.Duration
 }
 
 // scopePayments namespaces idempotency keys of POST /api/v1/payments.
@@ -157,7 +164,8 @@ func (r *Runner) SubmitPayment(ctx context.Context, key string, req PaymentReque
 		return &Outcome{Document: cur.Document(), Replayed: true}, nil
 	}
 
-	if err := r.attemptOrCapture(ctx, tx, op, start); err != nil {
+	retryAfter, err := r.attemptOrCapture(ctx, tx, op, start)
+	if err != nil {
 		return nil, err
 	}
 
@@ -177,19 +185,31 @@ func (r *Runner) SubmitPayment(ctx context.Context, key string, req PaymentReque
 		// provider replays its first answer instead of charging again.
 		return nil, unavailable("commit", err)
 	}
-	r.cfg.Logger.Info("payment", "operation_id", op.ID, "status", op.Status, "mode", op.Mode,
+	r.cfg.Metrics.Answered(doc)
+	r.cfg.Logger.Debug("payment", "operation_id", op.ID, "status", op.Status, "mode", op.Mode,
 		"reason", op.Reason, "elapsed", r.cfg.Now().Sub(start))
-	return &Outcome{Document: doc, Body: body}, nil
+	return &Outcome{Document: doc, Body: body, RetryAfter: retryAfter}, nil
 }
 
-// attemptOrCapture makes the synchronous call when a slot is free and
-// captures the operation as a job when the call cannot produce an answer.
-func (r *Runner) attemptOrCapture(ctx context.Context, tx pgx.Tx, op *Operation, start time.Time) error {
+// attemptOrCapture makes the synchronous call when the breaker and a sync
+// slot allow it, and captures the operation as a job when the call is not
+// allowed or cannot produce an answer. It returns the polling hint for a
+// captured operation.
+func (r *Runner) attemptOrCapture(ctx context.Context, tx pgx.Tx, op *Operation, start time.Time) (time.Duration, error) {
+	permit, b := r.cfg.Breakers.Acquire(ctx, r.cfg.Dependency)
+	if permit == nil {
+		// Known to be failing: skip the call and its wait entirely.
+		now := r.cfg.Now()
+		return b.RetryAt(now).Sub(now), r.captureTx(ctx, tx, op, ReasonBreakerOpen)
+	}
 	select {
 	case r.sync <- struct{}{}:
 	default:
-		return r.captureTx(ctx, tx, op, ReasonOverloaded)
+		permit.Release(ctx)
+		return time.Second, r.captureTx(ctx, tx, op, ReasonOverloaded)
 	}
+	r.cfg.Metrics.syncStarted()
+	callStart := r.cfg.Now()
 	callCtx, cancel := context.WithDeadline(ctx, start.Add(r.cfg.Deadline))
 	res, err := r.cfg.Provider.Charge(callCtx, Charge{
 		IdempotencyKey: op.ID.String(),
@@ -201,23 +221,26 @@ func (r *Runner) attemptOrCapture(ctx context.Context, tx pgx.Tx, op *Operation,
 	pe := ClassifyProviderError(callCtx, err)
 	cancel()
 	<-r.sync
+	r.cfg.Metrics.syncEnded()
+	now := r.cfg.Now()
+	r.cfg.Metrics.Called(r.cfg.Dependency, "sync", now.Sub(callStart).Seconds(), pe)
+	permit.Done(ctx, pe.Fault())
 	op.Attempts++
 
-	now := r.cfg.Now()
 	if pe == nil {
 		op.ApplyCharge(res, now)
 		if err := r.cfg.Store.UpdateOperationTx(ctx, tx, op); err != nil {
-			return unavailable("record result", err)
+			return 0, unavailable("record result", err)
 		}
-		return nil
+		return 0, nil
 	}
 	op.RecordFault(pe, now)
 	reason := ReasonProviderError
 	if pe.Kind == FaultTimeout {
 		reason = ReasonTimeout
 	}
-	r.cfg.Logger.Warn("sync call failed; capturing", "operation_id", op.ID, "error", pe)
-	return r.captureTx(ctx, tx, op, reason)
+	r.cfg.Logger.Debug("sync call failed; capturing", "operation_id", op.ID, "error", pe)
+	return time.Second, r.captureTx(ctx, tx, op, reason)
 }
 
 // captureTx inserts the River job in the request's transaction, so the job

@@ -22,6 +22,10 @@ import (
 type Config struct {
 	Pool     *pgxpool.Pool
 	Provider app.PaymentProvider
+	// Breakers guards the provider; a worker consults it before calling.
+	Breakers   *app.Breakers
+	Dependency string
+	Metrics    *app.Metrics
 	// Workers is how many payment jobs run at once in this process; zero
 	// makes an insert-only client that works nothing.
 	Workers int

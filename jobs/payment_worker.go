@@ -21,6 +21,9 @@ type PaymentWorker struct {
 	river.WorkerDefaults[app.PaymentArgs]
 	pool        *pgxpool.Pool
 	provider    app.PaymentProvider
+	breakers    *app.Breakers
+	dependency  string
+	metrics     *app.Metrics
 	callTimeout time.Duration
 	retryBase   time.Duration
 	retryMax    time.Duration
@@ -31,8 +34,9 @@ type PaymentWorker struct {
 // NewPaymentWorker returns the worker for cfg.
 func NewPaymentWorker(cfg Config) *PaymentWorker {
 	return &PaymentWorker{
-		pool: cfg.Pool, provider: cfg.Provider, callTimeout: cfg.CallTimeout,
-		retryBase: cfg.RetryBase, retryMax: cfg.RetryMax, now: cfg.Now, log: cfg.Logger,
+		pool: cfg.Pool, provider: cfg.Provider, breakers: cfg.Breakers, dependency: cfg.Dependency, metrics: cfg.Metrics,
+		callTimeout: cfg.CallTimeout,
+		retryBase:   cfg.RetryBase, retryMax: cfg.RetryMax, now: cfg.Now, log: cfg.Logger,
 	}
 }
 
@@ -40,6 +44,15 @@ func NewPaymentWorker(cfg Config) *PaymentWorker {
 // transaction as JobCompleteTx; faults return an error so River retries
 // with NextRetry's backoff, and the last allowed attempt fails the operation.
 func (w *PaymentWorker) Work(ctx context.Context, job *river.Job[app.PaymentArgs]) error {
+	permit, b := w.breakers.Acquire(ctx, w.dependency)
+	if permit == nil {
+		// The provider is known to be failing: come back at the next probe
+		// time without spending an attempt. The jitter spreads a backlog's
+		// return over a second instead of all at once.
+		now := w.now()
+		wait := b.RetryAt(now).Sub(now) + time.Duration(rand.Float64()*float64(time.Second))
+		return river.JobSnooze(wait)
+	}
 	op, open, err := db.StartAttempt(ctx, w.pool, job.Args.OperationID)
 	if errors.Is(err, db.ErrNotFound) {
 		// The job is inserted in the operation's own transaction, so this
@@ -47,13 +60,22 @@ func (w *PaymentWorker) Work(ctx context.Context, job *river.Job[app.PaymentArgs
 		return river.JobCancel(fmt.Errorf("operation %s does not exist", job.Args.OperationID))
 	}
 	if err != nil {
+		permit.Release(ctx)
 		return err
 	}
 	if !open {
+		permit.Release(ctx)
 		return nil // finished elsewhere (an operator, an earlier run); nothing to charge
 	}
 
-	callCtx, cancel := context.WithTimeout(ctx, w.callTimeout)
+	timeout := w.callTimeout
+	if permit.Probe() {
+		// A probe must end within its lease, or another instance could
+		// take the permit while this call is still out.
+		timeout = min(timeout, b.Policy.ProbeLease)
+	}
+	callStart := w.now()
+	callCtx, cancel := context.WithTimeout(ctx, timeout)
 	res, err := w.provider.Charge(callCtx, app.Charge{
 		IdempotencyKey: op.ID.String(),
 		Amount:         op.Payment.Amount,
@@ -63,8 +85,10 @@ func (w *PaymentWorker) Work(ctx context.Context, job *river.Job[app.PaymentArgs
 	})
 	pe := app.ClassifyProviderError(callCtx, err)
 	cancel()
+	permit.Done(ctx, pe.Fault())
 
 	now := w.now()
+	w.metrics.Called(w.dependency, "async", now.Sub(callStart).Seconds(), pe)
 	if pe == nil {
 		op.ApplyCharge(res, now)
 		return w.finish(ctx, job, op)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"math"
 	"mime"
 	"net/http"
 	"strconv"
@@ -90,6 +91,9 @@ func writeOutcome(w http.ResponseWriter, r *http.Request, out *app.Outcome, retr
 			Detail: "the provider declined the payment", Operation: &d})
 		return
 	case http.StatusAccepted:
+		if out.RetryAfter > 0 {
+			retryAfter = max(1, int(math.Ceil(out.RetryAfter.Seconds())))
+		}
 		w.Header().Set("Retry-After", strconv.Itoa(retryAfter))
 	}
 	if out.Body == nil {

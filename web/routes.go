@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // routes lists every route the service answers.
@@ -19,6 +20,9 @@ func routes(cfg Config) http.Handler {
 	})
 
 	r.Get("/healthz", handleHealth(cfg.Pool))
+	if cfg.Metrics != nil {
+		r.Handle("/metrics", promhttp.HandlerFor(cfg.Metrics, promhttp.HandlerOpts{}))
+	}
 	r.Route("/api/v1", func(r chi.Router) {
 		r.Post("/payments", handleCreatePayment(cfg.Runner, cfg.Logger, cfg.RetryAfterSeconds))
 		r.Get("/operations/{id}", handleGetOperation(cfg.Pool))

@@ -10,6 +10,7 @@ import (
 	"net/http"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/spillway/spillway/app"
 )
@@ -24,6 +25,8 @@ type Config struct {
 	Logger *slog.Logger
 	// RetryAfterSeconds is the polling hint sent with 202 and 503.
 	RetryAfterSeconds int
+	// Metrics is served at /metrics when set.
+	Metrics prometheus.Gatherer
 }
 
 // PaymentSubmitter is the runner as the payment handler sees it.

@@ -20,6 +20,7 @@ commands:
   migrate up|down|status database migrations (River's schema and ours)
   sim                    the downstream payment simulator on SIM_ADDR
   db start|stop|url      the project-local Postgres under $SPILLWAY_DATA_DIR (default .data)
+  load [flags]           closed-loop payment load against a loopback API (-h for flags)
 
 Configuration is read from the environment; see README.md.`
 
@@ -40,6 +41,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runSim(ctx, getenv, stdout, stderr)
 	case "db":
 		return runDB(ctx, rest, getenv, stdout, stderr)
+	case "load":
+		return runLoad(ctx, rest, getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil

@@ -8,7 +8,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/spillway/spillway/app"
 	"github.com/spillway/spillway/db"
@@ -17,6 +21,9 @@ import (
 	"github.com/spillway/spillway/web/provider"
 	"github.com/spillway/spillway/web/sim"
 )
+
+// dependencyPayment names the payment provider's breaker.
+const dependencyPayment = "payment"
 
 // runServe starts workers and, when withHTTP, the API; it returns when ctx
 // ends, after draining in-flight requests and jobs.
@@ -65,9 +72,35 @@ func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io
 		return err
 	}
 
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		web.NewQueueDepthCollector(pool))
+	metrics := app.NewMetrics(reg)
+	instance := cfg.Instance
+	if instance == "" {
+		host, _ := os.Hostname()
+		instance = fmt.Sprintf("%s:%d", host, os.Getpid())
+	}
+	breakers, err := app.NewBreakers(app.BreakersConfig{
+		Store: &db.BreakerStore{Pool: pool}, Instance: instance, Logger: log, OnChange: metrics.BreakerChanged,
+	})
+	if err != nil {
+		return err
+	}
+	if err := breakers.Register(ctx, dependencyPayment, app.DefaultBreakerPolicy(), cfg.PaymentBreaker); err != nil {
+		return err
+	}
+	// The breaker loop outlives request handling so the last outcomes are
+	// flushed for the other instances.
+	bctx, stopBreakers := context.WithCancel(context.WithoutCancel(ctx))
+	breakersDone := make(chan error, 1)
+	go func() { breakersDone <- breakers.Run(bctx) }()
+	defer func() { stopBreakers(); <-breakersDone }()
+
 	jc := jobs.Config{
 		Pool: pool, Provider: prov, Workers: cfg.Workers, CallTimeout: cfg.PaymentAsyncTimeout,
 		RetryBase: cfg.PaymentRetryBase, RetryMax: cfg.PaymentRetryMax, Logger: log,
+		Breakers: breakers, Dependency: dependencyPayment, Metrics: metrics,
 	}
 	if cfg.LogLevel == "debug" {
 		jc.RiverLogger = log
@@ -79,6 +112,7 @@ func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io
 	runner, err := app.NewRunner(app.RunnerConfig{
 		Store: db.NewStore(pool), Jobs: rc, Provider: prov, Deadline: cfg.PaymentDeadline,
 		CaptureTimeout: cfg.CaptureTimeout, SyncLimit: cfg.SyncConcurrency,
+		Breakers: breakers, Dependency: dependencyPayment, Metrics: metrics,
 		HighValueAmount: cfg.HighValueAmount, MaxAttempts: cfg.PaymentMaxAttempts, Logger: log,
 	})
 	if err != nil {
@@ -98,7 +132,7 @@ func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io
 	}
 	if apiLn != nil {
 		s := &http.Server{
-			Handler:           web.NewServer(web.Config{Runner: runner, Pool: pool, Logger: log}),
+			Handler:           web.NewServer(web.Config{Runner: runner, Pool: pool, Logger: log, Metrics: reg}),
 			ReadHeaderTimeout: 5 * time.Second,
 			ReadTimeout:       30 * time.Second,
 			IdleTimeout:       2 * time.Minute,

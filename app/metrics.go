@@ -1,0 +1,95 @@
+package app
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the service's Prometheus collectors. A nil *Metrics records
+// nothing, so tests and tools need not build one.
+type Metrics struct {
+	Requests     *prometheus.CounterVec   // payments by outcome status, mode and reason
+	ProviderCall *prometheus.HistogramVec // provider call latency by dependency, path and outcome
+	BreakerState *prometheus.GaugeVec     // 1 for the current state of each breaker
+	Transitions  *prometheus.CounterVec   // breaker transitions this instance saw
+	SyncInFlight prometheus.Gauge         // synchronous provider calls under way
+}
+
+// NewMetrics creates the collectors and registers them on reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "spillway_payment_requests_total",
+			Help: "Payment requests answered, by resulting status, mode (sync/async) and async reason.",
+		}, []string{"status", "mode", "reason"}),
+		ProviderCall: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "spillway_provider_call_seconds",
+			Help:    "Latency of calls to a downstream provider, by dependency, path (sync/async) and outcome.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"dependency", "path", "outcome"}),
+		BreakerState: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "spillway_breaker_state",
+			Help: "1 for the state each dependency's circuit breaker is in, 0 for the others.",
+		}, []string{"dependency", "state"}),
+		Transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "spillway_breaker_transitions_total",
+			Help: "Breaker state changes seen by this instance, by dependency and new state.",
+		}, []string{"dependency", "to"}),
+		SyncInFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "spillway_sync_calls_in_flight",
+			Help: "Synchronous provider calls under way in this instance.",
+		}),
+	}
+	reg.MustRegister(m.Requests, m.ProviderCall, m.BreakerState, m.Transitions, m.SyncInFlight)
+	return m
+}
+
+var breakerStates = []BreakerState{BreakerClosed, BreakerOpen, BreakerHalfOpen, BreakerForcedOpen, BreakerForcedClosed}
+
+// BreakerChanged sets the state gauge and counts the transition.
+func (m *Metrics) BreakerChanged(b Breaker, transition bool) {
+	if m == nil {
+		return
+	}
+	for _, s := range breakerStates {
+		v := 0.0
+		if s == b.State {
+			v = 1
+		}
+		m.BreakerState.WithLabelValues(b.Name, string(s)).Set(v)
+	}
+	if transition {
+		m.Transitions.WithLabelValues(b.Name, string(b.State)).Inc()
+	}
+}
+
+// Answered counts one payment request's answer.
+func (m *Metrics) Answered(d OperationDocument) {
+	if m == nil {
+		return
+	}
+	m.Requests.WithLabelValues(string(d.Status), string(d.Mode), string(d.Reason)).Inc()
+}
+
+// Called observes one provider call.
+func (m *Metrics) Called(dependency, path string, seconds float64, pe *ProviderError) {
+	if m == nil {
+		return
+	}
+	outcome := "ok"
+	if pe != nil {
+		outcome = string(pe.Kind)
+	}
+	m.ProviderCall.WithLabelValues(dependency, path, outcome).Observe(seconds)
+}
+
+func (m *Metrics) syncStarted() {
+	if m != nil {
+		m.SyncInFlight.Inc()
+	}
+}
+
+func (m *Metrics) syncEnded() {
+	if m != nil {
+		m.SyncInFlight.Dec()
+	}
+}

@@ -1,0 +1,299 @@
+package db
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/spillway/spillway/app"
+)
+
+// BreakerChannel is the NOTIFY channel a breaker's state change is
+// announced on, with the breaker's name as payload.
+const BreakerChannel = "spillway_breakers"
+
+// BreakerStore implements app.BreakerStore.
+type BreakerStore struct {
+	Pool *pgxpool.Pool
+}
+
+const breakerColumns = `name, state, generation, since, coalesce(open_until, 'epoch'), trips, window_ms, min_calls,
+	failure_rate, slow_rate, slow_call_ms, open_wait_ms, max_open_wait_ms, probes, probe_lease_ms, trip_memory_ms`
+
+func scanBreaker(row pgx.Row) (app.Breaker, error) {
+	var (
+		b                                          app.Breaker
+		window, slow, wait, maxWait, lease, memory int64
+	)
+	err := row.Scan(&b.Name, &b.State, &b.Generation, &b.Since, &b.OpenUntil, &b.Trips, &window, &b.Policy.MinCalls,
+		&b.Policy.FailureRate, &b.Policy.SlowRate, &slow, &wait, &maxWait, &b.Policy.Probes, &lease, &memory)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return b, ErrNotFound
+	}
+	ms := time.Millisecond
+	b.Policy.Window, b.Policy.SlowCall, b.Policy.OpenWait = time.Duration(window)*ms, time.Duration(slow)*ms, time.Duration(wait)*ms
+	b.Policy.MaxOpenWait, b.Policy.ProbeLease, b.Policy.TripMemory = time.Duration(maxWait)*ms, time.Duration(lease)*ms, time.Duration(memory)*ms
+	if b.OpenUntil.Unix() == 0 {
+		b.OpenUntil = time.Time{}
+	}
+	return b, err
+}
+
+func policyArgs(p app.BreakerPolicy) []any {
+	ms := func(d time.Duration) int64 { return d.Milliseconds() }
+	return []any{ms(p.Window), p.MinCalls, p.FailureRate, p.SlowRate, ms(p.SlowCall), ms(p.OpenWait),
+		ms(p.MaxOpenWait), p.Probes, ms(p.ProbeLease), ms(p.TripMemory)}
+}
+
+// EnsureBreaker creates the breaker, closed, with policy if it does not
+// exist, and returns it as stored.
+func (s *BreakerStore) EnsureBreaker(ctx context.Context, name string, p app.BreakerPolicy, now time.Time) (app.Breaker, error) {
+	args := append([]any{name, now}, policyArgs(p)...)
+	_, err := s.Pool.Exec(ctx, `
+		INSERT INTO breakers (name, state, generation, since, trips, window_ms, min_calls, failure_rate, slow_rate,
+			slow_call_ms, open_wait_ms, max_open_wait_ms, probes, probe_lease_ms, trip_memory_ms, updated_at)
+		VALUES ($1, 'closed', 1, $2, 0, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $2)
+		ON CONFLICT (name) DO NOTHING`, args...)
+	if err != nil {
+		return app.Breaker{}, fmt.Errorf("ensure breaker %s: %w", name, err)
+	}
+	return s.GetBreaker(ctx, name)
+}
+
+// GetBreaker reads one breaker.
+func (s *BreakerStore) GetBreaker(ctx context.Context, name string) (app.Breaker, error) {
+	b, err := scanBreaker(s.Pool.QueryRow(ctx, `SELECT `+breakerColumns+` FROM breakers WHERE name = $1`, name))
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return b, fmt.Errorf("get breaker %s: %w", name, err)
+	}
+	return b, err
+}
+
+// ListBreakers reads every breaker, by name.
+func (s *BreakerStore) ListBreakers(ctx context.Context) ([]app.Breaker, error) {
+	rows, err := s.Pool.Query(ctx, `SELECT `+breakerColumns+` FROM breakers ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("list breakers: %w", err)
+	}
+	defer rows.Close()
+	var bs []app.Breaker
+	for rows.Next() {
+		b, err := scanBreaker(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list breakers: %w", err)
+		}
+		bs = append(bs, b)
+	}
+	return bs, rows.Err()
+}
+
+// AddCounts adds each instance-local bucket to the shared ones, in one
+// statement.
+func (s *BreakerStore) AddCounts(ctx context.Context, deltas []app.CountDelta) error {
+	if len(deltas) == 0 {
+		return nil
+	}
+	var (
+		names            []string
+		gens             []int64
+		buckets          []time.Time
+		calls, fails, sl []int32
+	)
+	for _, d := range deltas {
+		names, gens, buckets = append(names, d.Name), append(gens, d.Generation), append(buckets, d.Bucket)
+		calls, fails, sl = append(calls, int32(d.Counts.Calls)), append(fails, int32(d.Counts.Failures)), append(sl, int32(d.Counts.Slow))
+	}
+	_, err := s.Pool.Exec(ctx, `
+		INSERT INTO breaker_counts (name, generation, bucket, calls, failures, slow)
+		SELECT * FROM unnest($1::text[], $2::bigint[], $3::timestamptz[], $4::int[], $5::int[], $6::int[])
+		ON CONFLICT (name, generation, bucket) DO UPDATE SET
+			calls = breaker_counts.calls + excluded.calls,
+			failures = breaker_counts.failures + excluded.failures,
+			slow = breaker_counts.slow + excluded.slow`,
+		names, gens, buckets, calls, fails, sl)
+	if err != nil {
+		return fmt.Errorf("add breaker counts: %w", err)
+	}
+	return nil
+}
+
+// WindowCounts sums a generation's buckets from since on.
+func (s *BreakerStore) WindowCounts(ctx context.Context, name string, gen int64, since time.Time) (app.Counts, error) {
+	var c app.Counts
+	err := s.Pool.QueryRow(ctx, `
+		SELECT coalesce(sum(calls), 0), coalesce(sum(failures), 0), coalesce(sum(slow), 0)
+		FROM breaker_counts WHERE name = $1 AND generation = $2 AND bucket >= $3`, name, gen, since).
+		Scan(&c.Calls, &c.Failures, &c.Slow)
+	if err != nil {
+		return c, fmt.Errorf("breaker window: %w", err)
+	}
+	return c, nil
+}
+
+// Transition moves a breaker from one generation to the next if nobody
+// else did first, records the transition and notifies every instance, all
+// in one transaction. False means another writer won; re-read and retry.
+func (s *BreakerStore) Transition(ctx context.Context, from, to app.Breaker, t app.Transition) (bool, error) {
+	tx, err := s.Pool.Begin(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
+	var openUntil *time.Time
+	if !to.OpenUntil.IsZero() {
+		openUntil = &to.OpenUntil
+	}
+	tag, err := tx.Exec(ctx, `
+		UPDATE breakers SET state = $3, generation = $4, since = $5, open_until = $6, trips = $7, updated_at = $5
+		WHERE name = $1 AND generation = $2`,
+		from.Name, from.Generation, to.State, to.Generation, to.Since, openUntil, to.Trips)
+	if err != nil {
+		return false, fmt.Errorf("transition breaker %s: %w", from.Name, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return false, nil
+	}
+	if _, err := tx.Exec(ctx, `
+		INSERT INTO breaker_transitions (name, generation, from_state, to_state, reason, calls, failures, slow, instance, actor, at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		from.Name, to.Generation, from.State, to.State, t.Reason, t.Counts.Calls, t.Counts.Failures, t.Counts.Slow,
+		t.Instance, t.Actor, to.Since); err != nil {
+		return false, fmt.Errorf("record transition: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, BreakerChannel, from.Name); err != nil {
+		return false, fmt.Errorf("notify transition: %w", err)
+	}
+	return true, tx.Commit(ctx)
+}
+
+// SetPolicy replaces a breaker's thresholds and records who did it.
+func (s *BreakerStore) SetPolicy(ctx context.Context, name string, p app.BreakerPolicy, t app.Transition, now time.Time) error {
+	tx, err := s.Pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
+	var b app.Breaker
+	b, err = scanBreaker(tx.QueryRow(ctx, `
+		UPDATE breakers SET window_ms = $2, min_calls = $3, failure_rate = $4, slow_rate = $5, slow_call_ms = $6,
+			open_wait_ms = $7, max_open_wait_ms = $8, probes = $9, probe_lease_ms = $10, trip_memory_ms = $11, updated_at = $12
+		WHERE name = $1 RETURNING `+breakerColumns, append(append([]any{name}, policyArgs(p)...), now)...))
+	if err != nil {
+		return fmt.Errorf("set breaker policy %s: %w", name, err)
+	}
+	if _, err := tx.Exec(ctx, `
+		INSERT INTO breaker_transitions (name, generation, from_state, to_state, reason, calls, failures, slow, instance, actor, at)
+		VALUES ($1, $2, $3, $3, $4, 0, 0, 0, $5, $6, $7)`,
+		name, b.Generation, b.State, t.Reason, t.Instance, t.Actor, now); err != nil {
+		return fmt.Errorf("record policy change: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, BreakerChannel, name); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
+}
+
+// ClaimProbe takes one of a half-open generation's probe permits, if any is
+// free. The breaker row is locked only for this short transaction, never
+// across the probe call itself.
+func (s *BreakerStore) ClaimProbe(ctx context.Context, name string, gen int64, instance string) (int64, bool, error) {
+	tx, err := s.Pool.Begin(ctx)
+	if err != nil {
+		return 0, false, err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
+	var probes int
+	var leaseMS int64
+	err = tx.QueryRow(ctx, `
+		SELECT probes, probe_lease_ms FROM breakers
+		WHERE name = $1 AND generation = $2 AND state = 'half_open' FOR UPDATE`, name, gen).Scan(&probes, &leaseMS)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("claim probe: %w", err)
+	}
+	var id int64
+	err = tx.QueryRow(ctx, `
+		INSERT INTO breaker_probes (name, generation, instance, leased_until)
+		SELECT $1, $2, $3, now() + $4 * interval '1 millisecond'
+		WHERE (SELECT count(*) FROM breaker_probes
+			WHERE name = $1 AND generation = $2 AND (outcome IS NOT NULL OR leased_until > now())) < $5
+		RETURNING id`, name, gen, instance, leaseMS, probes).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("claim probe: %w", err)
+	}
+	return id, true, tx.Commit(ctx)
+}
+
+// FinishProbe records a probe's outcome ("success" or "failure"), or with
+// outcome "" releases the permit unused.
+func (s *BreakerStore) FinishProbe(ctx context.Context, id int64, outcome string) error {
+	var err error
+	if outcome == "" {
+		_, err = s.Pool.Exec(ctx, `UPDATE breaker_probes SET leased_until = now() WHERE id = $1 AND outcome IS NULL`, id)
+	} else {
+		_, err = s.Pool.Exec(ctx, `UPDATE breaker_probes SET outcome = $2 WHERE id = $1 AND outcome IS NULL`, id, outcome)
+	}
+	if err != nil {
+		return fmt.Errorf("finish probe: %w", err)
+	}
+	return nil
+}
+
+// ProbeSummary counts a half-open generation's probe outcomes.
+func (s *BreakerStore) ProbeSummary(ctx context.Context, name string, gen int64) (successes, failures int, err error) {
+	err = s.Pool.QueryRow(ctx, `
+		SELECT count(*) FILTER (WHERE outcome = 'success'), count(*) FILTER (WHERE outcome = 'failure')
+		FROM breaker_probes WHERE name = $1 AND generation = $2`, name, gen).Scan(&successes, &failures)
+	if err != nil {
+		return 0, 0, fmt.Errorf("probe summary: %w", err)
+	}
+	return successes, failures, nil
+}
+
+// PruneBreakerHistory drops counts and probes too old to matter.
+func (s *BreakerStore) PruneBreakerHistory(ctx context.Context, before time.Time) error {
+	if _, err := s.Pool.Exec(ctx, `DELETE FROM breaker_counts WHERE bucket < $1`, before); err != nil {
+		return fmt.Errorf("prune breaker counts: %w", err)
+	}
+	if _, err := s.Pool.Exec(ctx, `DELETE FROM breaker_probes WHERE created_at < $1`, before); err != nil {
+		return fmt.Errorf("prune breaker probes: %w", err)
+	}
+	return nil
+}
+
+// ListenBreakers calls fn with a breaker's name whenever any instance
+// changes it, until ctx ends, calling ready once it is listening. It holds
+// one pooled connection.
+func (s *BreakerStore) ListenBreakers(ctx context.Context, ready func(), fn func(name string)) error {
+	conn, err := s.Pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, `LISTEN `+BreakerChannel); err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	ready()
+	defer func() {
+		// Leave the pooled connection clean (or drop it) for its next user.
+		if _, err := conn.Exec(context.WithoutCancel(ctx), `UNLISTEN *`); err != nil {
+			conn.Conn().Close(context.WithoutCancel(ctx)) //nolint:errcheck
+		}
+	}()
+	for {
+		n, err := conn.Conn().WaitForNotification(ctx)
+		if err != nil {
+			return err
+		}
+		fn(n.Payload)
+	}
+}
