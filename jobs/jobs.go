@@ -5,6 +5,7 @@
 package jobs
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -29,6 +30,10 @@ type Config struct {
 	// Workers is how many payment jobs run at once in this process; zero
 	// makes an insert-only client that works nothing.
 	Workers int
+	// FetchCooldown is the least time between two fetches of a queue.
+	// River's default of 100 ms caps a queue at Workers×10 jobs/s, far
+	// too slow to drain a backlog; zero means 10 ms.
+	FetchCooldown time.Duration
 	// CallTimeout bounds one async provider call.
 	CallTimeout time.Duration
 	RetryBase   time.Duration
@@ -65,7 +70,8 @@ func NewClient(cfg Config) (*river.Client[pgx.Tx], error) {
 		Workers: workers,
 		// River's own job timeout must outlast our provider call so the
 		// call's deadline, not River's, decides.
-		JobTimeout: cfg.CallTimeout + 30*time.Second,
+		JobTimeout:    cfg.CallTimeout + 30*time.Second,
+		FetchCooldown: cmp.Or(cfg.FetchCooldown, 10*time.Millisecond),
 	}
 	if cfg.Workers > 0 {
 		every := cfg.ReconcileEvery

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -29,11 +30,12 @@ import (
 // River working jobs, the simulator on loopback as the provider, and the
 // HTTP API on loopback.
 type harness struct {
-	t     *testing.T
-	pool  *pgxpool.Pool
-	sim   *sim.Sim
-	river *river.Client[pgx.Tx]
-	url   string
+	t        *testing.T
+	pool     *pgxpool.Pool
+	sim      *sim.Sim
+	river    *river.Client[pgx.Tx]
+	breakers *app.Breakers
+	url      string
 }
 
 type harnessOpts struct {
@@ -41,6 +43,7 @@ type harnessOpts struct {
 	workers     int // 0: no workers (jobs stay queued)
 	maxAttempts int
 	syncLimit   int
+	breaker     *app.BreakerPolicy // nil: the default policy
 }
 
 func newHarness(t *testing.T, o harnessOpts) *harness {
@@ -66,9 +69,28 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	if os.Getenv("TEST_LOG") != "" {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
+	policy := app.DefaultBreakerPolicy()
+	if o.breaker != nil {
+		policy = *o.breaker
+	}
+	breakers, err := app.NewBreakers(app.BreakersConfig{
+		Store: &db.BreakerStore{Pool: pool}, Instance: t.Name(), FlushEvery: 20 * time.Millisecond,
+		PollEvery: 200 * time.Millisecond, Logger: log,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := breakers.Register(context.Background(), "payment", policy, app.PolicyOverride{}); err != nil {
+		t.Fatal(err)
+	}
+	bctx, stopBreakers := context.WithCancel(context.Background())
+	breakersDone := make(chan struct{})
+	go func() { _ = breakers.Run(bctx); close(breakersDone) }()
+	t.Cleanup(func() { stopBreakers(); <-breakersDone })
 	rc, err := jobs.NewClient(jobs.Config{
 		Pool: pool, Provider: prov, Workers: o.workers, CallTimeout: 5 * time.Second,
 		RetryBase: 20 * time.Millisecond, RetryMax: 100 * time.Millisecond, Logger: log,
+		Breakers: breakers, Dependency: "payment",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -86,6 +108,7 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	runner, err := app.NewRunner(app.RunnerConfig{
 		Store: db.NewStore(pool), Jobs: rc, Provider: prov, Deadline: o.deadline,
 		CaptureTimeout: 5 * time.Second, SyncLimit: o.syncLimit, HighValueAmount: 100000,
+		Breakers: breakers, Dependency: "payment",
 		MaxAttempts: o.maxAttempts, Logger: log,
 	})
 	if err != nil {
@@ -93,7 +116,7 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	}
 	api := httptest.NewServer(web.NewServer(web.Config{Runner: runner, Pool: pool, Logger: log}))
 	t.Cleanup(api.Close)
-	return &harness{t: t, pool: pool, sim: s, river: rc, url: api.URL}
+	return &harness{t: t, pool: pool, sim: s, river: rc, breakers: breakers, url: api.URL}
 }
 
 type response struct {
@@ -176,3 +199,5 @@ func (h *harness) count(sql string, args ...any) int {
 	}
 	return n
 }
+
+func keyf(format string, args ...any) string { return fmt.Sprintf(format, args...) }

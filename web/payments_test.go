@@ -35,7 +35,7 @@ func TestSyncSuccess(t *testing.T) {
 	if got := h.operation(id); got["status"] != "succeeded" || got["kind"] != "payment" {
 		t.Fatalf("GET: %v", got)
 	}
-	if n := h.count(`SELECT count(*) FROM river_job`); n != 0 {
+	if n := h.count(`SELECT count(*) FROM river_job WHERE kind = 'payment'`); n != 0 {
 		t.Fatalf("a sync success inserted %d jobs", n)
 	}
 }
@@ -55,7 +55,7 @@ func TestDeclineIsFinalAndNotRetried(t *testing.T) {
 	if p["type"] != "urn:spillway:problem:payment-declined" || op["status"] != "declined" {
 		t.Fatalf("unexpected problem %v", p)
 	}
-	if n := h.count(`SELECT count(*) FROM river_job`); n != 0 {
+	if n := h.count(`SELECT count(*) FROM river_job WHERE kind = 'payment'`); n != 0 {
 		t.Fatalf("a decline inserted %d jobs", n)
 	}
 	if got := h.sim.Calls(op["id"].(string)); got != 1 {
@@ -89,7 +89,7 @@ func TestTimeoutCapturesThenWorkerCompletesExactlyOnce(t *testing.T) {
 	if got := h.sim.Effects(id); got != 1 {
 		t.Fatalf("provider effects = %d, want exactly 1", got)
 	}
-	if n := h.count(`SELECT count(*) FROM river_job WHERE state = 'completed'`); n != 1 {
+	if n := h.count(`SELECT count(*) FROM river_job WHERE kind = 'payment' AND state = 'completed'`); n != 1 {
 		t.Fatalf("completed jobs = %d, want 1", n)
 	}
 }
