@@ -150,10 +150,10 @@ func (b Breaker) ShouldTrip(c Counts) (string, bool) {
 		return "", false
 	}
 	if fr := c.FailureRate(); fr > b.Policy.FailureRate {
-		return fmt.Sprintf("failure rate %.0f%% of %d calls over %.0f%%", fr*100, c.Calls, b.Policy.FailureRate*100), true
+		return fmt.Sprintf("failure rate %.1f%% of %d calls over %.0f%%", fr*100, c.Calls, b.Policy.FailureRate*100), true
 	}
 	if sr := c.SlowRate(); sr > b.Policy.SlowRate {
-		return fmt.Sprintf("slow-call rate %.0f%% of %d calls over %.0f%%", sr*100, c.Calls, b.Policy.SlowRate*100), true
+		return fmt.Sprintf("slow-call rate %.1f%% of %d calls over %.0f%%", sr*100, c.Calls, b.Policy.SlowRate*100), true
 	}
 	return "", false
 }

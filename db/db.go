@@ -45,7 +45,25 @@ func Open(ctx context.Context, cfg PoolConfig) (*pgxpool.Pool, error) {
 		pool.Close()
 		return nil, fmt.Errorf("connect to database: %w", err)
 	}
+	warm(pingCtx, pool, int(pc.MinConns))
 	return pool, nil
+}
+
+// warm opens n connections before the first request needs them: opening
+// dozens at once under load takes long enough to push requests past their
+// capture timeout.
+func warm(ctx context.Context, pool *pgxpool.Pool, n int) {
+	conns := make([]*pgxpool.Conn, 0, n)
+	for range n {
+		c, err := pool.Acquire(ctx)
+		if err != nil {
+			break
+		}
+		conns = append(conns, c)
+	}
+	for _, c := range conns {
+		c.Release()
+	}
 }
 
 // Querier is what both a pool and a transaction offer.

@@ -3,12 +3,14 @@ package db_test
 import (
 	"context"
 	"io"
+	"io/fs"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/spillway/spillway/db"
 	"github.com/spillway/spillway/db/dbtest"
+	"github.com/spillway/spillway/migrations"
 )
 
 // TestMigrateUpTogetherDownAndUpAgain starts from an empty database: two
@@ -63,7 +65,8 @@ func TestMigrateUpTogetherDownAndUpAgain(t *testing.T) {
 		t.Fatalf("river version %d (%v), want 8", riverVersion, err)
 	}
 
-	for range 9 {
+	sqlFiles, _ := fs.Glob(migrations.SQL, "*.sql")
+	for range migrations.RiverVersion + len(sqlFiles) {
 		if err := m.Down(ctx, io.Discard); err != nil {
 			t.Fatal(err)
 		}

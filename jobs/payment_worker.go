@@ -46,12 +46,14 @@ func NewPaymentWorker(cfg Config) *PaymentWorker {
 func (w *PaymentWorker) Work(ctx context.Context, job *river.Job[app.PaymentArgs]) error {
 	permit, b := w.breakers.Acquire(ctx, w.dependency)
 	if permit == nil {
-		// The provider is known to be failing: come back at the next probe
-		// time without spending an attempt. The jitter spreads a backlog's
-		// return over a second instead of all at once.
+		// The provider is known to be failing: come back after the next
+		// probe time without spending an attempt. (The QueueGate pauses the
+		// queue while the breaker is open, so this is the rarer path of a
+		// job fetched just before the pause or while half-open.) The jitter
+		// spreads a backlog's return over an open wait, not one instant.
 		now := w.now()
-		wait := b.RetryAt(now).Sub(now) + time.Duration(rand.Float64()*float64(time.Second))
-		return river.JobSnooze(wait)
+		spread := time.Duration(rand.Float64() * float64(max(b.Policy.OpenWait, time.Second)))
+		return river.JobSnooze(b.RetryAt(now).Sub(now) + spread)
 	}
 	op, open, err := db.StartAttempt(ctx, w.pool, job.Args.OperationID)
 	if errors.Is(err, db.ErrNotFound) {

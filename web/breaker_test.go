@@ -3,6 +3,7 @@ package web_test
 import (
 	"context"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -118,5 +119,29 @@ func TestFlappingProvider(t *testing.T) {
 	t.Logf("%v; %d acknowledged; breaker opened %d times, %d transitions", statuses, len(accepted), opens, transitions)
 	if opens < 1 || transitions > 9 {
 		t.Fatalf("breaker opened %d times with %d transitions; want at least one open and at most 9 transitions", opens, transitions)
+	}
+}
+
+func TestMetricsExposeRequestsBreakerAndQueue(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOpts{})
+	h.pay("m-1", payment)
+	h.sim.SetChaos(sim.Chaos{Down: true})
+	h.pay("m-2", payment)
+	r := h.do(http.MethodGet, "/metrics", "", "", nil)
+	if r.status != http.StatusOK {
+		t.Fatalf("GET /metrics: %d", r.status)
+	}
+	for _, want := range []string{
+		`spillway_payment_requests_total{mode="sync",reason="",status="succeeded"} 1`,
+		`spillway_payment_requests_total{mode="async",reason="provider_error",status="queued"} 1`,
+		`spillway_breaker_state{dependency="payment",state="closed"} 1`,
+		`spillway_provider_call_seconds_count{dependency="payment",outcome="provider_error",path="sync"} 1`,
+		`spillway_queue_jobs{queue="payments",state="available"} 1`,
+		`spillway_sync_calls_in_flight 0`,
+	} {
+		if !strings.Contains(string(r.body), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
 	}
 }

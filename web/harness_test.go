@@ -15,6 +15,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
 
 	"github.com/spillway/spillway/app"
@@ -69,13 +70,16 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	if os.Getenv("TEST_LOG") != "" {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(web.NewQueueDepthCollector(pool))
+	metrics := app.NewMetrics(reg)
 	policy := app.DefaultBreakerPolicy()
 	if o.breaker != nil {
 		policy = *o.breaker
 	}
 	breakers, err := app.NewBreakers(app.BreakersConfig{
 		Store: &db.BreakerStore{Pool: pool}, Instance: t.Name(), FlushEvery: 20 * time.Millisecond,
-		PollEvery: 200 * time.Millisecond, Logger: log,
+		PollEvery: 200 * time.Millisecond, Logger: log, OnChange: metrics.BreakerChanged,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -90,7 +94,7 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	rc, err := jobs.NewClient(jobs.Config{
 		Pool: pool, Provider: prov, Workers: o.workers, CallTimeout: 5 * time.Second,
 		RetryBase: 20 * time.Millisecond, RetryMax: 100 * time.Millisecond, Logger: log,
-		Breakers: breakers, Dependency: "payment",
+		Breakers: breakers, Dependency: "payment", Metrics: metrics,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -108,13 +112,13 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	runner, err := app.NewRunner(app.RunnerConfig{
 		Store: db.NewStore(pool), Jobs: rc, Provider: prov, Deadline: o.deadline,
 		CaptureTimeout: 5 * time.Second, SyncLimit: o.syncLimit, HighValueAmount: 100000,
-		Breakers: breakers, Dependency: "payment",
+		Breakers: breakers, Dependency: "payment", Metrics: metrics,
 		MaxAttempts: o.maxAttempts, Logger: log,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	api := httptest.NewServer(web.NewServer(web.Config{Runner: runner, Pool: pool, Logger: log}))
+	api := httptest.NewServer(web.NewServer(web.Config{Runner: runner, Pool: pool, Logger: log, Metrics: reg}))
 	t.Cleanup(api.Close)
 	return &harness{t: t, pool: pool, sim: s, river: rc, breakers: breakers, url: api.URL}
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -37,7 +38,7 @@ func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io
 	if err != nil {
 		return err
 	}
-	pool, err := db.Open(ctx, db.PoolConfig{URL: url, MaxConns: cfg.DBMaxConns})
+	pool, err := db.Open(ctx, db.PoolConfig{URL: url, MaxConns: cfg.DBMaxConns, MinConns: cfg.DBMaxConns / 2})
 	if err != nil {
 		return err
 	}
@@ -81,8 +82,17 @@ func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io
 		host, _ := os.Hostname()
 		instance = fmt.Sprintf("%s:%d", host, os.Getpid())
 	}
+	// The gate needs the River client, which needs the breakers: it is
+	// attached once both exist.
+	var gate atomic.Pointer[jobs.QueueGate]
 	breakers, err := app.NewBreakers(app.BreakersConfig{
-		Store: &db.BreakerStore{Pool: pool}, Instance: instance, Logger: log, OnChange: metrics.BreakerChanged,
+		Store: &db.BreakerStore{Pool: pool}, Instance: instance, Logger: log,
+		OnChange: func(b app.Breaker, transition bool) {
+			metrics.BreakerChanged(b, transition)
+			if g := gate.Load(); g != nil && b.Name == dependencyPayment {
+				g.BreakerChanged(b)
+			}
+		},
 	})
 	if err != nil {
 		return err
@@ -129,6 +139,14 @@ func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io
 	}
 	if err := rc.Start(ctx); err != nil {
 		return fmt.Errorf("start workers: %w", err)
+	}
+	if cfg.Workers > 0 {
+		g := jobs.NewQueueGate(rc, app.QueuePayments, log)
+		gate.Store(g)
+		if b, ok := breakers.Get(dependencyPayment); ok {
+			g.BreakerChanged(b)
+		}
+		go g.Run(bctx)
 	}
 	if apiLn != nil {
 		s := &http.Server{
