@@ -42,7 +42,8 @@ func startInstance(t *testing.T, pool *pgxpool.Pool, name string, policy app.Bre
 
 func testPolicy() app.BreakerPolicy {
 	p := app.DefaultBreakerPolicy()
-	p.OpenWait, p.MaxOpenWait, p.ProbeLease = 200*time.Millisecond, 2*time.Second, 500*time.Millisecond
+	// Leases long enough that a loaded machine cannot expire one mid-test.
+	p.OpenWait, p.MaxOpenWait, p.ProbeLease = 200*time.Millisecond, 2*time.Second, 10*time.Second
 	return p
 }
 
@@ -161,8 +162,10 @@ func TestFailedProbeReopensWithLongerWait(t *testing.T) {
 func TestKilledInstancesProbeLeaseExpires(t *testing.T) {
 	t.Parallel()
 	pool := dbtest.New(t)
-	a := startInstance(t, pool, "a", testPolicy(), 50*time.Millisecond)
-	b := startInstance(t, pool, "b", testPolicy(), 50*time.Millisecond)
+	p := testPolicy()
+	p.ProbeLease = time.Second
+	a := startInstance(t, pool, "a", p, 50*time.Millisecond)
+	b := startInstance(t, pool, "b", p, 50*time.Millisecond)
 	fail(a, 20)
 	waitState(t, a, app.BreakerHalfOpen, 5*time.Second)
 	waitState(t, b, app.BreakerHalfOpen, 5*time.Second)
@@ -176,11 +179,11 @@ func TestKilledInstancesProbeLeaseExpires(t *testing.T) {
 	if p, _ := b.Acquire(context.Background(), "payment"); p != nil {
 		t.Fatal("b got a fourth permit while a's leases were live")
 	}
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	for {
-		p, _ := b.Acquire(context.Background(), "payment")
-		if p != nil {
-			p.Done(context.Background(), false)
+		permit, _ := b.Acquire(context.Background(), "payment")
+		if permit != nil {
+			permit.Done(context.Background(), false)
 			break
 		}
 		if time.Now().After(deadline) {

@@ -36,6 +36,27 @@ type Config struct {
 	SyncConcurrency int
 	Workers         int
 
+	// Delivery channels; each is configured when its variable is set.
+	SMTPURL             string
+	SMTPFrom            string
+	SMTPTLS             string // mandatory | opportunistic | none
+	SMSProviderURL      string
+	SMSFrom             string
+	WebhookSecret       string
+	WebhookAllowPrivate bool
+	// PublicURL is the base of links sent to customers.
+	PublicURL string
+
+	// DrainRate caps async payment calls per second across instances; 0
+	// means no cap.
+	DrainRate      float64
+	Offpeak        OffpeakWindow
+	PaymentDefer   string // "" or DeferOffpeak: the kind's default
+	IdempotencyTTL time.Duration
+
+	AdminEmail    string
+	AdminPassword string
+
 	// PaymentBreaker holds the payment breaker's thresholds set in the
 	// environment (BREAKER_PAYMENT_*); unset ones keep the stored values.
 	PaymentBreaker PolicyOverride
@@ -76,6 +97,19 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		DBMaxConns:          l.integer("DB_MAX_CONNS", 80, 8, 1000),
 		SyncConcurrency:     l.integer("SYNC_CONCURRENCY", 64, 1, 1000),
 		Workers:             l.integer("WORKERS", 32, 1, 1000),
+		SMTPURL:             l.str("SMTP_URL", ""),
+		SMTPFrom:            l.str("SMTP_FROM", "Spillway <payments@spillway.localhost>"),
+		SMTPTLS:             l.oneOf("SMTP_TLS", "opportunistic", "mandatory", "opportunistic", "none"),
+		SMSProviderURL:      l.str("SMS_PROVIDER_URL", ""),
+		SMSFrom:             l.str("SMS_FROM", "Spillway"),
+		WebhookSecret:       l.str("WEBHOOK_SECRET", ""),
+		WebhookAllowPrivate: l.boolean("WEBHOOK_ALLOW_PRIVATE"),
+		PublicURL:           l.str("PUBLIC_URL", ""),
+		DrainRate:           l.float("DRAIN_RATE", 0, 0, 1_000_000),
+		PaymentDefer:        l.oneOf("PAYMENT_DEFER", "", "", DeferOffpeak),
+		IdempotencyTTL:      l.duration("IDEMPOTENCY_TTL", 24*time.Hour, time.Minute, 365*24*time.Hour),
+		AdminEmail:          l.str("ADMIN_EMAIL", ""),
+		AdminPassword:       l.str("ADMIN_PASSWORD", ""),
 		PaymentBreaker:      l.breakerOverride("BREAKER_PAYMENT_"),
 		Instance:            l.str("SPILLWAY_INSTANCE", ""),
 		LogLevel:            l.oneOf("LOG_LEVEL", "info", "debug", "info", "warn", "error"),
@@ -109,6 +143,30 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	if c.SyncConcurrency > c.DBMaxConns-reservedConns {
 		l.fail("SYNC_CONCURRENCY", fmt.Sprintf("must be at most DB_MAX_CONNS-%d (%d) so sync calls cannot exhaust the pool", reservedConns, c.DBMaxConns-reservedConns))
 	}
+	if w, err := ParseOffpeakWindow(l.str("OFFPEAK_WINDOW", "01:00-05:00"), l.str("OFFPEAK_TZ", "UTC")); err != nil {
+		l.fail("OFFPEAK_WINDOW/OFFPEAK_TZ", err.Error())
+	} else {
+		c.Offpeak = w
+	}
+	if c.PublicURL == "" {
+		c.PublicURL = "http://" + c.Addr
+	} else if !isHTTPURL(c.PublicURL) {
+		l.fail("PUBLIC_URL", "must be an absolute http or https URL")
+	}
+	if c.SMTPURL != "" {
+		if u, err := url.Parse(c.SMTPURL); err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Host == "" {
+			l.fail("SMTP_URL", "must be smtp://[user:pass@]host:port or smtps://…")
+		}
+	}
+	if c.SMSProviderURL != "" && !isHTTPURL(c.SMSProviderURL) {
+		l.fail("SMS_PROVIDER_URL", "must be an absolute http or https URL")
+	}
+	if c.WebhookSecret != "" && !strings.HasPrefix(c.WebhookSecret, "whsec_") {
+		l.fail("WEBHOOK_SECRET", "must look like whsec_<base64>")
+	}
+	if (c.AdminEmail == "") != (c.AdminPassword == "") {
+		l.fail("ADMIN_EMAIL/ADMIN_PASSWORD", "must be set together")
+	}
 	if !c.PaymentBreaker.Empty() {
 		if err := c.PaymentBreaker.Apply(DefaultBreakerPolicy()).Validate(); err != nil {
 			l.fail("BREAKER_PAYMENT_*", err.Error())
@@ -130,6 +188,31 @@ func (l *loader) breakerOverride(prefix string) PolicyOverride {
 	o.Probes = l.optInt(prefix+"PROBES", 1, 100)
 	o.ProbeLease = l.optDuration(prefix+"PROBE_LEASE", 10*time.Millisecond, time.Hour)
 	return o
+}
+
+func (l *loader) boolean(name string) bool {
+	switch v := strings.ToLower(l.str(name, "false")); v {
+	case "true", "1", "yes":
+		return true
+	case "false", "0", "no":
+		return false
+	default:
+		l.fail(name, fmt.Sprintf("must be true or false, not %q", v))
+		return false
+	}
+}
+
+func (l *loader) float(name string, def, min, max float64) float64 {
+	s := l.str(name, "")
+	if s == "" {
+		return def
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || f < min || f > max {
+		l.fail(name, fmt.Sprintf("must be a number between %g and %g, not %q", min, max, s))
+		return def
+	}
+	return f
 }
 
 func (l *loader) optDuration(name string, min, max time.Duration) *time.Duration {

@@ -153,6 +153,12 @@ func (o *Operation) Fail(code, msg string, now time.Time) {
 	o.complete(StatusFailed, nil, now)
 }
 
+// Cancel ends the operation as cancelled, with why.
+func (o *Operation) Cancel(msg string, now time.Time) {
+	o.Error = &OperationError{Code: "cancelled", Message: msg}
+	o.complete(StatusCancelled, nil, now)
+}
+
 // Capture marks the operation as handed to the async path.
 func (o *Operation) Capture(reason Reason, now time.Time) {
 	o.Status = StatusQueued

@@ -32,7 +32,16 @@ type PaymentRequest struct {
 	Customer    *Customer `json:"customer,omitempty"`
 	Description string    `json:"description,omitempty"`
 	CallbackURL string    `json:"callback_url,omitempty"`
+	// Defer is "offpeak" to run in the off-peak window, "none" to run now
+	// even where the kind defaults to off-peak, or "" for the default.
+	Defer string `json:"defer,omitempty"`
 }
+
+// Defer values.
+const (
+	DeferOffpeak = "offpeak"
+	DeferNone    = "none"
+)
 
 // Customer is who pays and how they want to hear back.
 type Customer struct {
@@ -48,6 +57,7 @@ type paymentWire struct {
 	Customer    json.RawMessage `json:"customer"`
 	Description json.RawMessage `json:"description"`
 	CallbackURL json.RawMessage `json:"callback_url"`
+	Defer       json.RawMessage `json:"defer"`
 }
 
 type customerWire struct {
@@ -98,6 +108,13 @@ func ParsePaymentRequest(body []byte) (PaymentRequest, error) {
 		if err := checkCallbackURL(p.CallbackURL); err != nil {
 			return p, err
 		}
+	}
+
+	if p.Defer, err = optionalString(w.Defer, "defer"); err != nil {
+		return p, err
+	}
+	if p.Defer != "" && p.Defer != DeferOffpeak && p.Defer != DeferNone {
+		return p, FieldErrorf("defer", "defer must be %q or %q", DeferOffpeak, DeferNone)
 	}
 
 	if w.Customer != nil && !isJSONNull(w.Customer) {

@@ -13,6 +13,9 @@ const QueuePayments = "payments"
 // the job can never disagree with what the client was told.
 type PaymentArgs struct {
 	OperationID uuid.UUID `json:"operation_id"`
+	// Offpeak work runs only inside the off-peak window, unless an
+	// operator ran it now (job metadata "run_now": true).
+	Offpeak bool `json:"offpeak,omitempty"`
 }
 
 func (PaymentArgs) Kind() string { return "payment" }

@@ -21,17 +21,20 @@ type OperationStore interface {
 	// TryLockKeyTx takes a transaction-scoped lock on an idempotency key
 	// without waiting; false means another request holds it.
 	TryLockKeyTx(ctx context.Context, tx pgx.Tx, scope, key string) (bool, error)
-	GetIdempotencyTx(ctx context.Context, tx pgx.Tx, scope, key string) (*IdempotencyRecord, error)
+	// LookupKeyTx returns the key's record (nil if none) and whether the
+	// operation the request would create already exists (its record
+	// expired), in one round trip.
+	LookupKeyTx(ctx context.Context, tx pgx.Tx, scope, key string, opID uuid.UUID) (*IdempotencyRecord, bool, error)
 	InsertIdempotencyTx(ctx context.Context, tx pgx.Tx, rec *IdempotencyRecord) error
 	// InsertOperationTx returns false if an operation with that id exists.
 	InsertOperationTx(ctx context.Context, tx pgx.Tx, op *Operation) (bool, error)
 	GetOperationTx(ctx context.Context, tx pgx.Tx, id uuid.UUID) (*Operation, error)
-	UpdateOperationTx(ctx context.Context, tx pgx.Tx, op *Operation) error
 }
 
 // JobInserter inserts River jobs; *river.Client[pgx.Tx] is one.
 type JobInserter interface {
 	InsertTx(ctx context.Context, tx pgx.Tx, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error)
+	InsertManyTx(ctx context.Context, tx pgx.Tx, params []river.InsertManyParams) ([]*rivertype.JobInsertResult, error)
 }
 
 // RunnerConfig holds the runner's dependencies and policy.
@@ -56,8 +59,18 @@ type RunnerConfig struct {
 	Metrics         *Metrics
 	HighValueAmount int64
 	MaxAttempts     int
-	Now             func() time.Time
-	Logger          *slog.Logger
+	// Channels are the notification channels this deployment can send
+	// on; a terminal operation gets a delivery job for each it asked for.
+	Channels map[Channel]bool
+	// CheckCallback vets a callback URL before anything is recorded (the
+	// webhook sender's address rules); nil accepts any.
+	CheckCallback func(ctx context.Context, url string) error
+	// Offpeak is the window deferred work runs in; DefaultDefer is
+	// DeferOffpeak when payments are deferred unless they say "none".
+	Offpeak      OffpeakWindow
+	DefaultDefer string
+	Now          func() time.Time
+	Logger       *slog.Logger
 }
 
 // Runner tries an operation synchronously within its deadline and, when that
@@ -107,6 +120,14 @@ const scopePayments = "payments"
 // unless the commit succeeded.
 func (r *Runner) SubmitPayment(ctx context.Context, key string, req PaymentRequest) (*Outcome, error) {
 	start := r.cfg.Now()
+	if req.CallbackURL != "" && r.cfg.CheckCallback != nil {
+		cctx, cancel := context.WithTimeout(ctx, r.cfg.CaptureTimeout)
+		err := r.cfg.CheckCallback(cctx, req.CallbackURL)
+		cancel()
+		if err != nil {
+			return nil, &Error{Code: EINVALID, Field: "callback_url", Message: "callback_url is not an address we will call: " + err.Error(), Err: err}
+		}
+	}
 	// Once the provider may have been called, the result must be recorded
 	// even if the client hangs up; the bounds below still cap the work.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.Deadline+r.cfg.CaptureTimeout)
@@ -128,20 +149,29 @@ func (r *Runner) SubmitPayment(ctx context.Context, key string, req PaymentReque
 	if !ok {
 		return nil, Errorf(ECONFLICT, "a request with this Idempotency-Key is still in flight; retry later")
 	}
-	rec, err := r.cfg.Store.GetIdempotencyTx(ctx, tx, scopePayments, key)
+	id := OperationID(scopePayments, key, fp)
+	rec, exists, err := r.cfg.Store.LookupKeyTx(ctx, tx, scopePayments, key, id)
 	if err != nil {
 		return nil, unavailable("read idempotency key", err)
 	}
-	if rec != nil {
-		if !rec.Matches(fp) {
-			return nil, Errorf(EKEYREUSED, "this Idempotency-Key was already used with a different request body")
-		}
+	switch {
+	case rec != nil && !rec.Matches(fp):
+		return nil, Errorf(EKEYREUSED, "this Idempotency-Key was already used with a different request body")
+	case rec != nil:
 		return replay(rec.Response)
+	case exists:
+		// The key's record expired but its operation remains: report the
+		// operation as it stands rather than charging again.
+		cur, err := r.cfg.Store.GetOperationTx(ctx, tx, id)
+		if err != nil {
+			return nil, unavailable("read operation", err)
+		}
+		return &Outcome{Document: cur.Document(), Replayed: true}, nil
 	}
 
 	now := r.cfg.Now()
 	op := &Operation{
-		ID:        OperationID(scopePayments, key, fp),
+		ID:        id,
 		Kind:      KindPayment,
 		Status:    StatusProcessing,
 		Mode:      ModeSync,
@@ -150,23 +180,20 @@ func (r *Runner) SubmitPayment(ctx context.Context, key string, req PaymentReque
 		CreatedAt: now,
 		UpdatedAt: now,
 	}
-	inserted, err := r.cfg.Store.InsertOperationTx(ctx, tx, op)
-	if err != nil {
-		return nil, unavailable("insert operation", err)
-	}
-	if !inserted {
-		// The key's record expired but its operation remains: report the
-		// operation as it stands rather than charging again.
-		cur, err := r.cfg.Store.GetOperationTx(ctx, tx, op.ID)
-		if err != nil {
-			return nil, unavailable("read operation", err)
-		}
-		return &Outcome{Document: cur.Document(), Replayed: true}, nil
-	}
-
 	retryAfter, err := r.attemptOrCapture(ctx, tx, op, start)
 	if err != nil {
 		return nil, err
+	}
+	// The operation is written once, in its final form for this request:
+	// one statement fewer than insert-then-update, and its first status
+	// event is the one the client is told.
+	if _, err := r.cfg.Store.InsertOperationTx(ctx, tx, op); err != nil {
+		return nil, unavailable("insert operation", err)
+	}
+	if jobs := NotificationJobs(op, r.cfg.Channels); len(jobs) > 0 {
+		if _, err := r.cfg.Jobs.InsertManyTx(ctx, tx, jobs); err != nil {
+			return nil, unavailable("enqueue notifications", err)
+		}
 	}
 
 	doc := op.Document()
@@ -196,17 +223,21 @@ func (r *Runner) SubmitPayment(ctx context.Context, key string, req PaymentReque
 // allowed or cannot produce an answer. It returns the polling hint for a
 // captured operation.
 func (r *Runner) attemptOrCapture(ctx context.Context, tx pgx.Tx, op *Operation, start time.Time) (time.Duration, error) {
+	now := r.cfg.Now()
+	if d := op.Payment.Defer; d == DeferOffpeak || (d == "" && r.cfg.DefaultDefer == DeferOffpeak) {
+		at := r.cfg.Offpeak.NextStart(now)
+		return max(at.Sub(now), time.Second), r.captureTx(ctx, tx, op, ReasonDeferred, at)
+	}
 	permit, b := r.cfg.Breakers.Acquire(ctx, r.cfg.Dependency)
 	if permit == nil {
 		// Known to be failing: skip the call and its wait entirely.
-		now := r.cfg.Now()
-		return b.RetryAt(now).Sub(now), r.captureTx(ctx, tx, op, ReasonBreakerOpen)
+		return b.RetryAt(now).Sub(now), r.captureTx(ctx, tx, op, ReasonBreakerOpen, time.Time{})
 	}
 	select {
 	case r.sync <- struct{}{}:
 	default:
 		permit.Release(ctx)
-		return time.Second, r.captureTx(ctx, tx, op, ReasonOverloaded)
+		return time.Second, r.captureTx(ctx, tx, op, ReasonOverloaded, time.Time{})
 	}
 	r.cfg.Metrics.syncStarted()
 	callStart := r.cfg.Now()
@@ -222,16 +253,13 @@ func (r *Runner) attemptOrCapture(ctx context.Context, tx pgx.Tx, op *Operation,
 	cancel()
 	<-r.sync
 	r.cfg.Metrics.syncEnded()
-	now := r.cfg.Now()
+	now = r.cfg.Now()
 	r.cfg.Metrics.Called(r.cfg.Dependency, "sync", now.Sub(callStart).Seconds(), pe)
 	permit.Done(ctx, pe.Fault())
 	op.Attempts++
 
 	if pe == nil {
 		op.ApplyCharge(res, now)
-		if err := r.cfg.Store.UpdateOperationTx(ctx, tx, op); err != nil {
-			return 0, unavailable("record result", err)
-		}
 		return 0, nil
 	}
 	op.RecordFault(pe, now)
@@ -240,24 +268,23 @@ func (r *Runner) attemptOrCapture(ctx context.Context, tx pgx.Tx, op *Operation,
 		reason = ReasonTimeout
 	}
 	r.cfg.Logger.Debug("sync call failed; capturing", "operation_id", op.ID, "error", pe)
-	return time.Second, r.captureTx(ctx, tx, op, reason)
+	return time.Second, r.captureTx(ctx, tx, op, reason, time.Time{})
 }
 
 // captureTx inserts the River job in the request's transaction, so the job
 // exists if and only if the 202 that promises it is committed.
-func (r *Runner) captureTx(ctx context.Context, tx pgx.Tx, op *Operation, reason Reason) error {
+// A zero runAt means as soon as a worker is free.
+func (r *Runner) captureTx(ctx context.Context, tx pgx.Tx, op *Operation, reason Reason, runAt time.Time) error {
 	op.Capture(reason, r.cfg.Now())
 	opts := PaymentArgs{}.InsertOpts()
 	opts.Priority = op.Priority
 	opts.MaxAttempts = r.cfg.MaxAttempts
-	res, err := r.cfg.Jobs.InsertTx(ctx, tx, PaymentArgs{OperationID: op.ID}, &opts)
+	opts.ScheduledAt = runAt
+	res, err := r.cfg.Jobs.InsertTx(ctx, tx, PaymentArgs{OperationID: op.ID, Offpeak: reason == ReasonDeferred}, &opts)
 	if err != nil {
 		return unavailable("insert job", err)
 	}
 	op.JobID = res.Job.ID
-	if err := r.cfg.Store.UpdateOperationTx(ctx, tx, op); err != nil {
-		return unavailable("record capture", err)
-	}
 	return nil
 }
 

@@ -34,6 +34,10 @@ func (s *failingStore) InsertIdempotencyTx(ctx context.Context, tx pgx.Tx, r *ap
 }
 
 func newRunner(t *testing.T) (*app.Runner, *failingStore, *sim.Sim, *pgxpool.Pool) {
+	return newRunnerWithDeadline(t, time.Second)
+}
+
+func newRunnerWithDeadline(t *testing.T, deadline time.Duration) (*app.Runner, *failingStore, *sim.Sim, *pgxpool.Pool) {
 	t.Helper()
 	pool := dbtest.New(t)
 	s := sim.New(sim.Config{})
@@ -49,7 +53,7 @@ func newRunner(t *testing.T) (*app.Runner, *failingStore, *sim.Sim, *pgxpool.Poo
 	}
 	store := &failingStore{Store: db.NewStore(pool)}
 	r, err := app.NewRunner(app.RunnerConfig{
-		Store: store, Jobs: rc, Provider: prov, Deadline: time.Second, SyncLimit: 4, MaxAttempts: 5,
+		Store: store, Jobs: rc, Provider: prov, Deadline: deadline, SyncLimit: 4, MaxAttempts: 5,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -121,8 +125,9 @@ func TestRetryAfterLostCommitChargesOnce(t *testing.T) {
 
 func TestOverloadedCapturesWithoutCalling(t *testing.T) {
 	t.Parallel()
-	r, _, s, _ := newRunner(t)
-	s.SetChaos(sim.Chaos{Latency: 300 * time.Millisecond})
+	// Slow calls hold their slots for seconds, however loaded the machine.
+	r, _, s, _ := newRunnerWithDeadline(t, 20*time.Second)
+	s.SetChaos(sim.Chaos{Latency: 3 * time.Second})
 	req, _ := app.ParsePaymentRequest([]byte(`{"amount": 900, "currency": "usd"}`))
 	// SyncLimit is 4: fill the slots with slow calls, then one more request.
 	done := make(chan struct{})

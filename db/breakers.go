@@ -271,29 +271,7 @@ func (s *BreakerStore) PruneBreakerHistory(ctx context.Context, before time.Time
 }
 
 // ListenBreakers calls fn with a breaker's name whenever any instance
-// changes it, until ctx ends, calling ready once it is listening. It holds
-// one pooled connection.
+// changes it, until ctx ends, calling ready once it is listening.
 func (s *BreakerStore) ListenBreakers(ctx context.Context, ready func(), fn func(name string)) error {
-	conn, err := s.Pool.Acquire(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Release()
-	if _, err := conn.Exec(ctx, `LISTEN `+BreakerChannel); err != nil {
-		return fmt.Errorf("listen: %w", err)
-	}
-	ready()
-	defer func() {
-		// Leave the pooled connection clean (or drop it) for its next user.
-		if _, err := conn.Exec(context.WithoutCancel(ctx), `UNLISTEN *`); err != nil {
-			conn.Conn().Close(context.WithoutCancel(ctx)) //nolint:errcheck
-		}
-	}()
-	for {
-		n, err := conn.Conn().WaitForNotification(ctx)
-		if err != nil {
-			return err
-		}
-		fn(n.Payload)
-	}
+	return Listen(ctx, s.Pool, BreakerChannel, ready, fn)
 }

@@ -2,9 +2,10 @@ package db
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/spillway/spillway/app"
@@ -24,20 +25,29 @@ func (s *Store) TryLockKeyTx(ctx context.Context, tx pgx.Tx, scope, key string) 
 	return ok, nil
 }
 
-// GetIdempotencyTx returns the record for a key, or nil if there is none.
-func (s *Store) GetIdempotencyTx(ctx context.Context, tx pgx.Tx, scope, key string) (*app.IdempotencyRecord, error) {
+// LookupKeyTx returns the record for a key (nil if none) and whether the
+// operation opID exists, in one round trip.
+func (s *Store) LookupKeyTx(ctx context.Context, tx pgx.Tx, scope, key string, opID uuid.UUID) (*app.IdempotencyRecord, bool, error) {
 	r := app.IdempotencyRecord{Scope: scope, Key: key}
+	var (
+		found, exists bool
+		opIDs         *uuid.UUID
+		createdAt     *time.Time
+	)
 	err := tx.QueryRow(ctx, `
-		SELECT fingerprint, operation_id, response, created_at
-		FROM idempotency_keys WHERE scope = $1 AND key = $2`, scope, key).
-		Scan(&r.Fingerprint, &r.OperationID, &r.Response, &r.CreatedAt)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, nil
-	}
+		SELECT k.fingerprint, k.operation_id, k.response, k.created_at, k.key IS NOT NULL,
+			EXISTS (SELECT 1 FROM operations WHERE id = $3)
+		FROM (SELECT 1) AS one
+		LEFT JOIN idempotency_keys k ON k.scope = $1 AND k.key = $2`, scope, key, opID).
+		Scan(&r.Fingerprint, &opIDs, &r.Response, &createdAt, &found, &exists)
 	if err != nil {
-		return nil, fmt.Errorf("get idempotency key: %w", err)
+		return nil, false, fmt.Errorf("look up idempotency key: %w", err)
 	}
-	return &r, nil
+	if !found {
+		return nil, exists, nil
+	}
+	r.OperationID, r.CreatedAt = *opIDs, *createdAt
+	return &r, exists, nil
 }
 
 // InsertIdempotencyTx records the first answer for a key.

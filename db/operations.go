@@ -82,28 +82,14 @@ func (s *Store) InsertOperationTx(ctx context.Context, tx pgx.Tx, op *app.Operat
 	return tag.RowsAffected() == 1, nil
 }
 
-// UpdateOperationTx writes op's mutable fields.
-func (s *Store) UpdateOperationTx(ctx context.Context, tx pgx.Tx, op *app.Operation) error {
-	_, err := updateOperation(ctx, tx, op, false)
-	return err
-}
-
 // UpdateOpenOperationTx writes op's mutable fields unless the stored
 // operation is already terminal (say, cancelled by an operator while a
 // worker was calling the provider); false means it was.
 func UpdateOpenOperationTx(ctx context.Context, tx pgx.Tx, op *app.Operation) (bool, error) {
-	return updateOperation(ctx, tx, op, true)
-}
-
-func updateOperation(ctx context.Context, q Querier, op *app.Operation, onlyOpen bool) (bool, error) {
-	sql := `
+	tag, err := tx.Exec(ctx, `
 		UPDATE operations SET status = $2, mode = $3, reason = nullif($4, ''), attempts = $5,
 			job_id = nullif($6, 0), result = $7, error = $8, updated_at = $9, completed_at = $10
-		WHERE id = $1`
-	if onlyOpen {
-		sql += ` AND status IN ('queued', 'processing')`
-	}
-	tag, err := q.Exec(ctx, sql, op.ID, op.Status, op.Mode, op.Reason, op.Attempts, op.JobID,
+		WHERE id = $1 AND status IN ('queued', 'processing')`, op.ID, op.Status, op.Mode, op.Reason, op.Attempts, op.JobID,
 		nullJSON(op.Result), errorJSON(op.Error), op.UpdatedAt, op.CompletedAt)
 	if err != nil {
 		return false, fmt.Errorf("update operation: %w", err)

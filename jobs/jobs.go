@@ -27,6 +27,19 @@ type Config struct {
 	Breakers   *app.Breakers
 	Dependency string
 	Metrics    *app.Metrics
+	// Drain paces async provider calls; nil means no limit.
+	Drain *app.DrainLimiter
+	// Offpeak is the window deferred payments run in.
+	Offpeak app.OffpeakWindow
+	// Channels are the configured notification channels; Senders send on
+	// them (a nil Senders works no deliveries).
+	Channels map[app.Channel]bool
+	Senders  *Senders
+	// PublicURL is the base of links in notifications.
+	PublicURL string
+	// IdempotencyTTL is how long idempotency records are kept; zero
+	// means 24 h.
+	IdempotencyTTL time.Duration
 	// Workers is how many payment jobs run at once in this process; zero
 	// makes an insert-only client that works nothing.
 	Workers int
@@ -62,7 +75,14 @@ func NewClient(cfg Config) (*river.Client[pgx.Tx], error) {
 	if err := river.AddWorkerSafely(workers, NewPaymentWorker(cfg)); err != nil {
 		return nil, err
 	}
-	if err := river.AddWorkerSafely(workers, &ReconcileWorker{pool: cfg.Pool, now: cfg.Now}); err != nil {
+	if err := river.AddWorkerSafely(workers, &ReconcileWorker{pool: cfg.Pool, now: cfg.Now, channels: cfg.Channels}); err != nil {
+		return nil, err
+	}
+	if err := river.AddWorkerSafely(workers, NewDeliveryWorker(cfg)); err != nil {
+		return nil, err
+	}
+	ttl := cmp.Or(cfg.IdempotencyTTL, 24*time.Hour)
+	if err := river.AddWorkerSafely(workers, &RetentionWorker{pool: cfg.Pool, ttl: ttl, now: cfg.Now}); err != nil {
 		return nil, err
 	}
 	rc := &river.Config{
@@ -85,6 +105,9 @@ func NewClient(cfg Config) (*river.Client[pgx.Tx], error) {
 		rc.PeriodicJobs = []*river.PeriodicJob{
 			river.NewPeriodicJob(river.PeriodicInterval(every),
 				func() (river.JobArgs, *river.InsertOpts) { return ReconcileArgs{}, nil },
+				&river.PeriodicJobOpts{RunOnStart: true}),
+			river.NewPeriodicJob(river.PeriodicInterval(min(ttl/4, 10*time.Minute)),
+				func() (river.JobArgs, *river.InsertOpts) { return RetentionArgs{}, nil },
 				&river.PeriodicJobOpts{RunOnStart: true}),
 		}
 	}

@@ -2,12 +2,14 @@ package jobs
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
@@ -22,6 +24,9 @@ type PaymentWorker struct {
 	pool        *pgxpool.Pool
 	provider    app.PaymentProvider
 	breakers    *app.Breakers
+	drain       *app.DrainLimiter
+	offpeak     app.OffpeakWindow
+	channels    map[app.Channel]bool
 	dependency  string
 	metrics     *app.Metrics
 	callTimeout time.Duration
@@ -34,7 +39,8 @@ type PaymentWorker struct {
 // NewPaymentWorker returns the worker for cfg.
 func NewPaymentWorker(cfg Config) *PaymentWorker {
 	return &PaymentWorker{
-		pool: cfg.Pool, provider: cfg.Provider, breakers: cfg.Breakers, dependency: cfg.Dependency, metrics: cfg.Metrics,
+		pool: cfg.Pool, provider: cfg.Provider, breakers: cfg.Breakers, drain: cfg.Drain, offpeak: cfg.Offpeak,
+		channels: cfg.Channels, dependency: cfg.Dependency, metrics: cfg.Metrics,
 		callTimeout: cfg.CallTimeout,
 		retryBase:   cfg.RetryBase, retryMax: cfg.RetryMax, now: cfg.Now, log: cfg.Logger,
 	}
@@ -44,6 +50,18 @@ func NewPaymentWorker(cfg Config) *PaymentWorker {
 // transaction as JobCompleteTx; faults return an error so River retries
 // with NextRetry's backoff, and the last allowed attempt fails the operation.
 func (w *PaymentWorker) Work(ctx context.Context, job *river.Job[app.PaymentArgs]) error {
+	if now := w.now(); job.Args.Offpeak && !w.offpeak.Contains(now) && !runNow(job.Metadata) {
+		// The window closed with work left: it continues in the next one.
+		return river.JobSnooze(w.offpeak.NextStart(now).Sub(now))
+	}
+	// Pace the backlog before anything else, so a job waiting for its
+	// turn holds no breaker permit and has spent no attempt.
+	ok, wait, err := w.drain.Wait(ctx, 2*time.Second)
+	if err != nil && ctx.Err() == nil {
+		w.log.Warn("drain limiter", "error", err) // fail open: the breaker still guards the provider
+	} else if !ok {
+		return river.JobSnooze(wait)
+	}
 	permit, b := w.breakers.Acquire(ctx, w.dependency)
 	if permit == nil {
 		// The provider is known to be failing: come back after the next
@@ -122,15 +140,22 @@ func (w *PaymentWorker) Work(ctx context.Context, job *river.Job[app.PaymentArgs
 	return pe
 }
 
-// finish records a terminal outcome and completes the job atomically.
+// finish records a terminal outcome, enqueues its notifications and
+// completes the job, all in one transaction.
 func (w *PaymentWorker) finish(ctx context.Context, job *river.Job[app.PaymentArgs], op *app.Operation) error {
 	tx, err := w.pool.Begin(ctx)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
-	if _, err := db.UpdateOpenOperationTx(ctx, tx, op); err != nil {
+	updated, err := db.UpdateOpenOperationTx(ctx, tx, op)
+	if err != nil {
 		return err
+	}
+	if updated {
+		if err := enqueueNotificationsTx(ctx, tx, op, w.channels); err != nil {
+			return err
+		}
 	}
 	if _, err := river.JobCompleteTx[*riverpgxv5.Driver](ctx, tx, job); err != nil {
 		return fmt.Errorf("complete job: %w", err)
@@ -144,10 +169,43 @@ func (w *PaymentWorker) update(ctx context.Context, op *app.Operation) error {
 		return err
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
-	if _, err := db.UpdateOpenOperationTx(ctx, tx, op); err != nil {
+	updated, err := db.UpdateOpenOperationTx(ctx, tx, op)
+	if err != nil {
 		return err
 	}
+	if updated {
+		if err := enqueueNotificationsTx(ctx, tx, op, w.channels); err != nil {
+			return err
+		}
+	}
 	return tx.Commit(ctx)
+}
+
+// enqueueNotificationsTx inserts the delivery jobs of a terminal operation
+// in the transaction that made it terminal.
+func enqueueNotificationsTx(ctx context.Context, tx pgx.Tx, op *app.Operation, channels map[app.Channel]bool) error {
+	jobs := app.NotificationJobs(op, channels)
+	if len(jobs) == 0 {
+		return nil
+	}
+	client, err := river.ClientFromContextSafely[pgx.Tx](ctx)
+	if err != nil {
+		return fmt.Errorf("enqueue notifications: %w", err)
+	}
+	if _, err := client.InsertManyTx(ctx, tx, jobs); err != nil {
+		return fmt.Errorf("enqueue notifications: %w", err)
+	}
+	return nil
+}
+
+// runNow reports whether an operator asked for the job to run at once,
+// outside its window.
+func runNow(metadata []byte) bool {
+	var m struct {
+		RunNow bool `json:"run_now"`
+	}
+	_ = json.Unmarshal(metadata, &m)
+	return m.RunNow
 }
 
 // NextRetry is exponential backoff with jitter over the second half of the

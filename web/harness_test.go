@@ -37,6 +37,8 @@ type harness struct {
 	river    *river.Client[pgx.Tx]
 	breakers *app.Breakers
 	url      string
+	// startWorkers starts another River client working n jobs at once.
+	startWorkers func(n int)
 }
 
 type harnessOpts struct {
@@ -45,6 +47,10 @@ type harnessOpts struct {
 	maxAttempts int
 	syncLimit   int
 	breaker     *app.BreakerPolicy // nil: the default policy
+	drainRate   float64
+	offpeak     app.OffpeakWindow
+	senders     *jobs.Senders
+	publicURL   string
 }
 
 func newHarness(t *testing.T, o harnessOpts) *harness {
@@ -91,11 +97,14 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	breakersDone := make(chan struct{})
 	go func() { _ = breakers.Run(bctx); close(breakersDone) }()
 	t.Cleanup(func() { stopBreakers(); <-breakersDone })
-	rc, err := jobs.NewClient(jobs.Config{
+	jobCfg := jobs.Config{
 		Pool: pool, Provider: prov, Workers: o.workers, CallTimeout: 5 * time.Second,
 		RetryBase: 20 * time.Millisecond, RetryMax: 100 * time.Millisecond, Logger: log,
 		Breakers: breakers, Dependency: "payment", Metrics: metrics,
-	})
+		Drain:   app.NewDrainLimiter(&db.RateLimitStore{Pool: pool}, "payment", o.drainRate),
+		Offpeak: o.offpeak, Channels: o.senders.Channels(), Senders: o.senders, PublicURL: o.publicURL,
+	}
+	rc, err := jobs.NewClient(jobCfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,14 +122,35 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 		Store: db.NewStore(pool), Jobs: rc, Provider: prov, Deadline: o.deadline,
 		CaptureTimeout: 5 * time.Second, SyncLimit: o.syncLimit, HighValueAmount: 100000,
 		Breakers: breakers, Dependency: "payment", Metrics: metrics,
+		Offpeak: o.offpeak, Channels: o.senders.Channels(),
 		MaxAttempts: o.maxAttempts, Logger: log,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	api := httptest.NewServer(web.NewServer(web.Config{Runner: runner, Pool: pool, Logger: log, Metrics: reg}))
+	hub := web.NewEventHub(pool, log)
+	go hub.Run(bctx)
+	api := httptest.NewServer(web.NewServer(web.Config{Runner: runner, Pool: pool, Logger: log, Metrics: reg, Events: hub}))
 	t.Cleanup(api.Close)
-	return &harness{t: t, pool: pool, sim: s, river: rc, breakers: breakers, url: api.URL}
+	h := &harness{t: t, pool: pool, sim: s, river: rc, breakers: breakers, url: api.URL}
+	h.startWorkers = func(n int) {
+		t.Helper()
+		jc := jobCfg
+		jc.Workers = n
+		wc, err := jobs.NewClient(jc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := wc.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_ = wc.StopAndCancel(ctx)
+		})
+	}
+	return h
 }
 
 type response struct {

@@ -23,9 +23,15 @@ func routes(cfg Config) http.Handler {
 	if cfg.Metrics != nil {
 		r.Handle("/metrics", promhttp.HandlerFor(cfg.Metrics, promhttp.HandlerOpts{}))
 	}
+	if cfg.Admin != nil {
+		r.Mount("/admin", cfg.Admin)
+	}
 	r.Route("/api/v1", func(r chi.Router) {
 		r.Post("/payments", handleCreatePayment(cfg.Runner, cfg.Logger, cfg.RetryAfterSeconds))
 		r.Get("/operations/{id}", handleGetOperation(cfg.Pool))
+		if cfg.Events != nil {
+			r.Get("/operations/{id}/events", handleOperationEvents(cfg.Pool, cfg.Events))
+		}
 	})
 	return r
 }

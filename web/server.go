@@ -27,6 +27,10 @@ type Config struct {
 	RetryAfterSeconds int
 	// Metrics is served at /metrics when set.
 	Metrics prometheus.Gatherer
+	// Events fans status changes out to live streams; run it.
+	Events *EventHub
+	// Admin is mounted at /admin when set.
+	Admin http.Handler
 }
 
 // PaymentSubmitter is the runner as the payment handler sees it.

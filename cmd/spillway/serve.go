@@ -19,6 +19,7 @@ import (
 	"github.com/spillway/spillway/db"
 	"github.com/spillway/spillway/jobs"
 	"github.com/spillway/spillway/web"
+	"github.com/spillway/spillway/web/notify"
 	"github.com/spillway/spillway/web/provider"
 	"github.com/spillway/spillway/web/sim"
 )
@@ -107,10 +108,17 @@ func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io
 	go func() { breakersDone <- breakers.Run(bctx) }()
 	defer func() { stopBreakers(); <-breakersDone }()
 
+	senders, webhooks, err := newSenders(cfg)
+	if err != nil {
+		return err
+	}
 	jc := jobs.Config{
 		Pool: pool, Provider: prov, Workers: cfg.Workers, CallTimeout: cfg.PaymentAsyncTimeout,
 		RetryBase: cfg.PaymentRetryBase, RetryMax: cfg.PaymentRetryMax, Logger: log,
 		Breakers: breakers, Dependency: dependencyPayment, Metrics: metrics,
+		Drain:   app.NewDrainLimiter(&db.RateLimitStore{Pool: pool}, dependencyPayment, cfg.DrainRate),
+		Offpeak: cfg.Offpeak, Channels: senders.Channels(), Senders: senders, PublicURL: cfg.PublicURL,
+		IdempotencyTTL: cfg.IdempotencyTTL,
 	}
 	if cfg.LogLevel == "debug" {
 		jc.RiverLogger = log
@@ -123,6 +131,8 @@ func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io
 		Store: db.NewStore(pool), Jobs: rc, Provider: prov, Deadline: cfg.PaymentDeadline,
 		CaptureTimeout: cfg.CaptureTimeout, SyncLimit: cfg.SyncConcurrency,
 		Breakers: breakers, Dependency: dependencyPayment, Metrics: metrics,
+		Channels: senders.Channels(), Offpeak: cfg.Offpeak, DefaultDefer: cfg.PaymentDefer,
+		CheckCallback:   webhooks,
 		HighValueAmount: cfg.HighValueAmount, MaxAttempts: cfg.PaymentMaxAttempts, Logger: log,
 	})
 	if err != nil {
@@ -149,8 +159,10 @@ func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io
 		go g.Run(bctx)
 	}
 	if apiLn != nil {
+		hub := web.NewEventHub(pool, log)
+		go hub.Run(bctx)
 		s := &http.Server{
-			Handler:           web.NewServer(web.Config{Runner: runner, Pool: pool, Logger: log, Metrics: reg}),
+			Handler:           web.NewServer(web.Config{Runner: runner, Pool: pool, Logger: log, Metrics: reg, Events: hub}),
 			ReadHeaderTimeout: 5 * time.Second,
 			ReadTimeout:       30 * time.Second,
 			IdleTimeout:       2 * time.Minute,
@@ -236,4 +248,36 @@ func runSim(ctx context.Context, getenv func(string) string, stdout, stderr io.W
 	_ = s.Shutdown(sctx)
 	_ = stderr
 	return err
+}
+
+// newSenders builds the notification senders whose variables are set, and
+// the callback URL check the API applies at request time.
+func newSenders(cfg app.Config) (*jobs.Senders, func(context.Context, string) error, error) {
+	s := &jobs.Senders{}
+	if cfg.SMTPURL != "" {
+		e, err := notify.NewEmail(notify.EmailConfig{URL: cfg.SMTPURL, From: cfg.SMTPFrom, TLSPolicy: cfg.SMTPTLS})
+		if err != nil {
+			return nil, nil, err
+		}
+		s.Email = e
+	}
+	if cfg.SMSProviderURL != "" {
+		m, err := notify.NewSMS(notify.SMSConfig{URL: cfg.SMSProviderURL, From: cfg.SMSFrom})
+		if err != nil {
+			return nil, nil, err
+		}
+		s.SMS = m
+	}
+	check := func(ctx context.Context, url string) error {
+		_ = ctx
+		return notify.CheckURL(url, cfg.WebhookAllowPrivate)
+	}
+	if cfg.WebhookSecret != "" {
+		w, err := notify.NewWebhook(notify.WebhookConfig{Secret: cfg.WebhookSecret, AllowPrivate: cfg.WebhookAllowPrivate})
+		if err != nil {
+			return nil, nil, err
+		}
+		s.Webhook = w
+	}
+	return s, check, nil
 }

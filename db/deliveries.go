@@ -1,0 +1,48 @@
+package db
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+)
+
+// DeliveryRecord is one attempt to notify a client on one channel, as the
+// delivery worker writes it.
+type DeliveryRecord struct {
+	OperationID  uuid.UUID
+	Channel      string
+	Target       string
+	Attempt      int
+	Outcome      string // sent | failed | disabled | skipped
+	ResponseCode int
+	Error        string
+}
+
+const insertDelivery = `
+	INSERT INTO deliveries (operation_id, channel, target, attempt, outcome, response_code, error)
+	VALUES ($1, $2, $3, $4, $5, nullif($6, 0), nullif($7, ''))`
+
+// InsertDelivery records an attempt on its own.
+func InsertDelivery(ctx context.Context, q Querier, d DeliveryRecord) error {
+	if _, err := q.Exec(ctx, insertDelivery, d.OperationID, d.Channel, d.Target, d.Attempt, d.Outcome, d.ResponseCode, truncateUTF8(d.Error, 1000)); err != nil {
+		return fmt.Errorf("record delivery: %w", err)
+	}
+	return nil
+}
+
+// InsertDeliveryTx records an attempt inside tx.
+func InsertDeliveryTx(ctx context.Context, tx pgx.Tx, d DeliveryRecord) error {
+	return InsertDelivery(ctx, tx, d)
+}
+
+func truncateUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && s[n]&0xC0 == 0x80 {
+		n--
+	}
+	return s[:n]
+}
