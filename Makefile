@@ -5,7 +5,7 @@ GO ?= go
 BIN := bin/spillway
 TEST_FLAGS ?= -race -count=1 -timeout 20m
 
-.PHONY: setup build run stop test fuzz vet fmt generate clean
+.PHONY: setup build run stop test fuzz bench clean
 
 setup:
 	@bash scripts/setup.sh
@@ -32,6 +32,17 @@ FUZZTIME ?= 20s
 fuzz:
 	$(GO) test ./app -run '^$$' -fuzz FuzzParsePaymentRequest -fuzztime $(FUZZTIME)
 	$(GO) test ./web/sim -run '^$$' -fuzz FuzzChargeRequest -fuzztime $(FUZZTIME)
+	$(GO) test ./web/sim -run '^$$' -fuzz FuzzControlPatch -fuzztime $(FUZZTIME)
+	$(GO) test ./web/provider -run '^$$' -fuzz FuzzDecodeChargeAnswer -fuzztime $(FUZZTIME)
+	$(GO) test ./web/notify -run '^$$' -fuzz FuzzParseRetryAfter -fuzztime $(FUZZTIME)
+	$(GO) test ./web/notify -run '^$$' -fuzz FuzzCheckURL -fuzztime $(FUZZTIME)
 
 clean:
 	rm -rf bin
+
+# Measures Spillway against this machine's ceilings (pgbench, a minimal
+# server, River's no-op rate) in one run of a few minutes; prints a table of
+# ratios and writes it as JSON to BENCH_OUT (default .data/bench/latest.json).
+# It reports and never fails on a number; `go run ./cmd/spillway bench -h`.
+bench: setup
+	$(GO) run ./cmd/spillway bench

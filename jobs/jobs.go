@@ -90,8 +90,11 @@ func NewClient(cfg Config) (*river.Client[pgx.Tx], error) {
 		Workers: workers,
 		// River's own job timeout must outlast our provider call so the
 		// call's deadline, not River's, decides.
-		JobTimeout:    cfg.CallTimeout + 30*time.Second,
-		FetchCooldown: cmp.Or(cfg.FetchCooldown, 10*time.Millisecond),
+		JobTimeout: cfg.CallTimeout + 10*time.Second,
+		// A job left running by a killed process is retried this long
+		// after it started, not River's default hour.
+		RescueStuckJobsAfter: cfg.CallTimeout + 40*time.Second,
+		FetchCooldown:        cmp.Or(cfg.FetchCooldown, 10*time.Millisecond),
 	}
 	if cfg.Workers > 0 {
 		every := cfg.ReconcileEvery
@@ -99,8 +102,9 @@ func NewClient(cfg Config) (*river.Client[pgx.Tx], error) {
 			every = time.Minute
 		}
 		rc.Queues = map[string]river.QueueConfig{
-			app.QueuePayments:  {MaxWorkers: cfg.Workers},
-			river.QueueDefault: {MaxWorkers: 2},
+			app.QueuePayments:   {MaxWorkers: cfg.Workers},
+			app.QueueDeliveries: {MaxWorkers: max(4, cfg.Workers/4)},
+			river.QueueDefault:  {MaxWorkers: 2},
 		}
 		rc.PeriodicJobs = []*river.PeriodicJob{
 			river.NewPeriodicJob(river.PeriodicInterval(every),

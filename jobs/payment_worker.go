@@ -217,7 +217,7 @@ func (w *PaymentWorker) NextRetry(job *river.Job[app.PaymentArgs]) time.Time {
 
 // Timeout leaves River's own limit above the provider call's.
 func (w *PaymentWorker) Timeout(*river.Job[app.PaymentArgs]) time.Duration {
-	return w.callTimeout + 30*time.Second
+	return w.callTimeout + 10*time.Second
 }
 
 // Backoff returns the wait after the given attempt (1-based): base·2^(n-1)

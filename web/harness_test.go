@@ -51,6 +51,8 @@ type harnessOpts struct {
 	offpeak     app.OffpeakWindow
 	senders     *jobs.Senders
 	publicURL   string
+	// checkCallback vets callback URLs at request time; nil accepts all.
+	checkCallback func(url string) error
 }
 
 func newHarness(t *testing.T, o harnessOpts) *harness {
@@ -101,8 +103,9 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 		Pool: pool, Provider: prov, Workers: o.workers, CallTimeout: 5 * time.Second,
 		RetryBase: 20 * time.Millisecond, RetryMax: 100 * time.Millisecond, Logger: log,
 		Breakers: breakers, Dependency: "payment", Metrics: metrics,
-		Drain:   app.NewDrainLimiter(&db.RateLimitStore{Pool: pool}, "payment", o.drainRate),
-		Offpeak: o.offpeak, Channels: o.senders.Channels(), Senders: o.senders, PublicURL: o.publicURL,
+		RiverLogger: riverLog(log),
+		Drain:       app.NewDrainLimiter(&db.RateLimitStore{Pool: pool}, "payment", o.drainRate),
+		Offpeak:     o.offpeak, Channels: o.senders.Channels(), Senders: o.senders, PublicURL: o.publicURL,
 	}
 	rc, err := jobs.NewClient(jobCfg)
 	if err != nil {
@@ -122,7 +125,7 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 		Store: db.NewStore(pool), Jobs: rc, Provider: prov, Deadline: o.deadline,
 		CaptureTimeout: 5 * time.Second, SyncLimit: o.syncLimit, HighValueAmount: 100000,
 		Breakers: breakers, Dependency: "payment", Metrics: metrics,
-		Offpeak: o.offpeak, Channels: o.senders.Channels(),
+		Offpeak: o.offpeak, Channels: o.senders.Channels(), CheckCallback: checkCallback(o.checkCallback),
 		MaxAttempts: o.maxAttempts, Logger: log,
 	})
 	if err != nil {
@@ -235,3 +238,17 @@ func (h *harness) count(sql string, args ...any) int {
 }
 
 func keyf(format string, args ...any) string { return fmt.Sprintf(format, args...) }
+
+func checkCallback(f func(string) error) func(context.Context, string) error {
+	if f == nil {
+		return nil
+	}
+	return func(_ context.Context, url string) error { return f(url) }
+}
+
+func riverLog(log *slog.Logger) *slog.Logger {
+	if os.Getenv("TEST_LOG") != "" {
+		return log
+	}
+	return nil
+}

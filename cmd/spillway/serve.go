@@ -19,6 +19,7 @@ import (
 	"github.com/spillway/spillway/db"
 	"github.com/spillway/spillway/jobs"
 	"github.com/spillway/spillway/web"
+	"github.com/spillway/spillway/web/admin"
 	"github.com/spillway/spillway/web/notify"
 	"github.com/spillway/spillway/web/provider"
 	"github.com/spillway/spillway/web/sim"
@@ -159,10 +160,25 @@ func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io
 		go g.Run(bctx)
 	}
 	if apiLn != nil {
+		if cfg.AdminEmail != "" {
+			if err := admin.EnsureFirstAdmin(ctx, pool, cfg.AdminEmail, cfg.AdminPassword); err != nil {
+				return err // names ADMIN_EMAIL or ADMIN_PASSWORD
+			}
+		}
+		host, _, _ := net.SplitHostPort(apiLn.Addr().String())
+		ip := net.ParseIP(host)
+		adminHandler, err := admin.New(admin.Config{
+			Pool: pool, River: rc, Breakers: breakers, Logger: log, Instance: instance, Channels: senders.Channels(),
+			SecureCookies: !(host == "localhost" || (ip != nil && ip.IsLoopback())),
+		})
+		if err != nil {
+			return err
+		}
 		hub := web.NewEventHub(pool, log)
 		go hub.Run(bctx)
 		s := &http.Server{
-			Handler:           web.NewServer(web.Config{Runner: runner, Pool: pool, Logger: log, Metrics: reg, Events: hub}),
+			Handler: web.NewServer(web.Config{Runner: runner, Pool: pool, Logger: log, Metrics: reg, Events: hub,
+				Admin: adminHandler}),
 			ReadHeaderTimeout: 5 * time.Second,
 			ReadTimeout:       30 * time.Second,
 			IdleTimeout:       2 * time.Minute,

@@ -1,0 +1,250 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"time"
+
+	"github.com/spillway/spillway/db"
+)
+
+// Bench sizes. Every phase is bounded by these and by benchTimeout, so a
+// broken setup fails instead of hanging.
+const (
+	benchConns        = 64               // closed-loop connections, pgbench clients
+	benchCeilingTime  = 10 * time.Second // each HTTP and pgbench ceiling
+	benchCaptureTime  = 20 * time.Second
+	benchSyncTime     = 15 * time.Second
+	benchBudgetTime   = 10 * time.Second
+	benchFailoverTime = 20 * time.Second
+	benchFailoverRate = 200 // requests/s of steady load during failover
+	benchDrainJobs    = 20000
+	benchLimitedJobs  = 8000 // queued for the DRAIN_RATE run (500/s: ~16 s)
+	benchDrainRate    = 500  // DRAIN_RATE of the limited run
+	benchRiverJobs    = benchDrainJobs
+	benchRSSGoalMiB   = 150
+	benchTimeout      = 15 * time.Minute // the whole run, set-up failures included
+)
+
+const benchUsage = `usage: spillway bench
+
+Measures this machine's ceilings (pgbench, a minimal Go+pgx server, the sync
+floor, River's no-op rate), then Spillway built and run as a user would
+(capture, sync, budget, failover, drain, RSS), then the ceilings again, and
+prints Spillway's figures as ratios to the ceilings. It reports; it never
+fails on a number. Runs on the project-local Postgres, one fresh database
+per scenario (bench_*, dropped afterwards).
+
+environment:
+  BENCH_OUT      where the JSON report goes (default .data/bench/latest.json)
+  BENCH_PROFILE  1: fetch a 10 s CPU profile from the server during capture
+  BENCH_KEEP     1: keep the bench_* databases for inspection
+  PAYMENT_DEADLINE, CAPTURE_TIMEOUT, DB_MAX_CONNS, SYNC_CONCURRENCY, WORKERS,
+  GOMAXPROCS, GOGC, GOMEMLIMIT are passed on to the server when set.`
+
+// bench is the state one run shares across its phases.
+type bench struct {
+	getenv  func(string) string
+	log     io.Writer // progress
+	root    string    // module root: where bin/, testdata/ and .data/ are
+	dir     string    // .data/bench: report, server logs, profiles
+	baseURL string    // the local cluster's own database, for creating others
+	bin     string    // the built bin/spillway
+	keep    bool
+	profile bool
+	workers int
+	// deadline is PAYMENT_DEADLINE as the server will read it.
+	deadline time.Duration
+}
+
+// runBench is `spillway bench` (`make bench`).
+func runBench(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprintln(stderr, benchUsage) }
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return fmt.Errorf("bench: %w", err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("bench: unexpected arguments %q", fs.Args())
+	}
+	ctx, cancel := context.WithTimeout(ctx, benchTimeout)
+	defer cancel()
+
+	b, err := newBench(ctx, getenv, stderr)
+	if err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	rep, err := b.run(ctx)
+	if err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	rep.Format(stdout)
+	out := getenv("BENCH_OUT")
+	if out == "" {
+		out = filepath.Join(b.dir, "latest.json")
+	}
+	if err := rep.WriteJSON(out); err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	fmt.Fprintf(stdout, "\nwritten to %s\n", out)
+	return nil
+}
+
+func newBench(ctx context.Context, getenv func(string) string, log io.Writer) (*bench, error) {
+	root, err := moduleRoot()
+	if err != nil {
+		return nil, err
+	}
+	b := &bench{
+		getenv:  getenv,
+		log:     log,
+		root:    root,
+		keep:    getenv("BENCH_KEEP") == "1",
+		profile: getenv("BENCH_PROFILE") == "1",
+		workers: 32,
+	}
+	if n, err := strconv.Atoi(getenv("WORKERS")); err == nil && n > 0 {
+		b.workers = n
+	}
+	b.deadline = 3 * time.Second
+	if s := getenv("PAYMENT_DEADLINE"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return nil, fmt.Errorf("PAYMENT_DEADLINE %q: %w", s, err)
+		}
+		b.deadline = d
+	}
+	b.dir = filepath.Join(root, ".data", "bench")
+	if err := os.MkdirAll(b.dir, 0o755); err != nil {
+		return nil, err
+	}
+	// Always the project-local cluster, never DATABASE_URL: the bench
+	// creates and drops databases, which has no place on a shared server.
+	lc := localConfig(getenv)
+	if getenv("SPILLWAY_DATA_DIR") == "" {
+		lc = db.LocalConfig{Dir: filepath.Join(root, ".data", "postgres")}
+	}
+	b.logf("local Postgres in %s", lc.Dir)
+	b.baseURL, err = db.EnsureLocal(ctx, lc, log)
+	if err != nil {
+		return nil, fmt.Errorf("local Postgres: %w (scripts/setup.sh installs it)", err)
+	}
+	return b, nil
+}
+
+// run does every phase in order and returns the report.
+func (b *bench) run(ctx context.Context) (*report, error) {
+	begin := time.Now()
+	rep := newReport()
+	rep.Machine = b.machine(ctx)
+	if err := b.build(ctx); err != nil {
+		return nil, err
+	}
+
+	b.logf("ceilings (start)")
+	start, err := b.ceilings(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rep.CeilingsStart = start
+
+	sp := &spillwayResults{}
+	rep.Spillway = sp
+	steps := []struct {
+		name string
+		fn   func(context.Context, *spillwayResults) error
+	}{
+		{"capture", b.capture},
+		{"sync", b.sync},
+		{"budget", b.budget},
+		{"failover", b.failover},
+		{"drain", b.drain},
+	}
+	for _, s := range steps {
+		b.logf("spillway: %s", s.name)
+		if err := s.fn(ctx, sp); err != nil {
+			return nil, fmt.Errorf("%s: %w", s.name, err)
+		}
+	}
+
+	b.logf("ceilings (end)")
+	end, err := b.ceilings(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rep.CeilingsEnd = end
+	rep.Seconds = time.Since(begin).Seconds()
+	rep.build(b)
+	return rep, nil
+}
+
+// ceilings measures one round of the four ceilings.
+func (b *bench) ceilings(ctx context.Context) (*ceilingResults, error) {
+	c := &ceilingResults{}
+	var err error
+	if c.PGBench, err = b.pgbench(ctx); err != nil {
+		return nil, fmt.Errorf("pgbench: %w", err)
+	}
+	if c.CaptureFloor, err = b.floor(ctx, floorCapture); err != nil {
+		return nil, fmt.Errorf("capture floor: %w", err)
+	}
+	if c.SyncFloor, err = b.floor(ctx, floorSync); err != nil {
+		return nil, fmt.Errorf("sync floor: %w", err)
+	}
+	if c.River, err = b.riverNoop(ctx); err != nil {
+		return nil, fmt.Errorf("river no-op: %w", err)
+	}
+	return c, nil
+}
+
+func (b *bench) logf(format string, args ...any) {
+	fmt.Fprintf(b.log, "bench: "+format+"\n", args...)
+}
+
+// moduleRoot is the nearest directory at or above the working directory
+// holding go.mod: `make bench` runs in the checkout, and the bench needs
+// its testdata and builds its binary there.
+func moduleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for range 64 {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			if _, err := os.Stat(filepath.Join(dir, "cmd", "spillway")); err == nil {
+				return dir, nil
+			}
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			break
+		}
+		dir = parent
+	}
+	return "", errors.New("run the bench inside the Spillway checkout (no go.mod with cmd/spillway above the working directory)")
+}
+
+// machine describes where the numbers were taken.
+func (b *bench) machine(ctx context.Context) machineInfo {
+	m := machineInfo{CPUs: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0), Go: runtime.Version(),
+		OS: runtime.GOOS + "/" + runtime.GOARCH}
+	if conn, err := benchConnect(ctx, b.baseURL); err == nil {
+		_ = conn.QueryRow(ctx, `SHOW server_version`).Scan(&m.Postgres)
+		var fsync, syncCommit string
+		_ = conn.QueryRow(ctx, `SELECT current_setting('fsync'), current_setting('synchronous_commit')`).Scan(&fsync, &syncCommit)
+		m.PostgresDurability = "fsync=" + fsync + " synchronous_commit=" + syncCommit
+		conn.Close(ctx)
+	}
+	return m
+}

@@ -1,0 +1,284 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/spillway/spillway/web/loadgen"
+)
+
+// build compiles bin/spillway as a user would.
+func (b *bench) build(ctx context.Context) error {
+	b.bin = filepath.Join(b.root, "bin", "spillway")
+	b.logf("go build -o bin/spillway ./cmd/spillway")
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	goBin := "go"
+	if p := b.getenv("GO"); p != "" {
+		goBin = p
+	}
+	cmd := exec.CommandContext(ctx, goBin, "build", "-o", b.bin, "./cmd/spillway")
+	cmd.Dir = b.root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build: %w\n%s", err, out)
+	}
+	return nil
+}
+
+// benchPassEnv are settings a user may tune for a bench run; they reach the
+// server as set. Everything else the server sees is set here.
+var benchPassEnv = []string{"PATH", "HOME", "TMPDIR", "PAYMENT_DEADLINE", "CAPTURE_TIMEOUT", "DB_MAX_CONNS",
+	"SYNC_CONCURRENCY", "WORKERS", "GOMAXPROCS", "GOGC", "GOMEMLIMIT"}
+
+// server is a `spillway serve` child process.
+type server struct {
+	name    string
+	cmd     *exec.Cmd
+	api     string // http://127.0.0.1:port
+	sim     string
+	logPath string
+	logFile *os.File
+	done    chan struct{} // closed when the process has exited
+	waitErr error
+	stopped sync.Once
+}
+
+// startServer execs bin/spillway serve on db with the simulator as
+// provider, on free loopback ports, and waits until /healthz answers.
+// extra adds to or overrides the environment ("" removes a variable).
+func (b *bench) startServer(ctx context.Context, name string, d *benchDB, extra map[string]string) (*server, error) {
+	apiAddr, err := freeLoopbackAddr()
+	if err != nil {
+		return nil, err
+	}
+	simAddr, err := freeLoopbackAddr()
+	if err != nil {
+		return nil, err
+	}
+	env := map[string]string{}
+	for _, k := range benchPassEnv {
+		if v := b.getenv(k); v != "" {
+			env[k] = v
+		}
+	}
+	for k, v := range map[string]string{
+		"DATABASE_URL": d.url, "SPILLWAY_ADDR": apiAddr, "SIM_ADDR": simAddr, "PAYMENT_PROVIDER": "sim",
+		"LOG_LEVEL": "warn", "PAYMENT_DEADLINE": b.deadline.String(),
+	} {
+		env[k] = v
+	}
+	for k, v := range extra {
+		env[k] = v
+	}
+	var envList []string
+	for k, v := range env {
+		if v != "" {
+			envList = append(envList, k+"="+v)
+		}
+	}
+
+	s := &server{name: name, api: "http://" + apiAddr, sim: "http://" + simAddr, done: make(chan struct{}),
+		logPath: filepath.Join(b.dir, name+".log")}
+	if s.logFile, err = os.Create(s.logPath); err != nil {
+		return nil, err
+	}
+	s.cmd = exec.Command(b.bin, "serve")
+	s.cmd.Dir = b.root
+	s.cmd.Env = envList
+	s.cmd.Stdout, s.cmd.Stderr = s.logFile, s.logFile
+	// Its own process group, so a Ctrl-C to make does not reach it before
+	// the bench stops it in order; and it dies with the bench.
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+	if err := s.cmd.Start(); err != nil {
+		s.logFile.Close()
+		return nil, fmt.Errorf("start %s: %w", b.bin, err)
+	}
+	go func() {
+		s.waitErr = s.cmd.Wait()
+		close(s.done)
+	}()
+	if err := s.waitHealthy(ctx, time.Minute); err != nil {
+		s.stop(2 * time.Second)
+		return nil, fmt.Errorf("%s: %w\n%s", name, err, s.logTail())
+	}
+	return s, nil
+}
+
+func (s *server) waitHealthy(ctx context.Context, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	c := &http.Client{Timeout: time.Second}
+	for time.Now().Before(deadline) {
+		select {
+		case <-s.done:
+			return fmt.Errorf("the server exited during start-up (%v)", s.waitErr)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+		res, err := c.Get(s.api + "/healthz")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("/healthz did not answer 200 within %s", limit)
+}
+
+// stop sends SIGTERM, waits up to grace for a clean exit, then kills.
+// Only the first call does anything.
+func (s *server) stop(grace time.Duration) {
+	s.stopped.Do(func() { s.terminate(grace) })
+}
+
+func (s *server) terminate(grace time.Duration) {
+	defer s.logFile.Close()
+	select {
+	case <-s.done:
+		return
+	default:
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.done:
+		return
+	case <-time.After(grace):
+	}
+	_ = s.cmd.Process.Kill()
+	select {
+	case <-s.done:
+	case <-time.After(10 * time.Second):
+	}
+}
+
+// alive reports an error if the server has exited.
+func (s *server) alive() error {
+	select {
+	case <-s.done:
+		return fmt.Errorf("server %s exited (%v)\n%s", s.name, s.waitErr, s.logTail())
+	default:
+		return nil
+	}
+}
+
+func (s *server) logTail() string {
+	b, err := os.ReadFile(s.logPath)
+	if err != nil {
+		return ""
+	}
+	if len(b) > 4000 {
+		b = b[len(b)-4000:]
+	}
+	return "--- " + s.logPath + " (tail) ---\n" + string(b)
+}
+
+// chaos merges patch (JSON) into the simulator's chaos.
+func (s *server) chaos(ctx context.Context, patch string) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, s.sim+"/control", strings.NewReader(patch))
+	if err != nil {
+		return err
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("sim control %s: %w", patch, err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(res.Body, 4096))
+	if res.StatusCode != http.StatusOK {
+		return fmt.Errorf("sim control %s: %d %s", patch, res.StatusCode, body)
+	}
+	return nil
+}
+
+// waitBreaker waits until the server reports the payment breaker in state
+// on /metrics, so a scenario starts only once the server acts on it.
+func (s *server) waitBreaker(ctx context.Context, state string) error {
+	want := fmt.Sprintf(`spillway_breaker_state{dependency="payment",state=%q} 1`, state)
+	c := &http.Client{Timeout: 2 * time.Second}
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		res, err := c.Get(s.api + "/metrics")
+		if err == nil {
+			body, _ := io.ReadAll(io.LimitReader(res.Body, 4<<20))
+			res.Body.Close()
+			if bytes.Contains(body, []byte(want)) {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("the server did not report the payment breaker %s within 10s", state)
+}
+
+// memory reads the child's resident set and its high-water mark, in KiB.
+func (s *server) memory() (rss, hwm int64, err error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if !ok {
+			continue
+		}
+		n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		switch k {
+		case "VmRSS":
+			rss = n
+		case "VmHWM":
+			hwm = n
+		}
+	}
+	if rss == 0 && hwm == 0 {
+		return 0, 0, errors.New("no VmRSS in /proc status")
+	}
+	return rss, hwm, sc.Err()
+}
+
+func freeLoopbackAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// paymentLoad is the load every HTTP figure is measured with: the same
+// small payment, a fresh Idempotency-Key per request.
+func paymentLoad(url string, conns int, d time.Duration, prefix string) loadgen.Config {
+	body := []byte(`{"amount":1999,"currency":"usd"}`)
+	id, _ := newRunID()
+	return loadgen.Config{
+		URL: url, Method: http.MethodPost, Connections: conns, Duration: d,
+		Body: func(i int64) ([]byte, http.Header) {
+			h := make(http.Header, 2)
+			h.Set("Content-Type", "application/json")
+			h.Set("Idempotency-Key", fmt.Sprintf("bench-%s-%s-%d", prefix, id, i))
+			return body, h
+		},
+	}
+}

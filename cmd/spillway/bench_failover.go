@@ -1,0 +1,203 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/spillway/spillway/web/loadgen"
+)
+
+type failoverResult struct {
+	Rate float64 `json:"rate_per_s"` // steady offered load
+	// Seconds from the provider going down until the breaker opened (its
+	// breaker_transitions row), and until every later interval's p99 stayed
+	// under 20 ms.
+	OpenAfter float64 `json:"breaker_open_after_s"`
+	FastAfter float64 `json:"p99_under_20ms_after_s"`
+	FastNote  string  `json:"p99_note,omitempty"`
+	// Seconds from the provider's return until the breaker closed, and
+	// until the first 201.
+	ClosedAfter float64        `json:"breaker_closed_after_s"`
+	SyncAfter   float64        `json:"sync_again_after_s"`
+	OpenWait    string         `json:"open_wait"`
+	ByStatus    map[int]int64  `json:"by_status"`
+	Errors      int64          `json:"transport_errors"`
+	Ticks       []failoverTick `json:"ticks"`
+}
+
+type failoverTick struct {
+	At       float64       `json:"at_s"` // end of the interval, since the load began
+	ByStatus map[int]int64 `json:"by_status"`
+	Errors   int64         `json:"errors,omitempty"`
+	P99ms    float64       `json:"p99_ms"`
+}
+
+const (
+	failoverEvery    = 100 * time.Millisecond
+	failoverDownAt   = 3 * time.Second // steady load before the outage
+	failoverFastP99  = 20 * time.Millisecond
+	failoverDownHold = 2 * time.Second // outage kept this long after the breaker opened
+)
+
+// failover: steady open-loop load; the provider goes hard down, then comes
+// back once the breaker has opened.
+func (b *bench) failover(ctx context.Context, out *spillwayResults) error {
+	d, err := b.freshDB(ctx, "failover")
+	if err != nil {
+		return err
+	}
+	defer b.dropDB(d)
+	s, err := b.startServer(ctx, "failover", d, nil)
+	if err != nil {
+		return err
+	}
+	defer s.stop(20 * time.Second)
+	r := &out.Failover
+	r.Rate = benchFailoverRate
+	var openWaitMS int64
+	if err := d.pool.QueryRow(ctx, `SELECT open_wait_ms FROM breakers WHERE name = 'payment'`).Scan(&openWaitMS); err != nil {
+		return err
+	}
+	r.OpenWait = (time.Duration(openWaitMS) * time.Millisecond).String()
+
+	cfg := paymentLoad(s.api+"/api/v1/payments", benchConns, benchFailoverTime, "failover")
+	cfg.Rate = benchFailoverRate
+	var (
+		mu          sync.Mutex
+		ticks       []loadgen.Tick
+		down, up    time.Time
+		chaosErr    error
+		chaosDone   = make(chan struct{})
+		loadStarted = time.Now()
+	)
+	loadCtx, cancelLoad := context.WithCancel(ctx)
+	defer cancelLoad()
+	go func() {
+		defer close(chaosDone)
+		var err error
+		down, up, err = b.failoverChaos(loadCtx, s, d)
+		if err != nil && loadCtx.Err() == nil {
+			mu.Lock()
+			chaosErr = err
+			mu.Unlock()
+			cancelLoad()
+		}
+	}()
+	b.logf("  %d req/s for %s; provider down at %s, back %s after the breaker opens", benchFailoverRate, benchFailoverTime, failoverDownAt, failoverDownHold)
+	res, err := loadgen.RunWithTicks(loadCtx, cfg, failoverEvery, func(t loadgen.Tick) {
+		mu.Lock()
+		ticks = append(ticks, t)
+		mu.Unlock()
+	})
+	cancelLoad()
+	<-chaosDone
+	if chaosErr != nil {
+		return chaosErr
+	}
+	if err != nil {
+		return err
+	}
+	if err := s.alive(); err != nil {
+		return err
+	}
+	r.ByStatus, r.Errors = res.ByStatus, res.Errors
+
+	at := func(t time.Time) time.Duration { return t.Sub(loadStarted) }
+	opened, closed, err := breakerTimes(ctx, d, down, up)
+	if err != nil {
+		return err
+	}
+	r.OpenAfter = opened.Sub(down).Seconds()
+	if !closed.IsZero() {
+		r.ClosedAfter = closed.Sub(up).Seconds()
+	}
+	// p99 under 20 ms for good: the end of the last slow interval between
+	// the outage and the provider's return.
+	var lastSlow time.Duration
+	for _, t := range ticks {
+		if t.At > at(down) && t.At-t.Interval < at(up) && t.P99 >= failoverFastP99 {
+			lastSlow = t.At
+		}
+	}
+	if lastSlow > 0 {
+		r.FastAfter = (lastSlow - at(down)).Seconds()
+	} else {
+		r.FastNote = "no interval's p99 reached 20 ms during the outage: a hard-down provider fails fast"
+	}
+	r.SyncAfter = -1
+	for _, t := range ticks {
+		if t.At-t.Interval >= at(up) && t.ByStatus[http.StatusCreated] > 0 {
+			r.SyncAfter = (t.At - at(up)).Seconds()
+			break
+		}
+	}
+	for _, t := range ticks {
+		r.Ticks = append(r.Ticks, failoverTick{At: t.At.Seconds(), ByStatus: t.ByStatus, Errors: t.Errors, P99ms: ms(t.P99)})
+	}
+	b.logf("  breaker open %.2f s after the outage; p99 < 20 ms after %.2f s; breaker closed %.2f s and first 201 %.2f s after recovery",
+		r.OpenAfter, r.FastAfter, r.ClosedAfter, r.SyncAfter)
+	return nil
+}
+
+// failoverChaos takes the provider down at failoverDownAt, waits for the
+// breaker to open, holds the outage a little longer and brings it back.
+func (b *bench) failoverChaos(ctx context.Context, s *server, d *benchDB) (down, up time.Time, err error) {
+	select {
+	case <-ctx.Done():
+		return down, up, ctx.Err()
+	case <-time.After(failoverDownAt):
+	}
+	down = time.Now()
+	if err := s.chaos(ctx, `{"down": true}`); err != nil {
+		return down, up, err
+	}
+	limit := time.Now().Add(10 * time.Second)
+	for {
+		n, err := d.count(ctx, `SELECT count(*) FROM breaker_transitions WHERE name = 'payment' AND to_state = 'open'`)
+		if err != nil {
+			return down, up, err
+		}
+		if n > 0 {
+			break
+		}
+		if time.Now().After(limit) {
+			return down, up, errors.New("the breaker did not open within 10 s of the provider going down")
+		}
+		select {
+		case <-ctx.Done():
+			return down, up, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	select {
+	case <-ctx.Done():
+		return down, up, ctx.Err()
+	case <-time.After(failoverDownHold):
+	}
+	up = time.Now()
+	return down, up, s.chaos(ctx, `{"down": false}`)
+}
+
+// breakerTimes reads when the breaker first opened after down, and when it
+// first closed after up (zero if it had not by the end).
+func breakerTimes(ctx context.Context, d *benchDB, down, up time.Time) (opened, closed time.Time, err error) {
+	var o, c *time.Time
+	err = d.pool.QueryRow(ctx, `
+		SELECT min(at) FILTER (WHERE to_state = 'open' AND at >= $1), min(at) FILTER (WHERE to_state = 'closed' AND at >= $2)
+		FROM breaker_transitions WHERE name = 'payment'`, down, up).Scan(&o, &c)
+	if err != nil {
+		return opened, closed, err
+	}
+	if o == nil {
+		return opened, closed, fmt.Errorf("no open transition after %s", down.Format(time.RFC3339Nano))
+	}
+	opened = *o
+	if c != nil {
+		closed = *c
+	}
+	return opened, closed, nil
+}

@@ -1,0 +1,286 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spillway/spillway/web/loadgen"
+)
+
+// report is everything one bench run measured: the table rows and the raw
+// figures behind them.
+type report struct {
+	StartedAt     time.Time        `json:"started_at"`
+	Seconds       float64          `json:"seconds"`
+	Machine       machineInfo      `json:"machine"`
+	Rows          []row            `json:"rows"`
+	CeilingsStart *ceilingResults  `json:"ceilings_start"`
+	CeilingsEnd   *ceilingResults  `json:"ceilings_end"`
+	Spillway      *spillwayResults `json:"spillway"`
+	Notes         []string         `json:"notes,omitempty"`
+}
+
+type machineInfo struct {
+	CPUs               int    `json:"cpus"`
+	GOMAXPROCS         int    `json:"gomaxprocs"`
+	Go                 string `json:"go"`
+	OS                 string `json:"os"`
+	Postgres           string `json:"postgres"`
+	PostgresDurability string `json:"postgres_durability"`
+}
+
+// row is one line of the table. Ratio is Spillway ÷ ceiling, the ceiling
+// being the mean of the start and end measurements when there are two.
+type row struct {
+	Figure       string   `json:"figure"`
+	Unit         string   `json:"unit"`
+	Spillway     *float64 `json:"spillway"`
+	Ceiling      *float64 `json:"ceiling,omitempty"`
+	CeilingStart *float64 `json:"ceiling_start,omitempty"`
+	CeilingEnd   *float64 `json:"ceiling_end,omitempty"`
+	CeilingName  string   `json:"ceiling_name,omitempty"`
+	Ratio        *float64 `json:"ratio,omitempty"`
+	Goal         string   `json:"goal,omitempty"`
+	Note         string   `json:"note,omitempty"`
+}
+
+type ceilingResults struct {
+	PGBench      pgbenchResult `json:"pgbench"`
+	CaptureFloor loadFigures   `json:"capture_floor"`
+	SyncFloor    loadFigures   `json:"sync_floor"`
+	River        drainFigures  `json:"river_noop"`
+}
+
+type spillwayResults struct {
+	Capture  captureResult  `json:"capture"`
+	Sync     loadFigures    `json:"sync"`
+	Budget   budgetResult   `json:"budget"`
+	Failover failoverResult `json:"failover"`
+	Drain    drainResult    `json:"drain"`
+}
+
+// loadFigures digests a loadgen result around the status that counts
+// (202 for capture, 201 for sync).
+type loadFigures struct {
+	Status   int           `json:"status"`
+	Seconds  float64       `json:"seconds"`
+	Requests int64         `json:"requests"`
+	Errors   int64         `json:"transport_errors"`
+	ByStatus map[int]int64 `json:"by_status"`
+	Rate     float64       `json:"rate_per_s"` // answers with Status per second
+	P50ms    float64       `json:"p50_ms"`
+	P99ms    float64       `json:"p99_ms"`
+	Maxms    float64       `json:"max_ms"`
+}
+
+func figuresOf(res loadgen.Result, status int) loadFigures {
+	f := loadFigures{Status: status, Seconds: res.Elapsed.Seconds(), Requests: res.Requests, Errors: res.Errors,
+		ByStatus: res.ByStatus}
+	if f.Seconds > 0 {
+		f.Rate = float64(res.ByStatus[status]) / f.Seconds
+	}
+	s := res.LatencyByStatus[status]
+	f.P50ms, f.P99ms, f.Maxms = ms(s.P50), ms(s.P99), ms(s.Max)
+	return f
+}
+
+// drainFigures is a queue worked down: how many jobs, how long, how fast.
+type drainFigures struct {
+	Jobs    int64   `json:"jobs"`
+	Seconds float64 `json:"seconds"`
+	Rate    float64 `json:"jobs_per_s"`
+	Workers int     `json:"workers"`
+	Empty   bool    `json:"emptied"` // false: the observation window ended first
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// f64 boxes a figure; nil (printed n/a) when it is not a number, which JSON
+// could not carry.
+func f64(v float64) *float64 {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return nil
+	}
+	return &v
+}
+
+func newReport() *report { return &report{StartedAt: time.Now().UTC()} }
+
+func (r *report) note(format string, args ...any) {
+	r.Notes = append(r.Notes, fmt.Sprintf(format, args...))
+}
+
+// ceilingRow fills a row whose ceiling was measured twice.
+func ceilingRow(figure, unit string, spillway float64, name string, start, end float64, goal string) row {
+	c := (start + end) / 2
+	r := row{Figure: figure, Unit: unit, Spillway: f64(spillway), Ceiling: f64(c),
+		CeilingStart: f64(start), CeilingEnd: f64(end), CeilingName: name, Goal: goal}
+	if c > 0 {
+		r.Ratio = f64(spillway / c)
+	}
+	return r
+}
+
+// fixedRow fills a row whose "ceiling" is a fixed target, not a measurement.
+func fixedRow(figure, unit string, spillway float64, name string, target float64, goal string) row {
+	r := row{Figure: figure, Unit: unit, Spillway: f64(spillway), Ceiling: f64(target), CeilingName: name, Goal: goal}
+	if target > 0 {
+		r.Ratio = f64(spillway / target)
+	}
+	return r
+}
+
+// build turns the measurements into the table's rows.
+func (r *report) build(b *bench) {
+	s, cs, ce := r.Spillway, r.CeilingsStart, r.CeilingsEnd
+	c := s.Capture
+	r.Rows = append(r.Rows,
+		ceilingRow("capture 202/s", "req/s", c.Load.Rate, "minimal Go+pgx+River server, 2-row tx",
+			cs.CaptureFloor.Rate, ce.CaptureFloor.Rate, "≥ 0.75"),
+		ceilingRow("capture 202/s vs database", "req/s", c.Load.Rate, "pgbench, same 2 inserts, "+fmt.Sprint(benchConns)+" clients",
+			cs.PGBench.TPS, ce.PGBench.TPS, ""),
+		ceilingRow("capture p50", "ms", c.Load.P50ms, "minimal server p50", cs.CaptureFloor.P50ms, ce.CaptureFloor.P50ms, ""),
+		ceilingRow("capture p99", "ms", c.Load.P99ms, "minimal server p99", cs.CaptureFloor.P99ms, ce.CaptureFloor.P99ms, ""),
+	)
+	lost := row{Figure: "capture: 202s without a job row", Unit: "count", Spillway: f64(float64(c.Missing)), Goal: "= 0",
+		Note: fmt.Sprintf("%d of %d acknowledged keys checked", c.Checked, c.Accepted)}
+	r.Rows = append(r.Rows, lost)
+	r.Rows = append(r.Rows,
+		ceilingRow("sync 201/s", "req/s", s.Sync.Rate, "minimal server, 1-row tx + provider call",
+			cs.SyncFloor.Rate, ce.SyncFloor.Rate, "≥ 0.75"),
+		ceilingRow("sync p50", "ms", s.Sync.P50ms, "sync floor p50", cs.SyncFloor.P50ms, ce.SyncFloor.P50ms, ""),
+		ceilingRow("sync p99", "ms", s.Sync.P99ms, "sync floor p99", cs.SyncFloor.P99ms, ce.SyncFloor.P99ms, ""),
+		fixedRow("budget p99 (provider 10 s late)", "ms", s.Budget.Load.P99ms, "PAYMENT_DEADLINE + 100 ms",
+			ms(b.deadline)+100, "≤ 1.00"),
+	)
+	fo := s.Failover
+	r.Rows = append(r.Rows, fixedRow("failover: breaker open after outage", "s", fo.OpenAfter, "1 s", 1, "≤ 1.00"))
+	r.Rows = append(r.Rows, row{Figure: "failover: p99 < 20 ms after outage", Unit: "s", Spillway: f64(fo.FastAfter),
+		Note: fo.FastNote})
+	r.Rows = append(r.Rows, row{Figure: "failover: sync again after recovery", Unit: "s", Spillway: f64(fo.SyncAfter),
+		Note: fmt.Sprintf("breaker closed after %.2f s; its open wait is %s", fo.ClosedAfter, fo.OpenWait)})
+	d := s.Drain
+	r.Rows = append(r.Rows,
+		ceilingRow("drain, no limit", "jobs/s", d.Unlimited.Rate, fmt.Sprintf("River no-op, %d workers", cs.River.Workers),
+			cs.River.Rate, ce.River.Rate, "≥ 0.50"),
+		fixedRow("drain, DRAIN_RATE=500", "jobs/s", d.Limited.Rate, "DRAIN_RATE", benchDrainRate, "≤ 1.00"),
+	)
+	if d.LimitedNote != "" {
+		r.Rows[len(r.Rows)-1].Note = d.LimitedNote
+	}
+	r.Rows = append(r.Rows, fixedRow("peak RSS during capture", "MiB", c.PeakRSSMiB, "150 MiB", benchRSSGoalMiB, "≤ 1.00"))
+
+	if c.Profile != "" {
+		r.note("CPU profile of the server during capture: %s", c.Profile)
+	}
+	r.Notes = append(r.Notes, s.notes()...)
+}
+
+func (s *spillwayResults) notes() []string {
+	var n []string
+	if s.Capture.ProfileNote != "" {
+		n = append(n, s.Capture.ProfileNote)
+	}
+	if x := others(s.Capture.Load); x != "" {
+		n = append(n, "capture answers other than 202: "+x)
+	}
+	if x := others(s.Sync); x != "" {
+		n = append(n, "sync answers other than 201: "+x)
+	}
+	if s.Budget.Note != "" {
+		n = append(n, s.Budget.Note)
+	}
+	if s.Drain.Rejected > 0 {
+		n = append(n, fmt.Sprintf("drain: %d backlog requests were not captured (503: see .data/bench/drain*.log)", s.Drain.Rejected))
+	}
+	return n
+}
+
+// others lists the statuses besides the one that counts, and errors.
+func others(f loadFigures) string {
+	var parts []string
+	for code, n := range f.ByStatus {
+		if code != f.Status {
+			parts = append(parts, fmt.Sprintf("%d×%d", n, code))
+		}
+	}
+	if f.Errors > 0 {
+		parts = append(parts, fmt.Sprintf("%d transport errors", f.Errors))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// Format prints the table.
+func (r *report) Format(w io.Writer) {
+	m := r.Machine
+	fmt.Fprintf(w, "\nspillway bench, %s: %d CPUs, %s, Postgres %s (%s), %.0f s\n\n",
+		r.StartedAt.Format(time.RFC3339), m.CPUs, m.Go, m.Postgres, m.PostgresDurability, r.Seconds)
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "figure\tspillway\tceiling (start / end)\tratio\tgoal\tceiling is")
+	for _, x := range r.Rows {
+		ceiling := "-"
+		switch {
+		case x.CeilingStart != nil:
+			ceiling = fmt.Sprintf("%s / %s", num(*x.CeilingStart), num(*x.CeilingEnd))
+		case x.Ceiling != nil:
+			ceiling = num(*x.Ceiling)
+		}
+		ratio := "-"
+		if x.Ratio != nil {
+			ratio = fmt.Sprintf("%.2f", *x.Ratio)
+		}
+		what := x.CeilingName
+		if x.Note != "" {
+			what = strings.TrimPrefix(what+"; "+x.Note, "; ")
+		}
+		fmt.Fprintf(tw, "%s (%s)\t%s\t%s\t%s\t%s\t%s\n", x.Figure, x.Unit, num(deref(x.Spillway)), ceiling, ratio, x.Goal, what)
+	}
+	tw.Flush()
+	for _, n := range r.Notes {
+		fmt.Fprintf(w, "note: %s\n", n)
+	}
+}
+
+func deref(p *float64) float64 {
+	if p == nil {
+		return math.NaN()
+	}
+	return *p
+}
+
+// num prints a figure with sensible precision.
+func num(v float64) string {
+	switch a := math.Abs(v); {
+	case math.IsNaN(v):
+		return "n/a"
+	case a >= 100:
+		return fmt.Sprintf("%.0f", v)
+	case a >= 10:
+		return fmt.Sprintf("%.1f", v)
+	default:
+		return fmt.Sprintf("%.2f", v)
+	}
+}
+
+// WriteJSON writes the report to path, creating its directory.
+func (r *report) WriteJSON(path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}

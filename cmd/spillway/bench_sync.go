@@ -1,0 +1,92 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/spillway/spillway/web/loadgen"
+)
+
+// sync: provider instant, breaker closed; closed loop at benchConns.
+func (b *bench) sync(ctx context.Context, out *spillwayResults) error {
+	d, err := b.freshDB(ctx, "sync")
+	if err != nil {
+		return err
+	}
+	defer b.dropDB(d)
+	s, err := b.startServer(ctx, "sync", d, nil)
+	if err != nil {
+		return err
+	}
+	defer s.stop(20 * time.Second)
+	b.logf("  %d connections, %s", benchConns, benchSyncTime)
+	res, err := loadgen.Run(ctx, paymentLoad(s.api+"/api/v1/payments", benchConns, benchSyncTime, "sync"))
+	if err != nil {
+		return err
+	}
+	if err := s.alive(); err != nil {
+		return err
+	}
+	out.Sync = figuresOf(res, http.StatusCreated)
+	b.logf("  %.0f 201/s, p50 %.2f ms, p99 %.2f ms", out.Sync.Rate, out.Sync.P50ms, out.Sync.P99ms)
+	if out.Sync.Rate == 0 {
+		return fmt.Errorf("no 201 answers: %v, %d transport errors\n%s", res.ByStatus, res.Errors, s.logTail())
+	}
+	return nil
+}
+
+type budgetResult struct {
+	Load       loadFigures `json:"load"` // all answers, whatever their status
+	DeadlineMS float64     `json:"deadline_ms"`
+	Note       string      `json:"note,omitempty"`
+}
+
+// budget: the provider answers after 10 s and the breaker is forced closed,
+// so every request waits out PAYMENT_DEADLINE and is captured; the client's
+// p99 shows what the budget costs on top.
+func (b *bench) budget(ctx context.Context, out *spillwayResults) error {
+	d, err := b.freshDB(ctx, "budget")
+	if err != nil {
+		return err
+	}
+	defer b.dropDB(d)
+	s, err := b.startServer(ctx, "budget", d, nil)
+	if err != nil {
+		return err
+	}
+	// Workers are still calling the 10 s provider at the end; nothing of
+	// theirs is measured, so do not wait for them.
+	defer s.stop(3 * time.Second)
+	if err := d.setBreaker(ctx, "forced_closed"); err != nil {
+		return err
+	}
+	if err := s.waitBreaker(ctx, "forced_closed"); err != nil {
+		return err
+	}
+	if err := s.chaos(ctx, `{"latency_ms": 10000}`); err != nil {
+		return err
+	}
+	b.logf("  provider 10 s late, %d connections, %s", benchConns, benchBudgetTime)
+	res, err := loadgen.Run(ctx, paymentLoad(s.api+"/api/v1/payments", benchConns, benchBudgetTime, "budget"))
+	if err != nil {
+		return err
+	}
+	if err := s.alive(); err != nil {
+		return err
+	}
+	r := &out.Budget
+	r.DeadlineMS = ms(b.deadline)
+	r.Load = figuresOf(res, http.StatusAccepted)
+	// The budget holds for every answer, not just the 202s.
+	r.Load.P50ms, r.Load.P99ms, r.Load.Maxms = ms(res.Latency.P50), ms(res.Latency.P99), ms(res.Latency.Max)
+	if x := others(r.Load); x != "" {
+		r.Note = "budget answers other than 202: " + x
+	}
+	b.logf("  %d answers, p50 %.0f ms, p99 %.0f ms, max %.0f ms (deadline %s)", res.Requests, r.Load.P50ms, r.Load.P99ms, r.Load.Maxms, b.deadline)
+	if res.Latency.Count == 0 {
+		return fmt.Errorf("no answers: %d transport errors\n%s", res.Errors, s.logTail())
+	}
+	return nil
+}

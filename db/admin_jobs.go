@@ -1,0 +1,370 @@
+package db
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/spillway/spillway/app"
+)
+
+// AdminJob is a River job as the admin lists it, with the operation it
+// works on when it has one.
+type AdminJob struct {
+	ID          int64
+	Kind        string
+	Queue       string
+	State       string
+	Priority    int
+	Attempt     int
+	MaxAttempts int
+	CreatedAt   time.Time
+	ScheduledAt time.Time
+	AttemptedAt *time.Time
+	FinalizedAt *time.Time
+	LastError   string
+
+	OperationID *uuid.UUID
+	OpStatus    string
+	Amount      int64
+	Currency    string
+	Email       string
+	Description string
+}
+
+// JobCursor is the keyset position after a page's last job: the worker
+// order's (priority, scheduled_at, id), or just id for newest-first tabs.
+type JobCursor struct {
+	Priority    int
+	ScheduledAt time.Time
+	ID          int64
+}
+
+// String encodes the cursor for a query string.
+func (c JobCursor) String() string {
+	return fmt.Sprintf("%d.%d.%d", c.Priority, c.ScheduledAt.UnixMicro(), c.ID)
+}
+
+// ParseJobCursor decodes String's form.
+func ParseJobCursor(s string) (*JobCursor, error) {
+	if s == "" {
+		return nil, nil
+	}
+	parts := strings.Split(s, ".")
+	if len(parts) != 3 {
+		return nil, app.FieldErrorf("after", "bad page cursor %q", s)
+	}
+	var n [3]int64
+	for i, p := range parts {
+		v, err := strconv.ParseInt(p, 10, 64)
+		if err != nil {
+			return nil, app.FieldErrorf("after", "bad page cursor %q", s)
+		}
+		n[i] = v
+	}
+	return &JobCursor{Priority: int(n[0]), ScheduledAt: time.UnixMicro(n[1]).UTC(), ID: n[2]}, nil
+}
+
+const adminJobColumns = `j.id, j.kind, j.queue, j.state::text, j.priority, j.attempt, j.max_attempts, j.created_at,
+	j.scheduled_at, j.attempted_at, j.finalized_at,
+	coalesce(j.errors[array_length(j.errors, 1)]->>'error', ''),
+	o.id, coalesce(o.status, ''), coalesce(o.amount, 0), coalesce(o.currency, ''), coalesce(o.customer_email, ''),
+	coalesce(o.description, '')`
+
+const adminJobFrom = ` FROM river_job j LEFT JOIN operations o ON o.job_id = j.id `
+
+func scanAdminJob(row pgx.Row) (AdminJob, error) {
+	var j AdminJob
+	err := row.Scan(&j.ID, &j.Kind, &j.Queue, &j.State, &j.Priority, &j.Attempt, &j.MaxAttempts, &j.CreatedAt,
+		&j.ScheduledAt, &j.AttemptedAt, &j.FinalizedAt, &j.LastError,
+		&j.OperationID, &j.OpStatus, &j.Amount, &j.Currency, &j.Email, &j.Description)
+	return j, err
+}
+
+// jobWhere is the filter as SQL over river_job j and operations o, with
+// its arguments; states, when given, further limits the tab's states (an
+// action's eligible ones).
+func jobWhere(f app.JobFilter, states []string, now time.Time) (string, []any) {
+	var conds []string
+	var args []any
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	conds = append(conds, "j.state::text = ANY("+arg(f.Tab.States())+")")
+	if states != nil {
+		conds = append(conds, "j.state::text = ANY("+arg(states)+")")
+	}
+	if f.Tab == app.TabPrioritized {
+		conds = append(conds, "j.priority <= 2")
+	}
+	if f.Kind != "" {
+		conds = append(conds, "j.kind = "+arg(f.Kind))
+	}
+	if f.Queue != "" {
+		conds = append(conds, "j.queue = "+arg(f.Queue))
+	}
+	if f.Priority > 0 {
+		conds = append(conds, "j.priority = "+arg(f.Priority))
+	}
+	if f.OperationID != nil {
+		conds = append(conds, "o.id = "+arg(*f.OperationID))
+	}
+	if f.Email != "" {
+		conds = append(conds, "lower(o.customer_email) = "+arg(f.Email))
+	}
+	if f.MinAmount > 0 {
+		conds = append(conds, "o.amount >= "+arg(f.MinAmount))
+	}
+	if f.MaxAmount > 0 {
+		conds = append(conds, "o.amount <= "+arg(f.MaxAmount))
+	}
+	if f.Within > 0 {
+		conds = append(conds, "j.created_at >= "+arg(now.Add(-f.Within)))
+	}
+	return " WHERE " + strings.Join(conds, " AND "), args
+}
+
+// ListAdminJobs returns up to limit jobs matching f after the cursor: in
+// worker order (priority, scheduled_at, id) for the waiting tabs, newest
+// first otherwise. Both orders are keyset-paginated.
+func ListAdminJobs(ctx context.Context, q Querier, f app.JobFilter, after *JobCursor, limit int, now time.Time) ([]AdminJob, error) {
+	where, args := jobWhere(f, nil, now)
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	order := " ORDER BY j.id DESC"
+	if f.Tab.WorkerOrder() {
+		order = " ORDER BY j.priority, j.scheduled_at, j.id"
+		if after != nil {
+			where += " AND (j.priority, j.scheduled_at, j.id) > (" + arg(after.Priority) + ", " + arg(after.ScheduledAt) + ", " + arg(after.ID) + ")"
+		}
+	} else if after != nil {
+		where += " AND j.id < " + arg(after.ID)
+	}
+	rows, err := q.Query(ctx, `SELECT `+adminJobColumns+adminJobFrom+where+order+` LIMIT `+arg(limit), args...)
+	if err != nil {
+		return nil, fmt.Errorf("list jobs: %w", err)
+	}
+	defer rows.Close()
+	var out []AdminJob
+	for rows.Next() {
+		j, err := scanAdminJob(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list jobs: %w", err)
+		}
+		out = append(out, j)
+	}
+	return out, rows.Err()
+}
+
+// CountAdminJobs counts the jobs matching f, limited to states when given.
+func CountAdminJobs(ctx context.Context, q Querier, f app.JobFilter, states []string, now time.Time) (int, error) {
+	where, args := jobWhere(f, states, now)
+	var n int
+	if err := q.QueryRow(ctx, `SELECT count(*)`+adminJobFrom+where, args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count jobs: %w", err)
+	}
+	return n, nil
+}
+
+// AdminJobIDs returns up to limit ids of jobs matching f in states, above
+// afterID, in id order: one batch of a bulk action.
+func AdminJobIDs(ctx context.Context, q Querier, f app.JobFilter, states []string, afterID int64, limit int, now time.Time) ([]int64, error) {
+	where, args := jobWhere(f, states, now)
+	args = append(args, afterID, limit)
+	n := len(args)
+	rows, err := q.Query(ctx, fmt.Sprintf(`SELECT j.id`+adminJobFrom+where+` AND j.id > $%d ORDER BY j.id LIMIT $%d`, n-1, n), args...)
+	if err != nil {
+		return nil, fmt.Errorf("job ids: %w", err)
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[int64])
+}
+
+// JobBefore is a job's state and priority before an action changed it.
+type JobBefore struct {
+	ID       int64  `json:"id"`
+	State    string `json:"state"`
+	Priority int    `json:"priority"`
+}
+
+// LockJobsTx locks the given jobs that are in one of states and returns
+// them as they are, in id order; the others are left out.
+func LockJobsTx(ctx context.Context, tx pgx.Tx, ids []int64, states []string) ([]JobBefore, error) {
+	rows, err := tx.Query(ctx, `
+		SELECT id, state::text, priority FROM river_job
+		WHERE id = ANY($1) AND state::text = ANY($2) ORDER BY id FOR UPDATE`, ids, states)
+	if err != nil {
+		return nil, fmt.Errorf("lock jobs: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (JobBefore, error) {
+		var b JobBefore
+		err := r.Scan(&b.ID, &b.State, &b.Priority)
+		return b, err
+	})
+}
+
+// SetJobPriorityTx changes waiting jobs' River priority, and their
+// operations' to match what the API reports.
+//
+// River (checked against v0.51.1) has no API for this: JobUpdate only
+// merges output into metadata. Workers fetch `state = 'available'` ordered
+// by (priority, scheduled_at, id), so updating the column of a job that is
+// still waiting (available, scheduled, retryable, pending) is all it
+// takes; a running or finished job's priority means nothing and is left
+// alone. Re-check this against River's fetch query when upgrading.
+func SetJobPriorityTx(ctx context.Context, tx pgx.Tx, ids []int64, priority int, now time.Time) (int64, error) {
+	if priority < 1 || priority > 4 {
+		return 0, app.FieldErrorf("priority", "priority must be 1 to 4")
+	}
+	tag, err := tx.Exec(ctx, `
+		UPDATE river_job SET priority = $2
+		WHERE id = ANY($1) AND state IN ('available', 'scheduled', 'retryable', 'pending')`, ids, priority)
+	if err != nil {
+		return 0, fmt.Errorf("set job priority: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `
+		UPDATE operations SET priority = $2, updated_at = $3 WHERE job_id = ANY($1) AND status IN ('queued', 'processing')`,
+		ids, priority, now); err != nil {
+		return 0, fmt.Errorf("set operation priority: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}
+
+// CancelOperationsTx closes the still-queued operations of jobs an
+// operator cancelled before they ran. One being processed is left to its
+// worker, whose outcome stands (the reconciler closes it if River cancels
+// the job instead).
+func CancelOperationsTx(ctx context.Context, tx pgx.Tx, jobIDs []int64, now time.Time) ([]uuid.UUID, error) {
+	rows, err := tx.Query(ctx, `
+		UPDATE operations SET status = 'cancelled', completed_at = $2, updated_at = $2,
+			error = jsonb_build_object('code', 'cancelled', 'message', 'cancelled by an operator')
+		WHERE job_id = ANY($1) AND status = 'queued' RETURNING id`, jobIDs, now)
+	if err != nil {
+		return nil, fmt.Errorf("cancel operations: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+	if err != nil {
+		return nil, fmt.Errorf("cancel operations: %w", err)
+	}
+	return ids, nil
+}
+
+// MarkRunNowTx tells the payment worker that an operator asked for these
+// jobs to run now, even outside the off-peak window they were deferred to.
+func MarkRunNowTx(ctx context.Context, tx pgx.Tx, jobIDs []int64) error {
+	if _, err := tx.Exec(ctx, `UPDATE river_job SET metadata = metadata || '{"run_now": true}' WHERE id = ANY($1)`, jobIDs); err != nil {
+		return fmt.Errorf("mark run now: %w", err)
+	}
+	return nil
+}
+
+// ReopenOperationsTx puts back in the queue the operations of finished
+// jobs an operator retries: a failed or cancelled operation would make the
+// worker return at once without calling the provider. Declined and
+// succeeded operations stay as they are. The operation id is the
+// provider's idempotency key, so a retry can never charge twice.
+func ReopenOperationsTx(ctx context.Context, tx pgx.Tx, jobIDs []int64, now time.Time) error {
+	_, err := tx.Exec(ctx, `
+		UPDATE operations SET status = 'queued', completed_at = NULL, updated_at = $2
+		WHERE job_id = ANY($1) AND status IN ('failed', 'cancelled')`, jobIDs, now)
+	if err != nil {
+		return fmt.Errorf("reopen operations: %w", err)
+	}
+	return nil
+}
+
+// JobAttempt is one failed attempt from river_job.errors.
+type JobAttempt struct {
+	Attempt int       `json:"attempt"`
+	At      time.Time `json:"at"`
+	Error   string    `json:"error"`
+	Trace   string    `json:"trace"`
+}
+
+// Delivery is one notification sent about an operation.
+type Delivery struct {
+	ID           string
+	Channel      string
+	Target       string
+	Attempt      int
+	Outcome      string
+	ResponseCode *int
+	Error        string
+	CreatedAt    time.Time
+}
+
+// AdminJobDetail is everything the job page shows.
+type AdminJobDetail struct {
+	Job       AdminJob
+	Args      json.RawMessage
+	Metadata  json.RawMessage
+	Tags      []string
+	Attempts  []JobAttempt
+	Operation *app.Operation
+	// HasDeliveries is false when this database has no deliveries table.
+	HasDeliveries bool
+	Deliveries    []Delivery
+}
+
+// GetAdminJob reads one job with its operation, attempts and deliveries.
+func GetAdminJob(ctx context.Context, q Querier, id int64) (*AdminJobDetail, error) {
+	var d AdminJobDetail
+	var errs []byte
+	row := q.QueryRow(ctx, `SELECT `+adminJobColumns+`, j.args, j.metadata, j.tags, coalesce(array_to_json(j.errors), '[]')`+
+		adminJobFrom+` WHERE j.id = $1`, id)
+	var j AdminJob
+	err := row.Scan(&j.ID, &j.Kind, &j.Queue, &j.State, &j.Priority, &j.Attempt, &j.MaxAttempts, &j.CreatedAt,
+		&j.ScheduledAt, &j.AttemptedAt, &j.FinalizedAt, &j.LastError,
+		&j.OperationID, &j.OpStatus, &j.Amount, &j.Currency, &j.Email, &j.Description,
+		&d.Args, &d.Metadata, &d.Tags, &errs)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get job: %w", err)
+	}
+	d.Job = j
+	if err := json.Unmarshal(errs, &d.Attempts); err != nil {
+		return nil, fmt.Errorf("decode job errors: %w", err)
+	}
+	if j.OperationID != nil {
+		if d.Operation, err = GetOperation(ctx, q, *j.OperationID); err != nil && !errors.Is(err, ErrNotFound) {
+			return nil, err
+		}
+		if err := q.QueryRow(ctx, `SELECT to_regclass('deliveries') IS NOT NULL`).Scan(&d.HasDeliveries); err != nil {
+			return nil, fmt.Errorf("find deliveries: %w", err)
+		}
+		if d.HasDeliveries {
+			if d.Deliveries, err = listDeliveries(ctx, q, *j.OperationID); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return &d, nil
+}
+
+func listDeliveries(ctx context.Context, q Querier, opID uuid.UUID) ([]Delivery, error) {
+	// Cast everything to plain types: the table belongs to the
+	// notifications work and its column types may still move.
+	rows, err := q.Query(ctx, `
+		SELECT id::text, coalesce(channel::text, ''), coalesce(target::text, ''), coalesce(attempt::int, 0),
+			coalesce(outcome::text, ''), response_code::int, coalesce(error::text, ''), created_at
+		FROM deliveries WHERE operation_id = $1 ORDER BY created_at, id LIMIT 200`, opID)
+	if err != nil {
+		return nil, fmt.Errorf("list deliveries: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Delivery, error) {
+		var d Delivery
+		err := r.Scan(&d.ID, &d.Channel, &d.Target, &d.Attempt, &d.Outcome, &d.ResponseCode, &d.Error, &d.CreatedAt)
+		return d, err
+	})
+}

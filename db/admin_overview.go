@@ -1,0 +1,122 @@
+package db
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// QueueDepth is how many jobs a queue holds in one state.
+type QueueDepth struct {
+	Queue string
+	State string
+	Count int
+}
+
+// ListQueueDepths counts River's jobs by queue and state.
+func ListQueueDepths(ctx context.Context, q Querier) ([]QueueDepth, error) {
+	rows, err := q.Query(ctx, `SELECT queue, state::text, count(*) FROM river_job GROUP BY 1, 2 ORDER BY 1, 2`)
+	if err != nil {
+		return nil, fmt.Errorf("queue depths: %w", err)
+	}
+	return pgx.CollectRows(rows, pgx.RowToStructByPos[QueueDepth])
+}
+
+// QueueRow is a queue River's clients registered, with its pause state.
+type QueueRow struct {
+	Name     string
+	PausedAt *time.Time
+}
+
+// ListQueues reads River's queues.
+func ListQueues(ctx context.Context, q Querier) ([]QueueRow, error) {
+	rows, err := q.Query(ctx, `SELECT name, paused_at FROM river_queue ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("list queues: %w", err)
+	}
+	return pgx.CollectRows(rows, pgx.RowToStructByPos[QueueRow])
+}
+
+// OldestWaiting is when the longest-waiting runnable job became due
+// (zero when none waits).
+func OldestWaiting(ctx context.Context, q Querier, now time.Time) (time.Time, error) {
+	var t *time.Time
+	err := q.QueryRow(ctx, `SELECT min(scheduled_at) FROM river_job WHERE state = 'available' AND scheduled_at <= $1`, now).Scan(&t)
+	if err != nil || t == nil {
+		return time.Time{}, err
+	}
+	return *t, nil
+}
+
+// ThroughputBucket is one minute of operations by how they were handled.
+type ThroughputBucket struct {
+	Minute time.Time
+	Sync   int
+	Async  int
+}
+
+// Throughput returns one bucket per minute from since to now (empty
+// minutes included) of operations created, split sync / async.
+func Throughput(ctx context.Context, q Querier, since, now time.Time) ([]ThroughputBucket, error) {
+	rows, err := q.Query(ctx, `
+		SELECT m, coalesce(s, 0), coalesce(a, 0)
+		FROM generate_series(date_trunc('minute', $1::timestamptz), date_trunc('minute', $2::timestamptz), interval '1 minute') m
+		LEFT JOIN (
+			SELECT date_trunc('minute', created_at) AS minute,
+				count(*) FILTER (WHERE mode = 'sync') AS s, count(*) FILTER (WHERE mode = 'async') AS a
+			FROM operations WHERE created_at >= date_trunc('minute', $1::timestamptz) GROUP BY 1
+		) b ON b.minute = m
+		ORDER BY m`, since, now)
+	if err != nil {
+		return nil, fmt.Errorf("throughput: %w", err)
+	}
+	return pgx.CollectRows(rows, pgx.RowToStructByPos[ThroughputBucket])
+}
+
+// SyncLatencyP95 is the 95th percentile of the time from arrival to a
+// synchronous answer over operations completed synchronously since a
+// moment, and how many there were. It is the caller's view of a sync call
+// (provider plus our database work); the breaker's counts keep no
+// latencies.
+func SyncLatencyP95(ctx context.Context, q Querier, since time.Time) (time.Duration, int, error) {
+	var p95 *float64
+	var n int
+	err := q.QueryRow(ctx, `
+		SELECT percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM completed_at - created_at)), count(*)
+		FROM operations WHERE mode = 'sync' AND completed_at IS NOT NULL AND created_at >= $1`, since).Scan(&p95, &n)
+	if err != nil {
+		return 0, 0, fmt.Errorf("sync latency: %w", err)
+	}
+	if p95 == nil {
+		return 0, n, nil
+	}
+	return time.Duration(*p95 * float64(time.Second)), n, nil
+}
+
+// BreakerTransition is one line of a breaker's history.
+type BreakerTransition struct {
+	Name     string
+	From     string
+	To       string
+	Reason   string
+	Calls    int
+	Failures int
+	Slow     int
+	Instance string
+	Actor    string
+	At       time.Time
+}
+
+// ListBreakerTransitions returns the latest transitions, of one breaker
+// when name is set, newest first.
+func ListBreakerTransitions(ctx context.Context, q Querier, name string, limit int) ([]BreakerTransition, error) {
+	rows, err := q.Query(ctx, `
+		SELECT name, from_state, to_state, reason, calls, failures, slow, instance, actor, at
+		FROM breaker_transitions WHERE $1 = '' OR name = $1 ORDER BY at DESC, id DESC LIMIT $2`, name, limit)
+	if err != nil {
+		return nil, fmt.Errorf("breaker transitions: %w", err)
+	}
+	return pgx.CollectRows(rows, pgx.RowToStructByPos[BreakerTransition])
+}

@@ -1,0 +1,99 @@
+package db_test
+
+import (
+	"context"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/spillway/spillway/app"
+	"github.com/spillway/spillway/db"
+	"github.com/spillway/spillway/db/dbtest"
+)
+
+func TestJobCursorRoundTrips(t *testing.T) {
+	c := db.JobCursor{Priority: 2, ScheduledAt: time.Date(2026, 1, 2, 3, 4, 5, 6000, time.UTC), ID: 42}
+	got, err := db.ParseJobCursor(c.String())
+	if err != nil || *got != c {
+		t.Fatalf("%v %v", got, err)
+	}
+	for _, bad := range []string{"1.2", "a.b.c", "1.2.3.4"} {
+		if _, err := db.ParseJobCursor(bad); err == nil {
+			t.Errorf("%q parsed", bad)
+		}
+	}
+}
+
+// The waiting tabs page through jobs in River's fetch order with a keyset
+// on (priority, scheduled_at, id): no job twice, none skipped, even when
+// many share a due time.
+func TestListAdminJobsKeysetInWorkerOrder(t *testing.T) {
+	t.Parallel()
+	pool := dbtest.New(t)
+	ctx := context.Background()
+	if _, err := pool.Exec(ctx, `
+		INSERT INTO river_job (args, kind, max_attempts, priority, queue, state, scheduled_at)
+		SELECT '{}', 'k', 25, 1 + i % 4, 'q', 'available', '2026-01-01'::timestamptz + (i % 3) * interval '1 second'
+		FROM generate_series(1, 95) i`); err != nil {
+		t.Fatal(err)
+	}
+	f, err := app.ParseJobFilter(url.Values{"tab": {"pending"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	var all []db.AdminJob
+	var after *db.JobCursor
+	for {
+		page, err := db.ListAdminJobs(ctx, pool, f, after, 10, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) == 0 {
+			break
+		}
+		all = append(all, page...)
+		last := page[len(page)-1]
+		after = &db.JobCursor{Priority: last.Priority, ScheduledAt: last.ScheduledAt, ID: last.ID}
+	}
+	if len(all) != 95 {
+		t.Fatalf("%d jobs over all pages, want 95", len(all))
+	}
+	for i := 1; i < len(all); i++ {
+		a, b := all[i-1], all[i]
+		if a.Priority > b.Priority || a.Priority == b.Priority && (a.ScheduledAt.After(b.ScheduledAt) ||
+			a.ScheduledAt.Equal(b.ScheduledAt) && a.ID >= b.ID) {
+			t.Fatalf("out of worker order at %d: %+v then %+v", i, a, b)
+		}
+	}
+	n, err := db.CountAdminJobs(ctx, pool, f, []string{"available"}, now)
+	if err != nil || n != 95 {
+		t.Fatalf("count %d %v", n, err)
+	}
+}
+
+func TestSignInFailuresCountedPerEmailAndAddress(t *testing.T) {
+	t.Parallel()
+	pool := dbtest.New(t)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	for _, a := range []struct {
+		email, ip string
+		ok        bool
+		at        time.Time
+	}{
+		{"a@x.example", "10.0.0.1", false, now},
+		{"a@x.example", "10.0.0.2", false, now},
+		{"b@x.example", "10.0.0.1", false, now},
+		{"a@x.example", "10.0.0.1", true, now},
+		{"a@x.example", "10.0.0.1", false, now.Add(-time.Hour)}, // outside the window
+	} {
+		if err := db.RecordSignIn(ctx, pool, a.email, a.ip, a.ok, a.at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	byEmail, byIP, err := db.CountSignInFailures(ctx, pool, "a@x.example", "10.0.0.1", now.Add(-15*time.Minute))
+	if err != nil || byEmail != 2 || byIP != 2 {
+		t.Fatalf("by email %d, by address %d, %v", byEmail, byIP, err)
+	}
+}

@@ -1,0 +1,174 @@
+// Package admin is Spillway's operator UI under /admin: an overview of each
+// dependency's mode and the queue, River's jobs with their operations,
+// circuit breaker control and the audit log. Pages are server-rendered templ
+// components that work without JavaScript (forms, POST then a 303 to a
+// GET); a small vendored script refreshes live pages as an enhancement.
+//
+// Every request but sign-in needs a session stored in Postgres; every
+// change needs the operator role, is checked on the server, and writes an
+// audit entry, in the change's own transaction where the change is ours.
+// Cross-origin unsafe requests are refused by http.CrossOriginProtection.
+package admin
+
+import (
+	"cmp"
+	"context"
+	"embed"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+
+	"github.com/spillway/spillway/app"
+	"github.com/spillway/spillway/db"
+)
+
+// Config wires the admin UI.
+type Config struct {
+	Pool *pgxpool.Pool
+	// River runs job actions (JobRetryTx, JobCancelTx, QueuePauseTx) in
+	// our transactions; an insert-only client is enough.
+	River *river.Client[pgx.Tx]
+	// Breakers is this instance's breakers; forcing one goes through it so
+	// every instance hears of it at once.
+	Breakers *app.Breakers
+	Logger   *slog.Logger
+	Now      func() time.Time
+	// SecureCookies marks the session cookie Secure; false only for plain
+	// HTTP on localhost.
+	SecureCookies bool
+	// BasePath is where the handler is mounted; "/admin" when empty.
+	BasePath string
+	// Instance names this process in breaker history; "admin" when empty.
+	Instance string
+	// Limits bound sign-in attempts and session life; zero means
+	// app.DefaultSignInLimits.
+	Limits app.SignInLimits
+	// Channels are the configured notification channels: an operation an
+	// operator cancels is announced on them like any other ending.
+	Channels map[app.Channel]bool
+}
+
+//go:embed static
+var static embed.FS
+
+type server struct {
+	cfg      Config
+	breakers *db.BreakerStore
+	now      func() time.Time
+	log      *slog.Logger
+	base     string
+}
+
+// New returns the admin UI's handler, to be mounted at cfg.BasePath.
+func New(cfg Config) (http.Handler, error) {
+	switch {
+	case cfg.Pool == nil:
+		return nil, errors.New("admin: Pool is required")
+	case cfg.River == nil:
+		return nil, errors.New("admin: River is required")
+	case cfg.Breakers == nil:
+		return nil, errors.New("admin: Breakers is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Limits == (app.SignInLimits{}) {
+		cfg.Limits = app.DefaultSignInLimits()
+	}
+	cfg.BasePath = strings.TrimRight(cmp.Or(cfg.BasePath, "/admin"), "/")
+	cfg.Instance = cmp.Or(cfg.Instance, "admin")
+	s := &server{cfg: cfg, breakers: &db.BreakerStore{Pool: cfg.Pool}, now: app.StorageClock(cfg.Now),
+		log: cfg.Logger, base: cfg.BasePath}
+	return s.routes(), nil
+}
+
+// routes is the admin UI's whole URL map, relative to BasePath.
+func (s *server) routes() http.Handler {
+	r := chi.NewRouter()
+	r.Use(securityHeaders)
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		s.renderError(w, r, app.Errorf(app.ENOTFOUND, "There is no admin page at %s.", r.URL.Path))
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		s.renderError(w, r, &app.Error{Code: codeMethod, Message: r.Method + " is not allowed here."})
+	})
+	r.Handle("/static/*", http.StripPrefix(s.base, staticHandler()))
+	r.Get("/signin", s.handleSignInForm)
+	r.Post("/signin", s.handleSignIn)
+
+	r.Group(func(r chi.Router) {
+		r.Use(s.requireSession)
+		r.Get("/", s.handleOverview)
+		r.Get("/jobs", s.handleJobs)
+		r.Get("/jobs/{id}", s.handleJob)
+		r.Get("/jobs/bulk", s.handleBulkConfirm)
+		r.Get("/breakers", s.handleBreakers)
+		r.Get("/audit", s.handleAudit)
+		r.Post("/signout", s.handleSignOut)
+
+		// Everything that changes something: operators only.
+		r.Group(func(r chi.Router) {
+			r.Use(s.requireOperator)
+			r.Post("/jobs/{id}/action", s.handleJobAction)
+			r.Post("/jobs/action", s.handleSelectedAction)
+			r.Post("/jobs/bulk", s.handleBulkAction)
+			r.Post("/queues/{name}/pause", s.handleQueuePause(true))
+			r.Post("/queues/{name}/resume", s.handleQueuePause(false))
+			r.Post("/breakers/{name}/force", s.handleBreakerForce)
+			r.Post("/breakers/{name}/policy", s.handleBreakerPolicy)
+		})
+	})
+
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.renderError(w, r, &app.Error{Code: codeForbidden,
+			Message: "This form came from another site, so it was refused. Reload the admin page and try again."})
+	}))
+	return cop.Handler(r)
+}
+
+func staticHandler() http.Handler {
+	fs := http.FileServerFS(static)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=300")
+		fs.ServeHTTP(w, r)
+	})
+}
+
+// securityHeaders keeps pages from being framed or running scripts other
+// than our own vendored one.
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "+
+			"form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "same-origin")
+		h.Set("Cache-Control", "no-store")
+		// The service's middleware has set the response's X-Request-Id by
+		// now; keep it for audit entries and error pages.
+		ctx := context.WithValue(r.Context(), requestIDKey, h.Get("X-Request-Id"))
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// inTx runs fn in a transaction and commits it when fn succeeds.
+func (s *server) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	tx, err := s.cfg.Pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
+}

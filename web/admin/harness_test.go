@@ -1,0 +1,354 @@
+package admin_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+
+	"github.com/spillway/spillway/app"
+	"github.com/spillway/spillway/db"
+	"github.com/spillway/spillway/db/dbtest"
+	"github.com/spillway/spillway/jobs"
+	"github.com/spillway/spillway/web/admin"
+)
+
+const (
+	testPassword = "correct horse battery"
+	testQueue    = "admin_test"
+)
+
+// harness is the admin UI on real parts: its own Postgres database, an
+// insert-only River client, the shared breakers, and the handler mounted
+// at /admin on loopback as the service mounts it.
+type harness struct {
+	t        *testing.T
+	pool     *pgxpool.Pool
+	river    *river.Client[pgx.Tx]
+	breakers *app.Breakers
+	url      string
+	// testRiver works the test_record kind on queue admin_test with one
+	// worker, once a test starts it; ran hears each job it works.
+	testRiver *river.Client[pgx.Tx]
+	ran       chan int64
+}
+
+type harnessOpts struct {
+	limits app.SignInLimits
+}
+
+func newHarness(t *testing.T, o harnessOpts) *harness {
+	t.Helper()
+	pool := dbtest.New(t)
+	log := slog.New(slog.DiscardHandler)
+	if os.Getenv("TEST_LOG") != "" {
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	breakers, err := app.NewBreakers(app.BreakersConfig{Store: &db.BreakerStore{Pool: pool}, Instance: "test", Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := breakers.Register(context.Background(), "payment", app.DefaultBreakerPolicy(), app.PolicyOverride{}); err != nil {
+		t.Fatal(err)
+	}
+	rc, err := jobs.NewClient(jobs.Config{Pool: pool, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := admin.New(admin.Config{Pool: pool, River: rc, Breakers: breakers, Logger: log, Limits: o.limits})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := chi.NewRouter()
+	r.Use(func(next http.Handler) http.Handler { // what the service's requestID middleware does
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("X-Request-Id", "req-"+uuid.NewString()[:8])
+			next.ServeHTTP(w, r)
+		})
+	})
+	r.Mount("/admin", h)
+	srv := httptest.NewServer(r)
+	t.Cleanup(srv.Close)
+	ran := make(chan int64, 1000)
+	workers := river.NewWorkers()
+	river.AddWorker(workers, &recordWorker{ran: ran})
+	tr, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Logger: log, Workers: workers,
+		Queues: map[string]river.QueueConfig{testQueue: {MaxWorkers: 1}}, FetchCooldown: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &harness{t: t, pool: pool, river: rc, breakers: breakers, url: srv.URL, testRiver: tr, ran: ran}
+}
+
+// user creates a user with testPassword.
+func (h *harness) user(email string, role app.Role) {
+	h.t.Helper()
+	if _, err := admin.CreateUser(context.Background(), h.pool, email, testPassword, role, "test"); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// client is one browser: a cookie jar, and redirects shown, not followed.
+type client struct {
+	h    *harness
+	http *http.Client
+	// header is added to every request.
+	header http.Header
+}
+
+func (h *harness) client() *client {
+	jar, _ := cookiejar.New(nil)
+	return &client{h: h, header: http.Header{}, http: &http.Client{Jar: jar, Timeout: 30 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+// signedIn returns a client signed in as a new user with role.
+func (h *harness) signedIn(email string, role app.Role) *client {
+	h.t.Helper()
+	h.user(email, role)
+	c := h.client()
+	res := c.post("/admin/signin", url.Values{"email": {email}, "password": {testPassword}})
+	if res.status != http.StatusSeeOther {
+		h.t.Fatalf("sign in as %s: %d %s", email, res.status, res.body)
+	}
+	return c
+}
+
+type result struct {
+	status   int
+	location string
+	header   http.Header
+	body     string
+}
+
+func (c *client) do(req *http.Request) result {
+	c.h.t.Helper()
+	for k, vs := range c.header {
+		req.Header[k] = vs
+	}
+	res, err := c.http.Do(req)
+	if err != nil {
+		c.h.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return result{status: res.StatusCode, location: res.Header.Get("Location"), header: res.Header, body: string(b)}
+}
+
+func (c *client) get(path string) result {
+	c.h.t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, c.h.url+path, nil)
+	return c.do(req)
+}
+
+func (c *client) post(path string, form url.Values) result {
+	c.h.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, c.h.url+path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return c.do(req)
+}
+
+// mustGet fetches a page that must answer 200 and returns its body.
+func (c *client) mustGet(path string) string {
+	c.h.t.Helper()
+	r := c.get(path)
+	if r.status != http.StatusOK {
+		c.h.t.Fatalf("GET %s: %d\n%s", path, r.status, r.body)
+	}
+	return r.body
+}
+
+// mustPost posts a form that must answer 303 and returns where to.
+func (c *client) mustPost(path string, form url.Values) string {
+	c.h.t.Helper()
+	r := c.post(path, form)
+	if r.status != http.StatusSeeOther {
+		c.h.t.Fatalf("POST %s: %d\n%s", path, r.status, r.body)
+	}
+	return r.location
+}
+
+type seed struct {
+	amount      int64
+	email       string
+	description string
+	state       string // River state; "" is available
+	priority    int    // 0 is 3
+	kind        string // "" is a payment with an operation
+	queue       string
+	scheduledAt time.Time
+	errorText   string // recorded as an attempt's error
+}
+
+type seeded struct {
+	jobID int64
+	opID  uuid.UUID
+}
+
+// seedJob inserts a job (and for payments its operation) as the runner
+// would, then moves it to the wanted state as River would have.
+func (h *harness) seedJob(s seed) seeded {
+	h.t.Helper()
+	ctx := context.Background()
+	if s.priority == 0 {
+		s.priority = 3
+	}
+	if s.amount == 0 {
+		s.amount = 1999
+	}
+	tx, err := h.pool.Begin(ctx)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck
+	var out seeded
+	opts := &river.InsertOpts{Priority: s.priority, Queue: s.queue}
+	if !s.scheduledAt.IsZero() {
+		opts.ScheduledAt = s.scheduledAt
+	}
+	if s.kind == "" {
+		now := time.Now().UTC().Truncate(time.Microsecond)
+		op := &app.Operation{ID: uuid.New(), Kind: app.KindPayment, Status: app.StatusQueued, Mode: app.ModeAsync,
+			Reason: app.ReasonProviderError, Priority: s.priority, CreatedAt: now, UpdatedAt: now,
+			Payment: app.PaymentRequest{Amount: s.amount, Currency: "usd", Description: s.description}}
+		if s.email != "" {
+			op.Payment.Customer = &app.Customer{Email: s.email}
+		}
+		res, err := h.river.InsertTx(ctx, tx, app.PaymentArgs{OperationID: op.ID}, opts)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		op.JobID = res.Job.ID
+		if _, err := db.NewStore(h.pool).InsertOperationTx(ctx, tx, op); err != nil {
+			h.t.Fatal(err)
+		}
+		out = seeded{jobID: res.Job.ID, opID: op.ID}
+	} else {
+		if opts.Queue == "" {
+			opts.Queue = testQueue
+		}
+		res, err := h.testRiver.InsertTx(ctx, tx, recordArgs{Name: s.description}, opts)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		out.jobID = res.Job.ID
+	}
+	if s.errorText != "" {
+		if _, err := tx.Exec(ctx, `UPDATE river_job SET attempt = 1, attempted_at = now(),
+			errors = ARRAY[jsonb_build_object('at', now(), 'attempt', 1, 'error', $2::text, 'trace', '')]
+			WHERE id = $1`, out.jobID, s.errorText); err != nil {
+			h.t.Fatal(err)
+		}
+	}
+	switch s.state {
+	case "", "available", "scheduled":
+	case "discarded", "cancelled", "completed":
+		if _, err := tx.Exec(ctx, `UPDATE river_job SET state = $2, finalized_at = now() WHERE id = $1`, out.jobID, s.state); err != nil {
+			h.t.Fatal(err)
+		}
+		status := map[string]string{"discarded": "failed", "cancelled": "cancelled", "completed": "succeeded"}[s.state]
+		if _, err := tx.Exec(ctx, `UPDATE operations SET status = $2, completed_at = now() WHERE job_id = $1`, out.jobID, status); err != nil {
+			h.t.Fatal(err)
+		}
+	default: // running, retryable
+		if _, err := tx.Exec(ctx, `UPDATE river_job SET state = $2, attempt = greatest(attempt, 1), attempted_at = now() WHERE id = $1`,
+			out.jobID, s.state); err != nil {
+			h.t.Fatal(err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		h.t.Fatal(err)
+	}
+	return out
+}
+
+func (h *harness) job(id int64) (state string, priority int, scheduledAt time.Time) {
+	h.t.Helper()
+	if err := h.pool.QueryRow(context.Background(), `SELECT state::text, priority, scheduled_at FROM river_job WHERE id = $1`, id).
+		Scan(&state, &priority, &scheduledAt); err != nil {
+		h.t.Fatal(err)
+	}
+	return state, priority, scheduledAt
+}
+
+func (h *harness) opStatus(id uuid.UUID) (status string, priority int) {
+	h.t.Helper()
+	if err := h.pool.QueryRow(context.Background(), `SELECT status, priority FROM operations WHERE id = $1`, id).
+		Scan(&status, &priority); err != nil {
+		h.t.Fatal(err)
+	}
+	return status, priority
+}
+
+func (h *harness) count(sql string, args ...any) int {
+	h.t.Helper()
+	var n int
+	if err := h.pool.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
+		h.t.Fatalf("%s: %v", sql, err)
+	}
+	return n
+}
+
+// audits returns the audit log's actions, oldest first.
+func (h *harness) audits(action string) []db.AuditEntry {
+	h.t.Helper()
+	all, err := db.ListAudit(context.Background(), h.pool, 0, 1000)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	var out []db.AuditEntry
+	for i := len(all) - 1; i >= 0; i-- {
+		if action == "" || all[i].Action == action {
+			out = append(out, all[i])
+		}
+	}
+	return out
+}
+
+// recordArgs is a test job kind; recordWorker notes the order jobs run in.
+type recordArgs struct {
+	Name string `json:"name"`
+}
+
+func (recordArgs) Kind() string { return "test_record" }
+
+type recordWorker struct {
+	river.WorkerDefaults[recordArgs]
+	ran chan int64
+}
+
+func (w *recordWorker) Work(ctx context.Context, job *river.Job[recordArgs]) error {
+	w.ran <- job.ID
+	return nil
+}
+
+func newFormRequest(path string, form url.Values) *http.Request {
+	req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return req
+}
+
+// serve runs one request through h mounted at /admin.
+func serve(h http.Handler, req *http.Request) *httptest.ResponseRecorder {
+	r := chi.NewRouter()
+	r.Mount("/admin", h)
+	rec := httptest.NewRecorder()
+	r.ServeHTTP(rec, req)
+	return rec
+}
+
+func (h *harness) breakerStore() *db.BreakerStore { return &db.BreakerStore{Pool: h.pool} }

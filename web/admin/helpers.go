@@ -1,0 +1,176 @@
+package admin
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/spillway/spillway/app"
+)
+
+type signInForm struct {
+	Email string
+	Next  string
+	Error string
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+func statusText(code int) string { return http.StatusText(code) }
+
+func navClass(current bool) string {
+	if current {
+		return "current"
+	}
+	return ""
+}
+
+// fmtTime is an instant as operators read it: UTC, to the second.
+func fmtTime(t time.Time) string {
+	if t.IsZero() {
+		return "—"
+	}
+	return t.UTC().Format("2006-01-02 15:04:05 UTC")
+}
+
+func fmtTimePtr(t *time.Time) string {
+	if t == nil {
+		return "—"
+	}
+	return fmtTime(*t)
+}
+
+// fmtAgo is the distance from then to now in words: "3m ago", "in 12s".
+func fmtAgo(then, now time.Time) string {
+	if then.IsZero() {
+		return ""
+	}
+	d := now.Sub(then)
+	if d < 0 {
+		return "in " + fmtDuration(-d)
+	}
+	return fmtDuration(d) + " ago"
+}
+
+// fmtDuration rounds a duration to what a person needs.
+func fmtDuration(d time.Duration) string {
+	switch {
+	case d < time.Second:
+		return fmt.Sprintf("%dms", d.Milliseconds())
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
+	}
+	return fmt.Sprintf("%dd", int(d.Hours()/24))
+}
+
+func fmtPercent(f float64) string { return fmt.Sprintf("%.1f%%", f*100) }
+
+// fmtAmount shows minor units with two decimals and the currency; exact
+// for the usual two-decimal currencies, and the raw number is shown beside
+// it where it matters.
+func fmtAmount(minor int64, currency string) string {
+	if currency == "" {
+		return ""
+	}
+	neg := ""
+	if minor < 0 {
+		neg, minor = "-", -minor
+	}
+	whole := strconv.FormatInt(minor/100, 10)
+	var b strings.Builder
+	for i, c := range whole {
+		if i > 0 && (len(whole)-i)%3 == 0 {
+			b.WriteRune(' ')
+		}
+		b.WriteRune(c)
+	}
+	return fmt.Sprintf("%s%s.%02d %s", neg, b.String(), minor%100, strings.ToUpper(currency))
+}
+
+// prettyJSON indents a JSON document for a <pre>; templ escapes it.
+func prettyJSON(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		return string(b)
+	}
+	out, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return string(b)
+	}
+	return string(out)
+}
+
+// compactJSON is a JSON document on one line.
+func compactJSON(b []byte) string {
+	if len(b) == 0 {
+		return "—"
+	}
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		return string(b)
+	}
+	out, _ := json.Marshal(v)
+	return string(out)
+}
+
+func tabLabel(t app.JobTab) string {
+	switch t {
+	case app.TabFailed:
+		return "failed (discarded)"
+	case app.TabPrioritized:
+		return "prioritized (1–2)"
+	}
+	return string(t)
+}
+
+func opString(f app.JobFilter) string {
+	if f.OperationID == nil {
+		return ""
+	}
+	return f.OperationID.String()
+}
+
+func amountString(n int64) string {
+	if n == 0 {
+		return ""
+	}
+	return strconv.FormatInt(n, 10)
+}
+
+// queryPairs splits an encoded query into name/value pairs in a stable
+// order, for hidden form fields.
+func queryPairs(encoded string) [][2]string {
+	q, _ := url.ParseQuery(encoded)
+	keys := slices.Sorted(maps.Keys(q))
+	var out [][2]string
+	for _, k := range keys {
+		for _, v := range q[k] {
+			out = append(out, [2]string{k, v})
+		}
+	}
+	return out
+}
+
+func joinStates(states []string) string { return strings.Join(states, ", ") }
+
+func truncate(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:n]) + "…"
+}

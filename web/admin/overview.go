@@ -1,0 +1,208 @@
+package admin
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/spillway/spillway/app"
+	"github.com/spillway/spillway/db"
+)
+
+// modeView is one dependency's state as the overview says it.
+type modeView struct {
+	Name        string
+	Mode        string // SYNC, ASYNC, PROBING, FORCED OPEN, FORCED CLOSED
+	Class       string
+	Detail      string
+	State       app.BreakerState
+	Counts      app.Counts
+	Window      time.Duration
+	P95         time.Duration
+	P95Calls    int
+	P95Over     time.Duration
+	FailureRate float64
+	SlowRate    float64
+	Policy      app.BreakerPolicy
+}
+
+// describeMode says what a breaker state means for requests, in words for
+// a tired operator.
+func describeMode(b app.Breaker, now time.Time) (mode, class, detail string) {
+	switch b.State {
+	case app.BreakerClosed:
+		return "SYNC", "mode-sync", "Breaker closed: requests call the provider and answer at once."
+	case app.BreakerOpen:
+		until := "any moment now"
+		if !b.OpenUntil.IsZero() {
+			until = fmt.Sprintf("%s (%s)", fmtTime(b.OpenUntil), fmtAgo(b.OpenUntil, now))
+		}
+		return "ASYNC", "mode-async", fmt.Sprintf("Breaker open until %s: requests are queued (202) and the queue is paused; then it probes.", until)
+	case app.BreakerHalfOpen:
+		return "PROBING", "mode-probing", fmt.Sprintf("Trying up to %d calls: all succeed → SYNC, one fails → ASYNC again.", b.Policy.Probes)
+	case app.BreakerForcedOpen:
+		return "FORCED OPEN", "mode-forced-open", fmt.Sprintf("An operator forced it open %s: every request is queued until someone returns it to auto.", fmtAgo(b.Since, now))
+	case app.BreakerForcedClosed:
+		return "FORCED CLOSED", "mode-forced-closed", fmt.Sprintf("An operator forced it closed %s: requests call the provider however it fails.", fmtAgo(b.Since, now))
+	}
+	return string(b.State), "", ""
+}
+
+type queueView struct {
+	Name     string
+	Counts   map[string]int
+	Total    int
+	Paused   bool
+	PausedAt *time.Time
+	Known    bool // River has a row for it, so it can be paused
+}
+
+type overviewData struct {
+	Modes       []modeView
+	States      []string
+	Queues      []queueView
+	Oldest      time.Time
+	Chart       chart
+	Transitions []db.BreakerTransition
+}
+
+// queueStates is the column order of the queue table.
+var queueStates = []string{"available", "scheduled", "pending", "running", "retryable", "discarded", "cancelled", "completed"}
+
+func (s *server) handleOverview(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	now := s.now()
+	var d overviewData
+	bs, err := s.breakers.ListBreakers(ctx)
+	if err != nil {
+		s.renderError(w, r, err)
+		return
+	}
+	for _, b := range bs {
+		m := modeView{Name: b.Name, State: b.State, Window: b.Policy.Window, Policy: b.Policy}
+		m.Mode, m.Class, m.Detail = describeMode(b, now)
+		since := now.Add(-b.Policy.Window)
+		if b.Since.After(since) {
+			since = b.Since.Truncate(time.Second)
+		}
+		if m.Counts, err = s.breakers.WindowCounts(ctx, b.Name, b.Generation, since); err != nil {
+			s.renderError(w, r, err)
+			return
+		}
+		m.FailureRate, m.SlowRate = m.Counts.FailureRate(), m.Counts.SlowRate()
+		// Latency comes from operations answered synchronously: the breaker
+		// counts keep no durations. At least a minute, so it has data.
+		m.P95Over = max(b.Policy.Window, time.Minute)
+		if m.P95, m.P95Calls, err = db.SyncLatencyP95(ctx, s.cfg.Pool, now.Add(-m.P95Over)); err != nil {
+			s.renderError(w, r, err)
+			return
+		}
+		d.Modes = append(d.Modes, m)
+	}
+	depths, err := db.ListQueueDepths(ctx, s.cfg.Pool)
+	if err != nil {
+		s.renderError(w, r, err)
+		return
+	}
+	queues, err := db.ListQueues(ctx, s.cfg.Pool)
+	if err != nil {
+		s.renderError(w, r, err)
+		return
+	}
+	d.States = queueStates
+	d.Queues = mergeQueues(depths, queues)
+	if d.Oldest, err = db.OldestWaiting(ctx, s.cfg.Pool, now); err != nil {
+		s.renderError(w, r, err)
+		return
+	}
+	buckets, err := db.Throughput(ctx, s.cfg.Pool, now.Add(-59*time.Minute), now)
+	if err != nil {
+		s.renderError(w, r, err)
+		return
+	}
+	d.Chart = newChart(buckets)
+	if d.Transitions, err = db.ListBreakerTransitions(ctx, s.cfg.Pool, "", 10); err != nil {
+		s.renderError(w, r, err)
+		return
+	}
+	p := s.page(r, "Overview", "overview")
+	p.Flash, p.Live = s.takeFlash(w, r), 5
+	s.render(w, r, http.StatusOK, overviewPage(p, d))
+}
+
+func mergeQueues(depths []db.QueueDepth, queues []db.QueueRow) []queueView {
+	byName := map[string]*queueView{}
+	var names []string
+	get := func(name string) *queueView {
+		q, ok := byName[name]
+		if !ok {
+			q = &queueView{Name: name, Counts: map[string]int{}}
+			byName[name] = q
+			names = append(names, name)
+		}
+		return q
+	}
+	for _, d := range depths {
+		q := get(d.Queue)
+		q.Counts[d.State] += d.Count
+		q.Total += d.Count
+	}
+	for _, row := range queues {
+		q := get(row.Name)
+		q.Known, q.PausedAt, q.Paused = true, row.PausedAt, row.PausedAt != nil
+	}
+	slices.Sort(names)
+	out := make([]queueView, 0, len(names))
+	for _, n := range names {
+		out = append(out, *byName[n])
+	}
+	return out
+}
+
+// chart is the throughput bar chart's geometry, computed here so the
+// template only places shapes.
+type chart struct {
+	Width, Height int
+	Bars          []chartBar
+	Max           int
+	TotalSync     int
+	TotalAsync    int
+}
+
+type chartBar struct {
+	X, W           int
+	SyncY, SyncH   int
+	AsyncY, AsyncH int
+	Title          string
+}
+
+const (
+	chartW, chartH = 720, 140
+	chartPad       = 20 // room for labels at the bottom
+)
+
+func newChart(buckets []db.ThroughputBucket) chart {
+	c := chart{Width: chartW, Height: chartH}
+	for _, b := range buckets {
+		c.Max = max(c.Max, b.Sync+b.Async)
+		c.TotalSync += b.Sync
+		c.TotalAsync += b.Async
+	}
+	scale := max(c.Max, 1)
+	n := max(len(buckets), 1)
+	slot := (chartW - 40) / n
+	plot := chartH - chartPad - 10
+	for i, b := range buckets {
+		sh := b.Sync * plot / scale
+		ah := b.Async * plot / scale
+		base := chartH - chartPad
+		c.Bars = append(c.Bars, chartBar{
+			X: 40 + i*slot, W: max(slot-1, 1),
+			SyncY: base - sh, SyncH: sh,
+			AsyncY: base - sh - ah, AsyncH: ah,
+			Title: fmt.Sprintf("%s: %d sync, %d async", b.Minute.UTC().Format("15:04"), b.Sync, b.Async),
+		})
+	}
+	return c
+}

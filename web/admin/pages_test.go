@@ -1,0 +1,227 @@
+package admin_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spillway/spillway/app"
+)
+
+func TestEveryPageRenders(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOpts{})
+	c := h.signedIn("look@example.com", app.RoleViewer)
+	j := h.seedJob(seed{email: "a@b.example", description: "order 7", errorText: "timeout after 3s", state: "retryable"})
+	if _, err := h.pool.Exec(context.Background(), `UPDATE operations SET mode = 'sync', status = 'succeeded',
+		completed_at = created_at + interval '120 milliseconds' WHERE id = $1`, j.opID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.pool.Exec(context.Background(), `INSERT INTO deliveries (operation_id, channel, target, attempt, outcome, response_code)
+		VALUES ($1, 'webhook', 'https://shop.example/hook', 1, 'sent', 204)`, j.opID); err != nil {
+		t.Fatal(err)
+	}
+	overview := c.mustGet("/admin/")
+	for _, want := range []string{`data-mode="SYNC"`, "<svg", "Queue", "payments", "120ms", `data-live="5"`} {
+		if !strings.Contains(overview, want) {
+			t.Errorf("overview lacks %q", want)
+		}
+	}
+	for _, tab := range app.JobTabs {
+		c.mustGet("/admin/jobs?tab=" + string(tab))
+	}
+	detail := c.mustGet(jobPath(j.jobID))
+	for _, want := range []string{"timeout after 3s", j.opID.String(), "a@b.example", "order 7", "19.99 USD",
+		"Deliveries", "https://shop.example/hook", "204"} {
+		if !strings.Contains(detail, want) {
+			t.Errorf("job page lacks %q", want)
+		}
+	}
+	c.mustGet("/admin/breakers")
+	c.mustGet("/admin/audit")
+	if r := c.get("/admin/static/live.js"); r.status != http.StatusOK || !strings.Contains(r.body, "data-live") {
+		t.Fatalf("live.js: %d", r.status)
+	}
+	if csp := c.get("/admin/").header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") {
+		t.Errorf("CSP %q", csp)
+	}
+}
+
+func TestErrorsRenderReadablePages(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOpts{})
+	c := h.signedIn("look@example.com", app.RoleViewer)
+	for path, want := range map[string]struct {
+		status int
+		text   string
+	}{
+		"/admin/jobs?priority=9":         {http.StatusUnprocessableEntity, "priority must be 1 (highest) to 4"},
+		"/admin/jobs?tab=nope":           {http.StatusUnprocessableEntity, "unknown tab"},
+		"/admin/jobs?min=5&max=1":        {http.StatusUnprocessableEntity, "above the maximum"},
+		"/admin/jobs?op=not-a-uuid":      {http.StatusUnprocessableEntity, "is not a UUID"},
+		"/admin/jobs/999999":             {http.StatusNotFound, "no such thing"},
+		"/admin/jobs/abc":                {http.StatusNotFound, "There is no job"},
+		"/admin/nowhere":                 {http.StatusNotFound, "There is no admin page"},
+		"/admin/jobs/bulk?action=delete": {http.StatusUnprocessableEntity, "unknown action"},
+	} {
+		r := c.get(path)
+		if r.status != want.status || !strings.Contains(r.body, want.text) || !strings.Contains(r.header.Get("Content-Type"), "text/html") {
+			t.Errorf("GET %s: %d %q, want %d with %q", path, r.status, r.header.Get("Content-Type"), want.status, want.text)
+		}
+	}
+}
+
+func TestFiltersAndKeysetPagination(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOpts{})
+	c := h.signedIn("look@example.com", app.RoleViewer)
+	var ids []int64
+	for i := range 120 {
+		ids = append(ids, h.seedJob(seed{amount: int64(1000 + i), priority: 3 - i%2}).jobID)
+	}
+	target := h.seedJob(seed{amount: 777777, email: "vip@example.com", priority: 4})
+	done := h.seedJob(seed{state: "discarded", email: "vip@example.com", amount: 555})
+
+	// Pending in worker order across pages: every job once, sorted.
+	seen := map[string]bool{}
+	var order []string
+	next := "/admin/jobs?tab=pending"
+	rowRE := regexp.MustCompile(`<tr data-job="(\d+)">`)
+	nextRE := regexp.MustCompile(`href="(/admin/jobs\?[^"]*after=[^"]*)" rel="next"`)
+	pages := 0
+	for next != "" {
+		body := c.mustGet(strings.ReplaceAll(next, "&amp;", "&"))
+		pages++
+		for _, m := range rowRE.FindAllStringSubmatch(body, -1) {
+			if seen[m[1]] {
+				t.Fatalf("job %s on two pages", m[1])
+			}
+			seen[m[1]] = true
+			order = append(order, m[1])
+		}
+		next = ""
+		if m := nextRE.FindStringSubmatch(body); m != nil {
+			next = m[1]
+		}
+	}
+	if len(seen) != 121 || pages != 3 {
+		t.Fatalf("%d jobs on %d pages, want 121 on 3", len(seen), pages)
+	}
+	// Priority 2 jobs (odd i) first, then priority 3, then the 4.
+	if first, _ := strconv.ParseInt(order[0], 10, 64); first != ids[1] {
+		t.Fatalf("first in worker order is %d, want %d", first, ids[1])
+	}
+	if order[120] != strconv.FormatInt(target.jobID, 10) {
+		t.Fatal("priority 4 job is not last")
+	}
+
+	// Prioritized: priority 1-2 waiting jobs only.
+	body := c.mustGet("/admin/jobs?tab=prioritized")
+	if n := len(rowRE.FindAllString(body, -1)); n != 50 || !strings.Contains(body, "<strong>60</strong>") {
+		t.Fatalf("prioritized shows %d rows", n)
+	}
+
+	for q, want := range map[string][]int64{
+		"tab=pending&email=VIP@example.com":                      {target.jobID},
+		"tab=failed&email=vip@example.com":                       {done.jobID},
+		"tab=pending&min=777777&max=777777":                      {target.jobID},
+		"tab=pending&priority=4":                                 {target.jobID},
+		"tab=pending&op=" + mustOp(h, target.jobID):              {target.jobID},
+		"tab=pending&kind=payment&queue=payments&min=1119":       {ids[119], target.jobID},
+		"tab=failed&within=1h":                                   {done.jobID},
+		"tab=pending&kind=nope":                                  {},
+		"tab=pending&queue=payments&min=1000&max=1001&within=1h": {ids[1], ids[0]},
+	} {
+		body := c.mustGet("/admin/jobs?" + q)
+		var got []int64
+		for _, m := range rowRE.FindAllStringSubmatch(body, -1) {
+			id, _ := strconv.ParseInt(m[1], 10, 64)
+			got = append(got, id)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) && !(len(got) == 0 && len(want) == 0) {
+			t.Errorf("%s: got %v, want %v", q, got, want)
+		}
+	}
+}
+
+func mustOp(h *harness, jobID int64) string {
+	var id string
+	if err := h.pool.QueryRow(context.Background(), `SELECT id::text FROM operations WHERE job_id = $1`, jobID).Scan(&id); err != nil {
+		h.t.Fatal(err)
+	}
+	return id
+}
+
+// Everything a customer or a provider controls is shown escaped.
+func TestUserSuppliedTextIsEscaped(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOpts{})
+	c := h.signedIn("ops@example.com", app.RoleOperator)
+	payload := `<script>alert("x")</script>`
+	j := h.seedJob(seed{state: "discarded", description: "desc " + payload, email: `"<script>alert(1)</script>"@evil.example`,
+		errorText: "provider said " + payload})
+	if _, err := h.pool.Exec(context.Background(), `INSERT INTO deliveries (operation_id, channel, target, attempt, outcome, error)
+		VALUES ($1, 'webhook', $2, 1, 'failed', $2)`, j.opID, "https://x.example/"+payload); err != nil {
+		t.Fatal(err)
+	}
+	// An operator's reason goes into history and the audit log.
+	c.mustPost("/admin/breakers/payment/force", url.Values{"state": {"forced_open"}, "reason": {payload}})
+	for _, page := range []string{"/admin/jobs?tab=failed", jobPath(j.jobID), "/admin/", "/admin/breakers", "/admin/audit",
+		"/admin/jobs?tab=failed&email=" + url.QueryEscape(payload)} {
+		body := c.mustGet(page)
+		if strings.Contains(body, "<script>alert") {
+			t.Errorf("%s renders a payload unescaped", page)
+		}
+		if !strings.Contains(body, "&lt;script&gt;") {
+			t.Errorf("%s does not show the payload escaped", page)
+		}
+	}
+}
+
+// River has no API to change a job's priority; the admin updates the
+// column. This proves River then works a raised job before older ones
+// (River v0.51.1 fetches by priority, scheduled_at, id).
+func TestRaisedJobIsWorkedFirst(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOpts{})
+	c := h.signedIn("ops@example.com", app.RoleOperator)
+	past := time.Now().Add(-time.Minute)
+	var older []int64
+	for i := range 5 {
+		older = append(older, h.seedJob(seed{kind: "test_record", description: fmt.Sprint("old ", i), scheduledAt: past}).jobID)
+	}
+	raised := h.seedJob(seed{kind: "test_record", description: "urgent"}).jobID
+	c.mustPost(jobPath(raised)+"/action", url.Values{"action": {"reprioritize"}, "new_priority": {"1"}})
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := h.testRiver.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer scancel()
+		_ = h.testRiver.Stop(sctx)
+	})
+	var ran []int64
+	for len(ran) < 6 {
+		select {
+		case id := <-h.ran:
+			ran = append(ran, id)
+		case <-ctx.Done():
+			t.Fatalf("only %v ran", ran)
+		}
+	}
+	if ran[0] != raised {
+		t.Fatalf("worked %v; the raised job %d should be first, before the older %v", ran, raised, older)
+	}
+	if fmt.Sprint(ran[1:]) != fmt.Sprint(older) {
+		t.Fatalf("the rest ran as %v, want %v", ran[1:], older)
+	}
+}

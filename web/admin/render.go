@@ -1,0 +1,146 @@
+package admin
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/a-h/templ"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/spillway/spillway/app"
+	"github.com/spillway/spillway/db"
+)
+
+type pgxTx = pgx.Tx
+
+// Codes only the admin UI uses, beside app's.
+const (
+	codeForbidden = "forbidden"
+	codeMethod    = "method_not_allowed"
+)
+
+// statusFor maps an error's code to its HTTP status: the one place that
+// does so for the admin UI.
+func statusFor(err error) int {
+	if errors.Is(err, db.ErrNotFound) {
+		return http.StatusNotFound
+	}
+	switch app.ErrorCode(err) {
+	case app.EINVALID, app.EBADREQUEST:
+		return http.StatusUnprocessableEntity
+	case app.ENOTFOUND:
+		return http.StatusNotFound
+	case app.ECONFLICT:
+		return http.StatusConflict
+	case codeForbidden:
+		return http.StatusForbidden
+	case codeMethod:
+		return http.StatusMethodNotAllowed
+	}
+	return http.StatusInternalServerError
+}
+
+// page is what the layout needs to know about the page it frames.
+type page struct {
+	Title     string
+	Nav       string
+	Base      string
+	User      *app.AdminUser
+	Flash     string
+	Live      int // seconds between live refreshes; 0: none
+	Now       time.Time
+	RequestID string
+}
+
+func (p page) CanAct() bool { return p.User != nil && p.User.Role.CanAct() }
+
+func (p page) URL(path string) templ.SafeURL { return templ.URL(p.Base + path) }
+
+func (s *server) page(r *http.Request, title, nav string) page {
+	return page{Title: title, Nav: nav, Base: s.base, User: userFrom(r.Context()), Now: s.now()}
+}
+
+// render writes a component with status, buffering it so a failure part
+// way renders the error page instead of half a page.
+func (s *server) render(w http.ResponseWriter, r *http.Request, status int, c templ.Component) {
+	var buf bytes.Buffer
+	if err := c.Render(r.Context(), &buf); err != nil {
+		s.log.Error("render admin page", "path", r.URL.Path, "error", err)
+		http.Error(w, "the page could not be rendered", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// renderError shows a readable error page; internal details go to the log
+// only.
+func (s *server) renderError(w http.ResponseWriter, r *http.Request, err error) {
+	status := statusFor(err)
+	msg := app.ErrorMessage(err)
+	if errors.Is(err, db.ErrNotFound) {
+		msg = "There is no such thing (any more)."
+	}
+	if status == http.StatusInternalServerError {
+		s.log.Error("admin", "method", r.Method, "path", r.URL.Path, "error", err)
+		msg = "Something went wrong on our side. It has been logged; try again in a moment."
+	}
+	p := s.page(r, http.StatusText(status), "")
+	p.RequestID = requestID(r.Context())
+	s.render(w, r, status, errorPage(p, status, msg))
+}
+
+const flashCookie = "spillway_admin_flash"
+
+// redirect answers a POST with 303 to a GET, carrying a one-time message.
+func (s *server) redirect(w http.ResponseWriter, r *http.Request, to, flash string) {
+	if flash != "" {
+		http.SetCookie(w, &http.Cookie{Name: flashCookie, Value: url.QueryEscape(flash), Path: s.base, MaxAge: 60,
+			HttpOnly: true, Secure: s.cfg.SecureCookies, SameSite: http.SameSiteLaxMode})
+	}
+	http.Redirect(w, r, to, http.StatusSeeOther)
+}
+
+// takeFlash reads and clears the one-time message, if any. Live refreshes
+// leave it for the page itself.
+func (s *server) takeFlash(w http.ResponseWriter, r *http.Request) string {
+	c, err := r.Cookie(flashCookie)
+	if err != nil || r.Header.Get("X-Live") != "" {
+		return ""
+	}
+	http.SetCookie(w, &http.Cookie{Name: flashCookie, Path: s.base, MaxAge: -1, HttpOnly: true,
+		Secure: s.cfg.SecureCookies, SameSite: http.SameSiteLaxMode})
+	msg, _ := url.QueryUnescape(c.Value)
+	if len(msg) > 300 {
+		msg = msg[:300]
+	}
+	return msg
+}
+
+// audit is an audit entry for an action taken in request r by u.
+func (s *server) audit(r *http.Request, u *app.AdminUser, action, target string, before, after any, detail string) db.AuditEntry {
+	e := db.AuditEntry{At: s.now(), Action: action, Target: target, Before: jsonOf(before), After: jsonOf(after),
+		Detail: detail, IP: clientIP(r), RequestID: requestID(r.Context())}
+	if u != nil {
+		e.ActorID, e.ActorEmail = u.ID, u.Email
+	}
+	return e
+}
+
+func jsonOf(v any) json.RawMessage {
+	if v == nil {
+		return nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
+func urlQueryEscape(s string) string { return url.QueryEscape(s) }

@@ -1,0 +1,141 @@
+package web_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spillway/spillway/app"
+	"github.com/spillway/spillway/jobs"
+	"github.com/spillway/spillway/web/notify"
+	"github.com/spillway/spillway/web/notify/notifytest"
+	"github.com/spillway/spillway/web/sim"
+)
+
+const testWebhookSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+// receivers are real loopback endpoints for each channel.
+type receivers struct {
+	smtp    *notifytest.SMTPBackend
+	sms     *notifytest.SMSReceiver
+	webhook *notifytest.WebhookReceiver
+	senders *jobs.Senders
+}
+
+func newReceivers(t *testing.T) *receivers {
+	t.Helper()
+	r := &receivers{smtp: &notifytest.SMTPBackend{}}
+	cert, _ := notifytest.TestCert(t)
+	addr := notifytest.StartSMTP(t, r.smtp, notifytest.PlainSMTP, cert)
+	r.sms = notifytest.NewSMSReceiver(t, "AC123", "token")
+	r.webhook = notifytest.NewWebhookReceiver(t, testWebhookSecret)
+	email, err := notify.NewEmail(notify.EmailConfig{URL: "smtp://" + addr, From: "Spillway <pay@spillway.localhost>", TLSPolicy: "none"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sms, err := notify.NewSMS(notify.SMSConfig{URL: r.sms.URL, From: "Spillway"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hook, err := notify.NewWebhook(notify.WebhookConfig{Secret: testWebhookSecret, AllowPrivate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.senders = &jobs.Senders{Email: email, SMS: sms, Webhook: hook}
+	return r
+}
+
+// waitDelivered waits until every channel has had one message, then a
+// little longer to catch any duplicate, and checks each arrived once.
+func (r *receivers) waitDelivered(t *testing.T, id string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for len(r.smtp.Messages()) < 1 || len(r.sms.Requests()) < 1 || len(r.webhook.Received()) < 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("deliveries: %d emails, %d SMS, %d webhooks", len(r.smtp.Messages()), len(r.sms.Requests()), len(r.webhook.Received()))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(500 * time.Millisecond)
+	mails, texts, hooks := r.smtp.Messages(), r.sms.Requests(), r.webhook.Received()
+	if len(mails) != 1 || len(texts) != 1 || len(hooks) != 1 {
+		t.Fatalf("want each channel once: %d emails, %d SMS, %d webhooks", len(mails), len(texts), len(hooks))
+	}
+	if m := mails[0]; len(m.To) != 1 || m.To[0] != "a@b.example" || !bytes.Contains(m.Data, []byte(id)) {
+		t.Fatalf("email: to %v, mentions operation: %v", m.To, bytes.Contains(m.Data, []byte(id)))
+	}
+	if s := texts[0]; s.To != "+15551234567" || s.From != "Spillway" || !strings.Contains(s.Body, "succeeded") {
+		t.Fatalf("sms: %+v", s)
+	}
+	w := hooks[0]
+	var payload struct {
+		Type string `json:"type"`
+		Data struct {
+			ID     string `json:"id"`
+			Status string `json:"status"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(w.Payload, &payload); err != nil || !w.Verified || payload.Data.ID != id ||
+		payload.Data.Status != "succeeded" || payload.Type != "operation.succeeded" {
+		t.Fatalf("webhook: verified=%v %s", w.Verified, w.Payload)
+	}
+}
+
+const notifiedPayment = `{"amount": 1999, "currency": "usd", "description": "<script>alert(1)</script>",
+	"customer": {"email": "a@b.example", "phone": "+15551234567"}, "callback_url": "%s"}`
+
+func TestNotificationsAfterAsyncCompletion(t *testing.T) {
+	t.Parallel()
+	rc := newReceivers(t)
+	h := newHarness(t, harnessOpts{workers: 2, senders: rc.senders, publicURL: "http://127.0.0.1:8080"})
+	h.sim.SetChaos(sim.Chaos{Down: true})
+	r := h.pay("notify-1", keyf(notifiedPayment, rc.webhook.URL))
+	if r.status != http.StatusAccepted {
+		t.Fatalf("status %d: %s", r.status, r.body)
+	}
+	id := r.json(t)["id"].(string)
+	time.Sleep(200 * time.Millisecond)
+	if n := len(rc.smtp.Messages()) + len(rc.sms.Requests()) + len(rc.webhook.Received()); n != 0 {
+		t.Fatalf("%d notifications before the operation ended", n)
+	}
+	h.sim.SetChaos(sim.Chaos{})
+	h.waitStatus(id, app.StatusSucceeded)
+	rc.waitDelivered(t, id)
+	// The plain-text part may carry the description as is; the HTML part
+	// must carry it escaped.
+	if msg := string(rc.smtp.Messages()[0].Data); !strings.Contains(msg, "&lt;script&gt;alert(1)&lt;/script&gt;") {
+		t.Fatal("the description is not escaped in the email's HTML part")
+	}
+	if n := h.count(`SELECT count(*) FROM deliveries WHERE outcome = 'sent'`); n != 3 {
+		t.Fatalf("deliveries recorded as sent: %d, want 3", n)
+	}
+}
+
+func TestNotificationsAfterSyncCompletion(t *testing.T) {
+	t.Parallel()
+	rc := newReceivers(t)
+	h := newHarness(t, harnessOpts{workers: 1, senders: rc.senders})
+	r := h.pay("notify-sync", keyf(notifiedPayment, rc.webhook.URL))
+	if r.status != http.StatusCreated {
+		t.Fatalf("status %d: %s", r.status, r.body)
+	}
+	rc.waitDelivered(t, r.json(t)["id"].(string))
+}
+
+func TestCallbackURLToPrivateAddressRefused(t *testing.T) {
+	t.Parallel()
+	rc := newReceivers(t)
+	h := newHarness(t, harnessOpts{senders: rc.senders, checkCallback: func(url string) error {
+		return notify.CheckURL(url, false)
+	}})
+	r := h.pay("ssrf-1", `{"amount": 100, "currency": "usd", "callback_url": "http://169.254.169.254/latest/meta-data"}`)
+	if r.status != http.StatusUnprocessableEntity || r.json(t)["field"] != "callback_url" {
+		t.Fatalf("got %d %s", r.status, r.body)
+	}
+	if n := h.count(`SELECT count(*) FROM operations`); n != 0 {
+		t.Fatalf("a refused request wrote %d operations", n)
+	}
+}
