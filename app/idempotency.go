@@ -23,6 +23,13 @@ type IdempotencyRecord struct {
 	CreatedAt   time.Time
 }
 
+// KeyClaim is what claiming an idempotency key found.
+type KeyClaim struct {
+	Locked          bool               // false: another request holds the key
+	Record          *IdempotencyRecord // the first answer, if any
+	OperationExists bool               // the request's operation exists (record expired)
+}
+
 // Matches reports whether a new request is the same as the recorded one.
 func (r *IdempotencyRecord) Matches(fingerprint []byte) bool {
 	return bytes.Equal(r.Fingerprint, fingerprint)

@@ -18,13 +18,11 @@ import (
 // runs inside the caller's transaction.
 type OperationStore interface {
 	BeginTx(ctx context.Context) (pgx.Tx, error)
-	// TryLockKeyTx takes a transaction-scoped lock on an idempotency key
-	// without waiting; false means another request holds it.
-	TryLockKeyTx(ctx context.Context, tx pgx.Tx, scope, key string) (bool, error)
-	// LookupKeyTx returns the key's record (nil if none) and whether the
-	// operation the request would create already exists (its record
-	// expired), in one round trip.
-	LookupKeyTx(ctx context.Context, tx pgx.Tx, scope, key string, opID uuid.UUID) (*IdempotencyRecord, bool, error)
+	// ClaimKeyTx takes a transaction-scoped lock on an idempotency key
+	// without waiting and, if it got it, reads the key's record and whether
+	// the operation the request would create already exists (its record
+	// expired).
+	ClaimKeyTx(ctx context.Context, tx pgx.Tx, scope, key string, opID uuid.UUID) (KeyClaim, error)
 	InsertIdempotencyTx(ctx context.Context, tx pgx.Tx, rec *IdempotencyRecord) error
 	// InsertOperationTx returns false if an operation with that id exists.
 	InsertOperationTx(ctx context.Context, tx pgx.Tx, op *Operation) (bool, error)
@@ -142,24 +140,19 @@ func (r *Runner) SubmitPayment(ctx context.Context, key string, req PaymentReque
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
 
 	fp := req.Fingerprint()
-	ok, err := r.cfg.Store.TryLockKeyTx(ctx, tx, scopePayments, key)
-	if err != nil {
-		return nil, unavailable("lock idempotency key", err)
-	}
-	if !ok {
-		return nil, Errorf(ECONFLICT, "a request with this Idempotency-Key is still in flight; retry later")
-	}
 	id := OperationID(scopePayments, key, fp)
-	rec, exists, err := r.cfg.Store.LookupKeyTx(ctx, tx, scopePayments, key, id)
+	claim, err := r.cfg.Store.ClaimKeyTx(ctx, tx, scopePayments, key, id)
 	if err != nil {
-		return nil, unavailable("read idempotency key", err)
+		return nil, unavailable("claim idempotency key", err)
 	}
-	switch {
+	switch rec := claim.Record; {
+	case !claim.Locked:
+		return nil, Errorf(ECONFLICT, "a request with this Idempotency-Key is still in flight; retry later")
 	case rec != nil && !rec.Matches(fp):
 		return nil, Errorf(EKEYREUSED, "this Idempotency-Key was already used with a different request body")
 	case rec != nil:
 		return replay(rec.Response)
-	case exists:
+	case claim.OperationExists:
 		// The key's record expired but its operation remains: report the
 		// operation as it stands rather than charging again.
 		cur, err := r.cfg.Store.GetOperationTx(ctx, tx, id)

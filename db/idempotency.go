@@ -11,43 +11,46 @@ import (
 	"github.com/spillway/spillway/app"
 )
 
-// TryLockKeyTx takes a transaction-scoped advisory lock on the key without
-// waiting. Uncommitted idempotency rows are invisible to other transactions,
-// so this lock is how a second request learns the first is still in flight
-// (409) instead of blocking on the unique index for the whole deadline.
-// A hash collision only yields a spurious 409, never a wrong replay.
-func (s *Store) TryLockKeyTx(ctx context.Context, tx pgx.Tx, scope, key string) (bool, error) {
-	var ok bool
-	err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock(hashtextextended($1 || ':' || $2, 0))`, scope, key).Scan(&ok)
-	if err != nil {
-		return false, fmt.Errorf("advisory lock: %w", err)
-	}
-	return ok, nil
-}
-
-// LookupKeyTx returns the record for a key (nil if none) and whether the
-// operation opID exists, in one round trip.
-func (s *Store) LookupKeyTx(ctx context.Context, tx pgx.Tx, scope, key string, opID uuid.UUID) (*app.IdempotencyRecord, bool, error) {
-	r := app.IdempotencyRecord{Scope: scope, Key: key}
+// ClaimKeyTx takes a transaction-scoped advisory lock on the key without
+// waiting and reads the key's record, in one round trip (a pipelined
+// batch; each statement still gets its own snapshot, so the read sees
+// whatever the previous holder of the lock committed). Uncommitted
+// idempotency rows are invisible to other transactions, so this lock is how
+// a second request learns the first is still in flight (409) instead of
+// blocking on the unique index for the whole deadline. A hash collision
+// only yields a spurious 409, never a wrong replay.
+func (s *Store) ClaimKeyTx(ctx context.Context, tx pgx.Tx, scope, key string, opID uuid.UUID) (app.KeyClaim, error) {
 	var (
-		found, exists bool
-		opIDs         *uuid.UUID
-		createdAt     *time.Time
+		claim     app.KeyClaim
+		r         = app.IdempotencyRecord{Scope: scope, Key: key}
+		found     bool
+		opIDs     *uuid.UUID
+		createdAt *time.Time
 	)
-	err := tx.QueryRow(ctx, `
+	b := &pgx.Batch{}
+	b.Queue(`SELECT pg_try_advisory_xact_lock(hashtextextended($1 || ':' || $2, 0))`, scope, key).
+		QueryRow(func(row pgx.Row) error { return row.Scan(&claim.Locked) })
+	// The read runs either way but counts only when the lock was taken:
+	// while another request holds the key its answer is not committed yet.
+	b.Queue(`
 		SELECT k.fingerprint, k.operation_id, k.response, k.created_at, k.key IS NOT NULL,
 			EXISTS (SELECT 1 FROM operations WHERE id = $3)
 		FROM (SELECT 1) AS one
 		LEFT JOIN idempotency_keys k ON k.scope = $1 AND k.key = $2`, scope, key, opID).
-		Scan(&r.Fingerprint, &opIDs, &r.Response, &createdAt, &found, &exists)
-	if err != nil {
-		return nil, false, fmt.Errorf("look up idempotency key: %w", err)
+		QueryRow(func(row pgx.Row) error {
+			return row.Scan(&r.Fingerprint, &opIDs, &r.Response, &createdAt, &found, &claim.OperationExists)
+		})
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return claim, fmt.Errorf("claim idempotency key: %w", err)
 	}
-	if !found {
-		return nil, exists, nil
+	if !claim.Locked {
+		return app.KeyClaim{}, nil
 	}
-	r.OperationID, r.CreatedAt = *opIDs, *createdAt
-	return &r, exists, nil
+	if found {
+		r.OperationID, r.CreatedAt = *opIDs, *createdAt
+		claim.Record = &r
+	}
+	return claim, nil
 }
 
 // InsertIdempotencyTx records the first answer for a key.

@@ -46,7 +46,11 @@ func handleOperationEvents(pool *pgxpool.Pool, hub *EventHub) http.HandlerFunc {
 		last := lastEventID(r)
 		// Subscribe before the first read, so a change between the two is
 		// not missed.
-		changed, stop := hub.Subscribe(id)
+		changed, stop, err := hub.Subscribe(r.Context(), id)
+		if err != nil {
+			writeProblem(w, r, problemFor(&app.Error{Code: app.EUNAVAILABLE, Message: "the stream could not start; retry later", Err: err}, 1))
+			return
+		}
 		defer stop()
 
 		rc := http.NewResponseController(w)

@@ -17,37 +17,72 @@ import (
 // LISTEN connection rather than River's Subscribe, which sees only jobs this
 // process worked.
 type EventHub struct {
-	pool *pgxpool.Pool
-	log  *slog.Logger
-	mu   sync.Mutex
-	subs map[uuid.UUID]map[chan struct{}]struct{}
+	pool     *pgxpool.Pool
+	log      *slog.Logger
+	instance string
+	mu       sync.Mutex
+	subs     map[uuid.UUID]map[chan struct{}]struct{}
 }
+
+// watchTTL is how long a watch lasts unless refreshed; Run refreshes at a
+// third of it.
+const watchTTL = 90 * time.Second
 
 // NewEventHub returns a hub on pool; call Run.
 func NewEventHub(pool *pgxpool.Pool, log *slog.Logger) *EventHub {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &EventHub{pool: pool, log: log, subs: map[uuid.UUID]map[chan struct{}]struct{}{}}
+	return &EventHub{pool: pool, log: log, instance: uuid.NewString(), subs: map[uuid.UUID]map[chan struct{}]struct{}{}}
 }
 
 // Subscribe returns a channel that is signalled when the operation
-// changes, and a function to stop.
-func (h *EventHub) Subscribe(id uuid.UUID) (<-chan struct{}, func()) {
+// changes, and a function to stop. The first stream for an operation on
+// this instance registers the watch that makes its changes announced.
+func (h *EventHub) Subscribe(ctx context.Context, id uuid.UUID) (<-chan struct{}, func(), error) {
 	ch := make(chan struct{}, 1)
 	h.mu.Lock()
-	if h.subs[id] == nil {
+	first := h.subs[id] == nil
+	if first {
 		h.subs[id] = map[chan struct{}]struct{}{}
 	}
 	h.subs[id][ch] = struct{}{}
 	h.mu.Unlock()
-	return ch, func() {
+	stop := func() {
 		h.mu.Lock()
 		delete(h.subs[id], ch)
-		if len(h.subs[id]) == 0 {
+		last := len(h.subs[id]) == 0
+		if last {
 			delete(h.subs, id)
 		}
 		h.mu.Unlock()
+		if last {
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+			defer cancel()
+			_ = db.UnwatchOperation(ctx, h.pool, id, h.instance) // else it expires
+		}
+	}
+	if first {
+		if err := db.WatchOperation(ctx, h.pool, id, h.instance, watchTTL); err != nil {
+			stop()
+			return nil, nil, err
+		}
+	}
+	return ch, stop, nil
+}
+
+// refreshWatches keeps this instance's watches alive.
+func (h *EventHub) refreshWatches(ctx context.Context) {
+	h.mu.Lock()
+	ids := make([]uuid.UUID, 0, len(h.subs))
+	for id := range h.subs {
+		ids = append(ids, id)
+	}
+	h.mu.Unlock()
+	for _, id := range ids {
+		if err := db.WatchOperation(ctx, h.pool, id, h.instance, watchTTL); err != nil && ctx.Err() == nil {
+			h.log.Warn("refresh watch", "operation_id", id, "error", err)
+		}
 	}
 }
 
@@ -55,6 +90,18 @@ func (h *EventHub) Subscribe(id uuid.UUID) (<-chan struct{}, func()) {
 // stream also re-reads on its own every few seconds, so a gap loses
 // nothing, only delays it.
 func (h *EventHub) Run(ctx context.Context) {
+	go func() {
+		t := time.NewTicker(watchTTL / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				h.refreshWatches(ctx)
+			}
+		}
+	}()
 	for ctx.Err() == nil {
 		err := db.Listen(ctx, h.pool, db.OperationChannel, h.signalAll, h.signal)
 		if ctx.Err() != nil {

@@ -6,6 +6,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sync"
@@ -147,7 +149,7 @@ func sampleRSS(ctx context.Context, s *server) float64 {
 }
 
 // fetchProfile asks the server for a 10 s CPU profile a few seconds into
-// the capture run, from the standard net/http/pprof path.
+// the capture run, signed in as an operator (pprof sits behind admin auth).
 func (b *bench) fetchProfile(ctx context.Context, s *server) (path, note string) {
 	select {
 	case <-ctx.Done():
@@ -156,17 +158,24 @@ func (b *bench) fetchProfile(ctx context.Context, s *server) (path, note string)
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.api+"/debug/pprof/profile?seconds=10", nil)
+	jar, _ := cookiejar.New(nil)
+	client := &http.Client{Jar: jar}
+	signin, err := client.PostForm(s.api+"/admin/signin", url.Values{"email": {benchAdminEmail}, "password": {benchAdminPassword}})
+	if err != nil {
+		return "", fmt.Sprintf("BENCH_PROFILE: sign in: %v", err)
+	}
+	signin.Body.Close()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.api+"/admin/debug/pprof/profile?seconds=10", nil)
 	if err != nil {
 		return "", err.Error()
 	}
-	res, err := http.DefaultClient.Do(req)
+	res, err := client.Do(req)
 	if err != nil {
 		return "", fmt.Sprintf("BENCH_PROFILE: %v", err)
 	}
 	defer res.Body.Close()
 	if res.StatusCode != http.StatusOK {
-		return "", fmt.Sprintf("BENCH_PROFILE: skipped, the server answers %d on /debug/pprof/profile (serve exposes no pprof endpoint yet)", res.StatusCode)
+		return "", fmt.Sprintf("BENCH_PROFILE: skipped, the server answers %d on /admin/debug/pprof/profile", res.StatusCode)
 	}
 	path = filepath.Join(b.dir, "capture.cpu.pprof")
 	f, err := os.Create(path)

@@ -39,6 +39,12 @@ func (b *bench) build(ctx context.Context) error {
 	return nil
 }
 
+// The bench's throwaway operator, in a database dropped after the run.
+const (
+	benchAdminEmail    = "bench@spillway.localhost"
+	benchAdminPassword = "bench-only-password"
+)
+
 // benchPassEnv are settings a user may tune for a bench run; they reach the
 // server as set. Everything else the server sees is set here.
 var benchPassEnv = []string{"PATH", "HOME", "TMPDIR", "PAYMENT_DEADLINE", "CAPTURE_TIMEOUT", "DB_MAX_CONNS",
@@ -78,6 +84,8 @@ func (b *bench) startServer(ctx context.Context, name string, d *benchDB, extra 
 	for k, v := range map[string]string{
 		"DATABASE_URL": d.url, "SPILLWAY_ADDR": apiAddr, "SIM_ADDR": simAddr, "PAYMENT_PROVIDER": "sim",
 		"LOG_LEVEL": "warn", "PAYMENT_DEADLINE": b.deadline.String(),
+		// An operator, so BENCH_PROFILE can sign in for /admin/debug/pprof.
+		"ADMIN_EMAIL": benchAdminEmail, "ADMIN_PASSWORD": benchAdminPassword,
 	} {
 		env[k] = v
 	}

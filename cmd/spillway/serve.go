@@ -40,7 +40,10 @@ func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io
 	if err != nil {
 		return err
 	}
-	pool, err := db.Open(ctx, db.PoolConfig{URL: url, MaxConns: cfg.DBMaxConns, MinConns: cfg.DBMaxConns / 2})
+	pool, err := db.Open(ctx, db.PoolConfig{URL: url, MaxConns: cfg.DBMaxConns,
+		// Open what a burst of sync calls plus captures needs before the
+		// first request: opening dozens under load outlasts CAPTURE_TIMEOUT.
+		MinConns: min(cfg.DBMaxConns, cfg.SyncConcurrency+8)})
 	if err != nil {
 		return err
 	}

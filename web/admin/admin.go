@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
@@ -116,6 +117,9 @@ func (s *server) routes() http.Handler {
 		// Everything that changes something: operators only.
 		r.Group(func(r chi.Router) {
 			r.Use(s.requireOperator)
+			// Profiles expose internals and cost CPU while they run:
+			// operators only.
+			r.Mount("/debug", middleware.Profiler())
 			r.Post("/jobs/{id}/action", s.handleJobAction)
 			r.Post("/jobs/action", s.handleSelectedAction)
 			r.Post("/jobs/bulk", s.handleBulkAction)
