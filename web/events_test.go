@@ -191,3 +191,23 @@ func TestOffpeakDeferral(t *testing.T) {
 		t.Fatalf("bad defer: %d", bad.status)
 	}
 }
+
+func TestStatusPage(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOpts{})
+	r := h.pay("page-1", `{"amount": 1999, "currency": "usd", "description": "<script>alert(1)</script>"}`)
+	id := r.json(t)["id"].(string)
+	page := h.do(http.MethodGet, "/status/"+id, "", "", nil)
+	body := string(page.body)
+	if page.status != http.StatusOK || !strings.HasPrefix(page.header.Get("Content-Type"), "text/html") ||
+		!strings.Contains(body, "Succeeded") || !strings.Contains(body, "USD 19.99") {
+		t.Fatalf("status page: %d %s", page.status, body)
+	}
+	if strings.Contains(body, "<script>alert(1)</script>") || !strings.Contains(body, "&lt;script&gt;") {
+		t.Fatal("the description is not escaped on the status page")
+	}
+	if missing := h.do(http.MethodGet, "/status/not-an-id", "", "", nil); missing.status != http.StatusNotFound ||
+		!strings.Contains(string(missing.body), "no payment with that reference") {
+		t.Fatalf("unknown id: %d %s", missing.status, missing.body)
+	}
+}

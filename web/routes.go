@@ -5,6 +5,8 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/spillway/spillway/web/status"
 )
 
 // routes lists every route the service answers.
@@ -23,6 +25,7 @@ func routes(cfg Config) http.Handler {
 	if cfg.Metrics != nil {
 		r.Handle("/metrics", promhttp.HandlerFor(cfg.Metrics, promhttp.HandlerOpts{}))
 	}
+	r.Mount("/status", status.Routes(cfg.Pool))
 	if cfg.Admin != nil {
 		r.Mount("/admin", cfg.Admin)
 	}

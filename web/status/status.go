@@ -1,0 +1,81 @@
+// Package status serves the customer's live status page for an operation:
+// server-rendered, readable without JavaScript, following the operation's
+// event stream when JavaScript is on.
+package status
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/spillway/spillway/app"
+	"github.com/spillway/spillway/db"
+	"github.com/spillway/spillway/web/notify"
+)
+
+//go:embed live.js
+var liveJS []byte
+
+// Model is what the page shows.
+type Model struct {
+	ID, Status, StatusText, Amount, Description, Updated, StreamURL string
+	Terminal                                                        bool
+}
+
+var statusText = map[app.Status]string{
+	app.StatusQueued: "Queued, we will finish it shortly", app.StatusProcessing: "Processing",
+	app.StatusSucceeded: "Succeeded", app.StatusDeclined: "Declined", app.StatusFailed: "Failed",
+	app.StatusCancelled: "Cancelled",
+}
+
+// NewModel turns an operation into the page's view.
+func NewModel(op *app.Operation) Model {
+	return Model{
+		ID: op.ID.String(), Status: string(op.Status), StatusText: statusText[op.Status],
+		Amount: notify.FormatAmount(op.Payment.Amount, op.Payment.Currency), Description: op.Payment.Description,
+		Updated: op.UpdatedAt.UTC().Format(time.RFC1123), Terminal: op.Status.Terminal(),
+		StreamURL: "/api/v1/operations/" + op.ID.String() + "/events",
+	}
+}
+
+// Routes returns the page and its script.
+func Routes(pool *pgxpool.Pool) http.Handler {
+	r := chi.NewRouter()
+	r.Get("/live.js", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		_, _ = w.Write(liveJS)
+	})
+	r.Get("/{id}", func(w http.ResponseWriter, r *http.Request) {
+		op, err := load(r.Context(), pool, chi.URLParam(r, "id"))
+		w.Header().Set("Content-Security-Policy", "default-src 'self'; style-src 'unsafe-inline'")
+		w.Header().Set("Cache-Control", "no-store")
+		if err != nil {
+			status, msg := http.StatusServiceUnavailable, "We could not look this payment up just now. Please try again in a moment."
+			if errors.Is(err, db.ErrNotFound) {
+				status, msg = http.StatusNotFound, "We have no payment with that reference."
+			}
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			w.WriteHeader(status)
+			_ = ErrorPage(msg).Render(r.Context(), w)
+			return
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_ = Page(NewModel(op)).Render(r.Context(), w)
+	})
+	return r
+}
+
+func load(ctx context.Context, pool *pgxpool.Pool, raw string) (*app.Operation, error) {
+	id, err := uuid.Parse(raw)
+	if err != nil {
+		return nil, db.ErrNotFound
+	}
+	return db.GetOperation(ctx, pool, id)
+}
