@@ -35,7 +35,8 @@ func handleOperationEvents(pool *pgxpool.Pool, hub *EventHub) http.HandlerFunc {
 			writeProblem(w, r, problemNotFound("no operation has that id"))
 			return
 		}
-		if _, err := db.GetOperation(r.Context(), pool, id); err != nil {
+		op, err := db.GetOperation(r.Context(), pool, id)
+		if err != nil {
 			if errors.Is(err, db.ErrNotFound) {
 				writeProblem(w, r, problemNotFound("no operation has that id"))
 			} else {
@@ -43,7 +44,7 @@ func handleOperationEvents(pool *pgxpool.Pool, hub *EventHub) http.HandlerFunc {
 			}
 			return
 		}
-		last := lastEventID(r)
+		last, resumed := lastEventID(r)
 		// Subscribe before the first read, so a change between the two is
 		// not missed.
 		changed, stop, err := hub.Subscribe(r.Context(), id)
@@ -65,17 +66,18 @@ func handleOperationEvents(pool *pgxpool.Pool, hub *EventHub) http.HandlerFunc {
 		reread := time.NewTicker(streamReread)
 		defer reread.Stop()
 		end := time.After(maxStream)
+		if !resumed {
+			// Event 0 is the state the operation was created in, which is
+			// not stored as an event (see migration 00013).
+			writeEvent(w, id, 0, db.OperationEvent{Status: string(initialStatus(op)), At: op.CreatedAt})
+		}
 		for {
 			evs, err := db.OperationEvents(r.Context(), pool, id, last)
 			if err != nil {
 				return // the client reconnects with Last-Event-ID
 			}
 			for _, e := range evs {
-				data, _ := json.Marshal(struct {
-					ID string `json:"id"`
-					db.OperationEvent
-				}{id.String(), e})
-				fmt.Fprintf(w, "id: %d\nevent: status\ndata: %s\n\n", e.ID, data)
+				writeEvent(w, id, e.ID, e)
 				last = e.ID
 			}
 			if err := rc.Flush(); err != nil {
@@ -95,14 +97,33 @@ func handleOperationEvents(pool *pgxpool.Pool, hub *EventHub) http.HandlerFunc {
 	}
 }
 
-func lastEventID(r *http.Request) int64 {
+func writeEvent(w http.ResponseWriter, opID uuid.UUID, id int64, e db.OperationEvent) {
+	data, _ := json.Marshal(struct {
+		ID string `json:"id"`
+		db.OperationEvent
+	}{opID.String(), e})
+	fmt.Fprintf(w, "id: %d\nevent: status\ndata: %s\n\n", id, data)
+}
+
+// initialStatus is the status an operation was created with: requests
+// finished synchronously are created in their final status, captured ones
+// queued.
+func initialStatus(op *app.Operation) app.Status {
+	if op.Mode == app.ModeSync {
+		return op.Status
+	}
+	return app.StatusQueued
+}
+
+// lastEventID is the client's Last-Event-ID, and whether it sent one.
+func lastEventID(r *http.Request) (int64, bool) {
 	s := r.Header.Get("Last-Event-ID")
 	if s == "" {
 		s = r.URL.Query().Get("last_event_id")
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || n < 0 {
-		return 0
+		return 0, false
 	}
-	return n
+	return n, true
 }
