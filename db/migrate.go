@@ -84,3 +84,13 @@ func (m *Migrator) Status(ctx context.Context, log io.Writer) error {
 	}
 	return nil
 }
+
+// MigrateUp applies every pending migration on pool.
+func MigrateUp(ctx context.Context, pool *pgxpool.Pool, log io.Writer) error {
+	m, err := NewMigrator(pool)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	return m.Up(ctx, log)
+}

@@ -148,14 +148,8 @@ func (w *PaymentWorker) finish(ctx context.Context, job *river.Job[app.PaymentAr
 		return err
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
-	updated, err := db.UpdateOpenOperationTx(ctx, tx, op)
-	if err != nil {
+	if err := updateOperationTx(ctx, tx, op, w.channels); err != nil {
 		return err
-	}
-	if updated {
-		if err := enqueueNotificationsTx(ctx, tx, op, w.channels); err != nil {
-			return err
-		}
 	}
 	if _, err := river.JobCompleteTx[*riverpgxv5.Driver](ctx, tx, job); err != nil {
 		return fmt.Errorf("complete job: %w", err)
@@ -169,16 +163,21 @@ func (w *PaymentWorker) update(ctx context.Context, op *app.Operation) error {
 		return err
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
-	updated, err := db.UpdateOpenOperationTx(ctx, tx, op)
-	if err != nil {
+	if err := updateOperationTx(ctx, tx, op, w.channels); err != nil {
 		return err
 	}
-	if updated {
-		if err := enqueueNotificationsTx(ctx, tx, op, w.channels); err != nil {
-			return err
-		}
-	}
 	return tx.Commit(ctx)
+}
+
+// updateOperationTx writes an open operation's new state and, when that
+// state is terminal, enqueues its notifications in the same transaction.
+// An operation someone else already closed is left alone.
+func updateOperationTx(ctx context.Context, tx pgx.Tx, op *app.Operation, channels map[app.Channel]bool) error {
+	updated, err := db.UpdateOpenOperationTx(ctx, tx, op)
+	if err != nil || !updated {
+		return err
+	}
+	return enqueueNotificationsTx(ctx, tx, op, channels)
 }
 
 // enqueueNotificationsTx inserts the delivery jobs of a terminal operation

@@ -82,14 +82,8 @@ func (w *ReconcileWorker) close(ctx context.Context, id [16]byte, jobState strin
 	} else {
 		op.Fail("attempts_exhausted", "the job ended without completing the operation", now)
 	}
-	updated, err := db.UpdateOpenOperationTx(ctx, tx, op)
-	if err != nil {
+	if err := updateOperationTx(ctx, tx, op, w.channels); err != nil {
 		return err
-	}
-	if updated {
-		if err := enqueueNotificationsTx(ctx, tx, op, w.channels); err != nil {
-			return err
-		}
 	}
 	return tx.Commit(ctx)
 }

@@ -2,13 +2,11 @@ package web
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
 	"time"
 
-	"github.com/go-chi/chi/v5"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -30,20 +28,11 @@ const (
 // server-sent events: every status change, from after Last-Event-ID.
 func handleOperationEvents(pool *pgxpool.Pool, hub *EventHub) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		id, err := uuid.Parse(chi.URLParam(r, "id"))
-		if err != nil {
-			writeProblem(w, r, problemNotFound("no operation has that id"))
+		op, ok := loadOperation(w, r, pool)
+		if !ok {
 			return
 		}
-		op, err := db.GetOperation(r.Context(), pool, id)
-		if err != nil {
-			if errors.Is(err, db.ErrNotFound) {
-				writeProblem(w, r, problemNotFound("no operation has that id"))
-			} else {
-				writeProblem(w, r, problemFor(&app.Error{Code: app.EUNAVAILABLE, Message: "the operation could not be read; retry later", Err: err}, 1))
-			}
-			return
-		}
+		id := op.ID
 		last, resumed := lastEventID(r)
 		// Subscribe before the first read, so a change between the two is
 		// not missed.

@@ -67,22 +67,12 @@ func runAdmin(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	url, err := databaseURL(ctx, cfg, getenv, stderr)
-	if err != nil {
-		return err
-	}
-	pool, err := db.Open(ctx, db.PoolConfig{URL: url, MaxConns: 2})
+	pool, err := openDatabase(ctx, cfg, getenv, stderr, db.PoolConfig{MaxConns: 2})
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	m, err := db.NewMigrator(pool)
-	if err != nil {
-		return err
-	}
-	err = m.Up(ctx, io.Discard)
-	m.Close()
-	if err != nil {
+	if err := db.MigrateUp(ctx, pool, io.Discard); err != nil {
 		return err
 	}
 	e, err := admin.CreateUser(ctx, pool, *email, password, role, "cli")

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"path/filepath"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/spillway/spillway/app"
 	"github.com/spillway/spillway/db"
 )
@@ -112,6 +114,16 @@ func runDB(ctx context.Context, args []string, getenv func(string) string, stdou
 	return fmt.Errorf("unknown db command %q; want start, stop or url", args[0])
 }
 
+// openDatabase connects to DATABASE_URL, or the local cluster, sized by pc.
+func openDatabase(ctx context.Context, cfg app.Config, getenv func(string) string, log io.Writer, pc db.PoolConfig) (*pgxpool.Pool, error) {
+	url, err := databaseURL(ctx, cfg, getenv, log)
+	if err != nil {
+		return nil, err
+	}
+	pc.URL = url
+	return db.Open(ctx, pc)
+}
+
 func runMigrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) != 1 {
 		return errors.New("usage: spillway migrate up|down|status")
@@ -120,11 +132,7 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 	if err != nil {
 		return err
 	}
-	url, err := databaseURL(ctx, cfg, getenv, stderr)
-	if err != nil {
-		return err
-	}
-	pool, err := db.Open(ctx, db.PoolConfig{URL: url, MaxConns: 4})
+	pool, err := openDatabase(ctx, cfg, getenv, stderr, db.PoolConfig{MaxConns: 4})
 	if err != nil {
 		return err
 	}

@@ -36,11 +36,7 @@ func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io
 		return err
 	}
 	log := newLogger(cfg, stderr)
-	url, err := databaseURL(ctx, cfg, getenv, stderr)
-	if err != nil {
-		return err
-	}
-	pool, err := db.Open(ctx, db.PoolConfig{URL: url, MaxConns: cfg.DBMaxConns,
+	pool, err := openDatabase(ctx, cfg, getenv, stderr, db.PoolConfig{MaxConns: cfg.DBMaxConns,
 		// Open what a burst of sync calls plus captures needs before the
 		// first request: opening dozens under load outlasts CAPTURE_TIMEOUT.
 		MinConns: min(cfg.DBMaxConns, cfg.SyncConcurrency+8)})
@@ -48,13 +44,7 @@ func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io
 		return err
 	}
 	defer pool.Close()
-	m, err := db.NewMigrator(pool)
-	if err != nil {
-		return err
-	}
-	err = m.Up(ctx, io.Discard)
-	m.Close()
-	if err != nil {
+	if err := db.MigrateUp(ctx, pool, io.Discard); err != nil {
 		return err
 	}
 

@@ -156,12 +156,7 @@ func migrate(ctx context.Context, url string) error {
 		return err
 	}
 	defer pool.Close()
-	m, err := db.NewMigrator(pool)
-	if err != nil {
-		return err
-	}
-	defer m.Close()
-	return m.Up(ctx, io.Discard)
+	return db.MigrateUp(ctx, pool, io.Discard)
 }
 
 // schemaHash changes whenever a migration does, so a stale template is
