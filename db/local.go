@@ -61,12 +61,48 @@ func (c LocalConfig) urlFor(database string) string {
 
 func (c LocalConfig) withDefaults() LocalConfig {
 	if c.Port == 0 {
-		c.Port = DefaultLocalPort
+		c.Port = c.configuredPort()
 	}
 	if c.Database == "" {
 		c.Database = DefaultLocalDatabase
 	}
 	return c
+}
+
+// configuredPort is the port an existing cluster in Dir was set up with,
+// else DefaultLocalPort.
+func (c LocalConfig) configuredPort() int {
+	b, err := os.ReadFile(filepath.Join(localRelocate(absOr(c.Dir)), localConfFile))
+	if err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(line), "port = "); ok {
+				if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && n > 0 {
+					return n
+				}
+			}
+		}
+	}
+	return DefaultLocalPort
+}
+
+// freePort is DefaultLocalPort when nothing listens there, else the first
+// free port above it: a second checkout, or a cluster left running by an
+// earlier session, must not stop this one from starting.
+func freePort() int {
+	for p := DefaultLocalPort; p < DefaultLocalPort+100; p++ {
+		if ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p))); err == nil {
+			_ = ln.Close()
+			return p
+		}
+	}
+	return DefaultLocalPort
+}
+
+func absOr(dir string) string {
+	if abs, err := filepath.Abs(dir); err == nil {
+		return abs
+	}
+	return dir
 }
 
 func (c LocalConfig) normalize() (LocalConfig, error) {
@@ -173,6 +209,7 @@ const (
 // is created and run as the "postgres" OS user, because initdb and postgres
 // refuse to run as root.
 func EnsureLocal(ctx context.Context, cfg LocalConfig, log io.Writer) (string, error) {
+	autoPort := cfg.Port == 0
 	cfg, err := cfg.normalize()
 	if err != nil {
 		return "", err
@@ -185,6 +222,14 @@ func EnsureLocal(ctx context.Context, cfg LocalConfig, log io.Writer) (string, e
 		return "", err
 	}
 	defer unlock()
+	if autoPort {
+		// Decided under the lock: a cluster another process just created
+		// keeps its port; a new one takes the default or the next free.
+		cfg.Port = cfg.configuredPort()
+		if _, err := os.Stat(filepath.Join(cfg.Dir, localConfFile)); err != nil {
+			cfg.Port = freePort()
+		}
+	}
 
 	cl, err := localNewCluster(cfg, log)
 	if err != nil {
