@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -112,10 +113,10 @@ type Outcome struct {
 // scopePayments namespaces idempotency keys of POST /api/v1/payments.
 const scopePayments = "payments"
 
-// SubmitPayment runs one payment request in one transaction: check the key,
-// insert the operation, call the provider within the deadline, then record
-// the result or insert the River job, and commit. Nothing is acknowledged
-// unless the commit succeeded.
+// SubmitPayment runs one payment request in one transaction: claim the key
+// (or replay its answer), call the provider within the deadline or insert
+// the River job, write the operation, its notifications and the key's
+// answer, and commit. Nothing is acknowledged unless the commit succeeded.
 func (r *Runner) SubmitPayment(ctx context.Context, key string, req PaymentRequest) (*Outcome, error) {
 	start := r.cfg.Now()
 	if req.CallbackURL != "" && r.cfg.CheckCallback != nil {
@@ -180,8 +181,10 @@ func (r *Runner) SubmitPayment(ctx context.Context, key string, req PaymentReque
 	// The operation is written once, in its final form for this request:
 	// one statement fewer than insert-then-update, and its first status
 	// event is the one the client is told.
-	if _, err := r.cfg.Store.InsertOperationTx(ctx, tx, op); err != nil {
-		return nil, unavailable("insert operation", err)
+	if inserted, err := r.cfg.Store.InsertOperationTx(ctx, tx, op); err != nil || !inserted {
+		// Not inserted cannot happen under the key's lock after the claim
+		// found no operation; never acknowledge a request without its row.
+		return nil, unavailable("insert operation", cmp.Or(err, errors.New("operation already exists")))
 	}
 	if jobs := NotificationJobs(op, r.cfg.Channels); len(jobs) > 0 {
 		if _, err := r.cfg.Jobs.InsertManyTx(ctx, tx, jobs); err != nil {

@@ -77,6 +77,7 @@ func (w *PaymentWorker) Work(ctx context.Context, job *river.Job[app.PaymentArgs
 	if errors.Is(err, db.ErrNotFound) {
 		// The job is inserted in the operation's own transaction, so this
 		// cannot happen short of manual deletion; retrying will not help.
+		permit.Release(ctx)
 		return river.JobCancel(fmt.Errorf("operation %s does not exist", job.Args.OperationID))
 	}
 	if err != nil {
@@ -117,10 +118,7 @@ func (w *PaymentWorker) Work(ctx context.Context, job *river.Job[app.PaymentArgs
 	w.log.Warn("payment attempt failed", "operation_id", op.ID, "attempt", job.Attempt, "error", pe)
 	if !pe.Retryable() {
 		op.Fail(string(pe.Kind), "the provider rejected the request", now)
-		if err := w.finish(ctx, job, op); err != nil {
-			return err
-		}
-		return nil
+		return w.finish(ctx, job, op)
 	}
 	if job.Attempt >= job.MaxAttempts {
 		// Record the failure before River discards the job; if we die in

@@ -278,8 +278,7 @@ func newSenders(cfg app.Config) (*jobs.Senders, func(context.Context, string) er
 		s.SMS = m
 	}
 	check := func(ctx context.Context, url string) error {
-		_ = ctx
-		return notify.CheckURL(url, cfg.WebhookAllowPrivate)
+		return notify.CheckURLContext(ctx, url, cfg.WebhookAllowPrivate)
 	}
 	if cfg.WebhookSecret != "" {
 		w, err := notify.NewWebhook(notify.WebhookConfig{Secret: cfg.WebhookSecret, AllowPrivate: cfg.WebhookAllowPrivate})
