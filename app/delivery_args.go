@@ -20,10 +20,12 @@ const QueueDeliveries = "deliveries"
 
 // DeliveryArgs is one notification of an operation's outcome on one
 // channel. Unique by args, so however often a terminal state is recorded,
-// a channel is told once.
+// a channel is told of it once; a different ending (an operator retried a
+// failed payment and it then succeeded) is news and is told too.
 type DeliveryArgs struct {
 	OperationID uuid.UUID `json:"operation_id" river:"unique"`
 	Channel     Channel   `json:"channel" river:"unique"`
+	Status      Status    `json:"status" river:"unique"`
 }
 
 func (DeliveryArgs) Kind() string { return "delivery" }
@@ -56,7 +58,7 @@ func NotificationJobs(op *Operation, configured map[Channel]bool) []river.Insert
 	var jobs []river.InsertManyParams
 	for _, ch := range want {
 		if configured[ch] {
-			jobs = append(jobs, river.InsertManyParams{Args: DeliveryArgs{OperationID: op.ID, Channel: ch}})
+			jobs = append(jobs, river.InsertManyParams{Args: DeliveryArgs{OperationID: op.ID, Channel: ch, Status: op.Status}})
 		}
 	}
 	return jobs

@@ -84,6 +84,11 @@ func (w *DeliveryWorker) Work(ctx context.Context, job *river.Job[app.DeliveryAr
 	if err != nil {
 		return err
 	}
+	if job.Args.Status != "" && op.Status != job.Args.Status {
+		// An operator reopened the operation since; its next ending will
+		// be told on its own.
+		return river.JobCancel(fmt.Errorf("operation %s is %s now, not %s", op.ID, op.Status, job.Args.Status))
+	}
 	target, send, err := w.prepare(op, job)
 	if err != nil {
 		w.record(ctx, op, job, target, "skipped", 0, err)
@@ -126,8 +131,8 @@ func (w *DeliveryWorker) prepare(op *app.Operation, job *river.Job[app.DeliveryA
 	if op.CompletedAt != nil {
 		notice.CompletedAt = *op.CompletedAt
 	}
-	// One id per operation and channel, the same on every attempt.
-	deliveryID := fmt.Sprintf("%s-%s", op.ID, job.Args.Channel)
+	// One id per operation, channel and ending, the same on every attempt.
+	deliveryID := fmt.Sprintf("%s-%s-%s", op.ID, job.Args.Channel, op.Status)
 	var c app.Customer
 	if op.Payment.Customer != nil {
 		c = *op.Payment.Customer

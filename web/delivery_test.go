@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/spillway/spillway/app"
+	"github.com/spillway/spillway/db"
 	"github.com/spillway/spillway/jobs"
 	"github.com/spillway/spillway/web/notify"
 	"github.com/spillway/spillway/web/notify/notifytest"
@@ -137,5 +139,66 @@ func TestCallbackURLToPrivateAddressRefused(t *testing.T) {
 	}
 	if n := h.count(`SELECT count(*) FROM operations`); n != 0 {
 		t.Fatalf("a refused request wrote %d operations", n)
+	}
+}
+
+// A payment that failed and was told so, then retried by an operator and
+// succeeded, is told again: the new ending is news.
+func TestRetriedFailureIsToldItsNewEnding(t *testing.T) {
+	t.Parallel()
+	rc := newReceivers(t)
+	h := newHarness(t, harnessOpts{workers: 1, maxAttempts: 2, senders: rc.senders})
+	h.sim.SetChaos(sim.Chaos{Down: true})
+	r := h.pay("retry-told", keyf(notifiedPayment, rc.webhook.URL))
+	id := r.json(t)["id"].(string)
+	h.waitStatus(id, app.StatusFailed)
+	deadline := time.Now().Add(30 * time.Second)
+	for len(rc.webhook.Received()) < 1 || len(rc.smtp.Messages()) < 1 || len(rc.sms.Requests()) < 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the failure was not told")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	// What the admin's Retry does: the job back in the queue, the
+	// operation reopened, in one transaction.
+	h.sim.SetChaos(sim.Chaos{})
+	ctx := context.Background()
+	var jobID int64
+	if err := h.pool.QueryRow(ctx, `SELECT job_id FROM operations WHERE id = $1`, id).Scan(&jobID); err != nil {
+		t.Fatal(err)
+	}
+	// River marks the job discarded just after the worker records the
+	// failure; an operator acts on what the admin UI shows as discarded.
+	for h.count(`SELECT count(*) FROM river_job WHERE id = $1 AND state = 'discarded'`, jobID) != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("job never discarded")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	tx, err := h.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.river.JobRetryTx(ctx, tx, jobID); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.ReopenOperationsTx(ctx, tx, []int64{jobID}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	h.waitStatus(id, app.StatusSucceeded)
+	for len(rc.webhook.Received()) < 2 || len(rc.smtp.Messages()) < 2 || len(rc.sms.Requests()) < 2 {
+		if time.Now().After(deadline.Add(30 * time.Second)) {
+			t.Fatalf("the success after the retry was not told: %d webhooks", len(rc.webhook.Received()))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	hooks := rc.webhook.Received()
+	if !strings.Contains(string(hooks[0].Payload), `"operation.failed"`) || !strings.Contains(string(hooks[1].Payload), `"operation.succeeded"`) ||
+		hooks[0].ID == hooks[1].ID {
+		t.Fatalf("webhooks: %s / %s", hooks[0].Payload, hooks[1].Payload)
 	}
 }
