@@ -23,6 +23,7 @@ stop: build
 	./$(BIN) db stop
 
 test: setup
+	@bash scripts/setup-browser.sh
 	gofmt -l . | (! grep .) || (echo "gofmt needed on the files above" && exit 1)
 	$(GO) vet ./...
 	$(GO) test $(TEST_FLAGS) ./...

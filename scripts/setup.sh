@@ -91,4 +91,3 @@ else
 	say "stripe-mock: installing $STRIPE_MOCK_VERSION into $bin"
 	GOBIN="$bin" go install "github.com/stripe/stripe-mock@$STRIPE_MOCK_VERSION"
 fi
-bash "$repo/scripts/setup-browser.sh"
