@@ -5,7 +5,7 @@ GO ?= go
 BIN := bin/spillway
 TEST_FLAGS ?= -race -count=1 -timeout 20m
 
-.PHONY: setup build run stop test fuzz bench clean
+.PHONY: setup build run stop test fuzz bench generate clean
 
 setup:
 	@bash scripts/setup.sh
@@ -37,6 +37,10 @@ fuzz:
 	$(GO) test ./web/provider -run '^$$' -fuzz FuzzDecodeChargeAnswer -fuzztime $(FUZZTIME)
 	$(GO) test ./web/notify -run '^$$' -fuzz FuzzParseRetryAfter -fuzztime $(FUZZTIME)
 	$(GO) test ./web/notify -run '^$$' -fuzz FuzzCheckURL -fuzztime $(FUZZTIME)
+
+# Regenerates templ's Go code (committed; run after editing a .templ file).
+generate:
+	$(GO) tool templ generate
 
 clean:
 	rm -rf bin
