@@ -1,7 +1,6 @@
 package app
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -24,9 +23,9 @@ type OperationStore interface {
 	// the operation the request would create already exists (its record
 	// expired).
 	ClaimKeyTx(ctx context.Context, tx pgx.Tx, scope, key string, opID uuid.UUID) (KeyClaim, error)
-	InsertIdempotencyTx(ctx context.Context, tx pgx.Tx, rec *IdempotencyRecord) error
-	// InsertOperationTx returns false if an operation with that id exists.
-	InsertOperationTx(ctx context.Context, tx pgx.Tx, op *Operation) (bool, error)
+	// RecordTx writes a new operation and its key's first answer; it fails
+	// if the operation exists.
+	RecordTx(ctx context.Context, tx pgx.Tx, op *Operation, rec *IdempotencyRecord) error
 	GetOperationTx(ctx context.Context, tx pgx.Tx, id uuid.UUID) (*Operation, error)
 }
 
@@ -178,29 +177,22 @@ func (r *Runner) SubmitPayment(ctx context.Context, key string, req PaymentReque
 	if err != nil {
 		return nil, err
 	}
-	// The operation is written once, in its final form for this request:
-	// one statement fewer than insert-then-update, and its first status
-	// event is the one the client is told.
-	if inserted, err := r.cfg.Store.InsertOperationTx(ctx, tx, op); err != nil || !inserted {
-		// Not inserted cannot happen under the key's lock after the claim
-		// found no operation; never acknowledge a request without its row.
-		return nil, unavailable("insert operation", cmp.Or(err, errors.New("operation already exists")))
-	}
 	if jobs := NotificationJobs(op, r.cfg.Channels); len(jobs) > 0 {
 		if _, err := r.cfg.Jobs.InsertManyTx(ctx, tx, jobs); err != nil {
 			return nil, unavailable("enqueue notifications", err)
 		}
 	}
-
 	doc := op.Document()
 	body, err := json.Marshal(doc)
 	if err != nil {
 		return nil, fmt.Errorf("encode operation: %w", err)
 	}
-	if err := r.cfg.Store.InsertIdempotencyTx(ctx, tx, &IdempotencyRecord{
+	// The operation is written once, in its final form for this request,
+	// together with the key's answer.
+	if err := r.cfg.Store.RecordTx(ctx, tx, op, &IdempotencyRecord{
 		Scope: scopePayments, Key: key, Fingerprint: fp, OperationID: op.ID, Response: body, CreatedAt: now,
 	}); err != nil {
-		return nil, unavailable("record idempotency key", err)
+		return nil, unavailable("record operation", err)
 	}
 	if err := tx.Commit(ctx); err != nil {
 		// The provider may have charged; the client was told nothing and a

@@ -26,11 +26,16 @@ type failingStore struct {
 	failIdempotency atomic.Int32
 }
 
-func (s *failingStore) InsertIdempotencyTx(ctx context.Context, tx pgx.Tx, r *app.IdempotencyRecord) error {
-	if s.failIdempotency.Add(-1) >= 0 {
-		return errors.New("injected failure after the provider call and InsertTx")
+// RecordTx writes the rows, then fails: the transaction dies with the
+// job, the operation and the key's answer all inserted.
+func (s *failingStore) RecordTx(ctx context.Context, tx pgx.Tx, op *app.Operation, r *app.IdempotencyRecord) error {
+	if err := s.Store.RecordTx(ctx, tx, op, r); err != nil {
+		return err
 	}
-	return s.Store.InsertIdempotencyTx(ctx, tx, r)
+	if s.failIdempotency.Add(-1) >= 0 {
+		return errors.New("injected failure after the provider call, InsertTx and the inserts")
+	}
+	return nil
 }
 
 func newRunner(t *testing.T) (*app.Runner, *failingStore, *sim.Sim, *pgxpool.Pool) {

@@ -53,14 +53,6 @@ func (s *Store) ClaimKeyTx(ctx context.Context, tx pgx.Tx, scope, key string, op
 	return claim, nil
 }
 
-// InsertIdempotencyTx records the first answer for a key.
-func (s *Store) InsertIdempotencyTx(ctx context.Context, tx pgx.Tx, r *app.IdempotencyRecord) error {
-	_, err := tx.Exec(ctx, `
-		INSERT INTO idempotency_keys (scope, key, fingerprint, operation_id, response, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6)`,
-		r.Scope, r.Key, r.Fingerprint, r.OperationID, []byte(r.Response), r.CreatedAt)
-	if err != nil {
-		return fmt.Errorf("insert idempotency key: %w", err)
-	}
-	return nil
-}
+const insertIdempotency = `
+	INSERT INTO idempotency_keys (scope, key, fingerprint, operation_id, response, created_at)
+	VALUES ($1, $2, $3, $4, $5, $6)`

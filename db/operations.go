@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/spillway/spillway/app"
@@ -63,24 +64,48 @@ func (s *Store) GetOperationTx(ctx context.Context, tx pgx.Tx, id uuid.UUID) (*a
 
 // InsertOperationTx inserts op; false means an operation with its id exists.
 func (s *Store) InsertOperationTx(ctx context.Context, tx pgx.Tx, op *app.Operation) (bool, error) {
-	var email, phone string
-	if c := op.Payment.Customer; c != nil {
-		email, phone = c.Email, c.Phone
-	}
-	tag, err := tx.Exec(ctx, `
-		INSERT INTO operations (id, kind, status, mode, reason, attempts, priority, amount, currency,
-			customer_email, customer_phone, description, callback_url, job_id, result, error,
-			created_at, updated_at, completed_at)
-		VALUES ($1, $2, $3, $4, nullif($5, ''), $6, $7, $8, $9, nullif($10, ''), nullif($11, ''),
-			nullif($12, ''), nullif($13, ''), nullif($14, 0), $15, $16, $17, $18, $19)
-		ON CONFLICT (id) DO NOTHING`,
-		op.ID, op.Kind, op.Status, op.Mode, op.Reason, op.Attempts, op.Priority, op.Payment.Amount,
-		op.Payment.Currency, email, phone, op.Payment.Description, op.Payment.CallbackURL, op.JobID,
-		nullJSON(op.Result), errorJSON(op.Error), op.CreatedAt, op.UpdatedAt, op.CompletedAt)
+	tag, err := tx.Exec(ctx, insertOperation, insertOperationArgs(op)...)
 	if err != nil {
 		return false, fmt.Errorf("insert operation: %w", err)
 	}
 	return tag.RowsAffected() == 1, nil
+}
+
+// RecordTx writes a new operation and its key's first answer in one round
+// trip (a pipelined batch; the statements still run in order). It fails if
+// the operation already exists: a request is never acknowledged without
+// its own row.
+func (s *Store) RecordTx(ctx context.Context, tx pgx.Tx, op *app.Operation, rec *app.IdempotencyRecord) error {
+	b := &pgx.Batch{}
+	b.Queue(insertOperation, insertOperationArgs(op)...).Exec(func(tag pgconn.CommandTag) error {
+		if tag.RowsAffected() != 1 {
+			return fmt.Errorf("operation %s already exists", op.ID)
+		}
+		return nil
+	})
+	b.Queue(insertIdempotency, rec.Scope, rec.Key, rec.Fingerprint, rec.OperationID, []byte(rec.Response), rec.CreatedAt)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("record operation: %w", err)
+	}
+	return nil
+}
+
+const insertOperation = `
+	INSERT INTO operations (id, kind, status, mode, reason, attempts, priority, amount, currency,
+		customer_email, customer_phone, description, callback_url, job_id, result, error,
+		created_at, updated_at, completed_at)
+	VALUES ($1, $2, $3, $4, nullif($5, ''), $6, $7, $8, $9, nullif($10, ''), nullif($11, ''),
+		nullif($12, ''), nullif($13, ''), nullif($14, 0), $15, $16, $17, $18, $19)
+	ON CONFLICT (id) DO NOTHING`
+
+func insertOperationArgs(op *app.Operation) []any {
+	var email, phone string
+	if c := op.Payment.Customer; c != nil {
+		email, phone = c.Email, c.Phone
+	}
+	return []any{op.ID, op.Kind, op.Status, op.Mode, op.Reason, op.Attempts, op.Priority, op.Payment.Amount,
+		op.Payment.Currency, email, phone, op.Payment.Description, op.Payment.CallbackURL, op.JobID,
+		nullJSON(op.Result), errorJSON(op.Error), op.CreatedAt, op.UpdatedAt, op.CompletedAt}
 }
 
 // UpdateOpenOperationTx writes op's mutable fields unless the stored
