@@ -179,6 +179,7 @@ func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io
 		servers = append(servers, s)
 		go func() { errc <- serveHTTP(s, apiLn) }()
 		fmt.Fprintf(stdout, "spillway serving on http://%s (provider %s, deadline %s)\n", apiLn.Addr(), cfg.PaymentProvider, cfg.PaymentDeadline)
+		fmt.Fprintf(stdout, "admin UI on http://%s/admin (first operator from ADMIN_EMAIL/ADMIN_PASSWORD or `spillway admin create`)\n", apiLn.Addr())
 	} else {
 		fmt.Fprintf(stdout, "spillway worker running (provider %s)\n", cfg.PaymentProvider)
 	}
