@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 )
@@ -87,6 +88,10 @@ func ParseJobFilter(q url.Values) (JobFilter, error) {
 	f.Queue = strings.TrimSpace(q.Get("queue"))
 	if len(f.Kind) > 128 || len(f.Queue) > 128 {
 		return f, FieldErrorf("kind", "kind and queue are at most 128 characters")
+	}
+	if !utf8.ValidString(f.Kind + f.Queue + q.Get("email")) {
+		// Postgres refuses invalid UTF-8; say so here rather than fail there.
+		return f, FieldErrorf("kind", "filters must be valid UTF-8 text")
 	}
 	if s := strings.TrimSpace(q.Get("priority")); s != "" {
 		p, err := ParsePriority(s)

@@ -93,9 +93,7 @@ type AdminSession struct {
 
 // CreateAdminSession stores a session under the SHA-256 of its token.
 func CreateAdminSession(ctx context.Context, q Querier, tokenHash []byte, userID int64, ip, userAgent string, now, expires time.Time) error {
-	if len(userAgent) > 512 {
-		userAgent = userAgent[:512]
-	}
+	userAgent = app.ClipText(userAgent, 512)
 	_, err := q.Exec(ctx, `
 		INSERT INTO admin_sessions (token_hash, user_id, created_at, expires_at, last_seen_at, ip, user_agent)
 		VALUES ($1, $2, $3, $4, $3, $5, $6)`, tokenHash, userID, now, expires, ip, userAgent)

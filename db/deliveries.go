@@ -6,6 +6,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/spillway/spillway/app"
 )
 
 // DeliveryRecord is one attempt to notify a client on one channel, as the
@@ -26,7 +28,7 @@ const insertDelivery = `
 
 // InsertDelivery records an attempt on its own.
 func InsertDelivery(ctx context.Context, q Querier, d DeliveryRecord) error {
-	if _, err := q.Exec(ctx, insertDelivery, d.OperationID, d.Channel, d.Target, d.Attempt, d.Outcome, d.ResponseCode, truncateUTF8(d.Error, 1000)); err != nil {
+	if _, err := q.Exec(ctx, insertDelivery, d.OperationID, d.Channel, d.Target, d.Attempt, d.Outcome, d.ResponseCode, app.ClipText(d.Error, 1000)); err != nil {
 		return fmt.Errorf("record delivery: %w", err)
 	}
 	return nil
@@ -35,14 +37,4 @@ func InsertDelivery(ctx context.Context, q Querier, d DeliveryRecord) error {
 // InsertDeliveryTx records an attempt inside tx.
 func InsertDeliveryTx(ctx context.Context, tx pgx.Tx, d DeliveryRecord) error {
 	return InsertDelivery(ctx, tx, d)
-}
-
-func truncateUTF8(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && s[n]&0xC0 == 0x80 {
-		n--
-	}
-	return s[:n]
 }

@@ -368,3 +368,29 @@ func TestCrossOriginPostRefused(t *testing.T) {
 	c.header = http.Header{"Sec-Fetch-Site": {"same-origin"}, "Origin": {h.url}}
 	c.mustPost("/admin/breakers/payment/force", url.Values{"state": {"forced_open"}})
 }
+
+// A long reason whose cut falls inside a multi-byte character, or that is
+// not UTF-8 at all, is stored clipped and valid, not refused by Postgres.
+func TestForceReasonIsClippedOnACharacter(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOpts{})
+	c := h.signedIn("ops@example.com", app.RoleOperator)
+	reason := strings.Repeat("a", 199) + "éé\xff"
+	c.mustPost("/admin/breakers/payment/force", url.Values{"state": {"forced_open"}, "reason": {reason}})
+	if b, _ := h.breakers.Get("payment"); b.State != app.BreakerForcedOpen {
+		t.Fatalf("breaker %s", b.State)
+	}
+	entries := h.audits("breaker.force")
+	if len(entries) != 1 || entries[0].Detail != strings.Repeat("a", 199) {
+		t.Fatalf("audit detail %q", entries[0].Detail)
+	}
+}
+
+func TestJobFilterRefusesInvalidUTF8(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOpts{})
+	c := h.signedIn("viewer@example.com", app.RoleViewer)
+	if r := c.get("/admin/jobs?email=%FF"); r.status != http.StatusUnprocessableEntity || !strings.Contains(r.body, "valid UTF-8") {
+		t.Fatalf("invalid UTF-8 filter: %d", r.status)
+	}
+}

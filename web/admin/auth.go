@@ -141,10 +141,7 @@ func (s *server) handleSignIn(w http.ResponseWriter, r *http.Request) {
 	}
 	form := signInForm{Email: strings.TrimSpace(r.PostForm.Get("email")), Next: safeNext(s.base, r.PostForm.Get("next"))}
 	password := r.PostForm.Get("password")
-	email := strings.ToLower(form.Email)
-	if len(email) > 254 {
-		email = email[:254]
-	}
+	email := app.ClipText(strings.ToLower(form.Email), 254)
 	ip := clientIP(r)
 	now := s.now()
 	lim := s.cfg.Limits

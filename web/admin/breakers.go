@@ -153,10 +153,7 @@ func (s *server) handleBreakerForce(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u := userFrom(ctx)
-	reason := strings.TrimSpace(r.PostForm.Get("reason"))
-	if len(reason) > 200 {
-		reason = reason[:200]
-	}
+	reason := app.ClipText(strings.TrimSpace(r.PostForm.Get("reason")), 200)
 	words := map[app.BreakerState]string{app.BreakerForcedOpen: "forced open", app.BreakerForcedClosed: "forced closed",
 		app.BreakerClosed: "returned to auto"}[state]
 	why := words + " by " + u.Email

@@ -116,10 +116,7 @@ func (s *server) takeFlash(w http.ResponseWriter, r *http.Request) string {
 	http.SetCookie(w, &http.Cookie{Name: flashCookie, Path: s.base, MaxAge: -1, HttpOnly: true,
 		Secure: s.cfg.SecureCookies, SameSite: http.SameSiteLaxMode})
 	msg, _ := url.QueryUnescape(c.Value)
-	if len(msg) > 300 {
-		msg = msg[:300]
-	}
-	return msg
+	return app.ClipText(msg, 300)
 }
 
 // audit is an audit entry for an action taken in request r by u.
