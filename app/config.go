@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -32,9 +33,28 @@ type Config struct {
 	PaymentRetryMax     time.Duration
 	HighValueAmount     int64
 
+	// DBMaxConns is every connection this instance may open: the request
+	// and worker pool plus BreakerConns reserved for the breakers.
 	DBMaxConns      int
+	DBMinConns      int
 	SyncConcurrency int
 	Workers         int
+
+	// ShutdownGrace is how long running jobs may take to finish after a
+	// SIGTERM before they are cancelled.
+	ShutdownGrace time.Duration
+	// PaymentKeyRetention is how long the provider remembers an
+	// idempotency key (Stripe: 24 h); past it a retry looks up first.
+	PaymentKeyRetention time.Duration
+	// ReconcileEvery is how often open operations whose job ended are
+	// reconciled; ReconcileAfter flags one still unresolved for operators.
+	ReconcileEvery time.Duration
+	ReconcileAfter time.Duration
+	// Orphan sweep: how often, how old a charge must be before it counts
+	// (a sync request may still be committing it), and whether to refund.
+	OrphanSweepEvery time.Duration
+	OrphanGrace      time.Duration
+	OrphanRefund     bool
 
 	// Delivery channels; each is configured when its variable is set.
 	SMTPURL             string
@@ -56,6 +76,16 @@ type Config struct {
 
 	AdminEmail    string
 	AdminPassword string
+	// AdminSessionIdle ends a session unused this long.
+	AdminSessionIdle time.Duration
+	// TrustedProxies are the addresses whose X-Forwarded-For is believed
+	// when finding a client's address (sign-in limits, audit).
+	TrustedProxies []netip.Prefix
+
+	// SSEMaxStreams caps this instance's open event streams.
+	SSEMaxStreams int
+	// MetricsToken, when set, is the bearer token /metrics requires.
+	MetricsToken string
 
 	// PaymentBreaker holds the payment breaker's thresholds set in the
 	// environment (BREAKER_PAYMENT_*); unset ones keep the stored values.
@@ -94,9 +124,16 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		PaymentRetryBase:    l.duration("PAYMENT_RETRY_BASE", 2*time.Second, time.Millisecond, 24*time.Hour),
 		PaymentRetryMax:     l.duration("PAYMENT_RETRY_MAX", time.Hour, time.Millisecond, 7*24*time.Hour),
 		HighValueAmount:     int64(l.integer("HIGH_VALUE_AMOUNT", 100000, 1, MaxAmount)),
-		DBMaxConns:          l.integer("DB_MAX_CONNS", 80, 8, 1000),
-		SyncConcurrency:     l.integer("SYNC_CONCURRENCY", 64, 1, 1000),
+		DBMaxConns:          l.integer("DB_MAX_CONNS", 30, minDBConns, 1000),
+		DBMinConns:          l.integer("DB_MIN_CONNS", 4, 0, 1000),
+		SyncConcurrency:     l.integer("SYNC_CONCURRENCY", 16, 1, 1000),
 		Workers:             l.integer("WORKERS", 32, 1, 1000),
+		PaymentKeyRetention: l.duration("PAYMENT_KEY_RETENTION", 24*time.Hour, time.Minute, 365*24*time.Hour),
+		ReconcileEvery:      l.duration("RECONCILE_EVERY", time.Minute, 100*time.Millisecond, 24*time.Hour),
+		ReconcileAfter:      l.duration("RECONCILE_AFTER", 30*time.Minute, time.Second, 30*24*time.Hour),
+		OrphanSweepEvery:    l.duration("ORPHAN_SWEEP_EVERY", 10*time.Minute, 100*time.Millisecond, 24*time.Hour),
+		OrphanGrace:         l.duration("ORPHAN_GRACE", 5*time.Minute, 0, 7*24*time.Hour),
+		OrphanRefund:        l.boolean("ORPHAN_REFUND"),
 		SMTPURL:             l.str("SMTP_URL", ""),
 		SMTPFrom:            l.str("SMTP_FROM", "Spillway <payments@spillway.localhost>"),
 		SMTPTLS:             l.oneOf("SMTP_TLS", "opportunistic", "mandatory", "opportunistic", "none"),
@@ -110,6 +147,10 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		IdempotencyTTL:      l.duration("IDEMPOTENCY_TTL", 24*time.Hour, time.Minute, 365*24*time.Hour),
 		AdminEmail:          l.str("ADMIN_EMAIL", ""),
 		AdminPassword:       l.str("ADMIN_PASSWORD", ""),
+		AdminSessionIdle:    l.duration("ADMIN_SESSION_IDLE", 30*time.Minute, time.Minute, 7*24*time.Hour),
+		TrustedProxies:      l.prefixes("TRUSTED_PROXIES"),
+		SSEMaxStreams:       l.integer("SSE_MAX_STREAMS", 1000, 1, 1_000_000),
+		MetricsToken:        l.str("METRICS_TOKEN", ""),
 		PaymentBreaker:      l.breakerOverride("BREAKER_PAYMENT_"),
 		Instance:            l.str("SPILLWAY_INSTANCE", ""),
 		LogLevel:            l.oneOf("LOG_LEVEL", "info", "debug", "info", "warn", "error"),
@@ -135,13 +176,22 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			l.fail("STRIPE_API_BASE", "must be an absolute http or https URL")
 		}
 	}
+	// Running jobs get the grace to finish their provider call, so a
+	// SIGTERM never spends an attempt.
+	c.ShutdownGrace = l.duration("SHUTDOWN_GRACE", c.PaymentAsyncTimeout+5*time.Second, time.Millisecond, time.Hour)
+	if c.ShutdownGrace < c.PaymentAsyncTimeout {
+		l.fail("SHUTDOWN_GRACE", fmt.Sprintf("must be at least PAYMENT_ASYNC_TIMEOUT (%s) so a running call can finish", c.PaymentAsyncTimeout))
+	}
+	if c.DBMinConns > c.PoolConns() {
+		l.fail("DB_MIN_CONNS", fmt.Sprintf("must be at most DB_MAX_CONNS-%d (%d)", BreakerConns, c.PoolConns()))
+	}
 	if c.PaymentRetryMax < c.PaymentRetryBase {
 		l.fail("PAYMENT_RETRY_MAX", "must not be less than PAYMENT_RETRY_BASE")
 	}
 	// Each sync call holds a pooled connection for up to the deadline;
 	// leave connections for captures, workers and River's own maintenance.
-	if c.SyncConcurrency > c.DBMaxConns-reservedConns {
-		l.fail("SYNC_CONCURRENCY", fmt.Sprintf("must be at most DB_MAX_CONNS-%d (%d) so sync calls cannot exhaust the pool", reservedConns, c.DBMaxConns-reservedConns))
+	if c.SyncConcurrency > c.PoolConns()-reservedConns {
+		l.fail("SYNC_CONCURRENCY", fmt.Sprintf("must be at most DB_MAX_CONNS-%d (%d) so sync calls cannot exhaust the pool", BreakerConns+reservedConns, c.PoolConns()-reservedConns))
 	}
 	if w, err := ParseOffpeakWindow(l.str("OFFPEAK_WINDOW", "01:00-05:00"), l.str("OFFPEAK_TZ", "UTC")); err != nil {
 		l.fail("OFFPEAK_WINDOW/OFFPEAK_TZ", err.Error())
@@ -202,6 +252,32 @@ func (l *loader) boolean(name string) bool {
 	}
 }
 
+// prefixes reads a comma-separated list of CIDR prefixes or addresses.
+func (l *loader) prefixes(name string) []netip.Prefix {
+	s := l.str(name, "")
+	if s == "" {
+		return nil
+	}
+	var out []netip.Prefix
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(f); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(f)
+		if err != nil {
+			l.fail(name, fmt.Sprintf("must be addresses or CIDR prefixes like 10.0.0.0/8, not %q", f))
+			return nil
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out
+}
+
 func (l *loader) float(name string, def, min, max float64) float64 {
 	s := l.str(name, "")
 	if s == "" {
@@ -244,8 +320,20 @@ func (l *loader) optRate(name string) *float64 {
 	return &f
 }
 
-// reservedConns are pool connections sync calls may never take.
+// reservedConns are pool connections sync calls may never take: they
+// are the captures', the workers' and River's own.
 const reservedConns = 8
+
+// BreakerConns are the connections of the breakers' own small pool, apart
+// from the requests': a request holding its transaction's connection
+// must never wait for a second one to claim or finish a probe.
+const BreakerConns = 3
+
+// minDBConns is the smallest DB_MAX_CONNS that leaves a sync slot.
+const minDBConns = BreakerConns + reservedConns + 1
+
+// PoolConns is the size of the request and worker pool.
+func (c Config) PoolConns() int { return c.DBMaxConns - BreakerConns }
 
 type loader struct {
 	getenv func(string) string
