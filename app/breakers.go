@@ -69,6 +69,9 @@ type Breakers struct {
 	m   map[string]*breakerEntry
 	// kick asks the loop to judge a breaker now (a probe finished).
 	kick chan string
+	// wg tracks probe outcomes still being written, so Run hands them
+	// over before it returns.
+	wg sync.WaitGroup
 }
 
 type countKey struct {
@@ -79,6 +82,9 @@ type countKey struct {
 type breakerEntry struct {
 	b       Breaker
 	pending map[countKey]Counts
+	// changed is closed, and replaced, whenever b moves to a new
+	// generation: how a worker waiting on half-open learns the verdict.
+	changed chan struct{}
 }
 
 // NewBreakers returns an instance's breakers; call Register for each
@@ -128,7 +134,7 @@ func (bs *Breakers) Register(ctx context.Context, name string, seed BreakerPolic
 		}
 	}
 	bs.mu.Lock()
-	bs.m[name] = &breakerEntry{b: b, pending: map[countKey]Counts{}}
+	bs.m[name] = &breakerEntry{b: b, pending: map[countKey]Counts{}, changed: make(chan struct{})}
 	bs.mu.Unlock()
 	bs.changed(b, false)
 	return nil
@@ -145,13 +151,26 @@ func (bs *Breakers) Get(name string) (Breaker, bool) {
 	return e.b, true
 }
 
+// Changed returns a channel closed at the named breaker's next state
+// change this instance learns of (nil for an unknown breaker).
+func (bs *Breakers) Changed(name string) <-chan struct{} {
+	if bs == nil {
+		return nil
+	}
+	bs.mu.Lock()
+	defer bs.mu.Unlock()
+	if e, ok := bs.m[name]; ok {
+		return e.changed
+	}
+	return nil
+}
+
 // Permit is one call the breaker let through; report its outcome with Done.
 type Permit struct {
 	bs      *Breakers
 	name    string
 	gen     int64
 	probeID int64
-	start   time.Time
 }
 
 // Acquire asks the named breaker whether a call may go ahead. A nil permit
@@ -163,12 +182,15 @@ func (bs *Breakers) Acquire(ctx context.Context, name string) (*Permit, Breaker)
 	}
 	b, ok := bs.Get(name)
 	if !ok {
-		return &Permit{start: bs.cfg.Now()}, b
+		return &Permit{}, b
 	}
 	switch b.Decide() {
 	case Allow:
-		return &Permit{bs: bs, name: name, gen: b.Generation, start: bs.cfg.Now()}, b
+		return &Permit{bs: bs, name: name, gen: b.Generation}, b
 	case Probe:
+		// The claim runs on the breakers' own connections, never the
+		// caller's pool, and within the caller's ctx: a request that
+		// holds its transaction's connection cannot wait on itself.
 		id, ok, err := bs.cfg.Store.ClaimProbe(ctx, name, b.Generation, bs.cfg.Instance)
 		if err != nil {
 			bs.cfg.Logger.Warn("claim probe", "breaker", name, "error", err)
@@ -176,7 +198,7 @@ func (bs *Breakers) Acquire(ctx context.Context, name string) (*Permit, Breaker)
 		if !ok || err != nil {
 			return nil, b
 		}
-		return &Permit{bs: bs, name: name, gen: b.Generation, probeID: id, start: bs.cfg.Now()}, b
+		return &Permit{bs: bs, name: name, gen: b.Generation, probeID: id}, b
 	}
 	return nil, b
 }
@@ -184,52 +206,71 @@ func (bs *Breakers) Acquire(ctx context.Context, name string) (*Permit, Breaker)
 // Probe reports whether the permit is one of half-open's trial calls.
 func (p *Permit) Probe() bool { return p != nil && p.probeID != 0 }
 
-// Release gives back a permit that was not used for a call.
-func (p *Permit) Release(ctx context.Context) {
+// Release gives back a permit that was not used for a call. It never
+// waits: a probe permit is handed back in the background.
+func (p *Permit) Release() {
 	if p.Probe() {
-		if err := p.bs.cfg.Store.FinishProbe(ctx, p.probeID, ""); err != nil {
-			p.bs.cfg.Logger.Warn("release probe", "breaker", p.name, "error", err)
-		}
+		p.bs.finishProbe(p.name, p.probeID, "")
 	}
 }
 
 // Done records the call's outcome: failure is true for faults only
-// (timeouts, connection errors, 5xx), never for declines or refusals.
-func (p *Permit) Done(ctx context.Context, failure bool) {
+// (timeouts, connection errors, 5xx), never for declines or refusals;
+// elapsed is the call's own duration (not the caller's waits), which
+// decides whether it was slow. It never waits on the database: counts are
+// flushed by Run, and a probe's outcome is written in the background.
+func (p *Permit) Done(failure bool, elapsed time.Duration) {
 	if p == nil || p.bs == nil {
 		return
 	}
 	bs := p.bs
-	now := bs.cfg.Now()
 	if p.Probe() {
 		outcome := "success"
 		if failure {
 			outcome = "failure"
 		}
-		if err := bs.cfg.Store.FinishProbe(ctx, p.probeID, outcome); err != nil {
-			bs.cfg.Logger.Warn("finish probe", "breaker", p.name, "error", err)
-		}
-		select {
-		case bs.kick <- p.name:
-		default: // the loop is busy; its next tick judges it anyway
-		}
+		bs.finishProbe(p.name, p.probeID, outcome)
 		return
 	}
 	c := Counts{Calls: 1}
 	if failure {
 		c.Failures = 1
 	}
+	now := bs.cfg.Now()
 	bs.mu.Lock()
 	defer bs.mu.Unlock()
 	e, ok := bs.m[p.name]
 	if !ok {
 		return
 	}
-	if now.Sub(p.start) > e.b.Policy.SlowCall {
+	if elapsed > e.b.Policy.SlowCall {
 		c.Slow = 1
 	}
 	k := countKey{gen: p.gen, bucket: now.Truncate(time.Second)}
 	e.pending[k] = e.pending[k].Add(c)
+}
+
+// finishProbe writes a probe's outcome ("" releases it unused) and has
+// the breaker judged, off the caller's path. Should the write fail, the
+// permit's lease expires and another call probes instead.
+func (bs *Breakers) finishProbe(name string, id int64, outcome string) {
+	bs.wg.Add(1)
+	go func() {
+		defer bs.wg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := bs.cfg.Store.FinishProbe(ctx, id, outcome); err != nil {
+			bs.cfg.Logger.Warn("finish probe", "breaker", name, "outcome", outcome, "error", err)
+			return
+		}
+		if outcome == "" {
+			return
+		}
+		select {
+		case bs.kick <- name:
+		default: // the loop is busy; its next tick judges it anyway
+		}
+	}()
 }
 
 // Run keeps this instance's breakers current and judges them until ctx
@@ -255,6 +296,7 @@ func (bs *Breakers) Run(ctx context.Context) error {
 			bs.flush(fctx)
 			cancel()
 			wg.Wait()
+			bs.wg.Wait()
 			return nil
 		case <-flush.C:
 			bs.flush(ctx)
@@ -444,6 +486,10 @@ func (bs *Breakers) store(b Breaker) {
 	}
 	transition := b.Generation > e.b.Generation
 	e.b = b
+	if transition {
+		close(e.changed)
+		e.changed = make(chan struct{})
+	}
 	bs.mu.Unlock()
 	bs.changed(b, transition)
 }

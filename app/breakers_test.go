@@ -65,7 +65,7 @@ func waitState(t *testing.T, in *instance, want app.BreakerState, within time.Du
 func fail(in *instance, n int) {
 	for range n {
 		p, _ := in.Acquire(context.Background(), "payment")
-		p.Done(context.Background(), true)
+		p.Done(true, 0)
 	}
 }
 
@@ -134,7 +134,7 @@ func TestProbesAreLimitedAcrossInstancesAndCloseTheBreaker(t *testing.T) {
 		if !p.Probe() {
 			t.Fatal("half-open granted a permit that is not a probe")
 		}
-		p.Done(context.Background(), false)
+		p.Done(false, 0)
 	}
 	waitState(t, a, app.BreakerClosed, 5*time.Second)
 	waitState(t, b, app.BreakerClosed, 5*time.Second)
@@ -151,7 +151,7 @@ func TestFailedProbeReopensWithLongerWait(t *testing.T) {
 	if !p.Probe() {
 		t.Fatal("no probe permit")
 	}
-	p.Done(context.Background(), true)
+	p.Done(true, 0)
 	second := waitState(t, a, app.BreakerOpen, 5*time.Second)
 	if second.Trips != 2 || second.OpenUntil.Sub(second.Since) <= first.OpenUntil.Sub(first.Since) {
 		t.Fatalf("second open: trips %d wait %s; first wait %s", second.Trips,
@@ -183,7 +183,7 @@ func TestKilledInstancesProbeLeaseExpires(t *testing.T) {
 	for {
 		permit, _ := b.Acquire(context.Background(), "payment")
 		if permit != nil {
-			permit.Done(context.Background(), false)
+			permit.Done(false, 0)
 			break
 		}
 		if time.Now().After(deadline) {

@@ -28,6 +28,11 @@ type KeyClaim struct {
 	Locked          bool               // false: another request holds the key
 	Record          *IdempotencyRecord // the first answer, if any
 	OperationExists bool               // the request's operation exists (record expired)
+	// RefundedOrphans counts charges made for this operation id whose
+	// commit was lost and which the orphan sweep has since refunded: a
+	// request arriving now charges under the next key (Operation.KeyGen),
+	// since the provider would replay the refunded charge under the old.
+	RefundedOrphans int
 }
 
 // Matches reports whether a new request is the same as the recorded one.
@@ -54,17 +59,20 @@ func CheckIdempotencyKey(key string) error {
 // operationNamespace roots the ids derived from idempotency keys.
 var operationNamespace = uuid.MustParse("8f4c1d0e-6b1a-4f51-9a57-5b0f3c2e7d11")
 
-// OperationID derives an operation's id from the request that created it.
-// It must be deterministic: if the process dies after the provider charged
-// but before the commit, the client's retry (same key, same body) produces
-// the same id, which is the provider's idempotency key, so the provider
-// answers with the first charge instead of making a second one.
-func OperationID(scope, key string, fingerprint []byte) uuid.UUID {
+// OperationID derives an operation's id from the scope and the client's
+// Idempotency-Key alone. It must be deterministic: if the process dies
+// after the provider charged but before the commit, the client's retry
+// produces the same id, which is the provider's idempotency key, so the
+// provider answers with the first charge instead of making a second one.
+// The body is deliberately left out: a retry after a lost commit has no
+// record to be compared with, and one that edited the description must
+// still reach the first charge rather than make a second. The body's
+// fingerprint only decides the 422 for a key reused while its record
+// exists.
+func OperationID(scope, key string) uuid.UUID {
 	h := sha256.New()
 	h.Write([]byte(scope))
 	h.Write([]byte{0})
 	h.Write([]byte(key))
-	h.Write([]byte{0})
-	h.Write(fingerprint)
 	return uuid.NewSHA1(operationNamespace, h.Sum(nil))
 }

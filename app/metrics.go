@@ -12,6 +12,7 @@ type Metrics struct {
 	BreakerState *prometheus.GaugeVec     // 1 for the current state of each breaker
 	Transitions  *prometheus.CounterVec   // breaker transitions this instance saw
 	SyncInFlight prometheus.Gauge         // synchronous provider calls under way
+	Unresolved   prometheus.Gauge         // operations flagged for an operator (outcome still unknown)
 }
 
 // NewMetrics creates the collectors and registers them on reg.
@@ -38,8 +39,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "spillway_sync_calls_in_flight",
 			Help: "Synchronous provider calls under way in this instance.",
 		}),
+		Unresolved: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "spillway_operations_unresolved",
+			Help: "Open operations whose outcome the provider has not settled for longer than RECONCILE_AFTER, as the reconciler last counted them.",
+		}),
 	}
-	reg.MustRegister(m.Requests, m.ProviderCall, m.BreakerState, m.Transitions, m.SyncInFlight)
+	reg.MustRegister(m.Requests, m.ProviderCall, m.BreakerState, m.Transitions, m.SyncInFlight, m.Unresolved)
 	return m
 }
 

@@ -2,6 +2,7 @@ package app
 
 import (
 	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/google/uuid"
@@ -45,6 +46,10 @@ const (
 	ReasonBreakerOpen   Reason = "breaker_open"
 	ReasonOverloaded    Reason = "overloaded"
 	ReasonDeferred      Reason = "deferred"
+	// ReasonOutcomeUnknown: an attempt timed out or lost its connection
+	// after the request was sent, so it may have taken effect. The
+	// operation stays processing until the provider says what happened.
+	ReasonOutcomeUnknown Reason = "outcome_unknown"
 )
 
 // KindPayment is the only operation kind so far.
@@ -63,6 +68,16 @@ type Operation struct {
 	Priority    int    // River priority the job was (or would be) inserted at
 	Payment     PaymentRequest
 	JobID       int64 // River job id when captured async
+	// KeyGen counts the provider keys this operation has used; see
+	// ProviderKey.
+	KeyGen int
+	// OutcomeUnknownSince is when the first attempt whose outcome we do not
+	// know was made; nil when every attempt's outcome is known. While it is
+	// set, the operation may have been charged: it is never failed or
+	// cancelled until a lookup says nothing happened.
+	OutcomeUnknownSince *time.Time
+	// AttemptedAt is when the latest provider call started.
+	AttemptedAt *time.Time
 	Result      json.RawMessage
 	Error       *OperationError
 	CreatedAt   time.Time
@@ -126,6 +141,32 @@ func (o *Operation) Document() OperationDocument {
 	return d
 }
 
+// ProviderKey is the idempotency key of the operation's provider calls:
+// its id, and after a lookup closed that key (nothing was charged under
+// it), the id with the key's generation, so a new attempt can charge
+// while a request still on the wire under the old key cannot.
+func (o *Operation) ProviderKey() string {
+	if o.KeyGen == 0 {
+		return o.ID.String()
+	}
+	return fmt.Sprintf("%s~%d", o.ID, o.KeyGen)
+}
+
+// MayHaveCharged reports whether an attempt may have taken effect that no
+// provider answer has accounted for yet.
+func (o *Operation) MayHaveCharged() bool { return o.OutcomeUnknownSince != nil }
+
+// ChargeRequest is the provider call an attempt makes.
+func (o *Operation) ChargeRequest() Charge {
+	return Charge{
+		IdempotencyKey: o.ProviderKey(),
+		Amount:         o.Payment.Amount,
+		Currency:       o.Payment.Currency,
+		Reference:      o.ID.String(),
+		Description:    o.Payment.Description,
+	}
+}
+
 // complete moves the operation to a terminal status.
 func (o *Operation) complete(s Status, result any, now time.Time) {
 	o.Status = s
@@ -140,6 +181,7 @@ func (o *Operation) complete(s Status, result any, now time.Time) {
 // ApplyCharge records a provider's business answer.
 func (o *Operation) ApplyCharge(r ChargeResult, now time.Time) {
 	o.Error = nil
+	o.OutcomeUnknownSince = nil
 	if r.Declined {
 		o.complete(StatusDeclined, PaymentResult{ProviderRef: r.ProviderRef, DeclineCode: r.DeclineCode}, now)
 		return
@@ -147,13 +189,62 @@ func (o *Operation) ApplyCharge(r ChargeResult, now time.Time) {
 	o.complete(StatusSucceeded, PaymentResult{ProviderRef: r.ProviderRef}, now)
 }
 
-// Fail ends the operation for good with the given error.
+// ApplyLookup records what a lookup found: a succeeded or declined charge
+// ends the operation as that; it reports false for any other answer,
+// which settles nothing.
+func (o *Operation) ApplyLookup(l ChargeLookup, now time.Time) bool {
+	switch l.Status {
+	case LookupSucceeded:
+		o.ApplyCharge(ChargeResult{ProviderRef: l.ProviderRef}, now)
+	case LookupDeclined:
+		o.ApplyCharge(ChargeResult{ProviderRef: l.ProviderRef, Declined: true, DeclineCode: l.DeclineCode}, now)
+	default:
+		return false
+	}
+	return true
+}
+
+// CloseKey records that a lookup proved nothing was charged under the
+// current provider key and that nothing can be: the unknown outcome is
+// settled, and any further attempt uses the next key.
+func (o *Operation) CloseKey(now time.Time) {
+	o.KeyGen++
+	o.OutcomeUnknownSince = nil
+	o.UpdatedAt = now
+}
+
+// RecordUnknown keeps an attempt whose outcome we do not know visible: the
+// operation is processing, with reason outcome_unknown, from the first
+// such attempt until the provider says what happened.
+func (o *Operation) RecordUnknown(pe *ProviderError, now time.Time) {
+	o.Status = StatusProcessing
+	o.Reason = ReasonOutcomeUnknown
+	if o.OutcomeUnknownSince == nil {
+		o.OutcomeUnknownSince = &now
+	}
+	o.RecordFault(pe, now)
+}
+
+// Reopen puts a failed or cancelled operation back in the queue, as an
+// operator's retry does.
+func (o *Operation) Reopen(now time.Time) {
+	o.Status = StatusQueued
+	o.CompletedAt = nil
+	o.Error = nil
+	o.Result = nil
+	o.UpdatedAt = now
+}
+
+// Fail ends the operation for good with the given error. Callers must
+// not fail an operation that MayHaveCharged: an outcome we do not know is
+// never reported as a failure.
 func (o *Operation) Fail(code, msg string, now time.Time) {
 	o.Error = &OperationError{Code: code, Message: msg}
 	o.complete(StatusFailed, nil, now)
 }
 
-// Cancel ends the operation as cancelled, with why.
+// Cancel ends the operation as cancelled, with why. Like Fail, never for
+// an operation that MayHaveCharged.
 func (o *Operation) Cancel(msg string, now time.Time) {
 	o.Error = &OperationError{Code: "cancelled", Message: msg}
 	o.complete(StatusCancelled, nil, now)
@@ -180,8 +271,13 @@ func faultMessage(pe *ProviderError) string {
 	switch pe.Kind {
 	case FaultTimeout:
 		return "the provider did not answer in time"
-	case FaultRejected:
+	case FaultRejected, FaultConflict:
 		return "the provider rejected the request"
+	case FaultKeyClosed:
+		return "the provider's key was closed; retrying under a new one"
+	}
+	if pe.OutcomeUnknown {
+		return "the provider's answer was lost; asking it what happened"
 	}
 	if pe.StatusCode != 0 {
 		return "the provider answered with an error"

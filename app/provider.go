@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -32,6 +33,12 @@ type ChargeResult struct {
 	// key was first used for another request.
 	Amount   int64
 	Currency string
+}
+
+// Matches reports whether the answer is for a charge of amount in
+// currency, as far as the provider said.
+func (r ChargeResult) Matches(amount int64, currency string) bool {
+	return (r.Amount == 0 || r.Amount == amount) && (r.Currency == "" || strings.EqualFold(r.Currency, currency))
 }
 
 // PaymentProvider charges money, and answers for what it did under a key.

@@ -116,32 +116,40 @@ const scopePayments = "payments"
 // (or replay its answer), call the provider within the deadline or insert
 // the River job, write the operation, its notifications and the key's
 // answer, and commit. Nothing is acknowledged unless the commit succeeded.
+//
+// The budget: the provider call gets Deadline from the moment it starts;
+// everything else the request waits for (the callback check, BEGIN, the
+// claim, a probe permit, the job, the final writes and the commit) shares
+// CaptureTimeout. So no request waits longer than Deadline +
+// CaptureTimeout, and time spent waiting for the database is charged
+// neither to the provider's deadline nor to its breaker.
 func (r *Runner) SubmitPayment(ctx context.Context, key string, req PaymentRequest) (*Outcome, error) {
+	arrival := time.Now() // monotonic: budgets are elapsed time
 	start := r.cfg.Now()
-	if req.CallbackURL != "" && r.cfg.CheckCallback != nil {
-		cctx, cancel := context.WithTimeout(ctx, r.cfg.CaptureTimeout)
-		err := r.cfg.CheckCallback(cctx, req.CallbackURL)
-		cancel()
-		if err != nil {
-			return nil, &Error{Code: EINVALID, Field: "callback_url", Message: "callback_url is not an address we will call: " + err.Error(), Err: err}
-		}
-	}
 	// Once the provider may have been called, the result must be recorded
 	// even if the client hangs up; the bounds below still cap the work.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.Deadline+r.cfg.CaptureTimeout)
 	defer cancel()
+	pre, cancelPre := context.WithTimeout(ctx, r.cfg.CaptureTimeout)
+	defer cancelPre()
 
-	beginCtx, cancelBegin := context.WithTimeout(ctx, r.cfg.CaptureTimeout)
-	tx, err := r.cfg.Store.BeginTx(beginCtx)
-	cancelBegin()
+	if req.CallbackURL != "" && r.cfg.CheckCallback != nil {
+		if err := r.cfg.CheckCallback(pre, req.CallbackURL); err != nil {
+			if ErrorCode(err) == EUNAVAILABLE {
+				return nil, err // a transient lookup failure: nothing was done, retry
+			}
+			return nil, &Error{Code: EINVALID, Field: "callback_url", Message: "callback_url is not an address we will call: " + err.Error(), Err: err}
+		}
+	}
+	tx, err := r.cfg.Store.BeginTx(pre)
 	if err != nil {
 		return nil, unavailable("begin transaction", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
 
 	fp := req.Fingerprint()
-	id := OperationID(scopePayments, key, fp)
-	claim, err := r.cfg.Store.ClaimKeyTx(ctx, tx, scopePayments, key, id)
+	id := OperationID(scopePayments, key)
+	claim, err := r.cfg.Store.ClaimKeyTx(pre, tx, scopePayments, key, id)
 	if err != nil {
 		return nil, unavailable("claim idempotency key", err)
 	}
@@ -155,7 +163,7 @@ func (r *Runner) SubmitPayment(ctx context.Context, key string, req PaymentReque
 	case claim.OperationExists:
 		// The key's record expired but its operation remains: report the
 		// operation as it stands rather than charging again.
-		cur, err := r.cfg.Store.GetOperationTx(ctx, tx, id)
+		cur, err := r.cfg.Store.GetOperationTx(pre, tx, id)
 		if err != nil {
 			return nil, unavailable("read operation", err)
 		}
@@ -170,16 +178,23 @@ func (r *Runner) SubmitPayment(ctx context.Context, key string, req PaymentReque
 		Mode:      ModeSync,
 		Priority:  PaymentPriority(req.Amount, r.cfg.HighValueAmount),
 		Payment:   req,
+		KeyGen:    claim.RefundedOrphans,
 		CreatedAt: now,
 		UpdatedAt: now,
 	}
-	retryAfter, err := r.attemptOrCapture(ctx, tx, op, start)
+	a := attempt{pre: pre, arrival: arrival}
+	retryAfter, err := r.attemptOrCapture(ctx, tx, op, &a)
 	if err != nil {
-		return nil, err
+		return nil, a.unavailable(err)
+	}
+	post, cancelPost := context.WithTimeout(ctx, a.postBudget(r.cfg.CaptureTimeout))
+	defer cancelPost()
+	if err := a.captureTx(post, r, tx, op); err != nil {
+		return nil, a.unavailable(err)
 	}
 	if jobs := NotificationJobs(op, r.cfg.Channels); len(jobs) > 0 {
-		if _, err := r.cfg.Jobs.InsertManyTx(ctx, tx, jobs); err != nil {
-			return nil, unavailable("enqueue notifications", err)
+		if _, err := r.cfg.Jobs.InsertManyTx(post, tx, jobs); err != nil {
+			return nil, a.unavailable(unavailable("enqueue notifications", err))
 		}
 	}
 	doc := op.Document()
@@ -189,16 +204,16 @@ func (r *Runner) SubmitPayment(ctx context.Context, key string, req PaymentReque
 	}
 	// The operation is written once, in its final form for this request,
 	// together with the key's answer.
-	if err := r.cfg.Store.RecordTx(ctx, tx, op, &IdempotencyRecord{
+	if err := r.cfg.Store.RecordTx(post, tx, op, &IdempotencyRecord{
 		Scope: scopePayments, Key: key, Fingerprint: fp, OperationID: op.ID, Response: body, CreatedAt: now,
 	}); err != nil {
-		return nil, unavailable("record operation", err)
+		return nil, a.unavailable(unavailable("record operation", err))
 	}
-	if err := tx.Commit(ctx); err != nil {
+	if err := tx.Commit(post); err != nil {
 		// The provider may have charged; the client was told nothing and a
 		// retry with the same key reuses the same operation id, so the
 		// provider replays its first answer instead of charging again.
-		return nil, unavailable("commit", err)
+		return nil, a.unavailable(unavailable("commit", err))
 	}
 	r.cfg.Metrics.Answered(doc)
 	r.cfg.Logger.Debug("payment", "operation_id", op.ID, "status", op.Status, "mode", op.Mode,
@@ -206,74 +221,139 @@ func (r *Runner) SubmitPayment(ctx context.Context, key string, req PaymentReque
 	return &Outcome{Document: doc, Body: body, RetryAfter: retryAfter}, nil
 }
 
-// attemptOrCapture makes the synchronous call when the breaker and a sync
-// slot allow it, and captures the operation as a job when the call is not
-// allowed or cannot produce an answer. It returns the polling hint for a
-// captured operation.
-func (r *Runner) attemptOrCapture(ctx context.Context, tx pgx.Tx, op *Operation, start time.Time) (time.Duration, error) {
-	now := r.cfg.Now()
-	if d := op.Payment.Defer; d == DeferOffpeak || (d == "" && r.cfg.DefaultDefer == DeferOffpeak) {
-		at := r.cfg.Offpeak.NextStart(now)
-		return max(at.Sub(now), time.Second), r.captureTx(ctx, tx, op, ReasonDeferred, at)
-	}
-	permit, b := r.cfg.Breakers.Acquire(ctx, r.cfg.Dependency)
-	if permit == nil {
-		// Known to be failing: skip the call and its wait entirely.
-		return b.RetryAt(now).Sub(now), r.captureTx(ctx, tx, op, ReasonBreakerOpen, time.Time{})
-	}
-	select {
-	case r.sync <- struct{}{}:
-	default:
-		permit.Release(ctx)
-		return time.Second, r.captureTx(ctx, tx, op, ReasonOverloaded, time.Time{})
-	}
-	r.cfg.Metrics.syncStarted()
-	callStart := r.cfg.Now()
-	callCtx, cancel := context.WithDeadline(ctx, start.Add(r.cfg.Deadline))
-	res, err := r.cfg.Provider.Charge(callCtx, Charge{
-		IdempotencyKey: op.ID.String(),
-		Amount:         op.Payment.Amount,
-		Currency:       op.Payment.Currency,
-		Reference:      op.ID.String(),
-		Description:    op.Payment.Description,
-	})
-	pe := ClassifyProviderError(callCtx, err)
-	cancel()
-	<-r.sync
-	r.cfg.Metrics.syncEnded()
-	now = r.cfg.Now()
-	r.cfg.Metrics.Called(r.cfg.Dependency, "sync", now.Sub(callStart).Seconds(), pe)
-	permit.Done(ctx, pe.Fault())
-	op.Attempts++
+// attempt is one request's progress through its budget: how much of the
+// capture budget the work before the call used, whether the provider may
+// have acted, and the capture decided on.
+type attempt struct {
+	pre     context.Context // bounded by CaptureTimeout from arrival
+	arrival time.Time
+	preUsed time.Duration // measured when the call starts (or is skipped)
+	// charged: a call was made whose effect is possible (it succeeded, or
+	// its outcome is unknown), so a 503 must not say nothing was done.
+	charged bool
+	// capture, when reason is set, is the job to insert.
+	reason Reason
+	runAt  time.Time
+}
 
-	if pe == nil {
-		op.ApplyCharge(res, now)
-		return 0, nil
+// postBudget is what is left of the capture budget after the work before
+// the call.
+func (a *attempt) postBudget(capture time.Duration) time.Duration {
+	if a.preUsed == 0 {
+		a.preUsed = time.Since(a.arrival)
 	}
-	op.RecordFault(pe, now)
-	reason := ReasonProviderError
-	if pe.Kind == FaultTimeout {
-		reason = ReasonTimeout
+	return max(capture-a.preUsed, time.Millisecond)
+}
+
+// unavailable words a failure to record durably by what may have happened:
+// before any possible effect nothing was done; after one, the client must
+// come back with the same key to learn the outcome.
+func (a *attempt) unavailable(err error) error {
+	var e *Error
+	if !errors.As(err, &e) || e.Code != EUNAVAILABLE {
+		return err
 	}
-	r.cfg.Logger.Debug("sync call failed; capturing", "operation_id", op.ID, "error", pe)
-	return time.Second, r.captureTx(ctx, tx, op, reason, time.Time{})
+	if a.charged {
+		return &Error{Code: EUNAVAILABLE, Err: e.Err, Message: "the payment may have been made but could not be recorded; " +
+			"retry with the same Idempotency-Key to learn its outcome (it will not be charged twice)"}
+	}
+	return e
 }
 
 // captureTx inserts the River job in the request's transaction, so the job
-// exists if and only if the 202 that promises it is committed.
-// A zero runAt means as soon as a worker is free.
-func (r *Runner) captureTx(ctx context.Context, tx pgx.Tx, op *Operation, reason Reason, runAt time.Time) error {
-	op.Capture(reason, r.cfg.Now())
+// exists if and only if the 202 that promises it is committed. A zero
+// runAt means as soon as a worker is free.
+func (a *attempt) captureTx(ctx context.Context, r *Runner, tx pgx.Tx, op *Operation) error {
+	if a.reason == "" {
+		return nil
+	}
+	op.Capture(a.reason, r.cfg.Now())
 	opts := PaymentArgs{}.InsertOpts()
 	opts.Priority = op.Priority
 	opts.MaxAttempts = r.cfg.MaxAttempts
-	opts.ScheduledAt = runAt
-	res, err := r.cfg.Jobs.InsertTx(ctx, tx, PaymentArgs{OperationID: op.ID, Offpeak: reason == ReasonDeferred}, &opts)
+	opts.ScheduledAt = a.runAt
+	res, err := r.cfg.Jobs.InsertTx(ctx, tx, PaymentArgs{OperationID: op.ID, Offpeak: a.reason == ReasonDeferred}, &opts)
 	if err != nil {
 		return unavailable("insert job", err)
 	}
 	op.JobID = res.Job.ID
 	return nil
+}
+
+// attemptOrCapture makes the synchronous call when the breaker, a sync slot
+// and the capture budget allow it, and otherwise decides the capture (the
+// job is inserted after). It returns the polling hint for a captured
+// operation.
+func (r *Runner) attemptOrCapture(ctx context.Context, tx pgx.Tx, op *Operation, a *attempt) (time.Duration, error) {
+	now := r.cfg.Now()
+	capture := func(reason Reason, runAt time.Time, hint time.Duration) (time.Duration, error) {
+		a.reason, a.runAt = reason, runAt
+		return hint, nil
+	}
+	if d := op.Payment.Defer; d == DeferOffpeak || (d == "" && r.cfg.DefaultDefer == DeferOffpeak) {
+		at := r.cfg.Offpeak.NextStart(now)
+		return capture(ReasonDeferred, at, max(at.Sub(now), time.Second))
+	}
+	permit, b := r.cfg.Breakers.Acquire(a.pre, r.cfg.Dependency)
+	if permit == nil {
+		// Known to be failing: skip the call and its wait entirely.
+		return capture(ReasonBreakerOpen, time.Time{}, b.RetryAt(now).Sub(now))
+	}
+	a.preUsed = time.Since(a.arrival)
+	if a.preUsed > r.cfg.CaptureTimeout/2 {
+		// The database is slow: calling now could leave too little of the
+		// budget to record the answer. Capture while there is time.
+		permit.Release()
+		return capture(ReasonOverloaded, time.Time{}, time.Second)
+	}
+	select {
+	case r.sync <- struct{}{}:
+	default:
+		permit.Release()
+		return capture(ReasonOverloaded, time.Time{}, time.Second)
+	}
+	r.cfg.Metrics.syncStarted()
+	callStart := time.Now()
+	attemptedAt := r.cfg.Now()
+	op.AttemptedAt = &attemptedAt
+	callCtx, cancel := context.WithTimeout(ctx, r.cfg.Deadline)
+	res, err := r.cfg.Provider.Charge(callCtx, op.ChargeRequest())
+	pe := ClassifyProviderError(callCtx, err)
+	cancel()
+	<-r.sync
+	r.cfg.Metrics.syncEnded()
+	elapsed := time.Since(callStart)
+	now = r.cfg.Now()
+	r.cfg.Metrics.Called(r.cfg.Dependency, "sync", elapsed.Seconds(), pe)
+	permit.Done(pe.Fault(), elapsed)
+	op.Attempts++
+
+	if pe == nil && !res.Matches(op.Payment.Amount, op.Payment.Currency) {
+		pe = &ProviderError{Kind: FaultConflict, Err: fmt.Errorf("the provider holds a charge of %d %s under this key", res.Amount, res.Currency)}
+	}
+	switch {
+	case pe == nil:
+		a.charged = true
+		op.ApplyCharge(res, now)
+		return 0, nil
+	case pe.Kind == FaultConflict:
+		// The key was first used for another request whose answer was
+		// lost to us; that charge is found by the orphan sweep. This one
+		// was not carried out.
+		return 0, &Error{Code: EKEYREUSED, Err: pe,
+			Message: "this Idempotency-Key was already used with a different request body"}
+	}
+	op.RecordFault(pe, now)
+	if pe.OutcomeUnknown {
+		a.charged = true
+		op.OutcomeUnknownSince = &now
+	}
+	reason := ReasonProviderError
+	if pe.Kind == FaultTimeout {
+		reason = ReasonTimeout
+	}
+	r.cfg.Logger.Debug("sync call failed; capturing", "operation_id", op.ID, "error", pe)
+	return capture(reason, time.Time{}, time.Second)
 }
 
 func replay(body json.RawMessage) (*Outcome, error) {
@@ -284,7 +364,8 @@ func replay(body json.RawMessage) (*Outcome, error) {
 	return &Outcome{Document: doc, Body: body, Replayed: true}, nil
 }
 
-// unavailable marks a failure to capture durably: nothing was acknowledged.
+// unavailable marks a failure to capture durably before anything could
+// have taken effect: nothing was acknowledged and nothing was done.
 func unavailable(step string, err error) error {
 	return &Error{Code: EUNAVAILABLE, Message: "the request could not be recorded; nothing was done, retry later", Err: fmt.Errorf("%s: %w", step, err)}
 }

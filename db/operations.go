@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -16,7 +17,7 @@ import (
 
 const operationColumns = `id, kind, status, mode, coalesce(reason, ''), attempts, priority, amount, currency,
 	coalesce(customer_email, ''), coalesce(customer_phone, ''), coalesce(description, ''), coalesce(callback_url, ''),
-	coalesce(job_id, 0), result, error, created_at, updated_at, completed_at`
+	coalesce(job_id, 0), key_gen, outcome_unknown_since, attempted_at, result, error, created_at, updated_at, completed_at`
 
 func scanOperation(row pgx.Row) (*app.Operation, error) {
 	var (
@@ -26,7 +27,7 @@ func scanOperation(row pgx.Row) (*app.Operation, error) {
 	)
 	err := row.Scan(&op.ID, &op.Kind, &op.Status, &op.Mode, &op.Reason, &op.Attempts, &op.Priority,
 		&op.Payment.Amount, &op.Payment.Currency, &email, &phone, &op.Payment.Description, &op.Payment.CallbackURL,
-		&op.JobID, &result, &oerr, &op.CreatedAt, &op.UpdatedAt, &op.CompletedAt)
+		&op.JobID, &op.KeyGen, &op.OutcomeUnknownSince, &op.AttemptedAt, &result, &oerr, &op.CreatedAt, &op.UpdatedAt, &op.CompletedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -93,9 +94,9 @@ func (s *Store) RecordTx(ctx context.Context, tx pgx.Tx, op *app.Operation, rec 
 const insertOperation = `
 	INSERT INTO operations (id, kind, status, mode, reason, attempts, priority, amount, currency,
 		customer_email, customer_phone, description, callback_url, job_id, result, error,
-		created_at, updated_at, completed_at)
+		created_at, updated_at, completed_at, key_gen, outcome_unknown_since, attempted_at)
 	VALUES ($1, $2, $3, $4, nullif($5, ''), $6, $7, $8, $9, nullif($10, ''), nullif($11, ''),
-		nullif($12, ''), nullif($13, ''), nullif($14, 0), $15, $16, $17, $18, $19)
+		nullif($12, ''), nullif($13, ''), nullif($14, 0), $15, $16, $17, $18, $19, $20, $21, $22)
 	ON CONFLICT (id) DO NOTHING`
 
 func insertOperationArgs(op *app.Operation) []any {
@@ -105,7 +106,7 @@ func insertOperationArgs(op *app.Operation) []any {
 	}
 	return []any{op.ID, op.Kind, op.Status, op.Mode, op.Reason, op.Attempts, op.Priority, op.Payment.Amount,
 		op.Payment.Currency, email, phone, op.Payment.Description, op.Payment.CallbackURL, op.JobID,
-		nullJSON(op.Result), errorJSON(op.Error), op.CreatedAt, op.UpdatedAt, op.CompletedAt}
+		nullJSON(op.Result), errorJSON(op.Error), op.CreatedAt, op.UpdatedAt, op.CompletedAt, op.KeyGen, op.OutcomeUnknownSince, op.AttemptedAt}
 }
 
 // UpdateOpenOperationTx writes op's mutable fields unless the stored
@@ -114,9 +115,10 @@ func insertOperationArgs(op *app.Operation) []any {
 func UpdateOpenOperationTx(ctx context.Context, tx pgx.Tx, op *app.Operation) (bool, error) {
 	tag, err := tx.Exec(ctx, `
 		UPDATE operations SET status = $2, mode = $3, reason = nullif($4, ''), attempts = $5,
-			job_id = nullif($6, 0), result = $7, error = $8, updated_at = $9, completed_at = $10
+			job_id = nullif($6, 0), result = $7, error = $8, updated_at = $9, completed_at = $10,
+			key_gen = $11, outcome_unknown_since = $12
 		WHERE id = $1 AND status IN ('queued', 'processing')`, op.ID, op.Status, op.Mode, op.Reason, op.Attempts, op.JobID,
-		nullJSON(op.Result), errorJSON(op.Error), op.UpdatedAt, op.CompletedAt)
+		nullJSON(op.Result), errorJSON(op.Error), op.UpdatedAt, op.CompletedAt, op.KeyGen, op.OutcomeUnknownSince)
 	if err != nil {
 		return false, fmt.Errorf("update operation: %w", err)
 	}
@@ -126,45 +128,62 @@ func UpdateOpenOperationTx(ctx context.Context, tx pgx.Tx, op *app.Operation) (b
 // StartAttempt marks an open operation as processing and counts the attempt,
 // committed before the provider call so a crash mid-call still shows it.
 // It returns ErrNotFound if the operation is gone and (op, false) if it is
-// already terminal.
+// already terminal; prev is when the attempt before this one started.
 //
 // The marker is committed without waiting for the disk: if a crash loses
 // it, the operation merely still reads queued and the attempt goes
 // uncounted, while the outcome that follows is written durably. That saves
 // a disk flush per job, which is much of a drain's cost.
-func StartAttempt(ctx context.Context, pool *pgxpool.Pool, id uuid.UUID) (*app.Operation, bool, error) {
+func StartAttempt(ctx context.Context, pool *pgxpool.Pool, id uuid.UUID) (op *app.Operation, prev *time.Time, open bool, err error) {
 	tx, err := pool.Begin(ctx)
 	if err != nil {
-		return nil, false, err
+		return nil, nil, false, err
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
-	var op *app.Operation
 	b := &pgx.Batch{}
 	b.Queue(`SET LOCAL synchronous_commit TO off`)
+	// The FROM reads the row as it was before this update: only one job
+	// works an operation, so nothing else changes it meanwhile.
+	b.Queue(`SELECT attempted_at FROM operations WHERE id = $1`, id).QueryRow(func(row pgx.Row) error {
+		if err := row.Scan(&prev); errors.Is(err, pgx.ErrNoRows) {
+			return ErrNotFound
+		} else {
+			return err
+		}
+	})
 	b.Queue(`
-		UPDATE operations SET status = 'processing', attempts = attempts + 1, updated_at = now()
+		UPDATE operations SET status = 'processing', attempts = attempts + 1, updated_at = now(),
+			attempted_at = now()
 		WHERE id = $1 AND status IN ('queued', 'processing')
 		RETURNING `+operationColumns, id).QueryRow(func(row pgx.Row) error {
 		var err error
 		op, err = scanOperation(row)
+		if errors.Is(err, ErrNotFound) {
+			return errTerminal
+		}
 		return err
 	})
 	err = tx.SendBatch(ctx, b).Close()
 	if err == nil {
 		err = tx.Commit(ctx)
 	}
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, errTerminal) {
 		op, err := GetOperation(ctx, pool, id)
 		if err != nil {
-			return nil, false, err
+			return nil, nil, false, err
 		}
-		return op, false, nil
+		return op, prev, false, nil
+	}
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil, false, err
 	}
 	if err != nil {
-		return nil, false, fmt.Errorf("start attempt: %w", err)
+		return nil, nil, false, fmt.Errorf("start attempt: %w", err)
 	}
-	return op, true, nil
+	return op, prev, true, nil
 }
+
+var errTerminal = errors.New("operation is terminal")
 
 func nullJSON(b json.RawMessage) []byte {
 	if len(b) == 0 {
@@ -179,4 +198,76 @@ func errorJSON(e *app.OperationError) []byte {
 	}
 	b, _ := json.Marshal(e)
 	return b
+}
+
+// EndedJob is an open operation whose River job is discarded or cancelled.
+type EndedJob struct {
+	OperationID uuid.UUID
+	JobID       int64
+	JobState    string
+}
+
+// OperationsWithEndedJobs lists up to limit open operations whose job River
+// discarded or cancelled, oldest change first.
+func OperationsWithEndedJobs(ctx context.Context, q Querier, limit int) ([]EndedJob, error) {
+	rows, err := q.Query(ctx, `
+		SELECT o.id, j.id, j.state::text FROM operations o JOIN river_job j ON j.id = o.job_id
+		WHERE o.status IN ('queued', 'processing') AND j.state IN ('discarded', 'cancelled')
+		ORDER BY o.updated_at LIMIT $1`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("operations with ended jobs: %w", err)
+	}
+	return pgx.CollectRows(rows, pgx.RowToStructByPos[EndedJob])
+}
+
+// JobEndedTx locks a job and reports whether it is still discarded or
+// cancelled.
+func JobEndedTx(ctx context.Context, tx pgx.Tx, jobID int64) (bool, error) {
+	var ended bool
+	err := tx.QueryRow(ctx, `SELECT state IN ('discarded', 'cancelled') FROM river_job WHERE id = $1 FOR UPDATE`, jobID).Scan(&ended)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return true, nil // deleted: nothing will work it again
+	}
+	if err != nil {
+		return false, fmt.Errorf("lock job: %w", err)
+	}
+	return ended, nil
+}
+
+// unresolvedWhere is the condition of an operation an operator must look
+// at: open, and either its outcome unknown since before $1 or its job ended
+// (so nothing but an operator will settle it) since before $1.
+const unresolvedWhere = `
+	o.status IN ('queued', 'processing') AND (o.outcome_unknown_since < $1 OR (o.updated_at < $1 AND EXISTS (
+		SELECT 1 FROM river_job j WHERE j.id = o.job_id AND j.state IN ('discarded', 'cancelled'))))`
+
+// CountUnresolved counts the operations flagged for operators (see
+// ListUnresolved).
+func CountUnresolved(ctx context.Context, q Querier, before time.Time) (int, error) {
+	var n int
+	if err := q.QueryRow(ctx, `SELECT count(*) FROM operations o WHERE`+unresolvedWhere, before).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count unresolved: %w", err)
+	}
+	return n, nil
+}
+
+// ListUnresolved returns up to limit operations still unresolved since
+// before a moment, oldest first: those RECONCILE_AFTER flags for an
+// operator.
+func ListUnresolved(ctx context.Context, q Querier, before time.Time, limit int) ([]*app.Operation, error) {
+	rows, err := q.Query(ctx, `SELECT `+operationColumns+` FROM operations o WHERE`+unresolvedWhere+`
+		ORDER BY coalesce(o.outcome_unknown_since, o.updated_at) LIMIT $2`, before, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list unresolved: %w", err)
+	}
+	defer rows.Close()
+	var out []*app.Operation
+	for rows.Next() {
+		op, err := scanOperation(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list unresolved: %w", err)
+		}
+		out = append(out, op)
+	}
+	return out, rows.Err()
 }

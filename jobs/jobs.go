@@ -47,13 +47,23 @@ type Config struct {
 	// River's default of 100 ms caps a queue at Workers×10 jobs/s, far
 	// too slow to drain a backlog; zero means 10 ms.
 	FetchCooldown time.Duration
-	// CallTimeout bounds one async provider call.
+	// CallTimeout bounds one async provider call (and one lookup).
 	CallTimeout time.Duration
+	// KeyRetention is how long the provider remembers an idempotency key;
+	// an attempt on an operation whose outcome has been unknown longer
+	// looks up before charging. Zero: never.
+	KeyRetention time.Duration
+	// Stopping is closed when the process begins to shut down: a worker
+	// waiting on a half-open breaker gives its job back instead of holding
+	// the shutdown.
+	Stopping <-chan struct{}
 	RetryBase   time.Duration
 	RetryMax    time.Duration
 	// ReconcileEvery is how often operations whose job River gave up on
-	// are closed; zero means every minute.
+	// are settled; zero means every minute. ReconcileAfter flags one the
+	// provider cannot settle for operators; zero means 30 minutes.
 	ReconcileEvery time.Duration
+	ReconcileAfter time.Duration
 	Logger         *slog.Logger
 	// RiverLogger is River's own; nil means River's warnings and errors
 	// go to Logger and its routine chatter nowhere.
@@ -71,11 +81,12 @@ func NewClient(cfg Config) (*river.Client[pgx.Tx], error) {
 		cfg.RiverLogger = slog.New(minLevel{cfg.Logger.Handler(), slog.LevelWarn})
 	}
 	cfg.Now = app.StorageClock(cfg.Now)
+	cfg.ReconcileAfter = cmp.Or(cfg.ReconcileAfter, 30*time.Minute)
 	workers := river.NewWorkers()
 	if err := river.AddWorkerSafely(workers, NewPaymentWorker(cfg)); err != nil {
 		return nil, err
 	}
-	if err := river.AddWorkerSafely(workers, &ReconcileWorker{pool: cfg.Pool, now: cfg.Now, channels: cfg.Channels}); err != nil {
+	if err := river.AddWorkerSafely(workers, NewReconcileWorker(cfg)); err != nil {
 		return nil, err
 	}
 	if err := river.AddWorkerSafely(workers, NewDeliveryWorker(cfg)); err != nil {
@@ -90,10 +101,10 @@ func NewClient(cfg Config) (*river.Client[pgx.Tx], error) {
 		Workers: workers,
 		// River's own job timeout must outlast our provider call so the
 		// call's deadline, not River's, decides.
-		JobTimeout: cfg.CallTimeout + 10*time.Second,
+		JobTimeout: 2*cfg.CallTimeout + 10*time.Second,
 		// A job left running by a killed process is retried this long
 		// after it started, not River's default hour.
-		RescueStuckJobsAfter: cfg.CallTimeout + 40*time.Second,
+		RescueStuckJobsAfter: 2*cfg.CallTimeout + 40*time.Second,
 		FetchCooldown:        cmp.Or(cfg.FetchCooldown, 10*time.Millisecond),
 	}
 	if cfg.Workers > 0 {

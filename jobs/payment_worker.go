@@ -18,22 +18,29 @@ import (
 	"github.com/spillway/spillway/db"
 )
 
+// recordTimeout bounds the writes that record an attempt's outcome. They
+// run on a context no cancel can take away (an operator's, a shutdown's):
+// once the provider may have acted, what it did must be written down.
+const recordTimeout = 15 * time.Second
+
 // PaymentWorker completes captured payments.
 type PaymentWorker struct {
 	river.WorkerDefaults[app.PaymentArgs]
-	pool        *pgxpool.Pool
-	provider    app.PaymentProvider
-	breakers    *app.Breakers
-	drain       *app.DrainLimiter
-	offpeak     app.OffpeakWindow
-	channels    map[app.Channel]bool
-	dependency  string
-	metrics     *app.Metrics
-	callTimeout time.Duration
-	retryBase   time.Duration
-	retryMax    time.Duration
-	now         func() time.Time
-	log         *slog.Logger
+	pool         *pgxpool.Pool
+	provider     app.PaymentProvider
+	breakers     *app.Breakers
+	drain        *app.DrainLimiter
+	offpeak      app.OffpeakWindow
+	channels     map[app.Channel]bool
+	dependency   string
+	metrics      *app.Metrics
+	callTimeout  time.Duration
+	keyRetention time.Duration
+	retryBase    time.Duration
+	retryMax     time.Duration
+	stopping     <-chan struct{}
+	now          func() time.Time
+	log          *slog.Logger
 }
 
 // NewPaymentWorker returns the worker for cfg.
@@ -41,14 +48,18 @@ func NewPaymentWorker(cfg Config) *PaymentWorker {
 	return &PaymentWorker{
 		pool: cfg.Pool, provider: cfg.Provider, breakers: cfg.Breakers, drain: cfg.Drain, offpeak: cfg.Offpeak,
 		channels: cfg.Channels, dependency: cfg.Dependency, metrics: cfg.Metrics,
-		callTimeout: cfg.CallTimeout,
-		retryBase:   cfg.RetryBase, retryMax: cfg.RetryMax, now: cfg.Now, log: cfg.Logger,
+		callTimeout: cfg.CallTimeout, keyRetention: cfg.KeyRetention, stopping: cfg.Stopping,
+		retryBase: cfg.RetryBase, retryMax: cfg.RetryMax, now: cfg.Now, log: cfg.Logger,
 	}
 }
 
 // Work makes one attempt. Declines and successes are recorded in the same
 // transaction as JobCompleteTx; faults return an error so River retries
-// with NextRetry's backoff, and the last allowed attempt fails the operation.
+// with NextRetry's backoff. An attempt whose outcome we do not know (a
+// timeout, a connection lost after sending) leaves the operation
+// processing with reason outcome_unknown, on the last attempt too: River
+// then discards the job and the reconciler asks the provider what
+// happened before anything is concluded.
 func (w *PaymentWorker) Work(ctx context.Context, job *river.Job[app.PaymentArgs]) error {
 	if now := w.now(); job.Args.Offpeak && !w.offpeak.Contains(now) && !runNow(job.Metadata) {
 		// The window closed with work left: it continues in the next one.
@@ -62,31 +73,36 @@ func (w *PaymentWorker) Work(ctx context.Context, job *river.Job[app.PaymentArgs
 	} else if !ok {
 		return river.JobSnooze(wait)
 	}
-	permit, b := w.breakers.Acquire(ctx, w.dependency)
-	if permit == nil {
-		// The provider is known to be failing: come back after the next
-		// probe time without spending an attempt. (The QueueGate pauses the
-		// queue while the breaker is open, so this is the rarer path of a
-		// job fetched just before the pause or while half-open.) The jitter
-		// spreads a backlog's return over an open wait, not one instant.
-		now := w.now()
-		spread := time.Duration(rand.Float64() * float64(max(b.Policy.OpenWait, time.Second)))
-		return river.JobSnooze(b.RetryAt(now).Sub(now) + spread)
+	permit, b, err := w.admit(ctx)
+	if err != nil {
+		return err
 	}
-	op, open, err := db.StartAttempt(ctx, w.pool, job.Args.OperationID)
+	op, prev, open, err := db.StartAttempt(ctx, w.pool, job.Args.OperationID)
 	if errors.Is(err, db.ErrNotFound) {
 		// The job is inserted in the operation's own transaction, so this
 		// cannot happen short of manual deletion; retrying will not help.
-		permit.Release(ctx)
+		permit.Release()
 		return river.JobCancel(fmt.Errorf("operation %s does not exist", job.Args.OperationID))
 	}
 	if err != nil {
-		permit.Release(ctx)
+		permit.Release()
 		return err
 	}
 	if !open {
-		permit.Release(ctx)
+		permit.Release()
 		return nil // finished elsewhere (an operator, an earlier run); nothing to charge
+	}
+	rec, cancelRec := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancelRec()
+
+	if op.MayHaveCharged() && w.keyRetention > 0 && w.now().Sub(*op.OutcomeUnknownSince) >= w.keyRetention {
+		// The provider may have forgotten the key, so a charge under it
+		// could be a second one: ask first.
+		done, err := w.lookupFirst(ctx, rec, job, op, prev)
+		if done || err != nil {
+			permit.Release()
+			return err
+		}
 	}
 
 	timeout := w.callTimeout
@@ -95,47 +111,121 @@ func (w *PaymentWorker) Work(ctx context.Context, job *river.Job[app.PaymentArgs
 		// take the permit while this call is still out.
 		timeout = min(timeout, b.Policy.ProbeLease)
 	}
-	callStart := w.now()
+	callStart := time.Now()
 	callCtx, cancel := context.WithTimeout(ctx, timeout)
-	res, err := w.provider.Charge(callCtx, app.Charge{
-		IdempotencyKey: op.ID.String(),
-		Amount:         op.Payment.Amount,
-		Currency:       op.Payment.Currency,
-		Reference:      op.ID.String(),
-		Description:    op.Payment.Description,
-	})
+	res, err := w.provider.Charge(callCtx, op.ChargeRequest())
 	pe := app.ClassifyProviderError(callCtx, err)
 	cancel()
-	permit.Done(ctx, pe.Fault())
+	elapsed := time.Since(callStart)
+	permit.Done(pe.Fault(), elapsed)
+	w.metrics.Called(w.dependency, "async", elapsed.Seconds(), pe)
+	if pe == nil && !res.Matches(op.Payment.Amount, op.Payment.Currency) {
+		pe = &app.ProviderError{Kind: app.FaultConflict,
+			Err: fmt.Errorf("the provider holds a charge of %d %s under this key", res.Amount, res.Currency)}
+	}
 
 	now := w.now()
-	w.metrics.Called(w.dependency, "async", now.Sub(callStart).Seconds(), pe)
 	if pe == nil {
 		op.ApplyCharge(res, now)
-		return w.finish(ctx, job, op)
+		return w.finish(rec, job, op)
 	}
-
-	w.log.Warn("payment attempt failed", "operation_id", op.ID, "attempt", job.Attempt, "error", pe)
-	if !pe.Retryable() {
+	w.log.Warn("payment attempt failed", "operation_id", op.ID, "attempt", job.Attempt, "error", pe,
+		"outcome_unknown", pe.OutcomeUnknown || op.MayHaveCharged())
+	switch {
+	case pe.Kind == app.FaultConflict || pe.Kind == app.FaultKeyClosed:
+		// Nothing was carried out under this key for this operation: had
+		// an earlier attempt of ours charged, the provider would have
+		// replayed that answer. (A charge another request left under the
+		// key is the orphan sweep's.) The next attempt uses a fresh key.
+		op.CloseKey(now)
+		op.Status = app.StatusQueued
+		op.RecordFault(pe, now)
+		if err := w.update(rec, op); err != nil {
+			return err
+		}
+		return pe
+	case !pe.Retryable() && op.MayHaveCharged():
+		// The provider refuses the request now, but an earlier attempt may
+		// have charged: stop trying and let the reconciler ask.
+		op.RecordUnknown(pe, now)
+		if err := w.update(rec, op); err != nil {
+			return err
+		}
+		return river.JobCancel(pe)
+	case !pe.Retryable():
 		op.Fail(string(pe.Kind), "the provider rejected the request", now)
-		return w.finish(ctx, job, op)
-	}
-	if job.Attempt >= job.MaxAttempts {
+		return w.finish(rec, job, op)
+	case pe.OutcomeUnknown || op.MayHaveCharged():
+		op.RecordUnknown(pe, now)
+	case job.Attempt >= job.MaxAttempts:
+		// Every attempt got a definite answer, so nothing was charged.
 		// Record the failure before River discards the job; if we die in
 		// between, the job is rescued, finds the operation terminal and
 		// completes without charging.
 		op.Fail("attempts_exhausted", fmt.Sprintf("gave up after %d attempts: %s", job.Attempt, pe.Kind), now)
-		if err := w.update(ctx, op); err != nil {
-			return err
-		}
-		return pe
+	default:
+		op.Status = app.StatusQueued
+		op.RecordFault(pe, now)
 	}
-	op.Status = app.StatusQueued
-	op.RecordFault(pe, now)
-	if err := w.update(ctx, op); err != nil {
+	if err := w.update(rec, op); err != nil {
 		return err
 	}
 	return pe
+}
+
+// admit asks the breaker for a permit. While it is open the job is snoozed
+// to the probe time, which spends no attempt; while it is half-open a job
+// that got no probe permit waits here for the probes' verdict rather than
+// being snoozed: the jobs workers fetch first are the highest-priority
+// ones, and a snoozed job would come back behind everything fetched
+// meanwhile.
+func (w *PaymentWorker) admit(ctx context.Context) (*app.Permit, app.Breaker, error) {
+	for {
+		changed := w.breakers.Changed(w.dependency)
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		permit, b := w.breakers.Acquire(cctx, w.dependency)
+		cancel()
+		if permit != nil {
+			return permit, b, nil
+		}
+		now := w.now()
+		if b.State != app.BreakerHalfOpen {
+			return nil, b, river.JobSnooze(max(b.RetryAt(now).Sub(now), 0))
+		}
+		select {
+		case <-changed:
+		case <-time.After(max(b.Policy.ProbeLease/4, 50*time.Millisecond)):
+			// Re-ask: a probe whose instance died frees its permit when
+			// its lease ends.
+		case <-w.stopping:
+			return nil, b, river.JobSnooze(0)
+		case <-ctx.Done():
+			return nil, b, river.JobSnooze(0)
+		}
+	}
+}
+
+// lookupFirst asks the provider what happened under the operation's key
+// before a new charge. It reports done when the lookup settled the
+// operation (and the job is finished), nil error and not done when a
+// charge may go ahead (under a fresh key if the old one is closed), and an
+// error to try again later.
+func (w *PaymentWorker) lookupFirst(ctx, rec context.Context, job *river.Job[app.PaymentArgs], op *app.Operation, prev *time.Time) (bool, error) {
+	lctx, cancel := context.WithTimeout(ctx, w.callTimeout)
+	l, err := w.provider.Lookup(lctx, op.ProviderKey())
+	cancel()
+	if err != nil {
+		return false, fmt.Errorf("look up %s before charging again: %w", op.ProviderKey(), err)
+	}
+	now := w.now()
+	switch {
+	case op.ApplyLookup(l, now):
+		return true, w.finish(rec, job, op)
+	case l.NothingCharged(deref(prev, op.CreatedAt), now):
+		op.CloseKey(now)
+		return false, w.update(rec, op)
+	}
+	return false, fmt.Errorf("the provider has not settled %s yet (%s)", op.ProviderKey(), l.Status)
 }
 
 // finish records a terminal outcome, enqueues its notifications and
@@ -212,9 +302,10 @@ func (w *PaymentWorker) NextRetry(job *river.Job[app.PaymentArgs]) time.Time {
 	return w.now().Add(Backoff(job.Attempt, w.retryBase, w.retryMax, rand.Float64()))
 }
 
-// Timeout leaves River's own limit above the provider call's.
+// Timeout leaves River's own limit above the provider call's (and a
+// lookup's before it).
 func (w *PaymentWorker) Timeout(*river.Job[app.PaymentArgs]) time.Duration {
-	return w.callTimeout + 10*time.Second
+	return 2*w.callTimeout + 10*time.Second
 }
 
 // Backoff returns the wait after the given attempt (1-based): base·2^(n-1)
@@ -228,4 +319,11 @@ func Backoff(attempt int, base, max time.Duration, r float64) time.Duration {
 		d = max
 	}
 	return d/2 + time.Duration(r*float64(d/2))
+}
+
+func deref(t *time.Time, def time.Time) time.Time {
+	if t == nil {
+		return def
+	}
+	return *t
 }

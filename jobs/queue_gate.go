@@ -1,14 +1,19 @@
 package jobs
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"log/slog"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/spillway/spillway/app"
+	"github.com/spillway/spillway/db"
 )
 
 // QueueGate pauses a River queue while its dependency's breaker is open
@@ -16,71 +21,91 @@ import (
 // every waiting job would be fetched and snoozed at each probe time; with
 // a backlog of thousands that churn competes with the request path for the
 // database exactly when captures need it most. Pausing is global in River,
-// as the breaker is, and every instance applies the state it sees, so a
-// crashed instance cannot leave the queue paused.
+// as the breaker is, and every instance re-asserts the state its breaker
+// calls for on every poll, so neither a crashed instance nor a lost
+// notification nor a stray manual pause can leave the queue in the wrong
+// state for longer than a poll.
 type QueueGate struct {
-	client *river.Client[pgx.Tx]
-	queue  string
-	log    *slog.Logger
-	want   chan bool
+	cfg  QueueGateConfig
+	kick chan struct{}
 }
 
-// NewQueueGate returns a gate for queue on client.
-func NewQueueGate(client *river.Client[pgx.Tx], queue string, log *slog.Logger) *QueueGate {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+// QueueGateConfig wires a gate.
+type QueueGateConfig struct {
+	Client     *river.Client[pgx.Tx]
+	Pool       *pgxpool.Pool
+	Queue      string
+	Breakers   *app.Breakers
+	Dependency string
+	// Poll is how often the queue's state is checked against the
+	// breaker's; zero means every second.
+	Poll   time.Duration
+	Logger *slog.Logger
+}
+
+// NewQueueGate returns a gate; call Run.
+func NewQueueGate(cfg QueueGateConfig) *QueueGate {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &QueueGate{client: client, queue: queue, log: log, want: make(chan bool, 1)}
+	cfg.Poll = cmp.Or(cfg.Poll, time.Second)
+	return &QueueGate{cfg: cfg, kick: make(chan struct{}, 1)}
 }
 
-// BreakerChanged records the breaker's new state; it never blocks.
-func (g *QueueGate) BreakerChanged(b app.Breaker) {
-	paused := b.State == app.BreakerOpen || b.State == app.BreakerForcedOpen
-	for {
-		select {
-		case g.want <- paused:
-			return
-		default:
-			select { // drop the stale wish for the newer one
-			case <-g.want:
-			default:
-			}
-		}
+// BreakerChanged asks for the state to be applied now; it never blocks.
+func (g *QueueGate) BreakerChanged(app.Breaker) {
+	select {
+	case g.kick <- struct{}{}:
+	default:
 	}
 }
 
-// Run applies the latest wished state until ctx ends, retrying each
-// second while the database refuses.
+// Run keeps the queue as the breaker wants it until ctx ends.
 func (g *QueueGate) Run(ctx context.Context) {
-	var want, applied *bool
-	retry := time.NewTicker(time.Second)
-	defer retry.Stop()
+	t := time.NewTicker(g.cfg.Poll)
+	defer t.Stop()
 	for {
+		if err := g.assert(ctx); err != nil && ctx.Err() == nil {
+			g.cfg.Logger.Warn("queue gate", "queue", g.cfg.Queue, "error", err)
+		}
 		select {
 		case <-ctx.Done():
 			return
-		case p := <-g.want:
-			want = &p
-		case <-retry.C:
+		case <-g.kick:
+		case <-t.C:
 		}
-		if want == nil || (applied != nil && *applied == *want) {
-			continue
-		}
-		if err := g.apply(ctx, *want); err != nil {
-			if ctx.Err() == nil {
-				g.log.Warn("queue gate", "queue", g.queue, "paused", *want, "error", err)
-			}
-			continue
-		}
-		applied = want
 	}
 }
 
-func (g *QueueGate) apply(ctx context.Context, paused bool) error {
+// assert compares the queue's pause state with what the breaker calls for
+// and changes it when they differ.
+func (g *QueueGate) assert(ctx context.Context) error {
+	b, ok := g.cfg.Breakers.Get(g.cfg.Dependency)
+	if !ok {
+		return nil
+	}
+	want := b.State == app.BreakerOpen || b.State == app.BreakerForcedOpen
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	if paused {
-		return g.client.QueuePause(ctx, g.queue, nil)
+	q, err := g.cfg.Client.QueueGet(ctx, g.cfg.Queue)
+	if errors.Is(err, rivertype.ErrNotFound) {
+		return nil // no producer has registered it yet; nothing to pause
 	}
-	return g.client.QueueResume(ctx, g.queue, nil)
+	if err != nil {
+		return err
+	}
+	if paused := q.PausedAt != nil; paused == want {
+		return nil
+	}
+	if want {
+		return g.cfg.Client.QueuePause(ctx, g.cfg.Queue, nil)
+	}
+	// Jobs the breaker snoozed to the probe time are due now, but River's
+	// scheduler would make them available only at its next run, seconds
+	// later, and workers would fetch lower-priority jobs first meanwhile.
+	// Making them available before resuming keeps priority order.
+	if err := db.MakeDueJobsAvailable(ctx, g.cfg.Pool, g.cfg.Queue); err != nil {
+		return err
+	}
+	return g.cfg.Client.QueueResume(ctx, g.cfg.Queue, nil)
 }

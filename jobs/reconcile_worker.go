@@ -3,8 +3,10 @@ package jobs
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 
@@ -12,7 +14,7 @@ import (
 	"github.com/spillway/spillway/db"
 )
 
-// ReconcileArgs is the periodic job that closes operations River gave up on.
+// ReconcileArgs is the periodic job that settles operations River gave up on.
 type ReconcileArgs struct{}
 
 func (ReconcileArgs) Kind() string { return "reconcile_operations" }
@@ -21,66 +23,102 @@ func (ReconcileArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{UniqueOpts: river.UniqueOpts{ByPeriod: 30 * time.Second}}
 }
 
-// ReconcileWorker is the safety net for the one path a worker cannot close
-// itself: a job that River discarded or cancelled without our worker
-// running its last attempt (say it was rescued after a crash with no
-// attempts left, or an operator cancelled it). Such an operation must not
-// stay "queued" forever, and its client must still hear how it ended.
+// ReconcileWorker is the safety net for the paths a worker cannot close
+// itself: a job that River discarded or cancelled while its operation is
+// still open — its last attempt's outcome unknown, a job rescued after a
+// crash with no attempts left, a job a worker stopped because the
+// provider refused it after an earlier attempt may have charged. Such an
+// operation must not stay open forever, and its client must still hear
+// how it ended; but an outcome we do not know is never reported as a
+// failure, so the provider is asked first. What the provider cannot
+// settle stays open, and is flagged for an operator once it has been so
+// for RECONCILE_AFTER.
 type ReconcileWorker struct {
 	river.WorkerDefaults[ReconcileArgs]
 	pool     *pgxpool.Pool
-	now      func() time.Time
+	provider app.PaymentProvider
+	timeout  time.Duration
 	channels map[app.Channel]bool
+	metrics  *app.Metrics
+	after    time.Duration
+	now      func() time.Time
+	log      *slog.Logger
+}
+
+// NewReconcileWorker returns the worker for cfg.
+func NewReconcileWorker(cfg Config) *ReconcileWorker {
+	return &ReconcileWorker{pool: cfg.Pool, provider: cfg.Provider, timeout: cfg.CallTimeout, channels: cfg.Channels,
+		metrics: cfg.Metrics, after: cfg.ReconcileAfter, now: cfg.Now, log: cfg.Logger}
 }
 
 func (w *ReconcileWorker) Work(ctx context.Context, _ *river.Job[ReconcileArgs]) error {
-	rows, err := w.pool.Query(ctx, `
-		SELECT o.id, j.state::text FROM operations o JOIN river_job j ON j.id = o.job_id
-		WHERE o.status IN ('queued', 'processing') AND j.state IN ('discarded', 'cancelled')
-		LIMIT 1000`)
+	stuck, err := db.OperationsWithEndedJobs(ctx, w.pool, 1000)
 	if err != nil {
-		return fmt.Errorf("reconcile operations: %w", err)
-	}
-	type stuck struct {
-		id    [16]byte
-		state string
-	}
-	var found []stuck
-	for rows.Next() {
-		var s stuck
-		if err := rows.Scan(&s.id, &s.state); err != nil {
-			rows.Close()
-			return err
-		}
-		found = append(found, s)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return err
 	}
-	for _, s := range found {
-		if err := w.close(ctx, s.id, s.state); err != nil {
+	for _, s := range stuck {
+		if err := w.reconcile(ctx, s.OperationID, s.JobID, s.JobState); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			// One operation the provider cannot settle now must not hold
+			// up the others; it is tried again next time.
+			w.log.Warn("reconcile operation", "operation_id", s.OperationID, "error", err)
+		}
+	}
+	if w.metrics != nil {
+		n, err := db.CountUnresolved(ctx, w.pool, w.now().Add(-w.after))
+		if err != nil {
 			return err
 		}
+		w.metrics.Unresolved.Set(float64(n))
 	}
 	return nil
 }
 
-func (w *ReconcileWorker) close(ctx context.Context, id [16]byte, jobState string) error {
+// reconcile settles one open operation whose job ended without closing it.
+func (w *ReconcileWorker) reconcile(ctx context.Context, id uuid.UUID, jobID int64, jobState string) error {
+	op, err := db.GetOperation(ctx, w.pool, id)
+	if err != nil {
+		return err
+	}
+	now := w.now()
+	if op.Attempts > 0 || op.MayHaveCharged() {
+		// Some call may have reached the provider: only its answer decides.
+		lctx, cancel := context.WithTimeout(ctx, w.timeout)
+		l, err := w.provider.Lookup(lctx, op.ProviderKey())
+		cancel()
+		if err != nil {
+			return fmt.Errorf("look up %s: %w", op.ProviderKey(), err)
+		}
+		now = w.now()
+		switch {
+		case op.ApplyLookup(l, now):
+		case l.NothingCharged(deref(op.AttemptedAt, op.CreatedAt), now):
+			if l.KeyClosed {
+				op.CloseKey(now)
+			}
+			op.OutcomeUnknownSince = nil
+		default:
+			return nil // processing, or not settled yet: ask again next time
+		}
+	}
+	if !op.Status.Terminal() {
+		if jobState == "cancelled" {
+			op.Cancel("the job was cancelled", now)
+		} else {
+			op.Fail("attempts_exhausted", "the job ended without completing the operation", now)
+		}
+	}
 	tx, err := w.pool.Begin(ctx)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
-	op, err := db.GetOperation(ctx, tx, id)
-	if err != nil {
+	// An operator may have retried the job meanwhile: then its worker, not
+	// this, finishes the operation.
+	if ended, err := db.JobEndedTx(ctx, tx, jobID); err != nil || !ended {
 		return err
-	}
-	now := w.now()
-	if jobState == "cancelled" {
-		op.Cancel("the job was cancelled", now)
-	} else {
-		op.Fail("attempts_exhausted", "the job ended without completing the operation", now)
 	}
 	if err := updateOperationTx(ctx, tx, op, w.channels); err != nil {
 		return err

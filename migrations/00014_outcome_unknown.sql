@@ -10,6 +10,9 @@ ALTER TABLE operations ADD CONSTRAINT operations_reason_check
     CHECK (reason IN ('timeout', 'provider_error', 'breaker_open', 'overloaded', 'deferred', 'outcome_unknown'));
 ALTER TABLE operations ADD COLUMN key_gen integer NOT NULL DEFAULT 0 CHECK (key_gen >= 0);
 ALTER TABLE operations ADD COLUMN outcome_unknown_since timestamptz;
+-- When the latest provider call started: a not-found lookup that did not
+-- close the key is believed only well after it (app.LookupSettle).
+ALTER TABLE operations ADD COLUMN attempted_at timestamptz;
 CREATE INDEX operations_outcome_unknown ON operations (outcome_unknown_since)
     WHERE outcome_unknown_since IS NOT NULL AND status IN ('queued', 'processing');
 
@@ -46,6 +49,7 @@ CREATE TABLE orphan_sweeps (
 DROP TABLE orphan_sweeps;
 DROP TABLE orphan_charges;
 DROP INDEX operations_outcome_unknown;
+ALTER TABLE operations DROP COLUMN attempted_at;
 ALTER TABLE operations DROP COLUMN outcome_unknown_since;
 ALTER TABLE operations DROP COLUMN key_gen;
 ALTER TABLE operations DROP CONSTRAINT operations_reason_check;

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -29,24 +30,32 @@ import (
 const dependencyPayment = "payment"
 
 // runServe starts workers and, when withHTTP, the API; it returns when ctx
-// ends, after draining in-flight requests and jobs.
+// ends, after draining in-flight requests and jobs (see shutdown).
 func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io.Writer, withHTTP bool) error {
 	cfg, err := app.LoadConfig(getenv)
 	if err != nil {
 		return err
 	}
 	log := newLogger(cfg, stderr)
-	pool, err := openDatabase(ctx, cfg, getenv, stderr, db.PoolConfig{MaxConns: cfg.DBMaxConns,
-		// Open what a burst of sync calls plus captures needs before the
-		// first request: opening dozens under load outlasts CAPTURE_TIMEOUT.
-		MinConns: min(cfg.DBMaxConns, cfg.SyncConcurrency+8)})
+	pool, err := openDatabase(ctx, cfg, getenv, stderr, db.PoolConfig{MaxConns: cfg.PoolConns(), MinConns: cfg.DBMinConns})
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
+	if err := checkConnLimit(ctx, pool, cfg); err != nil {
+		return err
+	}
 	if err := db.MigrateUp(ctx, pool, io.Discard); err != nil {
 		return err
 	}
+	// The breakers get connections of their own: a request holding its
+	// transaction's connection must never wait on the same pool to claim
+	// or finish a probe, or a recovery at full load deadlocks into 503s.
+	breakerPool, err := db.Open(ctx, db.PoolConfig{URL: pool.Config().ConnString(), MaxConns: app.BreakerConns})
+	if err != nil {
+		return err
+	}
+	defer breakerPool.Close()
 
 	// Listen before anything else runs so a taken port fails fast.
 	var apiLn, simLn net.Listener
@@ -81,7 +90,7 @@ func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io
 	// attached once both exist.
 	var gate atomic.Pointer[jobs.QueueGate]
 	breakers, err := app.NewBreakers(app.BreakersConfig{
-		Store: &db.BreakerStore{Pool: pool}, Instance: instance, Logger: log,
+		Store: &db.BreakerStore{Pool: breakerPool}, Instance: instance, Logger: log,
 		OnChange: func(b app.Breaker, transition bool) {
 			metrics.BreakerChanged(b, transition)
 			if g := gate.Load(); g != nil && b.Name == dependencyPayment {
@@ -106,13 +115,15 @@ func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io
 	if err != nil {
 		return err
 	}
+	stopping := make(chan struct{})
 	jc := jobs.Config{
 		Pool: pool, Provider: prov, Workers: cfg.Workers, CallTimeout: cfg.PaymentAsyncTimeout,
+		KeyRetention: cfg.PaymentKeyRetention, Stopping: stopping,
 		RetryBase: cfg.PaymentRetryBase, RetryMax: cfg.PaymentRetryMax, Logger: log,
 		Breakers: breakers, Dependency: dependencyPayment, Metrics: metrics,
 		Drain:   app.NewDrainLimiter(&db.RateLimitStore{Pool: pool}, dependencyPayment, cfg.DrainRate),
 		Offpeak: cfg.Offpeak, Channels: senders.Channels(), Senders: senders, PublicURL: cfg.PublicURL,
-		IdempotencyTTL: cfg.IdempotencyTTL,
+		IdempotencyTTL: cfg.IdempotencyTTL, ReconcileEvery: cfg.ReconcileEvery, ReconcileAfter: cfg.ReconcileAfter,
 	}
 	if cfg.LogLevel == "debug" {
 		jc.RiverLogger = log
@@ -134,24 +145,25 @@ func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io
 	}
 
 	errc := make(chan error, 2)
-	var servers []*http.Server
+	var simServer, apiServer *http.Server
 	if simLn != nil {
-		s := &http.Server{Handler: sim.New(sim.Config{}), ReadHeaderTimeout: 5 * time.Second}
-		servers = append(servers, s)
-		go func() { errc <- serveHTTP(s, simLn) }()
+		simServer = &http.Server{Handler: sim.New(sim.Config{}), ReadHeaderTimeout: 5 * time.Second}
+		go func() { errc <- serveHTTP(simServer, simLn) }()
 		fmt.Fprintf(stdout, "simulator on http://%s (chaos: PUT /control)\n", simLn.Addr())
 	}
-	if err := rc.Start(ctx); err != nil {
+	// River runs on a context no signal cancels: a cancelled start context
+	// would cancel running jobs mid-call and spend their attempts. It is
+	// stopped by shutdown, on its own schedule.
+	if err := rc.Start(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("start workers: %w", err)
 	}
 	if cfg.Workers > 0 {
-		g := jobs.NewQueueGate(rc, app.QueuePayments, log)
+		g := jobs.NewQueueGate(jobs.QueueGateConfig{Client: rc, Pool: pool, Queue: app.QueuePayments,
+			Breakers: breakers, Dependency: dependencyPayment, Logger: log})
 		gate.Store(g)
-		if b, ok := breakers.Get(dependencyPayment); ok {
-			g.BreakerChanged(b)
-		}
 		go g.Run(bctx)
 	}
+	var hub *web.EventHub
 	if apiLn != nil {
 		if cfg.AdminEmail != "" {
 			if err := admin.EnsureFirstAdmin(ctx, pool, cfg.AdminEmail, cfg.AdminPassword); err != nil {
@@ -163,21 +175,21 @@ func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io
 		adminHandler, err := admin.New(admin.Config{
 			Pool: pool, River: rc, Breakers: breakers, Logger: log, Instance: instance, Channels: senders.Channels(),
 			SecureCookies: !(host == "localhost" || (ip != nil && ip.IsLoopback())),
+			GatedQueues:   map[string]string{app.QueuePayments: dependencyPayment},
 		})
 		if err != nil {
 			return err
 		}
-		hub := web.NewEventHub(pool, log)
+		hub = web.NewEventHub(pool, log)
 		go hub.Run(bctx)
-		s := &http.Server{
+		apiServer = &http.Server{
 			Handler: web.NewServer(web.Config{Runner: runner, Pool: pool, Logger: log, Metrics: reg, Events: hub,
 				Admin: adminHandler}),
 			ReadHeaderTimeout: 5 * time.Second,
 			ReadTimeout:       30 * time.Second,
 			IdleTimeout:       2 * time.Minute,
 		}
-		servers = append(servers, s)
-		go func() { errc <- serveHTTP(s, apiLn) }()
+		go func() { errc <- serveHTTP(apiServer, apiLn) }()
 		fmt.Fprintf(stdout, "spillway serving on http://%s (provider %s, deadline %s)\n", apiLn.Addr(), cfg.PaymentProvider, cfg.PaymentDeadline)
 		fmt.Fprintf(stdout, "admin UI on http://%s/admin (first operator from ADMIN_EMAIL/ADMIN_PASSWORD or `spillway admin create`)\n", apiLn.Addr())
 	} else {
@@ -188,8 +200,27 @@ func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io
 	case <-ctx.Done():
 	case err = <-errc:
 	}
-	shutdown(servers, rc, log)
+	log.Info("shutting down", "grace", cfg.ShutdownGrace)
+	shutdown(shutdownPlan{
+		api: apiServer, sim: simServer, hub: hub, workers: rc, stopping: stopping, hard: hardStop(ctx),
+		requests: cfg.PaymentDeadline + cfg.CaptureTimeout + time.Second, grace: cfg.ShutdownGrace,
+	}, log)
 	return err
+}
+
+// checkConnLimit refuses to start when this instance's connections could
+// exceed what the server allows: better a clear message now than
+// "remaining connection slots are reserved" under load.
+func checkConnLimit(ctx context.Context, pool *pgxpool.Pool, cfg app.Config) error {
+	l, err := db.ServerConnLimit(ctx, pool)
+	if err != nil {
+		return err
+	}
+	if cfg.DBMaxConns > l.Allowed {
+		return fmt.Errorf("DB_MAX_CONNS=%d is more than the %d connections the database allows this role (%s); "+
+			"lower DB_MAX_CONNS (each instance opens up to that many) or raise the server's limit", cfg.DBMaxConns, l.Allowed, l)
+	}
+	return nil
 }
 
 func serveHTTP(s *http.Server, ln net.Listener) error {
@@ -205,23 +236,64 @@ type stopper interface {
 	StopAndCancel(ctx context.Context) error
 }
 
-// shutdown stops taking requests, lets in-flight ones commit, then lets
-// running jobs finish; jobs still running after the grace period are
-// cancelled and River retries them later, which the provider's idempotency
-// makes safe.
-func shutdown(servers []*http.Server, rc stopper, log *slog.Logger) {
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	for i := len(servers) - 1; i >= 0; i-- {
-		if err := servers[i].Shutdown(ctx); err != nil {
-			log.Warn("http shutdown", "error", err)
-		}
+// shutdownPlan is what shutdown stops, and its time limits.
+type shutdownPlan struct {
+	api, sim *http.Server
+	hub      *web.EventHub
+	workers  stopper
+	stopping chan struct{} // closed when shutdown begins
+	hard     <-chan struct{}
+	requests time.Duration // in-flight requests' budget (deadline + capture, and a little)
+	grace    time.Duration // SHUTDOWN_GRACE for running jobs
+}
+
+// shutdown stops in the order that loses nothing and spends nothing:
+//  1. the API stops accepting; live streams end at once, so their clients
+//     reconnect elsewhere instead of holding the shutdown; requests in
+//     flight finish within their budget;
+//  2. workers fetch nothing more and running jobs finish within the grace,
+//     so no attempt is spent on the shutdown;
+//  3. the simulator, which those jobs may still be calling, goes last.
+//
+// A second signal (hard) stops at once: running jobs are cancelled, record
+// what they know (an outcome they do not know stays unknown, never failed)
+// and are retried later, which the provider's idempotency makes safe.
+func shutdown(p shutdownPlan, log *slog.Logger) {
+	close(p.stopping)
+	hardCtx := func(d time.Duration) (context.Context, context.CancelFunc) {
+		ctx, cancel := context.WithTimeout(context.Background(), d)
+		go func() {
+			select {
+			case <-p.hard:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		return ctx, cancel
 	}
-	if err := rc.Stop(ctx); err != nil {
+	if p.api != nil {
+		if p.hub != nil {
+			p.hub.Close()
+		}
+		ctx, cancel := hardCtx(p.requests)
+		if err := p.api.Shutdown(ctx); err != nil {
+			log.Warn("http shutdown", "error", err)
+			_ = p.api.Close()
+		}
+		cancel()
+	}
+	ctx, cancel := hardCtx(p.grace)
+	if err := p.workers.Stop(ctx); err != nil {
 		log.Warn("workers did not stop in time; cancelling", "error", err)
 		cctx, ccancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer ccancel()
-		_ = rc.StopAndCancel(cctx)
+		_ = p.workers.StopAndCancel(cctx)
+		ccancel()
+	}
+	cancel()
+	if p.sim != nil {
+		ctx, cancel := hardCtx(5 * time.Second)
+		_ = p.sim.Shutdown(ctx)
+		cancel()
 	}
 }
 

@@ -54,6 +54,10 @@ type Config struct {
 	// Channels are the configured notification channels: an operation an
 	// operator cancels is announced on them like any other ending.
 	Channels map[app.Channel]bool
+	// GatedQueues maps a queue to the dependency whose breaker pauses and
+	// resumes it (jobs.QueueGate). Such a queue is not paused by hand: the
+	// gate would undo it within a second; forcing the breaker is how.
+	GatedQueues map[string]string
 }
 
 //go:embed static

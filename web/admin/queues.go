@@ -24,6 +24,11 @@ func (s *server) handleQueuePause(pause bool) http.HandlerFunc {
 		if pause {
 			verb, action = "paused", "queue.pause"
 		}
+		if dep, ok := s.cfg.GatedQueues[name]; ok {
+			s.renderError(w, r, app.Errorf(app.ECONFLICT, "The %s queue follows the %s breaker, which pauses it while open "+
+				"and resumes it when calls go through again. To hold it, force the %s breaker open on the Breakers page.", name, dep, dep))
+			return
+		}
 		err := s.inTx(ctx, func(tx pgx.Tx) error {
 			var pausedAt *time.Time
 			err := tx.QueryRow(ctx, `SELECT paused_at FROM river_queue WHERE name = $1 FOR UPDATE`, name).Scan(&pausedAt)
