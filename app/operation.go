@@ -59,15 +59,15 @@ const KindPayment = "payment"
 // its terminal status. Its ID is also the idempotency key every provider
 // call carries.
 type Operation struct {
-	ID          uuid.UUID
-	Kind        string
-	Status      Status
-	Mode        Mode
-	Reason      Reason // set when Mode is async
-	Attempts    int    // provider calls made, sync and async
-	Priority    int    // River priority the job was (or would be) inserted at
-	Payment     PaymentRequest
-	JobID       int64 // River job id when captured async
+	ID       uuid.UUID
+	Kind     string
+	Status   Status
+	Mode     Mode
+	Reason   Reason // set when Mode is async
+	Attempts int    // provider calls made, sync and async
+	Priority int    // River priority the job was (or would be) inserted at
+	Payment  PaymentRequest
+	JobID    int64 // River job id when captured async
 	// KeyGen counts the provider keys this operation has used; see
 	// ProviderKey.
 	KeyGen int

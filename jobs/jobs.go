@@ -56,9 +56,9 @@ type Config struct {
 	// Stopping is closed when the process begins to shut down: a worker
 	// waiting on a half-open breaker gives its job back instead of holding
 	// the shutdown.
-	Stopping <-chan struct{}
-	RetryBase   time.Duration
-	RetryMax    time.Duration
+	Stopping  <-chan struct{}
+	RetryBase time.Duration
+	RetryMax  time.Duration
 	// ReconcileEvery is how often operations whose job River gave up on
 	// are settled; zero means every minute. ReconcileAfter flags one the
 	// provider cannot settle for operators; zero means 30 minutes.
