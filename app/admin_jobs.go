@@ -52,10 +52,6 @@ func (t JobTab) States() []string {
 // take them (priority, scheduled_at, id) rather than newest first.
 func (t JobTab) WorkerOrder() bool { return t == TabPending || t == TabPrioritized }
 
-// WaitingStates are the states a job can still be reprioritized in: River
-// fetches by priority only from these (checked against River v0.51.1).
-var WaitingStates = []string{"available", "scheduled", "retryable", "pending"}
-
 // JobFilter narrows a job list. It round-trips through a query string, so
 // a filtered page, its next page and a bulk action on it all mean the
 // same set.
@@ -211,42 +207,6 @@ func (f JobFilter) String() string {
 		add("created in the last %s", f.Within)
 	}
 	return strings.Join(parts, ", ")
-}
-
-// JobAction is something an operator does to jobs.
-type JobAction string
-
-const (
-	ActionReprioritize JobAction = "reprioritize"
-	ActionRetry        JobAction = "retry"
-	ActionCancel       JobAction = "cancel"
-	ActionRunNow       JobAction = "run_now"
-)
-
-// ParseJobAction accepts the four job actions.
-func ParseJobAction(s string) (JobAction, error) {
-	switch a := JobAction(s); a {
-	case ActionReprioritize, ActionRetry, ActionCancel, ActionRunNow:
-		return a, nil
-	}
-	return "", FieldErrorf("action", "unknown action %q", s)
-}
-
-// States are the job states the action applies to; jobs in others are
-// left alone (and counted as skipped).
-func (a JobAction) States() []string {
-	switch a {
-	case ActionReprioritize:
-		return WaitingStates
-	case ActionRetry:
-		// Retrying a finished job makes it available again now.
-		return []string{"discarded", "cancelled", "retryable"}
-	case ActionCancel:
-		return []string{"available", "scheduled", "retryable", "pending", "running"}
-	case ActionRunNow:
-		return []string{"scheduled", "retryable"}
-	}
-	return nil
 }
 
 // Label is the action in words, for buttons and the audit log.

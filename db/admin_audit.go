@@ -2,25 +2,13 @@ package db
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"time"
+
+	"github.com/spillway/spillway/app"
 )
 
-// AuditEntry is one admin action in the audit log.
-type AuditEntry struct {
-	ID         int64
-	At         time.Time
-	ActorID    int64 // 0: no user (the command line, the environment)
-	ActorEmail string
-	Action     string
-	Target     string
-	Before     json.RawMessage
-	After      json.RawMessage
-	Detail     string
-	IP         string
-	RequestID  string
-}
+// AuditEntry is one admin action in the audit log (app owns the type).
+type AuditEntry = app.AuditEntry
 
 // InsertAudit appends an entry; pass the action's own transaction so the
 // entry exists exactly when the change does.

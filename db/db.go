@@ -5,13 +5,14 @@ package db
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/spillway/spillway/app"
 )
 
 // PoolConfig sizes the pool explicitly: pgx's default of max(4, NumCPU)
@@ -73,5 +74,6 @@ type Querier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
-// ErrNotFound is returned when a row does not exist.
-var ErrNotFound = errors.New("not found")
+// ErrNotFound is returned when a row does not exist. It carries app's
+// ENOTFOUND code, so the domain can tell without importing db.
+var ErrNotFound error = &app.Error{Code: app.ENOTFOUND, Message: "not found"}

@@ -113,12 +113,17 @@ func insertOperationArgs(op *app.Operation) []any {
 // operation is already terminal (say, cancelled by an operator while a
 // worker was calling the provider); false means it was.
 func UpdateOpenOperationTx(ctx context.Context, tx pgx.Tx, op *app.Operation) (bool, error) {
+	return reviseOperationTx(ctx, tx, op, []app.Status{app.StatusQueued, app.StatusProcessing})
+}
+
+func reviseOperationTx(ctx context.Context, tx pgx.Tx, op *app.Operation, from []app.Status) (bool, error) {
 	tag, err := tx.Exec(ctx, `
 		UPDATE operations SET status = $2, mode = $3, reason = nullif($4, ''), attempts = $5,
 			job_id = nullif($6, 0), result = $7, error = $8, updated_at = $9, completed_at = $10,
-			key_gen = $11, outcome_unknown_since = $12
-		WHERE id = $1 AND status IN ('queued', 'processing')`, op.ID, op.Status, op.Mode, op.Reason, op.Attempts, op.JobID,
-		nullJSON(op.Result), errorJSON(op.Error), op.UpdatedAt, op.CompletedAt, op.KeyGen, op.OutcomeUnknownSince)
+			key_gen = $11, outcome_unknown_since = $12, attempted_at = $13
+		WHERE id = $1 AND status = ANY($14)`, op.ID, op.Status, op.Mode, op.Reason, op.Attempts, op.JobID,
+		nullJSON(op.Result), errorJSON(op.Error), op.UpdatedAt, op.CompletedAt, op.KeyGen, op.OutcomeUnknownSince,
+		op.AttemptedAt, from)
 	if err != nil {
 		return false, fmt.Errorf("update operation: %w", err)
 	}

@@ -160,8 +160,9 @@ func TestRetriedFailureIsToldItsNewEnding(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 
-	// What the admin's Retry does: the job back in the queue, the
-	// operation reopened, in one transaction.
+	// The admin's Retry: the provider is asked first (it has nothing
+	// under the key), then the job goes back in the queue and the
+	// operation is reopened, in one transaction.
 	h.sim.SetChaos(sim.Chaos{})
 	ctx := context.Background()
 	var jobID int64
@@ -176,18 +177,14 @@ func TestRetriedFailureIsToldItsNewEnding(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	tx, err := h.pool.Begin(ctx)
+	op, err := app.NewOperator(app.OperatorConfig{Store: db.NewStore(h.pool), Jobs: h.river, Provider: h.provider,
+		Channels: rc.senders.Channels()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.river.JobRetryTx(ctx, tx, jobID); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.ReopenOperationsTx(ctx, tx, []int64{jobID}, time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	if err := tx.Commit(ctx); err != nil {
-		t.Fatal(err)
+	res, err := op.ApplyJobs(ctx, app.Actor{Email: "ops@example.com"}, app.JobRequest{Action: app.ActionRetry}, []int64{jobID})
+	if err != nil || len(res.Changed) != 1 {
+		t.Fatalf("retry: %+v, %v", res, err)
 	}
 	h.waitStatus(id, app.StatusSucceeded)
 	for len(rc.webhook.Received()) < 2 || len(rc.smtp.Messages()) < 2 || len(rc.sms.Requests()) < 2 {

@@ -34,6 +34,7 @@ type harness struct {
 	t        *testing.T
 	pool     *pgxpool.Pool
 	sim      *sim.Sim
+	provider app.PaymentProvider
 	river    *river.Client[pgx.Tx]
 	breakers *app.Breakers
 	url      string
@@ -53,6 +54,12 @@ type harnessOpts struct {
 	publicURL   string
 	// checkCallback vets callback URLs at request time; nil accepts all.
 	checkCallback func(url string) error
+	// poolSize sizes the request and worker pool as DB_MAX_CONNS would;
+	// 0 keeps the test database's default. The breakers always get a pool
+	// of their own, as in serve.
+	poolSize int
+	// captureTimeout is CAPTURE_TIMEOUT; 0 means 5 s.
+	captureTimeout time.Duration
 }
 
 func newHarness(t *testing.T, o harnessOpts) *harness {
@@ -66,7 +73,22 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	if o.syncLimit == 0 {
 		o.syncLimit = 16
 	}
-	pool := dbtest.New(t)
+	pool, dbURL := dbtest.NewWithURL(t)
+	if o.poolSize > 0 {
+		var err error
+		if pool, err = db.Open(context.Background(), db.PoolConfig{URL: dbURL, MaxConns: o.poolSize}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(pool.Close)
+	}
+	breakerPool, err := db.Open(context.Background(), db.PoolConfig{URL: dbURL, MaxConns: app.BreakerConns})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(breakerPool.Close)
+	if o.captureTimeout == 0 {
+		o.captureTimeout = 5 * time.Second
+	}
 	s := sim.New(sim.Config{})
 	simSrv := httptest.NewServer(s)
 	t.Cleanup(simSrv.Close)
@@ -86,7 +108,7 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 		policy = *o.breaker
 	}
 	breakers, err := app.NewBreakers(app.BreakersConfig{
-		Store: &db.BreakerStore{Pool: pool}, Instance: t.Name(), FlushEvery: 20 * time.Millisecond,
+		Store: &db.BreakerStore{Pool: breakerPool}, Instance: t.Name(), FlushEvery: 20 * time.Millisecond,
 		PollEvery: 200 * time.Millisecond, Logger: log, OnChange: metrics.BreakerChanged,
 	})
 	if err != nil {
@@ -123,7 +145,7 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	}
 	runner, err := app.NewRunner(app.RunnerConfig{
 		Store: db.NewStore(pool), Jobs: rc, Provider: prov, Deadline: o.deadline,
-		CaptureTimeout: 5 * time.Second, SyncLimit: o.syncLimit, HighValueAmount: 100000,
+		CaptureTimeout: o.captureTimeout, SyncLimit: o.syncLimit, HighValueAmount: 100000,
 		Breakers: breakers, Dependency: "payment", Metrics: metrics,
 		Offpeak: o.offpeak, Channels: o.senders.Channels(), CheckCallback: checkCallback(o.checkCallback),
 		MaxAttempts: o.maxAttempts, Logger: log,
@@ -135,7 +157,7 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	go hub.Run(bctx)
 	api := httptest.NewServer(web.NewServer(web.Config{Runner: runner, Pool: pool, Logger: log, Metrics: reg, Events: hub}))
 	t.Cleanup(api.Close)
-	h := &harness{t: t, pool: pool, sim: s, river: rc, breakers: breakers, url: api.URL}
+	h := &harness{t: t, pool: pool, sim: s, provider: prov, river: rc, breakers: breakers, url: api.URL}
 	h.startWorkers = func(n int) {
 		t.Helper()
 		jc := jobCfg

@@ -54,6 +54,9 @@ type Config struct {
 	// Channels are the configured notification channels: an operation an
 	// operator cancels is announced on them like any other ending.
 	Channels map[app.Channel]bool
+	// Provider answers the lookups an operator's cancel or retry makes
+	// before it could lose a charge; nil refuses those that need one.
+	Provider app.PaymentProvider
 	// GatedQueues maps a queue to the dependency whose breaker pauses and
 	// resumes it (jobs.QueueGate). Such a queue is not paused by hand: the
 	// gate would undo it within a second; forcing the breaker is how.
@@ -65,6 +68,7 @@ var static embed.FS
 
 type server struct {
 	cfg      Config
+	operator *app.Operator
 	breakers *db.BreakerStore
 	now      func() time.Time
 	log      *slog.Logger
@@ -89,7 +93,12 @@ func New(cfg Config) (http.Handler, error) {
 	}
 	cfg.BasePath = strings.TrimRight(cmp.Or(cfg.BasePath, "/admin"), "/")
 	cfg.Instance = cmp.Or(cfg.Instance, "admin")
-	s := &server{cfg: cfg, breakers: &db.BreakerStore{Pool: cfg.Pool}, now: app.StorageClock(cfg.Now),
+	op, err := app.NewOperator(app.OperatorConfig{Store: db.NewStore(cfg.Pool), Jobs: cfg.River, Provider: cfg.Provider,
+		Channels: cfg.Channels, Now: cfg.Now})
+	if err != nil {
+		return nil, err
+	}
+	s := &server{cfg: cfg, operator: op, breakers: &db.BreakerStore{Pool: cfg.Pool}, now: app.StorageClock(cfg.Now),
 		log: cfg.Logger, base: cfg.BasePath}
 	return s.routes(), nil
 }

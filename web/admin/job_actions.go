@@ -1,7 +1,6 @@
 package admin
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -9,9 +8,6 @@ import (
 	"strings"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
-	"github.com/riverqueue/river"
 
 	"github.com/spillway/spillway/app"
 	"github.com/spillway/spillway/db"
@@ -63,118 +59,40 @@ func (j jobRequest) describe(n int) string {
 	return ""
 }
 
-func (j jobRequest) after() any {
-	switch j.Action {
-	case app.ActionReprioritize:
-		return map[string]int{"priority": j.Priority}
-	case app.ActionCancel:
-		return map[string]string{"state": "cancelled (running jobs: cancel requested)"}
-	}
-	return map[string]string{"state": "available"}
-}
-
-// applyTx applies the action to those of ids in a state it applies to,
-// inside tx, and writes one audit entry for them. It returns the jobs it
-// changed as they were before.
-func (s *server) applyTx(ctx context.Context, tx pgx.Tx, r *http.Request, j jobRequest, ids []int64, detail string) ([]db.JobBefore, error) {
-	before, err := db.LockJobsTx(ctx, tx, ids, j.Action.States())
+// apply runs the action through the operator service and says what
+// happened in words: what changed, what a lookup settled instead, and why
+// anything was refused.
+func (s *server) apply(r *http.Request, j jobRequest, ids []int64, detail string) (app.JobsResult, string, error) {
+	res, err := s.operator.ApplyJobs(r.Context(), s.actor(r), app.JobRequest{Action: j.Action, Priority: j.Priority, Detail: detail}, ids)
 	if err != nil {
-		return nil, err
+		return res, "", err
 	}
-	if j.Action == app.ActionReprioritize {
-		before = keep(before, func(b db.JobBefore) bool { return b.Priority != j.Priority })
-	}
-	if len(before) == 0 {
-		return nil, nil
-	}
-	ids = idsOf(before, nil)
-	now := s.now()
-	switch j.Action {
-	case app.ActionReprioritize:
-		if _, err := db.SetJobPriorityTx(ctx, tx, ids, j.Priority, now); err != nil {
-			return nil, err
-		}
-	case app.ActionRetry, app.ActionRunNow:
-		// River's JobRetry makes a job available now (scheduled_at moves up
-		// only if it was in the future) and gives an exhausted job one more
-		// attempt.
-		for _, id := range ids {
-			if _, err := s.cfg.River.JobRetryTx(ctx, tx, id); err != nil {
-				return nil, fmt.Errorf("retry job %d: %w", id, err)
-			}
-		}
-		if j.Action == app.ActionRunNow {
-			if err := db.MarkRunNowTx(ctx, tx, ids); err != nil {
-				return nil, err
-			}
-		}
-		finished := idsOf(before, func(b db.JobBefore) bool { return b.State == "discarded" || b.State == "cancelled" })
-		if len(finished) > 0 {
-			if err := db.ReopenOperationsTx(ctx, tx, finished, now); err != nil {
-				return nil, err
-			}
-		}
-	case app.ActionCancel:
-		for _, id := range ids {
-			if _, err := s.cfg.River.JobCancelTx(ctx, tx, id); err != nil {
-				return nil, fmt.Errorf("cancel job %d: %w", id, err)
-			}
-		}
-		waiting := idsOf(before, func(b db.JobBefore) bool { return b.State != "running" })
-		if len(waiting) > 0 {
-			cancelled, err := db.CancelOperationsTx(ctx, tx, waiting, now)
-			if err != nil {
-				return nil, err
-			}
-			if err := s.notifyTx(ctx, tx, cancelled); err != nil {
-				return nil, err
-			}
-		}
-	}
-	e := s.audit(r, userFrom(ctx), "job."+string(j.Action), jobsTarget(ids), before, j.after(), detail)
-	if err := db.InsertAudit(ctx, tx, e); err != nil {
-		return nil, err
-	}
-	return before, nil
+	return res, j.describe(len(res.Changed)) + settledAndRefused(res), nil
 }
 
-func jobsTarget(ids []int64) string {
-	if len(ids) == 1 {
-		return "job " + strconv.FormatInt(ids[0], 10)
-	}
+// settledAndRefused tells the operator about the jobs an action did not
+// simply change.
+func settledAndRefused(res app.JobsResult) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d jobs: ", len(ids))
-	for i, id := range ids {
-		if i == 10 {
-			fmt.Fprintf(&b, " … (all in before)")
+	if n := len(res.Settled); n > 0 {
+		fmt.Fprintf(&b, " %d %s: the provider had already charged or declined it, so that outcome was recorded instead.",
+			n, plural(n, "job was settled", "jobs were settled"))
+	}
+	for i, f := range res.Refused {
+		if i == 5 {
+			fmt.Fprintf(&b, " …and %d more refused for the same kind of reason.", len(res.Refused)-i)
 			break
 		}
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(strconv.FormatInt(id, 10))
+		fmt.Fprintf(&b, " Job %d was left as it was: %s", f.JobID, f.Reason)
 	}
 	return b.String()
 }
 
-func keep(bs []db.JobBefore, ok func(db.JobBefore) bool) []db.JobBefore {
-	out := bs[:0:0]
-	for _, b := range bs {
-		if ok(b) {
-			out = append(out, b)
-		}
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
 	}
-	return out
-}
-
-func idsOf(bs []db.JobBefore, ok func(db.JobBefore) bool) []int64 {
-	var ids []int64
-	for _, b := range bs {
-		if ok == nil || ok(b) {
-			ids = append(ids, b.ID)
-		}
-	}
-	return ids
+	return many
 }
 
 // handleJobAction acts on the job of the page it was sent from.
@@ -193,17 +111,12 @@ func (s *server) handleJobAction(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, r, err)
 		return
 	}
-	var changed []db.JobBefore
-	err = s.inTx(r.Context(), func(tx pgx.Tx) error {
-		changed, err = s.applyTx(r.Context(), tx, r, j, []int64{id}, "")
-		return err
-	})
+	res, msg, err := s.apply(r, j, []int64{id}, "")
 	if err != nil {
 		s.renderError(w, r, err)
 		return
 	}
-	msg := j.describe(len(changed))
-	if len(changed) == 0 {
+	if len(res.Changed)+len(res.Settled)+len(res.Refused) == 0 {
 		msg = fmt.Sprintf("Nothing changed: the job is not in a state where %s applies (or already has it).", j.Action.Label())
 	}
 	s.redirect(w, r, fmt.Sprintf("%s/jobs/%d", s.base, id), msg)
@@ -239,17 +152,12 @@ func (s *server) handleSelectedAction(w http.ResponseWriter, r *http.Request) {
 		}
 		ids = append(ids, id)
 	}
-	var changed []db.JobBefore
-	err = s.inTx(r.Context(), func(tx pgx.Tx) error {
-		changed, err = s.applyTx(r.Context(), tx, r, j, ids, "selected")
-		return err
-	})
+	res, msg, err := s.apply(r, j, ids, "selected")
 	if err != nil {
 		s.renderError(w, r, err)
 		return
 	}
-	msg := j.describe(len(changed))
-	if skipped := len(ids) - len(changed); skipped > 0 {
+	if skipped := len(ids) - len(res.Changed) - len(res.Settled) - len(res.Refused); skipped > 0 {
 		msg += fmt.Sprintf(" %d left as they were (not in a state where %s applies, or already so).", skipped, j.Action.Label())
 	}
 	s.redirect(w, r, back, msg)
@@ -313,49 +221,28 @@ func (s *server) handleBulkAction(w http.ResponseWriter, r *http.Request) {
 	now := s.now()
 	detail := "all matching: " + f.String()
 	var total, batches int
+	var all app.JobsResult
 	var last int64
 	for {
-		var n, c int
-		err := s.inTx(ctx, func(tx pgx.Tx) error {
-			ids, err := db.AdminJobIDs(ctx, tx, f, j.Action.States(), last, bulkBatch, now)
-			if err != nil || len(ids) == 0 {
-				return err
-			}
-			last = ids[len(ids)-1]
-			n = len(ids)
-			changed, err := s.applyTx(ctx, tx, r, j, ids, detail)
-			c = len(changed)
-			return err
-		})
+		ids, err := db.AdminJobIDs(ctx, s.cfg.Pool, f, j.Action.States(), last, bulkBatch, now)
+		if err != nil {
+			s.renderError(w, r, err)
+			return
+		}
+		if len(ids) == 0 {
+			break
+		}
+		last = ids[len(ids)-1]
+		res, _, err := s.apply(r, j, ids, detail)
 		if err != nil {
 			s.renderError(w, r, fmt.Errorf("bulk %s after %d batches (%d jobs done): %w", j.Action, batches, total, err))
 			return
 		}
-		if n == 0 {
-			break
-		}
-		total += c
+		total += len(res.Changed)
+		all.Settled = append(all.Settled, res.Settled...)
+		all.Refused = append(all.Refused, res.Refused...)
 		batches++
 	}
-	s.redirect(w, r, s.base+"/jobs?"+f.Query().Encode(), j.describe(total)+" (all matching: "+f.String()+")")
+	s.redirect(w, r, s.base+"/jobs?"+f.Query().Encode(), j.describe(total)+" (all matching: "+f.String()+")"+settledAndRefused(all))
 }
 
-// notifyTx enqueues the notifications of operations an operator ended, in
-// the transaction that ended them.
-func (s *server) notifyTx(ctx context.Context, tx pgx.Tx, ids []uuid.UUID) error {
-	var params []river.InsertManyParams
-	for _, id := range ids {
-		op, err := db.GetOperation(ctx, tx, id)
-		if err != nil {
-			return err
-		}
-		params = append(params, app.NotificationJobs(op, s.cfg.Channels)...)
-	}
-	if len(params) == 0 {
-		return nil
-	}
-	if _, err := s.cfg.River.InsertManyTx(ctx, tx, params); err != nil {
-		return fmt.Errorf("enqueue notifications: %w", err)
-	}
-	return nil
-}

@@ -129,6 +129,16 @@ func (s *server) audit(r *http.Request, u *app.AdminUser, action, target string,
 	return e
 }
 
+// actor is who makes the request, for the operator service's audit
+// entries.
+func (s *server) actor(r *http.Request) app.Actor {
+	a := app.Actor{IP: clientIP(r), RequestID: requestID(r.Context())}
+	if u := userFrom(r.Context()); u != nil {
+		a.UserID, a.Email = u.ID, u.Email
+	}
+	return a
+}
+
 func jsonOf(v any) json.RawMessage {
 	if v == nil {
 		return nil

@@ -1,0 +1,117 @@
+package web_test
+
+import (
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/spillway/spillway/app"
+	"github.com/spillway/spillway/web/sim"
+)
+
+// TestRecoveryUnderMoreClientsThanConnections runs more clients than the
+// pool has connections through a whole outage and recovery: the breaker
+// opens, half-opens and closes while every request holds its
+// transaction's connection. Probes are claimed and finished on the
+// breakers' own connections, so none of it may answer 503, and the
+// breaker must close once the provider is back.
+func TestRecoveryUnderMoreClientsThanConnections(t *testing.T) {
+	t.Parallel()
+	policy := app.DefaultBreakerPolicy()
+	policy.MinCalls, policy.OpenWait, policy.MaxOpenWait = 5, 300*time.Millisecond, 300*time.Millisecond
+	h := newHarness(t, harnessOpts{workers: 2, poolSize: 8, syncLimit: 6, deadline: 500 * time.Millisecond,
+		captureTimeout: time.Second, breaker: &policy})
+	h.sim.SetChaos(sim.Chaos{Down: true})
+
+	var (
+		mu        sync.Mutex
+		statuses  = map[int]int{}
+		accepted  []string
+		stop      atomic.Bool
+		recovered = make(chan struct{})
+		once      sync.Once
+		up        atomic.Bool
+		wg        sync.WaitGroup
+	)
+	const clients = 20
+	for c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; !stop.Load(); i++ {
+				r := h.pay(keyf("recover-%d-%d", c, i), payment)
+				mu.Lock()
+				statuses[r.status]++
+				if r.status == http.StatusCreated || r.status == http.StatusAccepted {
+					accepted = append(accepted, r.json(t)["id"].(string))
+				}
+				mu.Unlock()
+				if r.status == http.StatusCreated && up.Load() {
+					once.Do(func() { close(recovered) })
+				}
+			}
+		}()
+	}
+	// The outage: the breaker opens under the clients' load.
+	waitBreaker(t, h, app.BreakerOpen)
+	h.sim.SetChaos(sim.Chaos{})
+	up.Store(true)
+	back := time.Now()
+	select {
+	case <-recovered:
+	case <-time.After(60 * time.Second):
+		t.Fatal("no synchronous success within a minute of the provider coming back")
+	}
+	firstOK := time.Since(back)
+	// Keep the load on while the breaker settles.
+	waitBreaker(t, h, app.BreakerClosed)
+	stop.Store(true)
+	wg.Wait()
+
+	t.Logf("statuses %v; first 201 %s after the provider was back", statuses, firstOK)
+	for s, n := range statuses {
+		if s != http.StatusCreated && s != http.StatusAccepted {
+			t.Fatalf("%d requests answered %d during the recovery (%v): only 201 and 202 may be", n, s, statuses)
+		}
+	}
+	h.waitAllSucceeded(accepted)
+}
+
+// waitBreaker waits until this instance's breaker is in state.
+func waitBreaker(t *testing.T, h *harness, state app.BreakerState) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if b, _ := h.breakers.Get("payment"); b.State == state {
+			return
+		}
+		if time.Now().After(deadline) {
+			b, _ := h.breakers.Get("payment")
+			t.Fatalf("breaker stayed %s, want %s", b.State, state)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// waitAllSucceeded waits until every acknowledged operation succeeded,
+// with exactly one effect each and no operation beyond them.
+func (h *harness) waitAllSucceeded(ids []string) {
+	h.t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for h.count(`SELECT count(*) FROM operations WHERE status <> 'succeeded'`) != 0 {
+		if time.Now().After(deadline) {
+			h.t.Fatalf("%d acknowledged operations never succeeded", h.count(`SELECT count(*) FROM operations WHERE status <> 'succeeded'`))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := h.count(`SELECT count(*) FROM operations`); n != len(ids) {
+		h.t.Fatalf("%d operations for %d acknowledged requests", n, len(ids))
+	}
+	for _, id := range ids {
+		if e := h.sim.Effects(id); e != 1 {
+			h.t.Fatalf("operation %s has %d effects", id, e)
+		}
+	}
+}
