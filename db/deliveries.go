@@ -38,3 +38,19 @@ func InsertDelivery(ctx context.Context, q Querier, d DeliveryRecord) error {
 func InsertDeliveryTx(ctx context.Context, tx pgx.Tx, d DeliveryRecord) error {
 	return InsertDelivery(ctx, tx, d)
 }
+
+// TargetDisabled reports whether target asked, in answer to an earlier
+// delivery of this operation on channel, to be sent nothing more (a
+// webhook endpoint's 410 Gone, recorded as outcome disabled). The
+// delivery worker asks before every send, so an operation's later endings
+// (after an operator's retry) are not pushed at an endpoint that is gone.
+func TargetDisabled(ctx context.Context, q Querier, opID uuid.UUID, channel, target string) (bool, error) {
+	var disabled bool
+	err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM deliveries
+		WHERE operation_id = $1 AND channel = $2 AND target = $3 AND outcome = 'disabled')`,
+		opID, channel, target).Scan(&disabled)
+	if err != nil {
+		return false, fmt.Errorf("read disabled deliveries: %w", err)
+	}
+	return disabled, nil
+}

@@ -94,6 +94,19 @@ func (w *DeliveryWorker) Work(ctx context.Context, job *river.Job[app.DeliveryAr
 		w.record(ctx, op, job, target, "skipped", 0, err)
 		return river.JobCancel(err)
 	}
+	// A 410 Gone disables the endpoint for the operation, not only for the
+	// job that got it: a later ending (an operator retried the operation)
+	// is a new job, and must not knock on the door that was closed. When
+	// this cannot be read the job is retried rather than sent blind.
+	disabled, err := db.TargetDisabled(ctx, w.pool, op.ID, string(job.Args.Channel), target)
+	if err != nil {
+		return err
+	}
+	if disabled {
+		err := fmt.Errorf("not sent: the %s target refused an earlier delivery of this operation for good (410 Gone)", job.Args.Channel)
+		w.record(ctx, op, job, target, "skipped", 0, err)
+		return river.JobCancel(err)
+	}
 	res, err := send(ctx)
 	if err == nil {
 		return w.complete(ctx, op, job, target, res)

@@ -2,9 +2,11 @@ package web
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -19,15 +21,71 @@ import (
 // after maxStream and the client's EventSource reconnects with
 // Last-Event-ID, losing nothing.
 const (
-	streamHeartbeat = 15 * time.Second
-	streamReread    = 5 * time.Second
-	maxStream       = 10 * time.Minute
+	defaultStreamHeartbeat    = 15 * time.Second
+	defaultStreamWriteTimeout = 10 * time.Second
+	defaultMaxStreams         = 1000
+	streamReread              = 5 * time.Second
+	maxStream                 = 10 * time.Minute
 )
+
+// streamLimits is how this instance runs its event streams. Every stream
+// holds a goroutine, a connection and a LISTEN subscriber, so their number
+// is capped, each write is bounded, and a shutdown ends them all.
+type streamLimits struct {
+	heartbeat    time.Duration
+	writeTimeout time.Duration
+	retryAfter   int
+	max          int64
+	open         atomic.Int64
+}
+
+func newStreamLimits(cfg Config) *streamLimits {
+	l := &streamLimits{heartbeat: cfg.StreamHeartbeat, writeTimeout: cfg.StreamWriteTimeout,
+		retryAfter: cfg.RetryAfterSeconds, max: int64(cfg.MaxStreams)}
+	if l.heartbeat <= 0 {
+		l.heartbeat = defaultStreamHeartbeat
+	}
+	if l.writeTimeout <= 0 {
+		l.writeTimeout = defaultStreamWriteTimeout
+	}
+	if l.max <= 0 {
+		l.max = defaultMaxStreams
+	}
+	return l
+}
+
+// acquire counts a stream in, unless the instance already has its cap.
+func (l *streamLimits) acquire() bool {
+	if l.open.Add(1) > l.max {
+		l.open.Add(-1)
+		return false
+	}
+	return true
+}
+
+func (l *streamLimits) release() { l.open.Add(-1) }
+
+// refuse answers 503 with Retry-After; the client's next try may reach
+// another instance, or this one with room again.
+func (l *streamLimits) refuse(w http.ResponseWriter, r *http.Request, why string, err error) {
+	writeProblem(w, r, problemFor(&app.Error{Code: app.EUNAVAILABLE, Message: why, Err: err}, l.retryAfter))
+}
 
 // handleOperationEvents serves GET /api/v1/operations/{id}/events as
 // server-sent events: every status change, from after Last-Event-ID.
-func handleOperationEvents(pool *pgxpool.Pool, hub *EventHub) http.HandlerFunc {
+func handleOperationEvents(pool *pgxpool.Pool, hub *EventHub, limits *streamLimits) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		// Refused before any work: a stream that will not be opened costs
+		// no database read.
+		if hub.isClosed() {
+			limits.refuse(w, r, "this instance is shutting down; reconnect", ErrHubClosed)
+			return
+		}
+		if !limits.acquire() {
+			limits.refuse(w, r, "this instance has as many open streams as it serves; retry later", nil)
+			return
+		}
+		defer limits.release()
 		op, ok := loadOperation(w, r, pool)
 		if !ok {
 			return
@@ -37,6 +95,10 @@ func handleOperationEvents(pool *pgxpool.Pool, hub *EventHub) http.HandlerFunc {
 		// Subscribe before the first read, so a change between the two is
 		// not missed.
 		changed, stop, err := hub.Subscribe(r.Context(), id)
+		if errors.Is(err, ErrHubClosed) {
+			limits.refuse(w, r, "this instance is shutting down; reconnect", err)
+			return
+		}
 		if err != nil {
 			writeProblem(w, r, problemFor(&app.Error{Code: app.EUNAVAILABLE, Message: "the stream could not start; retry later", Err: err}, 1))
 			return
@@ -44,26 +106,57 @@ func handleOperationEvents(pool *pgxpool.Pool, hub *EventHub) http.HandlerFunc {
 		defer stop()
 
 		rc := http.NewResponseController(w)
+		// The server's ReadTimeout is for reading the request, not for the
+		// life of the response: were it left on the connection it would
+		// fire mid-stream and cancel r.Context(). net/http clears it itself
+		// once a bodiless request is read; clearing it here keeps that so
+		// whatever the request and the server. The write deadlines bound a
+		// stream instead.
+		_ = rc.SetReadDeadline(time.Time{})
+		// Each batch of writes gets its own deadline, which also replaces
+		// any server WriteTimeout: a client that stops reading fills the
+		// socket buffers, and the write that would block then fails rather
+		// than hold this goroutine and the connection forever. A writer
+		// without deadlines (not the net/http server) is written as is.
+		bound := func() bool {
+			err := rc.SetWriteDeadline(time.Now().Add(limits.writeTimeout))
+			return err == nil || errors.Is(err, http.ErrNotSupported)
+		}
+		if !bound() {
+			return
+		}
 		w.Header().Set("Content-Type", "text/event-stream")
 		w.Header().Set("Cache-Control", "no-store")
 		w.Header().Set("X-Accel-Buffering", "no")
 		w.WriteHeader(http.StatusOK)
 		fmt.Fprintf(w, "retry: 2000\n\n")
 
-		heartbeat := time.NewTicker(streamHeartbeat)
+		heartbeat := time.NewTicker(limits.heartbeat)
 		defer heartbeat.Stop()
 		reread := time.NewTicker(streamReread)
 		defer reread.Stop()
-		end := time.After(maxStream)
+		end := time.NewTimer(maxStream)
+		defer end.Stop()
 		if !resumed {
 			// Event 0 is the state the operation was created in, which is
 			// not stored as an event (see migration 00013).
 			writeEvent(w, id, 0, db.OperationEvent{Status: string(initialStatus(op)), At: op.CreatedAt})
 		}
+		// A heartbeat only writes; the database is read on a change, on
+		// the re-read tick and first.
+		read, ping := true, false
 		for {
-			evs, err := db.OperationEvents(r.Context(), pool, id, last)
-			if err != nil {
-				return // the client reconnects with Last-Event-ID
+			var evs []db.OperationEvent
+			if read {
+				if evs, err = db.OperationEvents(r.Context(), pool, id, last); err != nil {
+					return // the client reconnects with Last-Event-ID
+				}
+			}
+			if !bound() {
+				return
+			}
+			if ping {
+				fmt.Fprint(w, ": ping\n\n")
 			}
 			for _, e := range evs {
 				writeEvent(w, id, e.ID, e)
@@ -72,15 +165,20 @@ func handleOperationEvents(pool *pgxpool.Pool, hub *EventHub) http.HandlerFunc {
 			if err := rc.Flush(); err != nil {
 				return
 			}
+			read, ping = false, false
 			select {
 			case <-r.Context().Done():
 				return
-			case <-end:
+			case <-hub.done():
+				return // the client reconnects, to another instance
+			case <-end.C:
 				return
 			case <-changed:
+				read = true
 			case <-reread.C:
+				read = true
 			case <-heartbeat.C:
-				fmt.Fprint(w, ": ping\n\n")
+				ping = true
 			}
 		}
 	}

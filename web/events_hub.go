@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -16,13 +17,20 @@ import (
 // may be made by any instance's worker, so the hub follows them with one
 // LISTEN connection rather than River's Subscribe, which sees only jobs this
 // process worked.
+//
+// Close ends every stream, for shutdown; see Close for the order.
 type EventHub struct {
-	pool     *pgxpool.Pool
-	log      *slog.Logger
-	instance string
-	mu       sync.Mutex
-	subs     map[uuid.UUID]map[chan struct{}]struct{}
+	pool      *pgxpool.Pool
+	log       *slog.Logger
+	instance  string
+	mu        sync.Mutex
+	subs      map[uuid.UUID]map[chan struct{}]struct{}
+	closed    chan struct{}
+	closeOnce sync.Once
 }
+
+// ErrHubClosed is Subscribe's answer once the hub is closed.
+var ErrHubClosed = errors.New("event hub closed: the instance is shutting down")
 
 // watchTTL is how long a watch lasts unless refreshed; Run refreshes at a
 // third of it.
@@ -33,13 +41,51 @@ func NewEventHub(pool *pgxpool.Pool, log *slog.Logger) *EventHub {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &EventHub{pool: pool, log: log, instance: uuid.NewString(), subs: map[uuid.UUID]map[chan struct{}]struct{}{}}
+	return &EventHub{pool: pool, log: log, instance: uuid.NewString(), subs: map[uuid.UUID]map[chan struct{}]struct{}{},
+		closed: make(chan struct{})}
+}
+
+// Close ends every open stream now and answers new ones 503 with
+// Retry-After. A stream is the one request http.Server.Shutdown would
+// otherwise wait for until its deadline; ended, it lets Shutdown finish,
+// and the browser's EventSource reconnects with Last-Event-ID, losing
+// nothing. Close is safe to call more than once and from any goroutine.
+//
+// The order on SIGTERM: register Close with the server when it is built,
+//
+//	srv.RegisterOnShutdown(hub.Close)
+//
+// so that srv.Shutdown(ctx) first closes the listeners (a reconnect then
+// reaches another instance, or retries after the stream's retry: 2000)
+// and only then ends the streams; Shutdown's wait for active requests
+// then sees the stream handlers return. Calling hub.Close() yourself just
+// before srv.Shutdown works too, but leaves a moment in which a reconnect
+// still reaches this instance and is answered 503, which EventSource does
+// not retry. Cancel the ctx given to Run after Shutdown returns.
+func (h *EventHub) Close() {
+	h.closeOnce.Do(func() { close(h.closed) })
+}
+
+// done is closed when the hub is.
+func (h *EventHub) done() <-chan struct{} { return h.closed }
+
+// isClosed reports whether Close was called.
+func (h *EventHub) isClosed() bool {
+	select {
+	case <-h.closed:
+		return true
+	default:
+		return false
+	}
 }
 
 // Subscribe returns a channel that is signalled when the operation
 // changes, and a function to stop. The first stream for an operation on
 // this instance registers the watch that makes its changes announced.
 func (h *EventHub) Subscribe(ctx context.Context, id uuid.UUID) (<-chan struct{}, func(), error) {
+	if h.isClosed() {
+		return nil, nil, ErrHubClosed
+	}
 	ch := make(chan struct{}, 1)
 	h.mu.Lock()
 	first := h.subs[id] == nil

@@ -23,7 +23,11 @@ func routes(cfg Config) http.Handler {
 
 	r.Get("/healthz", handleHealth(cfg.Pool))
 	if cfg.Metrics != nil {
-		r.Handle("/metrics", promhttp.HandlerFor(cfg.Metrics, promhttp.HandlerOpts{}))
+		metrics := promhttp.HandlerFor(cfg.Metrics, promhttp.HandlerOpts{})
+		if cfg.MetricsToken != "" {
+			metrics = requireBearer(cfg.MetricsToken)(metrics)
+		}
+		r.Handle("/metrics", metrics)
 	}
 	r.Mount("/status", status.Routes(cfg.Pool))
 	if cfg.Admin != nil {
@@ -33,7 +37,7 @@ func routes(cfg Config) http.Handler {
 		r.Post("/payments", handleCreatePayment(cfg.Runner, cfg.Logger, cfg.RetryAfterSeconds))
 		r.Get("/operations/{id}", handleGetOperation(cfg.Pool))
 		if cfg.Events != nil {
-			r.Get("/operations/{id}/events", handleOperationEvents(cfg.Pool, cfg.Events))
+			r.Get("/operations/{id}/events", handleOperationEvents(cfg.Pool, cfg.Events, newStreamLimits(cfg)))
 		}
 	})
 	return r

@@ -8,6 +8,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
@@ -27,8 +28,22 @@ type Config struct {
 	RetryAfterSeconds int
 	// Metrics is served at /metrics when set.
 	Metrics prometheus.Gatherer
-	// Events fans status changes out to live streams; run it.
+	// MetricsToken, when set (METRICS_TOKEN), is the bearer token /metrics
+	// requires; without it the answer is 401.
+	MetricsToken string
+	// Events fans status changes out to live streams; run it, and close it
+	// on shutdown (see EventHub.Close).
 	Events *EventHub
+	// MaxStreams caps this instance's open event streams (SSE_MAX_STREAMS);
+	// past it a new stream is answered 503 with Retry-After. Zero means
+	// 1000.
+	MaxStreams int
+	// StreamHeartbeat is how often an idle stream sends a comment; zero
+	// means 15 s.
+	StreamHeartbeat time.Duration
+	// StreamWriteTimeout bounds each write to a stream: a client that reads
+	// nothing for this long loses its stream. Zero means 10 s.
+	StreamWriteTimeout time.Duration
 	// Admin is mounted at /admin when set.
 	Admin http.Handler
 }

@@ -18,6 +18,14 @@ import (
 // address, found in the URL, by DNS, or on the socket being connected.
 var ErrBlockedAddress = errors.New("address is not a public internet address")
 
+// ErrLookupUnavailable is wrapped when a URL's host could not be resolved
+// for a reason that may pass: a DNS timeout, a temporary resolver failure
+// (SERVFAIL), or the caller's ctx ending first. The URL was not judged, so
+// the request is worth retrying (503 with Retry-After), unlike a name that
+// does not exist or an address that is blocked, which are the client's to
+// fix (422). The resolver's own error is wrapped too.
+var ErrLookupUnavailable = errors.New("the host name could not be resolved right now")
+
 // checkURLTimeout bounds CheckURL's DNS lookup.
 const checkURLTimeout = 5 * time.Second
 
@@ -36,6 +44,10 @@ func CheckURL(rawURL string, allowPrivate bool) error {
 }
 
 // CheckURLContext is CheckURL with the caller's ctx bounding the lookup.
+//
+// Its error wraps ErrBlockedAddress for an internal target and
+// ErrLookupUnavailable when DNS could not answer for now (or ctx ended
+// first); any other error is a URL that will not do.
 func CheckURLContext(ctx context.Context, rawURL string, allowPrivate bool) error {
 	return checkURL(ctx, rawURL, allowPrivate, net.DefaultResolver.LookupNetIP)
 }
@@ -61,6 +73,9 @@ func checkURL(ctx context.Context, rawURL string, allowPrivate bool, lookup look
 	}
 	addrs, err := lookup(ctx, "ip", host)
 	if err != nil {
+		if lookupMayPass(ctx, err) {
+			return fmt.Errorf("webhook URL: resolve %q: %w: %w", host, ErrLookupUnavailable, err)
+		}
 		return fmt.Errorf("webhook URL: resolve %q: %w", host, err)
 	}
 	if len(addrs) == 0 {
@@ -73,6 +88,21 @@ func checkURL(ctx context.Context, rawURL string, allowPrivate bool, lookup look
 		}
 	}
 	return nil
+}
+
+// lookupMayPass reports whether a failed lookup says nothing about the
+// name: the resolver timed out or failed for now, or ctx ended. "No such
+// host" and any other answer are verdicts, and stay validation errors.
+func lookupMayPass(ctx context.Context, err error) bool {
+	if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return true
+	}
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) {
+		return dnsErr.IsTimeout || (dnsErr.IsTemporary && !dnsErr.IsNotFound)
+	}
+	var netErr net.Error
+	return errors.As(err, &netErr) && netErr.Timeout()
 }
 
 // parseTarget checks a webhook URL's syntax: absolute http or https, a

@@ -3,6 +3,8 @@ package notify
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net"
 	"net/netip"
 	"strings"
 	"testing"
@@ -209,3 +211,62 @@ func FuzzCheckURL(f *testing.F) {
 		}
 	})
 }
+
+// A lookup that failed for now is ErrLookupUnavailable (the request may be
+// retried); a name that does not exist or resolves to a blocked address
+// is a validation error, and never ErrLookupUnavailable.
+func TestCheckURLLookupFailures(t *testing.T) {
+	t.Parallel()
+	expired, cancel := context.WithCancel(context.Background())
+	cancel()
+	tests := []struct {
+		name        string
+		ctx         context.Context
+		err         error
+		addrs       []netip.Addr
+		unavailable bool
+		blocked     bool
+	}{
+		{name: "timeout", err: &net.DNSError{Err: "i/o timeout", Name: "h.example", IsTimeout: true}, unavailable: true},
+		{name: "servfail", err: &net.DNSError{Err: "server misbehaving", Name: "h.example", IsTemporary: true}, unavailable: true},
+		{name: "deadline", err: context.DeadlineExceeded, unavailable: true},
+		{name: "dns error wrapping the deadline", err: fmt.Errorf("lookup: %w", &net.DNSError{Err: "lookup timed out", UnwrapErr: context.DeadlineExceeded}), unavailable: true},
+		{name: "caller gave up", ctx: expired, err: errors.New("operation was canceled"), unavailable: true},
+		{name: "net timeout", err: &net.OpError{Op: "read", Net: "udp", Err: timeoutError{}}, unavailable: true},
+		{name: "no such host", err: &net.DNSError{Err: "no such host", Name: "h.example", IsNotFound: true}},
+		{name: "no such host, temporary elsewhere", err: &net.DNSError{Err: "no such host", Name: "h.example", IsNotFound: true, IsTemporary: true}},
+		{name: "other dns error", err: &net.DNSError{Err: "cannot unmarshal DNS message", Name: "h.example"}},
+		{name: "plain error", err: errors.New("lookup failed")},
+		{name: "no addresses", addrs: []netip.Addr{}},
+		{name: "blocked", addrs: []netip.Addr{netip.MustParseAddr("10.0.0.1")}, blocked: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := tt.ctx
+			if ctx == nil {
+				ctx = context.Background()
+			}
+			lookup := func(context.Context, string, string) ([]netip.Addr, error) { return tt.addrs, tt.err }
+			err := checkURL(ctx, "https://h.example/hook", false, lookup)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if got := errors.Is(err, ErrLookupUnavailable); got != tt.unavailable {
+				t.Errorf("err = %v: ErrLookupUnavailable %v, want %v", err, got, tt.unavailable)
+			}
+			if got := errors.Is(err, ErrBlockedAddress); got != tt.blocked {
+				t.Errorf("err = %v: ErrBlockedAddress %v, want %v", err, got, tt.blocked)
+			}
+			if tt.err != nil && !errors.Is(err, tt.err) {
+				t.Errorf("err = %v does not wrap the resolver's %v", err, tt.err)
+			}
+		})
+	}
+}
+
+type timeoutError struct{}
+
+func (timeoutError) Error() string   { return "i/o timeout" }
+func (timeoutError) Timeout() bool   { return true }
+func (timeoutError) Temporary() bool { return true }
