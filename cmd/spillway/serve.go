@@ -163,7 +163,6 @@ func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io
 		gate.Store(g)
 		go g.Run(bctx)
 	}
-	var hub *web.EventHub
 	if apiLn != nil {
 		if cfg.AdminEmail != "" {
 			if err := admin.EnsureFirstAdmin(ctx, pool, cfg.AdminEmail, cfg.AdminPassword); err != nil {
@@ -180,15 +179,18 @@ func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io
 		if err != nil {
 			return err
 		}
-		hub = web.NewEventHub(pool, log)
+		hub := web.NewEventHub(pool, log)
 		go hub.Run(bctx)
 		apiServer = &http.Server{
 			Handler: web.NewServer(web.Config{Runner: runner, Pool: pool, Logger: log, Metrics: reg, Events: hub,
-				Admin: adminHandler}),
+				Admin: adminHandler, MaxStreams: cfg.SSEMaxStreams, MetricsToken: cfg.MetricsToken}),
 			ReadHeaderTimeout: 5 * time.Second,
 			ReadTimeout:       30 * time.Second,
 			IdleTimeout:       2 * time.Minute,
 		}
+		// Shutdown closes the listener first, then ends every live stream,
+		// so no reconnect lands here and no stream holds the shutdown.
+		apiServer.RegisterOnShutdown(hub.Close)
 		go func() { errc <- serveHTTP(apiServer, apiLn) }()
 		fmt.Fprintf(stdout, "spillway serving on http://%s (provider %s, deadline %s)\n", apiLn.Addr(), cfg.PaymentProvider, cfg.PaymentDeadline)
 		fmt.Fprintf(stdout, "admin UI on http://%s/admin (first operator from ADMIN_EMAIL/ADMIN_PASSWORD or `spillway admin create`)\n", apiLn.Addr())
@@ -202,7 +204,7 @@ func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io
 	}
 	log.Info("shutting down", "grace", cfg.ShutdownGrace)
 	shutdown(shutdownPlan{
-		api: apiServer, sim: simServer, hub: hub, workers: rc, stopping: stopping, hard: hardStop(ctx),
+		api: apiServer, sim: simServer, workers: rc, stopping: stopping, hard: hardStop(ctx),
 		requests: cfg.PaymentDeadline + cfg.CaptureTimeout + time.Second, grace: cfg.ShutdownGrace,
 	}, log)
 	return err
@@ -239,7 +241,6 @@ type stopper interface {
 // shutdownPlan is what shutdown stops, and its time limits.
 type shutdownPlan struct {
 	api, sim *http.Server
-	hub      *web.EventHub
 	workers  stopper
 	stopping chan struct{} // closed when shutdown begins
 	hard     <-chan struct{}
@@ -272,9 +273,6 @@ func shutdown(p shutdownPlan, log *slog.Logger) {
 		return ctx, cancel
 	}
 	if p.api != nil {
-		if p.hub != nil {
-			p.hub.Close()
-		}
 		ctx, cancel := hardCtx(p.requests)
 		if err := p.api.Shutdown(ctx); err != nil {
 			log.Warn("http shutdown", "error", err)
@@ -351,7 +349,13 @@ func newSenders(cfg app.Config) (*jobs.Senders, func(context.Context, string) er
 		s.SMS = m
 	}
 	check := func(ctx context.Context, url string) error {
-		return notify.CheckURLContext(ctx, url, cfg.WebhookAllowPrivate)
+		err := notify.CheckURLContext(ctx, url, cfg.WebhookAllowPrivate)
+		if errors.Is(err, notify.ErrLookupUnavailable) {
+			// A resolver that cannot answer now says nothing about the
+			// address: 503, nothing recorded, retry.
+			return &app.Error{Code: app.EUNAVAILABLE, Message: "callback_url could not be checked right now; nothing was done, retry later", Err: err}
+		}
+		return err
 	}
 	if cfg.WebhookSecret != "" {
 		w, err := notify.NewWebhook(notify.WebhookConfig{Secret: cfg.WebhookSecret, AllowPrivate: cfg.WebhookAllowPrivate})

@@ -245,4 +245,3 @@ func (s *server) handleBulkAction(w http.ResponseWriter, r *http.Request) {
 	}
 	s.redirect(w, r, s.base+"/jobs?"+f.Query().Encode(), j.describe(total)+" (all matching: "+f.String()+")"+settledAndRefused(all))
 }
-
