@@ -184,10 +184,6 @@ func (s *server) handleJobAction(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, r, app.Errorf(app.ENOTFOUND, "There is no job %q.", chi.URLParam(r, "id")))
 		return
 	}
-	if err := r.ParseForm(); err != nil {
-		s.renderError(w, r, app.Errorf(app.EINVALID, "The form could not be read."))
-		return
-	}
 	j, err := parseJobRequest(r.PostForm)
 	if err != nil {
 		s.renderError(w, r, err)
@@ -211,10 +207,6 @@ func (s *server) handleJobAction(w http.ResponseWriter, r *http.Request) {
 
 // handleSelectedAction acts on the jobs ticked in a list.
 func (s *server) handleSelectedAction(w http.ResponseWriter, r *http.Request) {
-	if err := r.ParseForm(); err != nil {
-		s.renderError(w, r, app.Errorf(app.EINVALID, "The form could not be read."))
-		return
-	}
 	back := safeNext(s.base, r.PostForm.Get("return"))
 	j, err := parseJobRequest(r.PostForm)
 	if err != nil {
@@ -296,10 +288,6 @@ func (s *server) handleBulkConfirm(w http.ResponseWriter, r *http.Request) {
 // included; the count on the confirmation page was a preview.
 func (s *server) handleBulkAction(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	if err := r.ParseForm(); err != nil {
-		s.renderError(w, r, app.Errorf(app.EINVALID, "The form could not be read."))
-		return
-	}
 	f, err := app.ParseJobFilter(r.PostForm)
 	if err != nil {
 		s.renderError(w, r, err)
