@@ -2,9 +2,14 @@ package db_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/url"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/spillway/spillway/app"
 	"github.com/spillway/spillway/db"
@@ -95,5 +100,91 @@ func TestSignInFailuresCountedPerEmailAndAddress(t *testing.T) {
 	byEmail, byIP, err := db.CountSignInFailures(ctx, pool, "a@x.example", "10.0.0.1", now.Add(-15*time.Minute))
 	if err != nil || byEmail != 2 || byIP != 2 {
 		t.Fatalf("by email %d, by address %d, %v", byEmail, byIP, err)
+	}
+}
+
+// Two pools on one database stand for two instances: claims for the same
+// email or address from both take turns, so exactly the limit is admitted,
+// and claims crossing emails and addresses never deadlock.
+func TestClaimSignInExactAcrossInstances(t *testing.T) {
+	t.Parallel()
+	pool, dbURL := dbtest.NewWithURL(t)
+	ctx := context.Background()
+	other, err := db.Open(ctx, db.PoolConfig{URL: dbURL, MaxConns: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(other.Close)
+	pools := []*pgxpool.Pool{pool, other}
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	lim := app.SignInLimits{Window: 15 * time.Minute, PerEmail: 7, PerAddress: 11}
+
+	type claim struct{ email, ip string }
+	run := func(claims []claim) (admitted []claim) {
+		start := make(chan struct{})
+		var (
+			wg sync.WaitGroup
+			mu sync.Mutex
+		)
+		for i, c := range claims {
+			wg.Go(func() {
+				<-start
+				_, err := db.ClaimSignIn(ctx, pools[i%2], c.email, c.ip, lim, now)
+				if errors.Is(err, db.ErrSignInLimited) {
+					return
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				admitted = append(admitted, c)
+				mu.Unlock()
+			})
+		}
+		close(start)
+		wg.Wait()
+		return admitted
+	}
+
+	var one []claim
+	for i := range 40 {
+		one = append(one, claim{"a@x.example", fmt.Sprintf("10.0.1.%d", i)})
+	}
+	if got := run(one); len(got) != lim.PerEmail {
+		t.Fatalf("%d claims for one email admitted, want %d", len(got), lim.PerEmail)
+	}
+
+	var crossed []claim
+	for i := range 60 {
+		crossed = append(crossed, claim{fmt.Sprintf("u%d@x.example", i%5), fmt.Sprintf("10.0.2.%d", (i*7)%4)})
+	}
+	byEmail, byIP := map[string]int{}, map[string]int{}
+	for _, c := range run(crossed) {
+		byEmail[c.email]++
+		byIP[c.ip]++
+	}
+	for e, n := range byEmail {
+		if n > lim.PerEmail {
+			t.Errorf("%s: %d admitted, limit %d", e, n, lim.PerEmail)
+		}
+	}
+	for ip, n := range byIP {
+		if n > lim.PerAddress {
+			t.Errorf("%s: %d admitted, limit %d", ip, n, lim.PerAddress)
+		}
+	}
+
+	// An attempt marked ok no longer counts against the email.
+	id, err := db.ClaimSignIn(ctx, pool, "b@x.example", "10.0.3.1", lim, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.MarkSignInOK(ctx, pool, id); err != nil {
+		t.Fatal(err)
+	}
+	byE, _, err := db.CountSignInFailures(ctx, pool, "b@x.example", "10.0.3.1", now.Add(-lim.Window))
+	if err != nil || byE != 0 {
+		t.Fatalf("failures after a success: %d %v", byE, err)
 	}
 }

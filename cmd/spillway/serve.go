@@ -175,6 +175,7 @@ func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io
 			Pool: pool, River: rc, Breakers: breakers, Logger: log, Instance: instance, Channels: senders.Channels(),
 			SecureCookies: !(host == "localhost" || (ip != nil && ip.IsLoopback())),
 			GatedQueues:   map[string]string{app.QueuePayments: dependencyPayment},
+			Provider:      prov, PublicURL: cfg.PublicURL, TrustedProxies: cfg.TrustedProxies, SessionIdle: cfg.AdminSessionIdle,
 		})
 		if err != nil {
 			return err

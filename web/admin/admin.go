@@ -15,8 +15,12 @@ import (
 	"context"
 	"embed"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
+	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -44,6 +48,19 @@ type Config struct {
 	// SecureCookies marks the session cookie Secure; false only for plain
 	// HTTP on localhost.
 	SecureCookies bool
+	// PublicURL is the service's public base URL (PUBLIC_URL). When its
+	// scheme is https the cookies are Secure whatever SecureCookies says:
+	// behind a TLS-terminating proxy the listener may be loopback while
+	// browsers speak https. Empty leaves SecureCookies alone.
+	PublicURL string
+	// TrustedProxies are the addresses of the reverse proxies in front of
+	// this service. A request from one of them is attributed (sign-in
+	// limits, sessions, audit) to the address its X-Forwarded-For names;
+	// see clientIP. Empty: forwarded headers are ignored.
+	TrustedProxies []netip.Prefix
+	// SessionIdle ends a session not used for this long; zero means
+	// DefaultSessionIdle.
+	SessionIdle time.Duration
 	// BasePath is where the handler is mounted; "/admin" when empty.
 	BasePath string
 	// Instance names this process in breaker history; "admin" when empty.
@@ -63,6 +80,10 @@ type Config struct {
 	GatedQueues map[string]string
 }
 
+// DefaultSessionIdle is how long an unused session lasts when
+// Config.SessionIdle is zero (ADMIN_SESSION_IDLE's default).
+const DefaultSessionIdle = 30 * time.Minute
+
 //go:embed static
 var static embed.FS
 
@@ -73,6 +94,11 @@ type server struct {
 	now      func() time.Time
 	log      *slog.Logger
 	base     string
+	// secure marks cookies Secure: SecureCookies or an https PublicURL.
+	secure bool
+	// idle ends unused sessions; touchEvery is how stale last_seen_at may
+	// get before a request refreshes it (see session).
+	idle, touchEvery time.Duration
 }
 
 // New returns the admin UI's handler, to be mounted at cfg.BasePath.
@@ -91,6 +117,23 @@ func New(cfg Config) (http.Handler, error) {
 	if cfg.Limits == (app.SignInLimits{}) {
 		cfg.Limits = app.DefaultSignInLimits()
 	}
+	if cfg.SessionIdle < 0 {
+		return nil, errors.New("admin: SessionIdle must not be negative")
+	}
+	secure := cfg.SecureCookies
+	if cfg.PublicURL != "" {
+		u, err := url.Parse(cfg.PublicURL)
+		if err != nil {
+			return nil, fmt.Errorf("admin: PublicURL: %w", err)
+		}
+		secure = secure || u.Scheme == "https" // Parse lower-cases the scheme
+	}
+	for _, p := range cfg.TrustedProxies {
+		if !p.IsValid() {
+			return nil, fmt.Errorf("admin: TrustedProxies holds an invalid prefix %v", p)
+		}
+	}
+	cfg.TrustedProxies = slices.Clone(cfg.TrustedProxies)
 	cfg.BasePath = strings.TrimRight(cmp.Or(cfg.BasePath, "/admin"), "/")
 	cfg.Instance = cmp.Or(cfg.Instance, "admin")
 	op, err := app.NewOperator(app.OperatorConfig{Store: db.NewStore(cfg.Pool), Jobs: cfg.River, Provider: cfg.Provider,
@@ -98,8 +141,13 @@ func New(cfg Config) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	idle := cmp.Or(cfg.SessionIdle, DefaultSessionIdle)
 	s := &server{cfg: cfg, operator: op, breakers: &db.BreakerStore{Pool: cfg.Pool}, now: app.StorageClock(cfg.Now),
-		log: cfg.Logger, base: cfg.BasePath}
+		log: cfg.Logger, base: cfg.BasePath, secure: secure, idle: idle,
+		// A tenth of the idle time, so someone who pauses for up to 90% of
+		// it is never signed out; at most a minute, so a busy session is
+		// not rewritten on every request.
+		touchEvery: min(time.Minute, idle/10)}
 	return s.routes(), nil
 }
 
@@ -115,10 +163,12 @@ func (s *server) routes() http.Handler {
 	})
 	r.Handle("/static/*", http.StripPrefix(s.base, staticHandler()))
 	r.Get("/signin", s.handleSignInForm)
-	r.Post("/signin", s.handleSignIn)
+	r.With(s.readForm(signInFormMax)).Post("/signin", s.handleSignIn)
 
 	r.Group(func(r chi.Router) {
-		r.Use(s.requireSession)
+		// The session is checked before a body is read: strangers' forms
+		// are never parsed.
+		r.Use(s.requireSession, s.readForm(formMax))
 		r.Get("/", s.handleOverview)
 		r.Get("/jobs", s.handleJobs)
 		r.Get("/jobs/{id}", s.handleJob)
@@ -175,6 +225,46 @@ func securityHeaders(next http.Handler) http.Handler {
 		ctx := context.WithValue(r.Context(), requestIDKey, h.Get("X-Request-Id"))
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+// Form bodies are capped before they are read. Sign-in is open to anyone,
+// so its form gets room for an email, a password and a next URL and no
+// more. The signed-in forms get room for the largest, maxSelected ticked
+// job ids at up to 23 bytes each ("id=", 19 digits, "&") beside the
+// action and the return URL; TestSelectedFormOfMostJobsFitsTheCap checks it.
+const (
+	signInFormMax = 8 << 10
+	formMax       = 64 << 10
+)
+
+// readForm caps the body of a POST, PUT or PATCH at limit bytes and parses
+// its form, so handlers read r.PostForm and never see a body half-read: a
+// form over the cap gets a 413 page and one that cannot be parsed a 422
+// page, before the handler runs. The cap also bounds bodies that are not
+// forms (net/http/pprof's symbol lookup).
+func (s *server) readForm(limit int64) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			switch r.Method {
+			case http.MethodPost, http.MethodPut, http.MethodPatch:
+			default:
+				next.ServeHTTP(w, r)
+				return
+			}
+			r.Body = http.MaxBytesReader(w, r.Body, limit)
+			if err := r.ParseForm(); err != nil {
+				if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+					s.renderError(w, r, app.Errorf(app.ETOOLARGE,
+						"The form sent was larger than the %d KiB this page accepts, so nothing was done. Go back, reload the page and try again.",
+						limit>>10))
+					return
+				}
+				s.renderError(w, r, app.Errorf(app.EINVALID, "The form could not be read."))
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
 }
 
 // inTx runs fn in a transaction and commits it when fn succeeds.

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -72,7 +73,9 @@ func EnsureFirstAdmin(ctx context.Context, pool *pgxpool.Pool, email, password s
 }
 
 // CreateUser creates a user, or resets the password and role of an
-// existing one, with an audit entry naming actor.
+// existing one, with an audit entry naming actor. A reset ends every
+// session the user had, in the same transaction: whoever knew the old
+// password, or holds a cookie from it, must sign in with the new one.
 func CreateUser(ctx context.Context, pool *pgxpool.Pool, email, password string, role app.Role, actor string) (string, error) {
 	e, err := app.NormalizeEmail(email)
 	if err != nil {
@@ -100,9 +103,13 @@ func CreateUser(ctx context.Context, pool *pgxpool.Pool, email, password string,
 	entry := db.AuditEntry{At: now, ActorEmail: actor, Action: "user.create", Target: "user " + e,
 		After: jsonOf(map[string]string{"role": string(role)})}
 	if before != nil {
+		ended, err := db.DeleteUserAdminSessions(ctx, tx, before.ID)
+		if err != nil {
+			return "", err
+		}
 		entry.Action = "user.reset"
 		entry.Before = jsonOf(map[string]string{"role": string(before.Role)})
-		entry.Detail = "password replaced"
+		entry.Detail = fmt.Sprintf("password replaced; %d %s signed out", ended, plural(ended, "session", "sessions"))
 	}
 	if err := db.InsertAudit(ctx, tx, entry); err != nil {
 		return "", err
@@ -115,14 +122,80 @@ func hashToken(token string) []byte {
 	return h[:]
 }
 
-// clientIP is the connection's address. Forwarded headers are not trusted:
-// anyone could set them to escape the per-address sign-in limit.
-func clientIP(r *http.Request) string {
+func plural(n int64, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+func (s *server) clientIP(r *http.Request) string { return clientIP(r, s.cfg.TrustedProxies) }
+
+// clientIP is the address a request is attributed to: what sign-in limits
+// count and sessions and audit entries record.
+//
+// It is the connection's address unless that is a trusted proxy. Then it
+// is the right-most X-Forwarded-For entry that is not itself a trusted
+// proxy: each trusted proxy appends the address it heard from, so entries
+// are believed walking right to left only as far as the first address
+// nobody trusted vouches for; everything left of it was written by the
+// client and could be anything (forging it would escape the per-address
+// limit). If every entry is trusted the left-most is the client. An
+// unreadable entry on the walk means the chain cannot be followed, so the
+// connection's address is used: at worst clients behind a proxy share its
+// limit, and none escapes it. Entries are addresses, optionally with a
+// port ("192.0.2.1:4711", "[2001:db8::1]:80"), as some proxies write them.
+func clientIP(r *http.Request, trusted []netip.Prefix) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		return r.RemoteAddr
+		host = r.RemoteAddr
 	}
-	return host
+	peer, err := netip.ParseAddr(host)
+	if err != nil {
+		return host
+	}
+	peer = peer.Unmap()
+	if !isTrusted(peer, trusted) {
+		return peer.String()
+	}
+	var hops []string
+	for _, v := range r.Header.Values("X-Forwarded-For") {
+		hops = append(hops, strings.Split(v, ",")...)
+	}
+	client := peer
+	for i := len(hops) - 1; i >= 0; i-- {
+		a, ok := parseHop(hops[i])
+		if !ok {
+			return peer.String()
+		}
+		client = a
+		if !isTrusted(a, trusted) {
+			break
+		}
+	}
+	return client.String()
+}
+
+func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {
+	for _, p := range trusted {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// parseHop reads one X-Forwarded-For entry: an address, perhaps with a
+// port.
+func parseHop(s string) (netip.Addr, bool) {
+	s = strings.TrimSpace(s)
+	if a, err := netip.ParseAddr(s); err == nil {
+		return a.Unmap(), true
+	}
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap.Addr().Unmap(), true
+	}
+	return netip.Addr{}, false
 }
 
 func (s *server) handleSignInForm(w http.ResponseWriter, r *http.Request) {
@@ -133,26 +206,29 @@ func (s *server) handleSignInForm(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, http.StatusOK, signInPage(s.page(r, "Sign in", ""), signInForm{Next: safeNext(s.base, r.URL.Query().Get("next"))}))
 }
 
+// handleSignIn checks a sign-in form (readForm has parsed it). At most
+// Limits.PerEmail wrong passwords per account and Limits.PerAddress per
+// client address are checked in a window, counted across instances and
+// exactly, even when guesses arrive at once: db.ClaimSignIn admits and
+// records each attempt as failed under locks before its password is
+// compared. Refused attempts are not recorded, so the window runs from the
+// last guess that was checked.
 func (s *server) handleSignIn(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	if err := r.ParseForm(); err != nil {
-		s.renderError(w, r, app.Errorf(app.EINVALID, "The sign-in form could not be read."))
-		return
-	}
 	form := signInForm{Email: strings.TrimSpace(r.PostForm.Get("email")), Next: safeNext(s.base, r.PostForm.Get("next"))}
 	password := r.PostForm.Get("password")
 	email := app.ClipText(strings.ToLower(form.Email), 254)
-	ip := clientIP(r)
+	ip := s.clientIP(r)
 	now := s.now()
 	lim := s.cfg.Limits
-	byEmail, byIP, err := db.CountSignInFailures(ctx, s.cfg.Pool, email, ip, now.Add(-lim.Window))
-	if err != nil {
-		s.renderError(w, r, err)
-		return
-	}
-	if byEmail >= lim.PerEmail || byIP >= lim.PerAddress {
+	attempt, err := db.ClaimSignIn(ctx, s.cfg.Pool, email, ip, lim, now)
+	if errors.Is(err, db.ErrSignInLimited) {
 		form.Error = fmt.Sprintf("Too many failed sign-ins. Wait %s and try again.", lim.Window)
 		s.render(w, r, http.StatusTooManyRequests, signInPage(s.page(r, "Sign in", ""), form))
+		return
+	}
+	if err != nil {
+		s.renderError(w, r, err)
 		return
 	}
 	var hash string
@@ -164,12 +240,9 @@ func (s *server) handleSignIn(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, r, err)
 		return
 	}
-	ok := app.PasswordMatches(hash, password)
-	if err := db.RecordSignIn(ctx, s.cfg.Pool, email, ip, ok, now); err != nil {
-		s.renderError(w, r, err)
-		return
-	}
-	if !ok {
+	// An unknown or disabled account compares against a dummy hash, so
+	// a wrong email takes as long as a wrong password.
+	if !app.PasswordMatches(hash, password) {
 		form.Error = "Wrong email or password."
 		s.render(w, r, http.StatusUnauthorized, signInPage(s.page(r, "Sign in", ""), form))
 		return
@@ -179,7 +252,13 @@ func (s *server) handleSignIn(w http.ResponseWriter, r *http.Request) {
 	token := base64.RawURLEncoding.EncodeToString(raw[:])
 	expires := now.Add(lim.SessionLife)
 	err = s.inTx(ctx, func(tx pgxTx) error {
+		if err := db.MarkSignInOK(ctx, tx, attempt); err != nil {
+			return err
+		}
 		if err := db.CreateAdminSession(ctx, tx, hashToken(token), u.ID, ip, r.UserAgent(), now, expires); err != nil {
+			return err
+		}
+		if err := db.PruneAdminSessions(ctx, tx, now, now.Add(-s.idle)); err != nil {
 			return err
 		}
 		return db.InsertAudit(ctx, tx, s.audit(r, u, "signin", "user "+u.Email, nil, nil, ""))
@@ -215,21 +294,35 @@ func (s *server) handleSignOut(w http.ResponseWriter, r *http.Request) {
 
 func (s *server) cookie(value string, expires time.Time) *http.Cookie {
 	return &http.Cookie{Name: sessionCookie, Value: value, Path: s.base, Expires: expires,
-		HttpOnly: true, Secure: s.cfg.SecureCookies, SameSite: http.SameSiteLaxMode}
+		HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode}
 }
 
-// session returns the request's live session, or db.ErrNotFound.
+// session returns the request's live session, or db.ErrNotFound. A
+// session unused for longer than the idle time is refused and deleted.
+// Use is recorded in last_seen_at at most every touchEvery (a tenth of the
+// idle time, a minute at most), so last_seen_at lags the last use by less
+// than that and a session used at least every nine tenths of the idle time
+// never expires.
 func (s *server) session(r *http.Request) (*db.AdminSession, error) {
 	c, err := r.Cookie(sessionCookie)
 	if err != nil || len(c.Value) != 43 { // 32 bytes, base64url without padding
 		return nil, db.ErrNotFound
 	}
-	sess, err := db.GetAdminSession(r.Context(), s.cfg.Pool, hashToken(c.Value), s.now())
+	ctx := r.Context()
+	token := hashToken(c.Value)
+	now := s.now()
+	sess, err := db.GetAdminSession(ctx, s.cfg.Pool, token, now)
 	if err != nil {
 		return nil, err
 	}
-	if now := s.now(); now.Sub(sess.LastSeen) > time.Minute {
-		if err := db.TouchAdminSession(r.Context(), s.cfg.Pool, hashToken(c.Value), now); err != nil {
+	if idleSince := now.Add(-s.idle); sess.LastSeen.Before(idleSince) {
+		if err := db.DeleteIdleAdminSession(ctx, s.cfg.Pool, token, idleSince); err != nil {
+			return nil, err
+		}
+		return nil, db.ErrNotFound
+	}
+	if now.Sub(sess.LastSeen) >= s.touchEvery {
+		if err := db.TouchAdminSession(ctx, s.cfg.Pool, token, now); err != nil {
 			s.log.Warn("touch admin session", "error", err)
 		}
 	}

@@ -4,9 +4,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"fmt"
+	"io"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -163,5 +167,251 @@ func TestEnsureFirstAdmin(t *testing.T) {
 	}
 	if got := len(h.audits("user.create")); got != 1 {
 		t.Fatalf("user.create entries: %d", got)
+	}
+}
+
+// postStatus posts a form as a fresh browser would and returns the status;
+// unlike client it may run on any goroutine.
+func postStatus(base, path string, form url.Values) (int, error) {
+	c := &http.Client{Timeout: 30 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	res, err := c.PostForm(base+path, form)
+	if err != nil {
+		return 0, err
+	}
+	defer res.Body.Close()
+	_, _ = io.Copy(io.Discard, res.Body)
+	return res.StatusCode, nil
+}
+
+// guessAtOnce sends forms all at once, released together, and counts the
+// answers by status.
+func guessAtOnce(t *testing.T, h *harness, forms []url.Values) map[int]int {
+	t.Helper()
+	start := make(chan struct{})
+	statuses := make(chan int, len(forms))
+	errs := make(chan error, len(forms))
+	var wg sync.WaitGroup
+	for _, f := range forms {
+		wg.Go(func() {
+			<-start
+			status, err := postStatus(h.url, "/admin/signin", f)
+			if err != nil {
+				errs <- err
+				return
+			}
+			statuses <- status
+		})
+	}
+	close(start)
+	wg.Wait()
+	close(statuses)
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	got := map[int]int{}
+	for s := range statuses {
+		got[s]++
+	}
+	return got
+}
+
+func TestConcurrentGuessesForOneEmailCheckedOnlyUpToTheLimit(t *testing.T) {
+	t.Parallel()
+	clk := newClock()
+	h := newHarness(t, harnessOpts{now: clk.Now})
+	h.user("ops@example.com", app.RoleOperator)
+	lim := app.DefaultSignInLimits()
+	const guesses = 40
+	var forms []url.Values
+	for i := range guesses {
+		forms = append(forms, url.Values{"email": {"ops@example.com"}, "password": {fmt.Sprintf("wrong guess %02d", i)}})
+	}
+	got := guessAtOnce(t, h, forms)
+	// However they interleave, exactly PerEmail reach the password check
+	// (401); the rest are refused before it (429).
+	if got[http.StatusUnauthorized] != lim.PerEmail || got[http.StatusTooManyRequests] != guesses-lim.PerEmail {
+		t.Fatalf("answers %v, want %d×401 and %d×429", got, lim.PerEmail, guesses-lim.PerEmail)
+	}
+	if n := h.count(`SELECT count(*) FROM admin_login_attempts WHERE email = 'ops@example.com' AND NOT ok`); n != lim.PerEmail {
+		t.Fatalf("%d failed attempts recorded, want %d", n, lim.PerEmail)
+	}
+
+	// The right password is refused too, until the window has passed since
+	// the guesses.
+	right := url.Values{"email": {"ops@example.com"}, "password": {testPassword}}
+	c := h.client()
+	if r := c.post("/admin/signin", right); r.status != http.StatusTooManyRequests {
+		t.Fatalf("right password straight after: %d", r.status)
+	}
+	clk.Advance(lim.Window - time.Second)
+	if r := c.post("/admin/signin", right); r.status != http.StatusTooManyRequests {
+		t.Fatalf("right password a second before the window ends: %d", r.status)
+	}
+	clk.Advance(2 * time.Second)
+	if r := c.post("/admin/signin", right); r.status != http.StatusSeeOther {
+		t.Fatalf("right password after the window: %d %s", r.status, r.body)
+	}
+	// A right password is recorded as such, not as a failure.
+	if n := h.count(`SELECT count(*) FROM admin_login_attempts WHERE ok`); n != 1 {
+		t.Fatalf("%d successful attempts recorded, want 1", n)
+	}
+}
+
+func TestConcurrentGuessesFromOneAddressCheckedOnlyUpToTheLimit(t *testing.T) {
+	t.Parallel()
+	lim := app.SignInLimits{Window: time.Hour, PerEmail: 5, PerAddress: 6, SessionLife: time.Hour}
+	h := newHarness(t, harnessOpts{limits: lim, now: newClock().Now})
+	const guesses = 30
+	var forms []url.Values
+	for i := range guesses { // a different account each time: only the address limit binds
+		forms = append(forms, url.Values{"email": {fmt.Sprintf("u%02d@example.com", i)}, "password": {testPassword}})
+	}
+	got := guessAtOnce(t, h, forms)
+	if got[http.StatusUnauthorized] != lim.PerAddress || got[http.StatusTooManyRequests] != guesses-lim.PerAddress {
+		t.Fatalf("answers %v, want %d×401 and %d×429", got, lim.PerAddress, guesses-lim.PerAddress)
+	}
+}
+
+func TestSignInThroughTrustedProxyCountsTheForwardedAddress(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOpts{
+		limits:         app.SignInLimits{Window: time.Hour, PerEmail: 10, PerAddress: 2, SessionLife: time.Hour},
+		trustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}, // the test's connections come from here
+	})
+	h.user("ops@example.com", app.RoleOperator)
+	from := func(xff string) *client {
+		c := h.client()
+		c.header.Set("X-Forwarded-For", xff)
+		return c
+	}
+	a := from("198.51.100.1")
+	for _, e := range []string{"a@example.com", "b@example.com"} {
+		if r := a.post("/admin/signin", url.Values{"email": {e}, "password": {"wrong password!"}}); r.status != http.StatusUnauthorized {
+			t.Fatalf("guess from 198.51.100.1: %d", r.status)
+		}
+	}
+	if r := a.post("/admin/signin", url.Values{"email": {"c@example.com"}, "password": {"wrong password!"}}); r.status != http.StatusTooManyRequests {
+		t.Fatalf("third guess from 198.51.100.1: %d", r.status)
+	}
+	// Writing another address in front of what the proxy appended does
+	// not escape the limit.
+	forged := from("203.0.113.9, 198.51.100.1")
+	if r := forged.post("/admin/signin", url.Values{"email": {"d@example.com"}, "password": {"wrong password!"}}); r.status != http.StatusTooManyRequests {
+		t.Fatalf("guess with a forged entry: %d", r.status)
+	}
+	// Another client behind the same proxy has its own allowance, and
+	// its session and audit entry name its address.
+	b := from("198.51.100.2")
+	if r := b.post("/admin/signin", url.Values{"email": {"ops@example.com"}, "password": {testPassword}}); r.status != http.StatusSeeOther {
+		t.Fatalf("sign in from 198.51.100.2: %d", r.status)
+	}
+	if n := h.count(`SELECT count(*) FROM admin_sessions WHERE ip = '198.51.100.2'`); n != 1 {
+		t.Fatalf("sessions from 198.51.100.2: %d", n)
+	}
+	if e := h.audits("signin"); len(e) != 1 || e[0].IP != "198.51.100.2" {
+		t.Fatalf("signin audit: %+v", e)
+	}
+}
+
+func TestSecureCookieWhenPublicURLIsHTTPS(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOpts{})
+	h.user("ops@example.com", app.RoleOperator)
+	for _, tc := range []struct {
+		publicURL string
+		secure    bool // SecureCookies
+		want      bool
+	}{
+		{"https://pay.example.com", false, true},
+		{"HTTPS://pay.example.com/base", false, true},
+		{"http://127.0.0.1:8080", false, false},
+		{"http://127.0.0.1:8080", true, true},
+		{"", false, false},
+	} {
+		hh, err := admin.New(admin.Config{Pool: h.pool, River: h.river, Breakers: h.breakers,
+			PublicURL: tc.publicURL, SecureCookies: tc.secure})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := serve(hh, newFormRequest("/admin/signin", url.Values{"email": {"ops@example.com"}, "password": {testPassword}}))
+		cookie := rec.Header().Get("Set-Cookie")
+		if rec.Code != http.StatusSeeOther || strings.Contains(cookie, "; Secure") != tc.want {
+			t.Errorf("PublicURL %q, SecureCookies %v: %d, cookie %q, want Secure %v", tc.publicURL, tc.secure, rec.Code, cookie, tc.want)
+		}
+	}
+	if _, err := admin.New(admin.Config{Pool: h.pool, River: h.river, Breakers: h.breakers, PublicURL: "://no scheme"}); err == nil {
+		t.Error("a PublicURL that is no URL was accepted")
+	}
+}
+
+func TestPasswordResetEndsTheUsersSessions(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOpts{})
+	phone := h.signedIn("ops@example.com", app.RoleOperator)
+	laptop := h.client()
+	if r := laptop.post("/admin/signin", url.Values{"email": {"ops@example.com"}, "password": {testPassword}}); r.status != http.StatusSeeOther {
+		t.Fatalf("second sign in: %d", r.status)
+	}
+	colleague := h.signedIn("viewer@example.com", app.RoleViewer)
+
+	const newPassword = "a brand new passphrase"
+	if _, err := admin.CreateUser(context.Background(), h.pool, "ops@example.com", newPassword, app.RoleOperator, "cli"); err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range map[string]*client{"phone": phone, "laptop": laptop} {
+		if r := c.get("/admin/audit"); r.status != http.StatusSeeOther || !strings.HasPrefix(r.location, "/admin/signin") {
+			t.Errorf("%s after the reset: %d %q", name, r.status, r.location)
+		}
+	}
+	if n := h.count(`SELECT count(*) FROM admin_sessions s JOIN admin_users u ON u.id = s.user_id WHERE u.email = 'ops@example.com'`); n != 0 {
+		t.Fatalf("%d sessions survived the reset", n)
+	}
+	colleague.mustGet("/admin/audit") // other users keep theirs
+	resets := h.audits("user.reset")
+	if len(resets) != 1 || resets[0].Detail != "password replaced; 2 sessions signed out" {
+		t.Fatalf("reset audit: %+v", resets)
+	}
+	if r := phone.post("/admin/signin", url.Values{"email": {"ops@example.com"}, "password": {newPassword}}); r.status != http.StatusSeeOther {
+		t.Fatalf("sign in with the new password: %d", r.status)
+	}
+}
+
+func TestIdleSessionIsRefusedAndDeleted(t *testing.T) {
+	t.Parallel()
+	clk := newClock()
+	h := newHarness(t, harnessOpts{now: clk.Now}) // SessionIdle zero: admin.DefaultSessionIdle
+	c := h.signedIn("ops@example.com", app.RoleOperator)
+	// Used every 29 minutes, the session outlives 30 minutes…
+	for range 3 {
+		clk.Advance(admin.DefaultSessionIdle - time.Minute)
+		c.mustGet("/admin/audit")
+	}
+	// …but not a pause longer than that.
+	clk.Advance(admin.DefaultSessionIdle + time.Second)
+	if r := c.get("/admin/audit"); r.status != http.StatusSeeOther || !strings.HasPrefix(r.location, "/admin/signin?next=") {
+		t.Fatalf("after idling: %d %q", r.status, r.location)
+	}
+	if n := h.count(`SELECT count(*) FROM admin_sessions`); n != 0 {
+		t.Fatalf("the idle session was not deleted: %d left", n)
+	}
+}
+
+// With a short idle time, last_seen_at is refreshed often enough that a
+// session used at a steady pace below it never expires (a once-a-minute
+// refresh would lose this one at the second request).
+func TestSessionInUseNeverIdlesOut(t *testing.T) {
+	t.Parallel()
+	clk := newClock()
+	h := newHarness(t, harnessOpts{now: clk.Now, sessionIdle: time.Minute})
+	c := h.signedIn("ops@example.com", app.RoleOperator)
+	for range 10 {
+		clk.Advance(50 * time.Second)
+		c.mustGet("/admin/audit")
+	}
+	clk.Advance(61 * time.Second)
+	if r := c.get("/admin/audit"); r.status != http.StatusSeeOther {
+		t.Fatalf("after a pause over the idle time: %d", r.status)
 	}
 }

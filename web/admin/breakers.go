@@ -132,10 +132,6 @@ func (s *server) renderBreakers(w http.ResponseWriter, r *http.Request, status i
 func (s *server) handleBreakerForce(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	name := chi.URLParam(r, "name")
-	if err := r.ParseForm(); err != nil {
-		s.renderError(w, r, app.Errorf(app.EINVALID, "The form could not be read."))
-		return
-	}
 	state := app.BreakerState(r.PostForm.Get("state"))
 	switch state {
 	case app.BreakerForcedOpen, app.BreakerForcedClosed, app.BreakerClosed:
@@ -180,10 +176,6 @@ func (s *server) handleBreakerForce(w http.ResponseWriter, r *http.Request) {
 func (s *server) handleBreakerPolicy(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	name := chi.URLParam(r, "name")
-	if err := r.ParseForm(); err != nil {
-		s.renderError(w, r, app.Errorf(app.EINVALID, "The form could not be read."))
-		return
-	}
 	before, err := s.breakers.GetBreaker(ctx, name)
 	if errors.Is(err, db.ErrNotFound) {
 		s.renderError(w, r, app.Errorf(app.ENOTFOUND, "There is no breaker %q.", name))

@@ -7,9 +7,11 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -48,7 +50,35 @@ type harness struct {
 }
 
 type harnessOpts struct {
-	limits app.SignInLimits
+	limits         app.SignInLimits
+	now            func() time.Time // nil: the real clock
+	publicURL      string
+	trustedProxies []netip.Prefix
+	sessionIdle    time.Duration
+}
+
+// clock is a test's time for the admin UI: it moves only when the test
+// moves it.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+// newClock starts at the real time, for the cookie jar judges a cookie's
+// expiry by the real clock: a session cookie from a clock far in the past
+// would be dropped as expired.
+func newClock() *clock { return &clock{t: time.Now().UTC().Truncate(time.Second)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
 }
 
 func newHarness(t *testing.T, o harnessOpts) *harness {
@@ -69,7 +99,8 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := admin.New(admin.Config{Pool: pool, River: rc, Breakers: breakers, Logger: log, Limits: o.limits})
+	h, err := admin.New(admin.Config{Pool: pool, River: rc, Breakers: breakers, Logger: log, Limits: o.limits,
+		Now: o.now, PublicURL: o.publicURL, TrustedProxies: o.trustedProxies, SessionIdle: o.sessionIdle})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -76,7 +76,7 @@ func settledAndRefused(res app.JobsResult) string {
 	var b strings.Builder
 	if n := len(res.Settled); n > 0 {
 		fmt.Fprintf(&b, " %d %s: the provider had already charged or declined it, so that outcome was recorded instead.",
-			n, plural(n, "job was settled", "jobs were settled"))
+			n, plural(int64(n), "job was settled", "jobs were settled"))
 	}
 	for i, f := range res.Refused {
 		if i == 5 {
@@ -88,22 +88,11 @@ func settledAndRefused(res app.JobsResult) string {
 	return b.String()
 }
 
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
-}
-
 // handleJobAction acts on the job of the page it was sent from.
 func (s *server) handleJobAction(w http.ResponseWriter, r *http.Request) {
 	id, err := strconv.ParseInt(chi.URLParam(r, "id"), 10, 64)
 	if err != nil {
 		s.renderError(w, r, app.Errorf(app.ENOTFOUND, "There is no job %q.", chi.URLParam(r, "id")))
-		return
-	}
-	if err := r.ParseForm(); err != nil {
-		s.renderError(w, r, app.Errorf(app.EINVALID, "The form could not be read."))
 		return
 	}
 	j, err := parseJobRequest(r.PostForm)
@@ -124,10 +113,6 @@ func (s *server) handleJobAction(w http.ResponseWriter, r *http.Request) {
 
 // handleSelectedAction acts on the jobs ticked in a list.
 func (s *server) handleSelectedAction(w http.ResponseWriter, r *http.Request) {
-	if err := r.ParseForm(); err != nil {
-		s.renderError(w, r, app.Errorf(app.EINVALID, "The form could not be read."))
-		return
-	}
 	back := safeNext(s.base, r.PostForm.Get("return"))
 	j, err := parseJobRequest(r.PostForm)
 	if err != nil {
@@ -204,10 +189,6 @@ func (s *server) handleBulkConfirm(w http.ResponseWriter, r *http.Request) {
 // included; the count on the confirmation page was a preview.
 func (s *server) handleBulkAction(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	if err := r.ParseForm(); err != nil {
-		s.renderError(w, r, app.Errorf(app.EINVALID, "The form could not be read."))
-		return
-	}
 	f, err := app.ParseJobFilter(r.PostForm)
 	if err != nil {
 		s.renderError(w, r, err)

@@ -36,6 +36,8 @@ func statusFor(err error) int {
 		return http.StatusNotFound
 	case app.ECONFLICT:
 		return http.StatusConflict
+	case app.ETOOLARGE:
+		return http.StatusRequestEntityTooLarge
 	case codeForbidden:
 		return http.StatusForbidden
 	case codeMethod:
@@ -101,7 +103,7 @@ const flashCookie = "spillway_admin_flash"
 func (s *server) redirect(w http.ResponseWriter, r *http.Request, to, flash string) {
 	if flash != "" {
 		http.SetCookie(w, &http.Cookie{Name: flashCookie, Value: url.QueryEscape(flash), Path: s.base, MaxAge: 60,
-			HttpOnly: true, Secure: s.cfg.SecureCookies, SameSite: http.SameSiteLaxMode})
+			HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode})
 	}
 	http.Redirect(w, r, to, http.StatusSeeOther)
 }
@@ -114,7 +116,7 @@ func (s *server) takeFlash(w http.ResponseWriter, r *http.Request) string {
 		return ""
 	}
 	http.SetCookie(w, &http.Cookie{Name: flashCookie, Path: s.base, MaxAge: -1, HttpOnly: true,
-		Secure: s.cfg.SecureCookies, SameSite: http.SameSiteLaxMode})
+		Secure: s.secure, SameSite: http.SameSiteLaxMode})
 	msg, _ := url.QueryUnescape(c.Value)
 	return app.ClipText(msg, 300)
 }
@@ -122,7 +124,7 @@ func (s *server) takeFlash(w http.ResponseWriter, r *http.Request) string {
 // audit is an audit entry for an action taken in request r by u.
 func (s *server) audit(r *http.Request, u *app.AdminUser, action, target string, before, after any, detail string) db.AuditEntry {
 	e := db.AuditEntry{At: s.now(), Action: action, Target: target, Before: jsonOf(before), After: jsonOf(after),
-		Detail: detail, IP: clientIP(r), RequestID: requestID(r.Context())}
+		Detail: detail, IP: s.clientIP(r), RequestID: requestID(r.Context())}
 	if u != nil {
 		e.ActorID, e.ActorEmail = u.ID, u.Email
 	}
@@ -132,7 +134,7 @@ func (s *server) audit(r *http.Request, u *app.AdminUser, action, target string,
 // actor is who makes the request, for the operator service's audit
 // entries.
 func (s *server) actor(r *http.Request) app.Actor {
-	a := app.Actor{IP: clientIP(r), RequestID: requestID(r.Context())}
+	a := app.Actor{IP: s.clientIP(r), RequestID: requestID(r.Context())}
 	if u := userFrom(r.Context()); u != nil {
 		a.UserID, a.Email = u.ID, u.Email
 	}
