@@ -176,6 +176,7 @@ func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io
 			SecureCookies: !(host == "localhost" || (ip != nil && ip.IsLoopback())),
 			GatedQueues:   map[string]string{app.QueuePayments: dependencyPayment},
 			Provider:      prov, PublicURL: cfg.PublicURL, TrustedProxies: cfg.TrustedProxies, SessionIdle: cfg.AdminSessionIdle,
+			ReconcileAfter: cfg.ReconcileAfter,
 		})
 		if err != nil {
 			return err

@@ -71,6 +71,9 @@ type Config struct {
 	// Channels are the configured notification channels: an operation an
 	// operator cancels is announced on them like any other ending.
 	Channels map[app.Channel]bool
+	// ReconcileAfter is how long an operation may stay unresolved before
+	// the overview flags it; zero means 30 minutes.
+	ReconcileAfter time.Duration
 	// Provider answers the lookups an operator's cancel or retry makes
 	// before it could lose a charge; nil refuses those that need one.
 	Provider app.PaymentProvider
@@ -175,6 +178,7 @@ func (s *server) routes() http.Handler {
 		r.Get("/jobs/bulk", s.handleBulkConfirm)
 		r.Get("/breakers", s.handleBreakers)
 		r.Get("/audit", s.handleAudit)
+		r.Get("/operations/unresolved", s.handleUnresolved)
 		r.Post("/signout", s.handleSignOut)
 
 		// Everything that changes something: operators only.
@@ -190,6 +194,7 @@ func (s *server) routes() http.Handler {
 			r.Post("/queues/{name}/resume", s.handleQueuePause(false))
 			r.Post("/breakers/{name}/force", s.handleBreakerForce)
 			r.Post("/breakers/{name}/policy", s.handleBreakerPolicy)
+			r.Post("/operations/{id}/resolve", s.handleResolve)
 		})
 	})
 

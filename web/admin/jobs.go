@@ -92,7 +92,9 @@ func jobActionsFor(state string) []app.JobAction {
 	var out []app.JobAction
 	for _, a := range []app.JobAction{app.ActionReprioritize, app.ActionRunNow, app.ActionRetry, app.ActionCancel} {
 		for _, st := range a.States() {
-			if st == state {
+			// Cancel locks running jobs only to refuse them with the reason;
+			// the page says why instead of offering the button.
+			if st == state && !(a == app.ActionCancel && state == "running") {
 				out = append(out, a)
 				break
 			}

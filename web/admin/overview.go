@@ -59,6 +59,11 @@ type queueView struct {
 }
 
 type overviewData struct {
+	// Unresolved counts operations whose outcome has been unknown longer
+	// than ReconcileAfter: each needs an operator.
+	Unresolved  int
+	After       time.Duration
+	Gated       map[string]string
 	Modes       []modeView
 	States      []string
 	Queues      []queueView
@@ -73,7 +78,12 @@ var queueStates = []string{"available", "scheduled", "pending", "running", "retr
 func (s *server) handleOverview(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	now := s.now()
-	var d overviewData
+	d := overviewData{After: s.reconcileAfter(), Gated: s.cfg.GatedQueues}
+	var err error
+	if d.Unresolved, err = db.CountUnresolved(ctx, s.cfg.Pool, now.Add(-d.After)); err != nil {
+		s.renderError(w, r, err)
+		return
+	}
 	bs, err := s.breakers.ListBreakers(ctx)
 	if err != nil {
 		s.renderError(w, r, err)
