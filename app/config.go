@@ -129,7 +129,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		SyncConcurrency:     l.integer("SYNC_CONCURRENCY", 16, 1, 1000),
 		Workers:             l.integer("WORKERS", 32, 1, 1000),
 		PaymentKeyRetention: l.duration("PAYMENT_KEY_RETENTION", 24*time.Hour, time.Minute, 365*24*time.Hour),
-		ReconcileEvery:      l.duration("RECONCILE_EVERY", time.Minute, 100*time.Millisecond, 24*time.Hour),
+		ReconcileEvery:      l.duration("RECONCILE_EVERY", time.Minute, time.Second, 24*time.Hour),
 		ReconcileAfter:      l.duration("RECONCILE_AFTER", 30*time.Minute, time.Second, 30*24*time.Hour),
 		OrphanSweepEvery:    l.duration("ORPHAN_SWEEP_EVERY", 10*time.Minute, 100*time.Millisecond, 24*time.Hour),
 		OrphanGrace:         l.duration("ORPHAN_GRACE", 5*time.Minute, 0, 7*24*time.Hour),

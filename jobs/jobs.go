@@ -118,8 +118,13 @@ func NewClient(cfg Config) (*river.Client[pgx.Tx], error) {
 			river.QueueDefault:  {MaxWorkers: 2},
 		}
 		rc.PeriodicJobs = []*river.PeriodicJob{
+			// Unique per interval, so instances running the same schedule
+			// reconcile once between them (River's leader inserts periodic
+			// jobs, but a leader change can repeat one).
 			river.NewPeriodicJob(river.PeriodicInterval(every),
-				func() (river.JobArgs, *river.InsertOpts) { return ReconcileArgs{}, nil },
+				func() (river.JobArgs, *river.InsertOpts) {
+					return ReconcileArgs{}, &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByPeriod: max(every, time.Second)}}
+				},
 				&river.PeriodicJobOpts{RunOnStart: true}),
 			river.NewPeriodicJob(river.PeriodicInterval(min(ttl/4, 10*time.Minute)),
 				func() (river.JobArgs, *river.InsertOpts) { return RetentionArgs{}, nil },

@@ -60,6 +60,10 @@ type harnessOpts struct {
 	poolSize int
 	// captureTimeout is CAPTURE_TIMEOUT; 0 means 5 s.
 	captureTimeout time.Duration
+	// asyncTimeout is PAYMENT_ASYNC_TIMEOUT; 0 means 5 s.
+	asyncTimeout time.Duration
+	// reconcileEvery is RECONCILE_EVERY; 0 means jobs' default (1 min).
+	reconcileEvery time.Duration
 }
 
 func newHarness(t *testing.T, o harnessOpts) *harness {
@@ -88,6 +92,9 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	t.Cleanup(breakerPool.Close)
 	if o.captureTimeout == 0 {
 		o.captureTimeout = 5 * time.Second
+	}
+	if o.asyncTimeout == 0 {
+		o.asyncTimeout = 5 * time.Second
 	}
 	s := sim.New(sim.Config{})
 	simSrv := httptest.NewServer(s)
@@ -122,7 +129,7 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	go func() { _ = breakers.Run(bctx); close(breakersDone) }()
 	t.Cleanup(func() { stopBreakers(); <-breakersDone })
 	jobCfg := jobs.Config{
-		Pool: pool, Provider: prov, Workers: o.workers, CallTimeout: 5 * time.Second,
+		Pool: pool, Provider: prov, Workers: o.workers, CallTimeout: o.asyncTimeout, ReconcileEvery: o.reconcileEvery,
 		RetryBase: 20 * time.Millisecond, RetryMax: 100 * time.Millisecond, Logger: log,
 		Breakers: breakers, Dependency: "payment", Metrics: metrics,
 		RiverLogger: riverLog(log),

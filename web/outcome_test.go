@@ -1,0 +1,159 @@
+package web_test
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spillway/spillway/app"
+	"github.com/spillway/spillway/db"
+	"github.com/spillway/spillway/web/sim"
+)
+
+// everStatus reports whether the operation was ever recorded in status.
+func (h *harness) everStatus(id string, status app.Status) bool {
+	h.t.Helper()
+	return h.count(`SELECT count(*) FROM operation_events WHERE operation_id = $1 AND status = $2`, id, status) > 0
+}
+
+func (h *harness) operator() *app.Operator {
+	h.t.Helper()
+	op, err := app.NewOperator(app.OperatorConfig{Store: db.NewStore(h.pool), Jobs: h.river, Provider: h.provider})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return op
+}
+
+func (h *harness) jobOf(id string) int64 {
+	h.t.Helper()
+	return int64(h.count(`SELECT job_id FROM operations WHERE id = $1`, id))
+}
+
+// The last attempt times out after the provider charged: the operation is
+// never failed; the reconciler asks the provider and records succeeded.
+func TestLastAttemptTimesOutAfterChargingEndsSucceeded(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOpts{workers: 1, maxAttempts: 2, deadline: 200 * time.Millisecond,
+		asyncTimeout: 300 * time.Millisecond, reconcileEvery: time.Second})
+	// Every answer comes after the caller gave up; the charge is made at
+	// once, as a real provider that took the money but answered late.
+	h.sim.SetChaos(sim.Chaos{Latency: time.Minute})
+	r := h.pay("late-1", payment)
+	if r.status != http.StatusAccepted || r.json(t)["reason"] != "timeout" {
+		t.Fatalf("capture: %d %s", r.status, r.body)
+	}
+	id := r.json(t)["id"].(string)
+	job := h.jobOf(id)
+	// Both worker attempts time out too; River discards the job.
+	deadline := time.Now().Add(60 * time.Second)
+	for h.count(`SELECT count(*) FROM river_job WHERE id = $1 AND state = 'discarded'`, job) != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the job was never discarded")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	doc := h.operation(id)
+	if doc["status"] != "processing" || doc["reason"] != "outcome_unknown" {
+		t.Fatalf("after the last attempt timed out: %v; want processing/outcome_unknown", doc)
+	}
+	// The provider answers again; the reconciler's lookup settles it.
+	h.sim.SetChaos(sim.Chaos{})
+	done := h.waitStatus(id, app.StatusSucceeded)
+	if h.everStatus(id, app.StatusFailed) {
+		t.Fatal("the operation was reported failed while it may have been charged")
+	}
+	if h.sim.Effects(id) != 1 {
+		t.Fatalf("effects %d, want 1", h.sim.Effects(id))
+	}
+	if done["completed_at"] == nil {
+		t.Fatalf("succeeded without completed_at: %v", done)
+	}
+}
+
+// An operator's cancel of a job whose call is under way is refused: the
+// call may be charging right now. The payment then ends succeeded.
+func TestCancelOfARunningJobIsRefused(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOpts{workers: 1, deadline: 100 * time.Millisecond, asyncTimeout: 30 * time.Second})
+	// Slow enough that the sync call times out and the worker's call is
+	// still out while the operator acts (the action takes milliseconds).
+	h.sim.SetChaos(sim.Chaos{Latency: 5 * time.Second})
+	r := h.pay("running-1", payment)
+	id := r.json(t)["id"].(string)
+	job := h.jobOf(id)
+	deadline := time.Now().Add(30 * time.Second)
+	for h.sim.Calls(id) < 2 || h.count(`SELECT count(*) FROM river_job WHERE id = $1 AND state = 'running'`, job) != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the worker never called")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	res, err := h.operator().ApplyJobs(context.Background(), app.Actor{Email: "ops@example.com"},
+		app.JobRequest{Action: app.ActionCancel}, []int64{job})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Changed) != 0 || len(res.Refused) != 1 || !strings.Contains(res.Refused[0].Reason, "running") {
+		t.Fatalf("cancel of a running job: %+v", res)
+	}
+	h.waitStatus(id, app.StatusSucceeded)
+	if h.everStatus(id, app.StatusCancelled) || h.sim.Effects(id) != 1 {
+		t.Fatalf("cancelled %v, effects %d", h.everStatus(id, app.StatusCancelled), h.sim.Effects(id))
+	}
+}
+
+// A waiting job whose earlier attempt timed out after charging: cancel asks
+// the provider, finds the charge, and records the payment as succeeded
+// instead of cancelling it.
+func TestCancelAfterATimedOutAttemptThatChargedRecordsTheCharge(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOpts{deadline: 100 * time.Millisecond}) // no workers: the job waits
+	h.sim.SetChaos(sim.Chaos{Latency: time.Minute})
+	r := h.pay("charged-1", payment)
+	id := r.json(t)["id"].(string)
+	if h.sim.Effects(id) != 1 {
+		t.Fatal("the timed-out call did not charge")
+	}
+	h.sim.SetChaos(sim.Chaos{})
+	res, err := h.operator().ApplyJobs(context.Background(), app.Actor{Email: "ops@example.com"},
+		app.JobRequest{Action: app.ActionCancel}, []int64{h.jobOf(id)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Settled) != 1 || len(res.Changed) != 0 {
+		t.Fatalf("cancel after a charge: %+v", res)
+	}
+	doc := h.operation(id)
+	if doc["status"] != "succeeded" || h.everStatus(id, app.StatusCancelled) || h.sim.Effects(id) != 1 {
+		t.Fatalf("after cancel: %v (effects %d)", doc, h.sim.Effects(id))
+	}
+}
+
+// A waiting job whose earlier attempt timed out without charging: the
+// lookup finds nothing and closes the key, so the cancel goes ahead and
+// nothing can charge under the old key afterwards.
+func TestCancelAfterATimedOutAttemptThatDidNotChargeCancels(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOpts{deadline: 100 * time.Millisecond})
+	// Down and slow: the call times out and nothing is charged.
+	h.sim.SetChaos(sim.Chaos{Down: true, Latency: time.Minute})
+	r := h.pay("uncharged-1", payment)
+	id := r.json(t)["id"].(string)
+	h.sim.SetChaos(sim.Chaos{})
+	res, err := h.operator().ApplyJobs(context.Background(), app.Actor{Email: "ops@example.com"},
+		app.JobRequest{Action: app.ActionCancel}, []int64{h.jobOf(id)})
+	if err != nil || len(res.Changed) != 1 {
+		t.Fatalf("cancel: %+v %v", res, err)
+	}
+	if doc := h.operation(id); doc["status"] != "cancelled" {
+		t.Fatalf("after cancel: %v", doc)
+	}
+	// A request still on the wire under the old key cannot charge now.
+	charge, err := h.provider.Charge(context.Background(), app.Charge{IdempotencyKey: id, Amount: 1999, Currency: "usd", Reference: id})
+	if err == nil || h.sim.Effects(id) != 0 {
+		t.Fatalf("a charge under the closed key: %+v %v, effects %d", charge, err, h.sim.Effects(id))
+	}
+}
