@@ -152,6 +152,16 @@ func (o *Operation) ProviderKey() string {
 	return fmt.Sprintf("%s~%d", o.ID, o.KeyGen)
 }
 
+// ProviderRef is the provider's id for the charge a succeeded or declined
+// operation recorded; "" otherwise.
+func (o *Operation) ProviderRef() string {
+	var r PaymentResult
+	if len(o.Result) == 0 || json.Unmarshal(o.Result, &r) != nil {
+		return ""
+	}
+	return r.ProviderRef
+}
+
 // MayHaveCharged reports whether an attempt may have taken effect that no
 // provider answer has accounted for yet.
 func (o *Operation) MayHaveCharged() bool { return o.OutcomeUnknownSince != nil }

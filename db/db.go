@@ -5,6 +5,7 @@ package db
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -77,3 +78,6 @@ type Querier interface {
 // ErrNotFound is returned when a row does not exist. It carries app's
 // ENOTFOUND code, so the domain can tell without importing db.
 var ErrNotFound error = &app.Error{Code: app.ENOTFOUND, Message: "not found"}
+
+// IsNotFound reports whether err says a row does not exist.
+func IsNotFound(err error) bool { return errors.Is(err, ErrNotFound) }

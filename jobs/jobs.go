@@ -59,6 +59,8 @@ type Config struct {
 	Stopping  <-chan struct{}
 	RetryBase time.Duration
 	RetryMax  time.Duration
+	// Orphans sets up the orphan charge sweep; a zero Every means none.
+	Orphans OrphanConfig
 	// ReconcileEvery is how often operations whose job River gave up on
 	// are settled; zero means every minute. ReconcileAfter flags one the
 	// provider cannot settle for operators; zero means 30 minutes.
@@ -87,6 +89,9 @@ func NewClient(cfg Config) (*river.Client[pgx.Tx], error) {
 		return nil, err
 	}
 	if err := river.AddWorkerSafely(workers, NewReconcileWorker(cfg)); err != nil {
+		return nil, err
+	}
+	if err := river.AddWorkerSafely(workers, &OrphanSweepWorker{sweeper: NewOrphanSweeper(cfg)}); err != nil {
 		return nil, err
 	}
 	if err := river.AddWorkerSafely(workers, NewDeliveryWorker(cfg)); err != nil {
@@ -126,10 +131,18 @@ func NewClient(cfg Config) (*river.Client[pgx.Tx], error) {
 					return ReconcileArgs{}, &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByPeriod: max(every, time.Second)}}
 				},
 				&river.PeriodicJobOpts{RunOnStart: true}),
+		}
+		if o := cfg.Orphans; o.Every > 0 && cfg.Provider != nil {
+			rc.PeriodicJobs = append(rc.PeriodicJobs, river.NewPeriodicJob(river.PeriodicInterval(o.Every),
+				func() (river.JobArgs, *river.InsertOpts) {
+					return OrphanSweepArgs{}, &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByPeriod: max(o.Every, time.Second)}}
+				},
+				&river.PeriodicJobOpts{RunOnStart: true}))
+		}
+		rc.PeriodicJobs = append(rc.PeriodicJobs,
 			river.NewPeriodicJob(river.PeriodicInterval(min(ttl/4, 10*time.Minute)),
 				func() (river.JobArgs, *river.InsertOpts) { return RetentionArgs{}, nil },
-				&river.PeriodicJobOpts{RunOnStart: true}),
-		}
+				&river.PeriodicJobOpts{RunOnStart: true}))
 	}
 	client, err := river.NewClient(riverpgxv5.New(cfg.Pool), rc)
 	if err != nil {

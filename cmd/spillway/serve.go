@@ -124,6 +124,10 @@ func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io
 		Drain:   app.NewDrainLimiter(&db.RateLimitStore{Pool: pool}, dependencyPayment, cfg.DrainRate),
 		Offpeak: cfg.Offpeak, Channels: senders.Channels(), Senders: senders, PublicURL: cfg.PublicURL,
 		IdempotencyTTL: cfg.IdempotencyTTL, ReconcileEvery: cfg.ReconcileEvery, ReconcileAfter: cfg.ReconcileAfter,
+		// A charge younger than the grace may belong to a request still
+		// committing (it can take the deadline and the capture budget).
+		Orphans: jobs.OrphanConfig{Every: cfg.OrphanSweepEvery, Refund: cfg.OrphanRefund,
+			Grace: max(cfg.OrphanGrace, cfg.PaymentDeadline+cfg.CaptureTimeout+time.Minute)},
 	}
 	if cfg.LogLevel == "debug" {
 		jc.RiverLogger = log
@@ -176,7 +180,7 @@ func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io
 			SecureCookies: !(host == "localhost" || (ip != nil && ip.IsLoopback())),
 			GatedQueues:   map[string]string{app.QueuePayments: dependencyPayment},
 			Provider:      prov, PublicURL: cfg.PublicURL, TrustedProxies: cfg.TrustedProxies, SessionIdle: cfg.AdminSessionIdle,
-			ReconcileAfter: cfg.ReconcileAfter,
+			ReconcileAfter: cfg.ReconcileAfter, OrphanRefund: cfg.OrphanRefund,
 		})
 		if err != nil {
 			return err

@@ -74,6 +74,8 @@ type Config struct {
 	// ReconcileAfter is how long an operation may stay unresolved before
 	// the overview flags it; zero means 30 minutes.
 	ReconcileAfter time.Duration
+	// OrphanRefund says whether the orphan sweep refunds what it finds.
+	OrphanRefund bool
 	// Provider answers the lookups an operator's cancel or retry makes
 	// before it could lose a charge; nil refuses those that need one.
 	Provider app.PaymentProvider
@@ -179,6 +181,7 @@ func (s *server) routes() http.Handler {
 		r.Get("/breakers", s.handleBreakers)
 		r.Get("/audit", s.handleAudit)
 		r.Get("/operations/unresolved", s.handleUnresolved)
+		r.Get("/orphans", s.handleOrphans)
 		r.Post("/signout", s.handleSignOut)
 
 		// Everything that changes something: operators only.

@@ -61,8 +61,10 @@ type queueView struct {
 type overviewData struct {
 	// Unresolved counts operations whose outcome has been unknown longer
 	// than ReconcileAfter: each needs an operator.
-	Unresolved  int
-	After       time.Duration
+	Unresolved int
+	After      time.Duration
+	// Orphans counts open orphan charges: money taken for no request of ours.
+	Orphans     int
 	Gated       map[string]string
 	Modes       []modeView
 	States      []string
@@ -81,6 +83,10 @@ func (s *server) handleOverview(w http.ResponseWriter, r *http.Request) {
 	d := overviewData{After: s.reconcileAfter(), Gated: s.cfg.GatedQueues}
 	var err error
 	if d.Unresolved, err = db.CountUnresolved(ctx, s.cfg.Pool, now.Add(-d.After)); err != nil {
+		s.renderError(w, r, err)
+		return
+	}
+	if d.Orphans, err = db.CountOrphans(ctx, s.cfg.Pool, app.OrphanOpen); err != nil {
 		s.renderError(w, r, err)
 		return
 	}

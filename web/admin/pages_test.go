@@ -45,6 +45,19 @@ func TestEveryPageRenders(t *testing.T) {
 	}
 	c.mustGet("/admin/breakers")
 	c.mustGet("/admin/audit")
+	if page := c.mustGet("/admin/operations/unresolved"); !strings.Contains(page, `id="no-unresolved"`) {
+		t.Error("the unresolved page does not say nothing is unresolved")
+	}
+	if _, err := h.pool.Exec(context.Background(), `INSERT INTO orphan_charges (charge_id, reference, amount, currency, status,
+		created_at, found_at) VALUES ('ch_<orphan>', 'not-ours', 4200, 'usd', 'open', now(), now())`); err != nil {
+		t.Fatal(err)
+	}
+	if page := c.mustGet("/admin/orphans"); !strings.Contains(page, "ch_&lt;orphan&gt;") || !strings.Contains(page, "42.00 USD") {
+		t.Error("the orphans page does not list the orphan charge, escaped")
+	}
+	if !strings.Contains(c.mustGet("/admin/"), `id="orphans-alert"`) {
+		t.Error("the overview does not flag the open orphan charge")
+	}
 	if r := c.get("/admin/static/live.js"); r.status != http.StatusOK || !strings.Contains(r.body, "data-live") {
 		t.Fatalf("live.js: %d", r.status)
 	}
