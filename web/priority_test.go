@@ -1,0 +1,84 @@
+package web_test
+
+import (
+	"context"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/spillway/spillway/app"
+	"github.com/spillway/spillway/web/sim"
+)
+
+// TestRaisedJobsGoFirstAfterAnOutage is what an operator does during an
+// outage: raise the high-value payments so they are charged first when the
+// provider is back. The breaker goes open → half-open → closed on its own;
+// whatever it does, the queue is worked in priority order, and a job held
+// back by the breaker loses neither its place nor an attempt. So no
+// smaller payment waiting behind the raised ones is charged before the
+// last raised one, beyond those already running beside it (fewer than the
+// workers).
+func TestRaisedJobsGoFirstAfterAnOutage(t *testing.T) {
+	t.Parallel()
+	const workers, small, raised = 4, 180, 20
+	policy := app.DefaultBreakerPolicy()
+	policy.MinCalls, policy.OpenWait, policy.MaxOpenWait, policy.ProbeLease = 5, time.Second, time.Second, 5*time.Second
+	h := newHarness(t, harnessOpts{workers: workers, deadline: 500 * time.Millisecond, breaker: &policy})
+	h.sim.SetChaos(sim.Chaos{Down: true})
+
+	var smallIDs, raisedIDs []string
+	for i := range small {
+		r := h.pay(keyf("small-%d", i), `{"amount": 1000, "currency": "usd"}`)
+		if r.status != http.StatusAccepted {
+			t.Fatalf("small %d: %d %s", i, r.status, r.body)
+		}
+		smallIDs = append(smallIDs, r.json(t)["id"].(string))
+	}
+	waitBreaker(t, h, app.BreakerOpen)
+	var raisedJobs []int64
+	for i := range raised {
+		r := h.pay(keyf("big-%d", i), `{"amount": 500000, "currency": "usd"}`)
+		if r.status != http.StatusAccepted {
+			t.Fatalf("big %d: %d %s", i, r.status, r.body)
+		}
+		id := r.json(t)["id"].(string)
+		raisedIDs = append(raisedIDs, id)
+		raisedJobs = append(raisedJobs, h.jobOf(id))
+	}
+	res, err := h.operator().ApplyJobs(context.Background(), app.Actor{Email: "ops@example.com"},
+		app.JobRequest{Action: app.ActionReprioritize, Priority: app.PriorityUrgent}, raisedJobs)
+	if err != nil || len(res.Changed) != raised {
+		t.Fatalf("raise: %+v %v", res, err)
+	}
+
+	// The provider comes back; the breaker recovers by itself.
+	h.sim.SetChaos(sim.Chaos{})
+	h.waitAllSucceeded(append(append([]string(nil), smallIDs...), raisedIDs...))
+
+	last := 0
+	for _, id := range raisedIDs {
+		last = max(last, h.sim.EffectSeq(id))
+	}
+	before := 0
+	for _, id := range smallIDs {
+		if h.sim.EffectSeq(id) < last {
+			before++
+		}
+	}
+	transitions := h.count(`SELECT count(*) FROM breaker_transitions WHERE to_state = 'half_open'`)
+	t.Logf("%d of %d smaller payments were charged before the last raised one; the breaker half-opened %d times",
+		before, small, transitions)
+	if transitions < 1 {
+		t.Fatal("the breaker never went through half-open")
+	}
+	if before > workers-1 {
+		t.Fatalf("%d smaller payments were charged before the last raised one; at most %d may run beside it", before, workers-1)
+	}
+	// No attempt was spent on the breaker: each raised payment, captured
+	// without a call while it was open, was called exactly once.
+	for _, id := range raisedIDs {
+		if got := h.count(`SELECT attempts FROM operations WHERE id = $1`, id); got != 1 {
+			t.Fatalf("raised payment %s made %d attempts, want 1 (a breaker's hold spends none)", id, got)
+		}
+	}
+}
