@@ -21,7 +21,7 @@ const maxResponseBytes = 1 << 20
 // HTTPConfig configures the generic HTTP payment provider.
 type HTTPConfig struct {
 	// BaseURL is the provider's absolute http(s) URL; charges go to
-	// {BaseURL}/charges.
+	// {BaseURL}/charges, health checks to {BaseURL}/health.
 	BaseURL string
 	// Client sends the requests. nil → a pooled client with no overall
 	// timeout (ctx deadlines rule) that does not follow redirects.
@@ -31,7 +31,8 @@ type HTTPConfig struct {
 // HTTP is an app.PaymentProvider speaking the generic JSON contract.
 // It is safe for concurrent use.
 type HTTP struct {
-	chargesURL string
+	chargesURL string // {BaseURL}/charges: charges, lookups, listings, refunds
+	healthURL  string // {BaseURL}/health
 	client     *http.Client
 }
 
@@ -47,7 +48,7 @@ func NewHTTP(cfg HTTPConfig) (*HTTP, error) {
 	if client == nil {
 		client = newPooledClient()
 	}
-	return &HTTP{chargesURL: u.JoinPath("charges").String(), client: client}, nil
+	return &HTTP{chargesURL: u.JoinPath("charges").String(), healthURL: u.JoinPath("health").String(), client: client}, nil
 }
 
 // parseBaseURL accepts only absolute http/https URLs without query or

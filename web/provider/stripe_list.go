@@ -2,10 +2,12 @@ package provider
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"time"
 
 	"github.com/stripe/stripe-go/v83"
+	"github.com/stripe/stripe-go/v83/form"
 
 	"github.com/spillway/spillway/app"
 )
@@ -57,20 +59,24 @@ func (s *Stripe) ListCharges(ctx context.Context, createdAfter time.Time, after 
 	tctx, tr := traceSend(ctx)
 	params.Context = tctx
 	// One page and its has_more: the typed List iterator hides has_more and
-	// fetches the next page on its own, so the backend is called directly
-	// with the same path and parameters it would use.
+	// fetches the next page on its own, so this makes the one request that
+	// iterator makes first, the same way (form-encode the params, CallRaw).
 	svc := s.client.V1PaymentIntents
+	query := &form.Values{}
+	form.AppendTo(query, params)
 	var list stripe.PaymentIntentList
-	if err := svc.B.Call(http.MethodGet, "/v1/payment_intents", svc.Key, params, &list); err != nil {
+	if err := svc.B.CallRaw(http.MethodGet, "/v1/payment_intents", svc.Key, []byte(query.Encode()), params.GetParams(), &list); err != nil {
 		return app.ChargePage{}, stripeFault(ctx, err, tr)
 	}
-	return pageOfIntents(&list, after), nil
+	return pageOfIntents(&list, after)
 }
 
 // pageOfIntents maps one page of PaymentIntents. Intents without an id
-// cannot be acted on and are left out; Next comes from the last one listed
-// by Stripe, so leaving one out never stalls the walk.
-func pageOfIntents(list *stripe.PaymentIntentList, after string) app.ChargePage {
+// cannot be acted on and are left out. A page that says there is more but
+// gives no new cursor (empty, or ending on the cursor we sent) is
+// FaultUnavailable: ending the walk there would hide the rest, and
+// repeating the cursor would page for ever.
+func pageOfIntents(list *stripe.PaymentIntentList, after string) (app.ChargePage, error) {
 	page := app.ChargePage{Charges: make([]app.ProviderCharge, 0, len(list.Data))}
 	last := ""
 	for _, pi := range list.Data {
@@ -87,10 +93,14 @@ func pageOfIntents(list *stripe.PaymentIntentList, after string) app.ChargePage 
 			CreatedAt: time.Unix(pi.Created, 0).UTC(),
 		})
 	}
-	if list.HasMore && last != "" && last != after {
+	if list.HasMore {
+		if last == "" || last == after {
+			return app.ChargePage{}, &app.ProviderError{Kind: app.FaultUnavailable, StatusCode: http.StatusOK,
+				Err: fmt.Errorf("stripe: payment intent list has more but no new cursor after %q", clip(after))}
+		}
 		page.Next = last
 	}
-	return page
+	return page, nil
 }
 
 // listedStatus is a PaymentIntent's app.ProviderCharge status; see

@@ -133,6 +133,8 @@ func TestStripeMapping(t *testing.T) {
 		wantStatus int
 	}{
 		{name: "succeeded", status: 200, body: pi("succeeded", ""), want: app.ChargeResult{ProviderRef: "pi_1"}},
+		{name: "succeeded says what it charged", status: 200, body: pi("succeeded", `,"amount":1000,"currency":"usd"`), want: app.ChargeResult{ProviderRef: "pi_1", Amount: 1000, Currency: "usd"}},
+		{name: "decline says what it tried", status: 402, body: `{"error":{"type":"card_error","code":"card_declined","payment_intent":{"id":"pi_err","amount":1000,"currency":"usd"}}}`, want: app.ChargeResult{Declined: true, ProviderRef: "pi_err", DeclineCode: "card_declined", Amount: 1000, Currency: "usd"}},
 		{name: "processing counts as success", status: 200, body: pi("processing", ""), want: app.ChargeResult{ProviderRef: "pi_1"}},
 		{name: "requires_capture counts as success", status: 200, body: pi("requires_capture", ""), want: app.ChargeResult{ProviderRef: "pi_1"}},
 		{name: "requires_payment_method is a decline", status: 200, body: pi("requires_payment_method", `,"last_payment_error":{"type":"card_error","code":"card_declined","decline_code":"insufficient_funds"}`), want: app.ChargeResult{Declined: true, ProviderRef: "pi_1", DeclineCode: "insufficient_funds"}},
