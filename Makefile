@@ -34,7 +34,11 @@ fuzz:
 	$(GO) test ./app -run '^$$' -fuzz FuzzParsePaymentRequest -fuzztime $(FUZZTIME)
 	$(GO) test ./web/sim -run '^$$' -fuzz FuzzChargeRequest -fuzztime $(FUZZTIME)
 	$(GO) test ./web/sim -run '^$$' -fuzz FuzzControlPatch -fuzztime $(FUZZTIME)
+	$(GO) test ./web/sim -run '^$$' -fuzz FuzzListQuery -fuzztime $(FUZZTIME)
 	$(GO) test ./web/provider -run '^$$' -fuzz FuzzDecodeChargeAnswer -fuzztime $(FUZZTIME)
+	$(GO) test ./web/provider -run '^$$' -fuzz FuzzDecodeLookupAnswer -fuzztime $(FUZZTIME)
+	$(GO) test ./web/provider -run '^$$' -fuzz FuzzDecodeChargePage -fuzztime $(FUZZTIME)
+	$(GO) test ./web/provider -run '^$$' -fuzz FuzzDecodeRefundAnswer -fuzztime $(FUZZTIME)
 	$(GO) test ./web/notify -run '^$$' -fuzz FuzzParseRetryAfter -fuzztime $(FUZZTIME)
 	$(GO) test ./web/notify -run '^$$' -fuzz FuzzCheckURL -fuzztime $(FUZZTIME)
 

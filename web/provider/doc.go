@@ -1,11 +1,18 @@
 // Package provider holds Spillway's app.PaymentProvider implementations:
 // HTTP speaks the generic JSON payment contract served by web/sim (and by
 // any provider that adopts it), Stripe speaks Stripe's PaymentIntents API
-// through stripe-go.
+// through stripe-go. Each charges, looks up what happened under a key,
+// lists charges for the orphan sweep and refunds; one file per action
+// (http_lookup.go, stripe_refund.go, …).
 //
 // Both send app.Charge.IdempotencyKey as the Idempotency-Key header and
 // never retry on their own: retries belong to Spillway's job queue, which
 // reuses the same key so a call that timed out but took effect downstream
 // is not charged twice. Both honour ctx's deadline instead of a client
 // timeout, and every failure that is not a decline is an *app.ProviderError.
+//
+// This package also decides ProviderError.OutcomeUnknown, the flag that
+// keeps an operation from being reported failed while a charge may exist:
+// set unless the request provably never left (faults.go, sendTrace) or a
+// complete answer said what the provider did.
 package provider

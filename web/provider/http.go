@@ -21,7 +21,7 @@ const maxResponseBytes = 1 << 20
 // HTTPConfig configures the generic HTTP payment provider.
 type HTTPConfig struct {
 	// BaseURL is the provider's absolute http(s) URL; charges go to
-	// {BaseURL}/charges.
+	// {BaseURL}/charges, health checks to {BaseURL}/health.
 	BaseURL string
 	// Client sends the requests. nil → a pooled client with no overall
 	// timeout (ctx deadlines rule) that does not follow redirects.
@@ -31,7 +31,8 @@ type HTTPConfig struct {
 // HTTP is an app.PaymentProvider speaking the generic JSON contract.
 // It is safe for concurrent use.
 type HTTP struct {
-	chargesURL string
+	chargesURL string // {BaseURL}/charges: charges, lookups, listings, refunds
+	healthURL  string // {BaseURL}/health
 	client     *http.Client
 }
 
@@ -47,7 +48,7 @@ func NewHTTP(cfg HTTPConfig) (*HTTP, error) {
 	if client == nil {
 		client = newPooledClient()
 	}
-	return &HTTP{chargesURL: u.JoinPath("charges").String(), client: client}, nil
+	return &HTTP{chargesURL: u.JoinPath("charges").String(), healthURL: u.JoinPath("health").String(), client: client}, nil
 }
 
 // parseBaseURL accepts only absolute http/https URLs without query or
@@ -84,27 +85,61 @@ func (p *HTTP) Charge(ctx context.Context, c app.Charge) (app.ChargeResult, erro
 	}
 	payload, err := json.Marshal(chargeRequestBody{Amount: c.Amount, Currency: c.Currency, Reference: c.Reference})
 	if err != nil {
-		return app.ChargeResult{}, &app.ProviderError{Kind: app.FaultRejected, Err: fmt.Errorf("encode charge: %w", err)}
+		return app.ChargeResult{}, rejected("encode charge: %w", err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.chargesURL, bytes.NewReader(payload))
+	status, body, pe := p.exchange(ctx, http.MethodPost, p.chargesURL, c.IdempotencyKey, payload, "charge")
+	if pe != nil {
+		return app.ChargeResult{}, pe
+	}
+	return decodeChargeAnswer(status, body)
+}
+
+// exchange sends one request and reads its whole answer. Any failure
+// before the whole answer is in hand is a transport fault, whose
+// OutcomeUnknown says whether the request may have reached the provider;
+// an answer is left to the caller's decoder. key, when not "", is sent as
+// the Idempotency-Key; payload, when not nil, as a JSON body.
+func (p *HTTP) exchange(ctx context.Context, method, target, key string, payload []byte, what string) (int, []byte, *app.ProviderError) {
+	var reqBody io.Reader
+	if payload != nil {
+		reqBody = bytes.NewReader(payload)
+	}
+	tctx, tr := traceSend(ctx)
+	req, err := http.NewRequestWithContext(tctx, method, target, reqBody)
 	if err != nil {
-		return app.ChargeResult{}, &app.ProviderError{Kind: app.FaultRejected, Err: fmt.Errorf("build charge request: %w", err)}
+		return 0, nil, rejected("build %s request: %w", what, err)
 	}
-	req.Header.Set("Content-Type", "application/json")
+	if payload != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	req.Header.Set("Accept", "application/json")
-	req.Header.Set("Idempotency-Key", c.IdempotencyKey)
+	if key != "" {
+		req.Header.Set("Idempotency-Key", key)
+	}
 
 	resp, err := p.client.Do(req)
 	if err != nil {
-		return app.ChargeResult{}, transportFault(ctx, 0, fmt.Errorf("post charge: %w", err))
+		return 0, nil, transportFault(ctx, 0, fmt.Errorf("%s: %w", what, withoutURL(err)), tr.mayHaveSent(err))
 	}
 	body, err := readBounded(resp.Body)
 	if err != nil {
-		// The status line arrived but not the whole answer: the charge
-		// may well have happened.
-		return app.ChargeResult{}, transportFault(ctx, resp.StatusCode, fmt.Errorf("read charge answer: %w", err))
+		// The status line arrived but not the whole answer: the request
+		// may well have taken effect, whatever the status said.
+		return resp.StatusCode, nil, transportFault(ctx, resp.StatusCode, fmt.Errorf("read %s answer: %w", what, err), true)
 	}
-	return decodeChargeAnswer(resp.StatusCode, body)
+	return resp.StatusCode, body, nil
+}
+
+// withoutURL drops the *url.Error layer, whose message repeats the whole
+// request URL, so an error that ends up in an operation's record or a log
+// names the failure, not the provider's address and our keys in its path.
+// The cause stays reachable with errors.Is/As.
+func withoutURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
 }
 
 // errTooLarge marks an answer longer than maxResponseBytes.

@@ -220,3 +220,20 @@ func TestNewHTTPValidates(t *testing.T) {
 		})
 	}
 }
+
+func TestHTTPHealthFollowsTheSim(t *testing.T) {
+	t.Parallel()
+	s, srv := startSim(t)
+	p := newHTTP(t, srv.URL)
+	if err := p.Health(context.Background()); err != nil {
+		t.Fatalf("Health while up: %v", err)
+	}
+	s.SetChaos(sim.Chaos{Down: true})
+	err := p.Health(context.Background())
+	assertFault(t, err, app.FaultUnavailable, http.StatusServiceUnavailable)
+	assertOutcome(t, err, app.FaultUnavailable, false)
+	s.SetChaos(sim.Chaos{})
+	if err := p.Health(context.Background()); err != nil {
+		t.Errorf("Health after recovery: %v", err)
+	}
+}

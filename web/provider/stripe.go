@@ -30,7 +30,8 @@ type StripeConfig struct {
 }
 
 // Stripe is an app.PaymentProvider backed by Stripe PaymentIntents created
-// with confirm=true. It is safe for concurrent use.
+// with confirm=true: Lookup searches them by metadata, ListCharges lists
+// them, Refund refunds one. It is safe for concurrent use.
 type Stripe struct {
 	client        *stripe.Client
 	paymentMethod string
@@ -77,6 +78,14 @@ func NewStripe(cfg StripeConfig) (*Stripe, error) {
 
 // Charge creates and confirms a PaymentIntent for c, with c.IdempotencyKey
 // as Stripe's Idempotency-Key so a retry replays Stripe's first answer.
+//
+// c.Description is deliberately not sent. The operation id (our key) is
+// derived from the client's Idempotency-Key alone, so a client retrying
+// after a lost commit may send an edited description under the same key.
+// Stripe compares every parameter of a repeated idempotency key and would
+// refuse that retry (idempotency_error) while the first charge stands; the
+// operation would then look failed although it charged. Everything Stripe
+// gets is fixed by the key: amount, currency, reference, operation id.
 func (s *Stripe) Charge(ctx context.Context, c app.Charge) (app.ChargeResult, error) {
 	if pe := checkCharge(c); pe != nil {
 		return app.ChargeResult{}, pe
@@ -90,20 +99,25 @@ func (s *Stripe) Charge(ctx context.Context, c app.Charge) (app.ChargeResult, er
 		// demand a return_url for redirect-based methods we never offer.
 		PaymentMethodTypes: stripe.StringSlice([]string{"card"}),
 	}
-	if c.Description != "" {
-		params.Description = stripe.String(c.Description)
-	}
 	if c.Reference != "" {
-		params.AddMetadata("reference", c.Reference)
+		params.AddMetadata(metadataReference, c.Reference)
 	}
 	// The key is Spillway's operation id: having it on the PaymentIntent
-	// lets an operator reconcile from Stripe's side.
-	params.AddMetadata("operation_id", c.IdempotencyKey)
+	// is what Lookup searches by, and lets an operator reconcile from
+	// Stripe's side.
+	params.AddMetadata(metadataOperationID, c.IdempotencyKey)
 	params.SetIdempotencyKey(c.IdempotencyKey)
 
-	pi, err := s.client.V1PaymentIntents.Create(ctx, params)
+	tctx, tr := traceSend(ctx)
+	pi, err := s.client.V1PaymentIntents.Create(tctx, params)
 	if err != nil {
-		return mapStripeError(ctx, err)
+		return mapStripeError(ctx, err, tr)
 	}
 	return mapPaymentIntent(pi)
 }
+
+// Metadata keys Charge sets on every PaymentIntent.
+const (
+	metadataOperationID = "operation_id"
+	metadataReference   = "reference"
+)

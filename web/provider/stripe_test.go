@@ -100,7 +100,6 @@ func checkStripeRequest(r *http.Request) error {
 		"confirm":                 "true",
 		"payment_method":          "pm_card_visa",
 		"payment_method_types[0]": "card",
-		"description":             "test charge",
 		"metadata[reference]":     "order-42",
 		"metadata[operation_id]":  "op-1",
 	}
@@ -108,6 +107,11 @@ func checkStripeRequest(r *http.Request) error {
 		if got := r.PostForm.Get(k); got != v {
 			return fmt.Errorf("form %s = %q, want %q (form %v)", k, got, v, r.PostForm)
 		}
+	}
+	// A retry under the same key may carry an edited description; Stripe
+	// would refuse it as an idempotency_error, so it is never sent.
+	if r.PostForm.Has("description") {
+		return fmt.Errorf("form carries description %q, want none", r.PostForm.Get("description"))
 	}
 	return nil
 }
@@ -129,6 +133,8 @@ func TestStripeMapping(t *testing.T) {
 		wantStatus int
 	}{
 		{name: "succeeded", status: 200, body: pi("succeeded", ""), want: app.ChargeResult{ProviderRef: "pi_1"}},
+		{name: "succeeded says what it charged", status: 200, body: pi("succeeded", `,"amount":1000,"currency":"usd"`), want: app.ChargeResult{ProviderRef: "pi_1", Amount: 1000, Currency: "usd"}},
+		{name: "decline says what it tried", status: 402, body: `{"error":{"type":"card_error","code":"card_declined","payment_intent":{"id":"pi_err","amount":1000,"currency":"usd"}}}`, want: app.ChargeResult{Declined: true, ProviderRef: "pi_err", DeclineCode: "card_declined", Amount: 1000, Currency: "usd"}},
 		{name: "processing counts as success", status: 200, body: pi("processing", ""), want: app.ChargeResult{ProviderRef: "pi_1"}},
 		{name: "requires_capture counts as success", status: 200, body: pi("requires_capture", ""), want: app.ChargeResult{ProviderRef: "pi_1"}},
 		{name: "requires_payment_method is a decline", status: 200, body: pi("requires_payment_method", `,"last_payment_error":{"type":"card_error","code":"card_declined","decline_code":"insufficient_funds"}`), want: app.ChargeResult{Declined: true, ProviderRef: "pi_1", DeclineCode: "insufficient_funds"}},
@@ -143,7 +149,7 @@ func TestStripeMapping(t *testing.T) {
 		{name: "503 not JSON", status: 503, body: `<html>bad gateway</html>`, wantKind: app.FaultUnavailable},
 		{name: "429 rate limit", status: 429, body: stripeErr("invalid_request_error", "rate_limit", ""), wantKind: app.FaultUnavailable, wantStatus: 429},
 		{name: "409 key in use", status: 409, body: stripeErr("idempotency_error", "idempotency_key_in_use", ""), wantKind: app.FaultUnavailable, wantStatus: 409},
-		{name: "400 key reused with other params", status: 400, body: stripeErr("idempotency_error", "", ""), wantKind: app.FaultRejected, wantStatus: 400},
+		{name: "400 key reused with other params", status: 400, body: stripeErr("idempotency_error", "", ""), wantKind: app.FaultConflict, wantStatus: 400},
 		{name: "400 invalid request", status: 400, body: stripeErr("invalid_request_error", "parameter_missing", ""), wantKind: app.FaultRejected, wantStatus: 400},
 		{name: "401 bad key", status: 401, body: stripeErr("invalid_request_error", "", ""), wantKind: app.FaultRejected, wantStatus: 401},
 	}

@@ -3,6 +3,7 @@ package sim
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 )
 
@@ -10,15 +11,18 @@ import (
 // an unbounded latency would pin server goroutines for good.
 const MaxDuration = 10 * time.Minute
 
-// Chaos is the fault injection currently applied to POST /charges. The zero
-// value is a perfectly healthy provider.
+// Chaos is the fault injection currently applied to the provider routes:
+// charges, lookups, listings and refunds alike, because a provider in
+// trouble cannot answer any of them. GET /health follows Down and
+// flapping only. The zero value is a perfectly healthy provider.
 type Chaos struct {
-	// Latency is added to every /charges answer, after any effect has been
-	// recorded.
+	// Latency is added to every provider answer, after any effect (a
+	// charge, a refund, a lookup closing a key) has been recorded.
 	Latency time.Duration
-	// ErrorRate is the fraction (0..1) of charges answered 503 with no effect.
+	// ErrorRate is the fraction (0..1) of requests answered 503 with no
+	// effect.
 	ErrorRate float64
-	// Down answers every charge 503 with no effect.
+	// Down answers every request 503 with no effect.
 	Down bool
 	// DeclineRate is the fraction (0..1) of new charges declined.
 	DeclineRate float64
@@ -107,4 +111,22 @@ func (s *Sim) downLocked() bool {
 		return false // clock went backwards: stay up rather than guess
 	}
 	return (elapsed/p)%2 == 1
+}
+
+// chaosFailureLocked decides whether the request arriving now fails with
+// a 503 because of Down, flapping or ErrorRate. It draws from rand only
+// when ErrorRate is set, so a test's draw sequence is not disturbed by
+// settings it did not ask for.
+func (s *Sim) chaosFailureLocked() (answer, bool) {
+	if s.downLocked() {
+		return unavailable("simulated outage: provider is down"), true
+	}
+	if s.chaos.ErrorRate > 0 && s.rand() < s.chaos.ErrorRate {
+		return unavailable("simulated transient error"), true
+	}
+	return answer{}, false
+}
+
+func unavailable(detail string) answer {
+	return problemAnswer(http.StatusServiceUnavailable, detail)
 }

@@ -13,18 +13,23 @@ import (
 const (
 	StatusSucceeded = "succeeded"
 	StatusDeclined  = "declined"
+	StatusRefunded  = "refunded" // a succeeded charge since refunded (listing, control API)
 	DeclineCode     = "card_declined"
 )
 
 // chargeResponse is the body of a 200 or 402 answer.
 type chargeResponse struct {
-	ID          string `json:"id"`
-	Status      string `json:"status"`
-	Amount      int64  `json:"amount"`
-	Currency    string `json:"currency"`
-	Reference   string `json:"reference"`
-	DeclineCode string `json:"decline_code,omitempty"`
+	ID          string    `json:"id"`
+	Status      string    `json:"status"`
+	Amount      int64     `json:"amount"`
+	Currency    string    `json:"currency"`
+	Reference   string    `json:"reference"`
+	CreatedAt   time.Time `json:"created_at"`
+	DeclineCode string    `json:"decline_code,omitempty"`
 }
+
+// keyClosedBody answers a charge whose key a lookup closed.
+var keyClosedBody = []byte(`{"status":"key_closed"}`)
 
 func (s *Sim) handleCharge(w http.ResponseWriter, r *http.Request) {
 	key := r.Header.Get("Idempotency-Key")
@@ -46,12 +51,7 @@ func (s *Sim) handleCharge(w http.ResponseWriter, r *http.Request) {
 	// The effect (if any) is already recorded: delaying only the answer is
 	// what lets a timed-out client have caused a charge it never heard of.
 	sleep(r.Context(), latency)
-	contentType := "application/json"
-	if ans.status == http.StatusServiceUnavailable {
-		contentType = "application/problem+json"
-		w.Header().Set("Retry-After", "1")
-	}
-	writeRaw(w, ans.status, contentType, ans.body)
+	writeAnswer(w, ans)
 }
 
 // charge runs one valid charge request through chaos and the ledger and
@@ -59,53 +59,75 @@ func (s *Sim) handleCharge(w http.ResponseWriter, r *http.Request) {
 func (s *Sim) charge(key string, req chargeRequest) (answer, time.Duration) {
 	s.mu.Lock()
 	e := s.enterLocked(key)
+	e.calls++
+	s.calls++
 	latency := s.chaos.Latency
-	if s.downLocked() {
+	if ans, failed := s.chaosFailureLocked(); failed {
 		s.mu.Unlock()
-		return answer{http.StatusServiceUnavailable, problemBody(http.StatusServiceUnavailable, "simulated outage: provider is down")}, latency
-	}
-	if s.chaos.ErrorRate > 0 && s.rand() < s.chaos.ErrorRate {
-		s.mu.Unlock()
-		return answer{http.StatusServiceUnavailable, problemBody(http.StatusServiceUnavailable, "simulated transient error")}, latency
+		return ans, latency
 	}
 	s.mu.Unlock()
 
 	// Per-key critical section: a concurrent request for the same key waits
-	// here and then finds the stored answer.
+	// here and then finds the stored answer, and a concurrent lookup
+	// either ran before (and closed the key) or runs after (and finds the
+	// charge).
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.answer != nil {
 		return *e.answer, latency
 	}
+	if e.closed {
+		// Not stored as the key's answer: nothing happened, and the key
+		// stays closed for good anyway.
+		return answer{status: http.StatusConflict, body: keyClosedBody}, latency
+	}
 
-	resp := chargeResponse{
-		ID:        newChargeID(),
-		Status:    StatusSucceeded,
-		Amount:    req.Amount,
-		Currency:  req.Currency,
-		Reference: req.Reference,
+	rec := &chargeRecord{
+		id:        newChargeID(),
+		key:       key,
+		reference: req.Reference,
+		amount:    req.Amount,
+		currency:  req.Currency,
+		outcome:   StatusSucceeded,
 	}
 	status := http.StatusOK
 
 	s.mu.Lock()
 	if req.Amount%100 == 2 || (s.chaos.DeclineRate > 0 && s.rand() < s.chaos.DeclineRate) {
-		resp.Status, resp.DeclineCode = StatusDeclined, DeclineCode
+		rec.outcome, rec.declineCode = StatusDeclined, DeclineCode
 		status = http.StatusPaymentRequired
 	}
+	// Stamped under the lock that hands out seq, so with a clock that does
+	// not go backwards the listing order and the seq order agree.
+	rec.createdAt = s.now().UTC().Round(0)
+	body, err := json.Marshal(chargeResponse{
+		ID:          rec.id,
+		Status:      rec.outcome,
+		Amount:      rec.amount,
+		Currency:    rec.currency,
+		Reference:   rec.reference,
+		CreatedAt:   rec.createdAt,
+		DeclineCode: rec.declineCode,
+	})
+	if err != nil {
+		// Only an injected clock outside years 0–9999 gets here. Nothing is
+		// recorded, so the key can still charge once the clock is sane.
+		s.mu.Unlock()
+		return problemAnswer(http.StatusInternalServerError, "encode charge: "+err.Error()), latency
+	}
+	e.charge = rec
 	// After a Reset the entry is orphaned; its effect belongs to the old
 	// generation and must not leak into the new counters.
 	if s.entries[key] == e {
 		e.effects++
 		s.effects++
-		e.status, e.chargeID = resp.Status, resp.ID
+		s.seq++
+		rec.seq = s.seq
+		s.addChargeLocked(rec)
 	}
 	s.mu.Unlock()
 
-	body, err := json.Marshal(resp)
-	if err != nil {
-		// A struct of strings and ints always marshals.
-		panic(err)
-	}
 	e.answer = &answer{status: status, body: body}
 	return *e.answer, latency
 }

@@ -72,3 +72,15 @@ func validateKey(key string) error {
 	}
 	return nil
 }
+
+// validateChargeID bounds a charge id taken from a path. It need not be
+// one of ours: an unknown id is answered 404 by the ledger.
+func validateChargeID(id string) error {
+	if id == "" {
+		return errors.New("charge id is required")
+	}
+	if len(id) > maxKeyLen {
+		return fmt.Errorf("charge id must be at most %d bytes, got %d", maxKeyLen, len(id))
+	}
+	return nil
+}

@@ -8,9 +8,14 @@
 // Routes:
 //
 //	POST /charges                    charge (header Idempotency-Key)
+//	GET  /charges/{key...}           what happened under a key; 404 closes it
+//	GET  /charges?created_after=&limit=&after=
+//	                                 charges oldest first, paged
+//	POST /charges/{id}/refunds       refund a charge (header Idempotency-Key)
+//	GET  /health                     200 up, 503 down
 //	GET  /control                    current chaos
 //	PUT  /control                    merge-update chaos
-//	GET  /control/effects/{key...}   effects and calls for one key
+//	GET  /control/effects/{key...}   effects, calls, lookups, seq, refunds for one key
 //	GET  /control/stats              totals
 //	POST /control/reset              clear chaos and counters
 //
@@ -20,9 +25,42 @@
 //
 // Ordering of a charge, which is what exactly-once tests rely on: the
 // request is validated (400), counted as a call, checked against down and
-// error_rate (503, no effect), then either replays the answer stored for its
-// key or records a new effect and stores its answer — and only THEN is the
-// response delayed by latency. A client that gives up during the delay has
-// therefore still caused an effect, as with a real provider, and a retry
-// with the same key gets the stored answer.
+// error_rate (503, no effect), then — holding the key's lock — either
+// replays the answer stored for its key, or answers 409
+// {"status":"key_closed"} with no effect if a lookup closed the key, or
+// records a new effect (with the next global sequence number and its
+// created_at) and stores its answer; and only THEN is the response delayed
+// by latency. A client that gives up during the delay has therefore still
+// caused an effect, as with a real provider, and a retry with the same key
+// gets the stored answer.
+//
+// Ordering of a lookup, which is what makes "not found" safe to act on:
+// validated, counted, checked against down and error_rate (503), then,
+// holding the same per-key lock, it answers 200 with the charge if one was
+// recorded (even while that charge's answer is still being delayed by
+// latency: the effect exists) or else closes the key and answers 404
+// {"status":"not_found"}. Because a charge decides under that lock too, a
+// key never sees "not found" and then a charge: a request still on the wire
+// when we concluded nothing happened finds the key closed. The lookup
+// reports the outcome under the key (succeeded or declined); a later
+// refund shows in the listing and the control API, not here. Latency
+// delays the answer after the decision, as for charges.
+//
+// The listing pages through charges created strictly after created_after
+// (RFC 3339; default: all), oldest first by created_at then id, limit per
+// page (default 100, at most 1000). A non-empty next is the id of the last
+// charge on the page; passing it back as after= continues after it, so
+// charges recorded meanwhile never shift the pages still to come. Unknown
+// or repeated parameters, bad values and cursors this simulator did not
+// issue are 400 problems.
+//
+// A refund is of the whole charge and runs in one step under the
+// simulator's lock: the first request with a key refunds and stores its
+// answer, later ones with that key get the same answer and refund nothing.
+// An unknown charge is 404, a declined or already refunded one 409, a key
+// first used for another charge 422.
+//
+// Chaos applies to charges, lookups, listings and refunds alike: a down
+// provider cannot answer anything. GET /health follows down and flapping
+// only, without latency, so drills can ask whether the provider is up.
 package sim

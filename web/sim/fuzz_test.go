@@ -1,7 +1,10 @@
 package sim
 
 import (
+	"net/url"
+	"strconv"
 	"testing"
+	"time"
 )
 
 // FuzzChargeRequest checks that the charge decoder never panics and that
@@ -69,6 +72,52 @@ func FuzzControlPatch(f *testing.F) {
 		}
 		if err := c.Validate(); err != nil {
 			t.Errorf("accepted patch %s produced invalid chaos %+v: %v", body, c, err)
+		}
+	})
+}
+
+// FuzzListQuery checks that the GET /charges query parser never panics,
+// and that what it accepts is in range and round-trips through a
+// well-formed query.
+func FuzzListQuery(f *testing.F) {
+	for _, seed := range []string{
+		"",
+		"created_after=2025-01-01T00:00:00Z&limit=10",
+		"created_after=2025-01-01T00:00:00.123456789%2B02:00&limit=1000&after=ch_abc",
+		"created_after=2025-01-01T00:00:00+02:00",
+		"limit=0", "limit=1001", "limit=-1", "limit=+5", "limit=99999999999999999999",
+		"limit=1&limit=2", "after=", "bogus=1", "%zz", "a=b;c=d", "created_after=\xff",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		q, err := parseListQuery(raw)
+		if err != nil {
+			if q != (listQuery{}) {
+				t.Errorf("error %v came with a non-zero query %+v", err, q)
+			}
+			return
+		}
+		if q.limit < 1 || q.limit > maxListLimit {
+			t.Errorf("accepted limit %d from %q", q.limit, raw)
+		}
+		if len(q.after) > maxKeyLen {
+			t.Errorf("accepted a cursor of %d bytes", len(q.after))
+		}
+		// What was accepted, written back out, parses to the same query.
+		again := url.Values{"limit": {strconv.Itoa(q.limit)}}
+		if !q.createdAfter.IsZero() {
+			again.Set("created_after", q.createdAfter.Format(time.RFC3339Nano))
+		}
+		if q.after != "" {
+			again.Set("after", q.after)
+		}
+		q2, err := parseListQuery(again.Encode())
+		if err != nil {
+			t.Fatalf("re-encoded %q refused: %v", again.Encode(), err)
+		}
+		if q2.limit != q.limit || q2.after != q.after || !q2.createdAfter.Equal(q.createdAfter) {
+			t.Errorf("round trip of %q: %+v became %+v", raw, q, q2)
 		}
 	})
 }

@@ -111,3 +111,16 @@ func (c *fakeClock) Advance(d time.Duration) {
 	defer c.mu.Unlock()
 	c.now = c.now.Add(d)
 }
+
+// keyStatsJSON is the wire shape of GET /control/effects/{key}.
+type keyStatsJSON struct {
+	Key      string `json:"key"`
+	Effects  int    `json:"effects"`
+	Calls    int    `json:"calls"`
+	Lookups  int    `json:"lookups"`
+	Closed   bool   `json:"closed"`
+	Status   string `json:"status"`
+	ChargeID string `json:"charge_id"`
+	Seq      int    `json:"seq"`
+	Refunds  int    `json:"refunds"`
+}

@@ -1,39 +1,98 @@
 package sim
 
-import "sync"
+import (
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
 
 // entry is everything the simulator knows about one idempotency key.
 type entry struct {
-	// mu serializes requests for this key, so two concurrent first requests
-	// cannot both record an effect. It is never held together with Sim.mu
-	// taken first, and never across the latency sleep.
+	// mu serializes the charges and lookups of this key, so two concurrent
+	// first requests cannot both record an effect, and a lookup either sees
+	// the charge or closes the key before the charge is decided — never
+	// "not found" and then a charge. It is never taken while Sim.mu is
+	// held (Sim.mu may be taken while holding it), and never held across
+	// the latency sleep.
 	mu     sync.Mutex
-	answer *answer // first stored answer; guarded by mu
+	answer *answer // first stored charge answer; guarded by mu
 
 	// Guarded by Sim.mu, so the control API can read them without waiting
 	// behind a request that holds mu.
-	calls    int
-	effects  int
-	status   string
+	calls   int
+	lookups int
+	effects int
+
+	// Written holding both mu and Sim.mu, so either lock is enough to
+	// read them.
+	closed bool          // a lookup found nothing and closed the key
+	charge *chargeRecord // the charge made under the key; nil before
+}
+
+// chargeRecord is one recorded charge (an effect).
+type chargeRecord struct {
+	id          string
+	key         string
+	reference   string
+	amount      int64
+	currency    string
+	outcome     string // StatusSucceeded or StatusDeclined, fixed when recorded
+	declineCode string
+	createdAt   time.Time // wall clock only, UTC, so it orders as it encodes
+	seq         int       // 1, 2, 3… in the order charges were recorded
+
+	// Guarded by Sim.mu.
+	refunds int
+}
+
+// status is the charge's state now: its outcome, or StatusRefunded.
+func (c *chargeRecord) status() string {
+	if c.refunds > 0 {
+		return StatusRefunded
+	}
+	return c.outcome
+}
+
+// compareCharges orders charges as the listing does: by created_at, then id.
+func compareCharges(a, b *chargeRecord) int {
+	if c := a.createdAt.Compare(b.createdAt); c != 0 {
+		return c
+	}
+	return strings.Compare(a.id, b.id)
+}
+
+// refundRecord is the stored answer of one refund idempotency key.
+type refundRecord struct {
 	chargeID string
+	answer   answer
 }
 
 // answer is a stored HTTP response, replayed verbatim for a repeated key.
 type answer struct {
-	status int
-	body   []byte
+	status  int
+	body    []byte
+	problem bool // body is application/problem+json
 }
 
-// enterLocked returns key's entry, creating it, and counts the call.
+// enterLocked returns key's entry, creating it.
 func (s *Sim) enterLocked(key string) *entry {
 	e := s.entries[key]
 	if e == nil {
 		e = &entry{}
 		s.entries[key] = e
 	}
-	e.calls++
-	s.calls++
 	return e
+}
+
+// addChargeLocked records c in the indexes the listing and refunds use.
+// Charges almost always arrive in created_at order, so the insertion is
+// nearly always an append; the search keeps the order right even when
+// the injected clock goes backwards.
+func (s *Sim) addChargeLocked(c *chargeRecord) {
+	s.charges[c.id] = c
+	i, _ := slices.BinarySearchFunc(s.byCreated, c, compareCharges)
+	s.byCreated = slices.Insert(s.byCreated, i, c)
 }
 
 // Effects returns how many effects (recorded charges) key has caused; 0 or 1
@@ -47,13 +106,55 @@ func (s *Sim) Effects(key string) int {
 	return 0
 }
 
+// EffectSeq returns the sequence number of key's charge: 1 for the first
+// charge the simulator recorded, 2 for the next, and so on; 0 when key
+// has none. Tests use it to tell the order in which charges happened.
+func (s *Sim) EffectSeq(key string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e := s.entries[key]; e != nil && e.charge != nil {
+		return e.charge.seq
+	}
+	return 0
+}
+
 // Calls returns how many valid /charges requests carried key, including
-// replays and those answered 503.
+// replays and those answered 503 or 409.
 func (s *Sim) Calls(key string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if e := s.entries[key]; e != nil {
 		return e.calls
+	}
+	return 0
+}
+
+// Lookups returns how many valid lookups asked for key, including those
+// answered 503.
+func (s *Sim) Lookups(key string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e := s.entries[key]; e != nil {
+		return e.lookups
+	}
+	return 0
+}
+
+// Closed reports whether a lookup closed key (found nothing under it).
+func (s *Sim) Closed(key string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.entries[key]
+	return e != nil && e.closed
+}
+
+// Refunds returns how many refunds the charge with id chargeID has had;
+// 0 or 1 unless refund idempotency is broken.
+func (s *Sim) Refunds(chargeID string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c := s.charges[chargeID]; c != nil {
+		return c.refunds
 	}
 	return 0
 }
@@ -65,16 +166,40 @@ func (s *Sim) TotalEffects() int {
 	return s.effects
 }
 
-// Reset turns all chaos off and forgets every key. A request in flight
-// during Reset completes against the forgotten entry and is not counted.
+// TotalRefunds returns the number of refunds over all charges.
+func (s *Sim) TotalRefunds() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.refunded
+}
+
+// FailNextLookups makes the next n lookups answer 503 whatever the chaos
+// settings, so a test can fail exactly the lookups it means to. It is a Go
+// hook for tests only; the HTTP control API stays the way to inject
+// chaos into a running simulator.
+func (s *Sim) FailNextLookups(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failNext = max(n, 0)
+}
+
+// Reset turns all chaos off and forgets every key, charge and refund. A
+// request in flight during Reset completes against the forgotten entry
+// and is not counted.
 func (s *Sim) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.chaos = Chaos{}
 	s.flapStart = s.now()
+	s.clearLocked()
+}
+
+func (s *Sim) clearLocked() {
 	s.entries = make(map[string]*entry)
-	s.effects = 0
-	s.calls = 0
+	s.charges = make(map[string]*chargeRecord)
+	s.byCreated = nil
+	s.refunds = make(map[string]*refundRecord)
+	s.effects, s.seq, s.calls, s.lookups, s.refunded, s.failNext = 0, 0, 0, 0, 0, 0
 }
 
 // keyStats is the wire shape of GET /control/effects/{key}.
@@ -82,8 +207,12 @@ type keyStats struct {
 	Key      string `json:"key"`
 	Effects  int    `json:"effects"`
 	Calls    int    `json:"calls"`
-	Status   string `json:"status"`    // "succeeded", "declined" or "" before any answer
-	ChargeID string `json:"charge_id"` // "" before any answer
+	Lookups  int    `json:"lookups"`
+	Closed   bool   `json:"closed"`    // a lookup closed the key
+	Status   string `json:"status"`    // "succeeded", "declined", "refunded" or "" before any charge
+	ChargeID string `json:"charge_id"` // "" before any charge
+	Seq      int    `json:"seq"`       // the charge's sequence number, 0 before any charge
+	Refunds  int    `json:"refunds"`   // refunds of the charge
 }
 
 func (s *Sim) keyStats(key string) (keyStats, bool) {
@@ -93,18 +222,24 @@ func (s *Sim) keyStats(key string) (keyStats, bool) {
 	if e == nil {
 		return keyStats{}, false
 	}
-	return keyStats{Key: key, Effects: e.effects, Calls: e.calls, Status: e.status, ChargeID: e.chargeID}, true
+	st := keyStats{Key: key, Effects: e.effects, Calls: e.calls, Lookups: e.lookups, Closed: e.closed}
+	if c := e.charge; c != nil {
+		st.Status, st.ChargeID, st.Seq, st.Refunds = c.status(), c.id, c.seq, c.refunds
+	}
+	return st, true
 }
 
 // totals is the wire shape of GET /control/stats.
 type totals struct {
 	Effects int `json:"effects"`
 	Calls   int `json:"calls"`
-	Keys    int `json:"keys"`
+	Keys    int `json:"keys"` // keys seen by a charge or a lookup
+	Lookups int `json:"lookups"`
+	Refunds int `json:"refunds"`
 }
 
 func (s *Sim) totals() totals {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return totals{Effects: s.effects, Calls: s.calls, Keys: len(s.entries)}
+	return totals{Effects: s.effects, Calls: s.calls, Keys: len(s.entries), Lookups: s.lookups, Refunds: s.refunded}
 }

@@ -42,6 +42,23 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	writeRaw(w, status, "application/json", b)
 }
 
+// writeAnswer sends a stored or computed answer. A 503 carries
+// Retry-After, as a real provider's overload answer would.
+func writeAnswer(w http.ResponseWriter, a answer) {
+	contentType := "application/json"
+	if a.problem {
+		contentType = "application/problem+json"
+	}
+	if a.status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
+	}
+	writeRaw(w, a.status, contentType, a.body)
+}
+
+func problemAnswer(status int, detail string) answer {
+	return answer{status: status, body: problemBody(status, detail), problem: true}
+}
+
 func writeRaw(w http.ResponseWriter, status int, contentType string, body []byte) {
 	w.Header().Set("Content-Type", contentType)
 	w.Header().Set("Cache-Control", "no-store")
@@ -63,4 +80,14 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 		writeProblem(w, http.StatusBadRequest, "read body: "+err.Error())
 	}
 	return nil, false
+}
+
+// mustJSON marshals a response built from a recorded charge. Recording
+// already marshalled the same fields once, so this cannot fail.
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
 }
