@@ -49,8 +49,10 @@ type PaymentProvider interface {
 	// Lookup says what happened under an idempotency key. It is how an
 	// outcome we do not know (a timeout, a lost connection) becomes known.
 	Lookup(ctx context.Context, key string) (ChargeLookup, error)
-	// ListCharges pages through the charges created after a moment,
-	// oldest first; after is the previous page's Next ("" for the first).
+	// ListCharges pages through the charges created after a moment; after
+	// is the previous page's Next ("" for the first). A walk until Next is
+	// "" sees each such charge once, in an order of the provider's (the
+	// simulator lists oldest first, Stripe newest first).
 	ListCharges(ctx context.Context, createdAfter time.Time, after string, limit int) (ChargePage, error)
 	// Refund refunds a charge; the same idempotency key refunds once.
 	Refund(ctx context.Context, chargeID, idempotencyKey string) (RefundResult, error)

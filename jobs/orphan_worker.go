@@ -23,14 +23,18 @@ func (OrphanSweepArgs) Kind() string { return "sweep_orphan_charges" }
 // orphanSweepName keys the payment provider's watermark.
 const orphanSweepName = "payment"
 
-// orphanPage is how many charges one listing call asks for.
-const orphanPage = 100
+// orphanPage is how many charges one listing call asks for, and
+// maxOrphanPages how many pages one sweep walks at most.
+const (
+	orphanPage     = 100
+	maxOrphanPages = 200
+)
 
 // OrphanSweeper finds charges that no operation of ours accounts for. A
 // sync charge can succeed while our commit is lost, and if the client
 // never retries, nothing else would ever notice the money was taken. The
 // sweep pages through the provider's charges created since its watermark,
-// oldest first, judges each one old enough that no request can still be
+// judges each one old enough that no request can still be
 // committing it (Grace), records the orphans for operators and, when
 // Refund is set, refunds them, each once (the refund's idempotency key is
 // derived from the charge).
@@ -57,6 +61,9 @@ type OrphanConfig struct {
 
 // NewOrphanSweeper returns the sweeper for cfg.
 func NewOrphanSweeper(cfg Config) *OrphanSweeper {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
 	return &OrphanSweeper{pool: cfg.Pool, provider: cfg.Provider, grace: cfg.Orphans.Grace, refund: cfg.Orphans.Refund,
 		timeout: cfg.CallTimeout, now: app.StorageClock(cfg.Now), log: cfg.Logger}
 }
@@ -77,8 +84,8 @@ type SweepResult struct {
 	Judged, Found, Refunded, Adopted int
 }
 
-// Sweep judges the charges created since the watermark and up to Grace ago,
-// then refunds the open orphans when enabled.
+// Sweep judges the charges created since the watermark and older than
+// Grace, then refunds the open orphans when enabled.
 func (s *OrphanSweeper) Sweep(ctx context.Context) (SweepResult, error) {
 	var res SweepResult
 	now := s.now()
@@ -92,8 +99,15 @@ func (s *OrphanSweeper) Sweep(ctx context.Context) (SweepResult, error) {
 		// which is as far back as a lost commit could still be retried.
 		since = now.Add(-24 * time.Hour)
 	}
-	watermark := since
-	for after := ""; ; {
+	// Walk every page, in whatever order the provider lists: judge the
+	// charges old enough, and keep the next watermark below the youngest
+	// judged and the oldest not yet judged.
+	var (
+		newest, oldestYoung time.Time
+		complete            bool
+	)
+	after := ""
+	for range maxOrphanPages {
 		lctx, cancel := context.WithTimeout(ctx, s.timeout)
 		page, err := s.provider.ListCharges(lctx, since, after, orphanPage)
 		cancel()
@@ -101,13 +115,17 @@ func (s *OrphanSweeper) Sweep(ctx context.Context) (SweepResult, error) {
 			return res, fmt.Errorf("list charges: %w", err)
 		}
 		var judge []app.ProviderCharge
-		young := false
 		for _, c := range page.Charges {
 			if !c.CreatedAt.Before(upTo) {
-				young = true // oldest first: the rest are younger still
-				break
+				if oldestYoung.IsZero() || c.CreatedAt.Before(oldestYoung) {
+					oldestYoung = c.CreatedAt
+				}
+				continue
 			}
 			judge = append(judge, c)
+			if c.CreatedAt.After(newest) {
+				newest = c.CreatedAt
+			}
 		}
 		found, err := s.judge(ctx, judge, now)
 		if err != nil {
@@ -115,18 +133,25 @@ func (s *OrphanSweeper) Sweep(ctx context.Context) (SweepResult, error) {
 		}
 		res.Judged += len(judge)
 		res.Found += found
-		if n := len(judge); n > 0 {
-			watermark = judge[n-1].CreatedAt
-		}
-		if young || page.Next == "" || len(page.Charges) == 0 {
+		if page.Next == "" || len(page.Charges) == 0 {
+			complete = true
 			break
 		}
 		after = page.Next
 	}
-	// The next sweep starts a little before the last charge judged: charges
-	// created in the same instant may have been listed on either side of
-	// it, and judging one twice is harmless.
-	if watermark.After(since) {
+	watermark := newest
+	if !oldestYoung.IsZero() && oldestYoung.Before(watermark) {
+		watermark = oldestYoung
+	}
+	switch {
+	case !complete:
+		// Too many to judge in one sweep: in a provider's newest-first
+		// order the oldest are still unjudged, so the watermark stays.
+		s.log.Warn("orphan sweep stopped before the end of the listing; it goes on next time", "pages", maxOrphanPages)
+	case watermark.After(since):
+		// The next sweep starts a little before: charges created in the
+		// same instant may sit on either side, and judging one twice is
+		// harmless.
 		if err := db.SetOrphanWatermark(ctx, s.pool, orphanSweepName, watermark.Add(-time.Second), now); err != nil {
 			return res, err
 		}

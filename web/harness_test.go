@@ -149,6 +149,10 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 			defer cancel()
 			_ = rc.StopAndCancel(ctx)
 		})
+		// As in serve: the payments queue follows the breaker.
+		gate := jobs.NewQueueGate(jobs.QueueGateConfig{Client: rc, Pool: pool, Queue: app.QueuePayments,
+			Breakers: breakers, Dependency: "payment", Poll: 50 * time.Millisecond, Logger: log})
+		go gate.Run(bctx)
 	}
 	runner, err := app.NewRunner(app.RunnerConfig{
 		Store: db.NewStore(pool), Jobs: rc, Provider: prov, Deadline: o.deadline,

@@ -22,7 +22,9 @@ func TestRaisedJobsGoFirstAfterAnOutage(t *testing.T) {
 	t.Parallel()
 	const workers, small, raised = 4, 180, 20
 	policy := app.DefaultBreakerPolicy()
-	policy.MinCalls, policy.OpenWait, policy.MaxOpenWait, policy.ProbeLease = 5, time.Second, time.Second, 5*time.Second
+	// The breaker stays open through the setup, however slow the machine;
+	// the test ends the open wait itself below.
+	policy.MinCalls, policy.OpenWait, policy.MaxOpenWait, policy.ProbeLease = 5, time.Hour, time.Hour, 5*time.Second
 	h := newHarness(t, harnessOpts{workers: workers, deadline: 500 * time.Millisecond, breaker: &policy})
 	h.sim.SetChaos(sim.Chaos{Down: true})
 
@@ -35,6 +37,16 @@ func TestRaisedJobsGoFirstAfterAnOutage(t *testing.T) {
 		smallIDs = append(smallIDs, r.json(t)["id"].(string))
 	}
 	waitBreaker(t, h, app.BreakerOpen)
+	// The gate pauses the queue while the breaker is open; from then on no
+	// worker holds a job, so every one the operator raises is waiting.
+	deadline := time.Now().Add(30 * time.Second)
+	for h.count(`SELECT count(*) FROM river_queue WHERE name = 'payments' AND paused_at IS NOT NULL`) != 1 ||
+		h.count(`SELECT count(*) FROM river_job WHERE state = 'running'`) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the payments queue was not paused while the breaker was open")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	var raisedJobs []int64
 	for i := range raised {
 		r := h.pay(keyf("big-%d", i), `{"amount": 500000, "currency": "usd"}`)
@@ -51,8 +63,16 @@ func TestRaisedJobsGoFirstAfterAnOutage(t *testing.T) {
 		t.Fatalf("raise: %+v %v", res, err)
 	}
 
-	// The provider comes back; the breaker recovers by itself.
+	// The provider comes back and the open wait ends (now rather than in
+	// an hour): the breaker half-opens, probes and closes by itself.
 	h.sim.SetChaos(sim.Chaos{})
+	if _, err := h.pool.Exec(context.Background(), `UPDATE breakers SET open_until = now(), generation = generation + 1
+		WHERE name = 'payment' AND state = 'open'`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.pool.Exec(context.Background(), `SELECT pg_notify('spillway_breakers', 'payment')`); err != nil {
+		t.Fatal(err)
+	}
 	h.waitAllSucceeded(append(append([]string(nil), smallIDs...), raisedIDs...))
 
 	last := 0
