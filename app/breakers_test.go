@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -11,7 +12,33 @@ import (
 	"github.com/spillway/spillway/app"
 	"github.com/spillway/spillway/db"
 	"github.com/spillway/spillway/db/dbtest"
+	"github.com/spillway/spillway/internal/testkit"
 )
+
+// clock is a test's time source, shared by its instances. Breaker time
+// (the counting window, the open wait) moves only when the test advances
+// it, so no state can come or go because the machine was slow; the flush
+// and poll loops still tick in real time, and probe leases are Postgres's.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+// newClock starts at the real time, so that what the store compares with
+// Postgres's now() (pruning by created_at) sees sensible instants.
+func newClock() *clock { return &clock{now: time.Now()} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
 
 // instance is one app instance's breakers, running until the test ends or
 // it is killed.
@@ -21,11 +48,11 @@ type instance struct {
 	done chan struct{}
 }
 
-func startInstance(t *testing.T, pool *pgxpool.Pool, name string, policy app.BreakerPolicy, poll time.Duration) *instance {
+func startInstance(t *testing.T, pool *pgxpool.Pool, name string, policy app.BreakerPolicy, poll time.Duration, clk *clock) *instance {
 	t.Helper()
 	bs, err := app.NewBreakers(app.BreakersConfig{
 		Store: &db.BreakerStore{Pool: pool}, Instance: name, FlushEvery: 20 * time.Millisecond, PollEvery: poll,
-		Rand: func() float64 { return 0.5 },
+		Now: clk.Now, Rand: func() float64 { return 0.5 },
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -42,21 +69,26 @@ func startInstance(t *testing.T, pool *pgxpool.Pool, name string, policy app.Bre
 
 func testPolicy() app.BreakerPolicy {
 	p := app.DefaultBreakerPolicy()
-	// Leases long enough that a loaded machine cannot expire one mid-test.
-	p.OpenWait, p.MaxOpenWait, p.ProbeLease = 200*time.Millisecond, 2*time.Second, 10*time.Second
+	// The open waits only pass when a test advances its clock. Leases are
+	// the longest allowed: they run on Postgres's clock, which no test can
+	// hold, and a test that needs one gone says so in the table.
+	p.OpenWait, p.MaxOpenWait, p.ProbeLease = 200*time.Millisecond, 2*time.Second, time.Hour
 	return p
 }
 
-func waitState(t *testing.T, in *instance, want app.BreakerState, within time.Duration) app.Breaker {
+// waitState polls an instance's copy of the breaker until it is in want.
+// With the clock held, a state the test waits for lasts until the test
+// acts again, so polling cannot miss it.
+func waitState(t *testing.T, in *instance, want app.BreakerState) app.Breaker {
 	t.Helper()
-	deadline := time.Now().Add(within)
+	deadline := time.Now().Add(testkit.Patience)
 	for {
 		b, _ := in.Get("payment")
 		if b.State == want {
 			return b
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("breaker is %s after %s, want %s", b.State, within, want)
+			t.Fatalf("breaker is %s after %s, want %s", b.State, testkit.Patience, want)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -72,18 +104,26 @@ func fail(in *instance, n int) {
 func TestOneInstancesFailuresOpenTheBreakerForBoth(t *testing.T) {
 	t.Parallel()
 	pool := dbtest.New(t)
+	clk := newClock()
 	// Polling is off (an hour): only NOTIFY can tell b.
-	a := startInstance(t, pool, "a", testPolicy(), time.Hour)
-	b := startInstance(t, pool, "b", testPolicy(), time.Hour)
+	a := startInstance(t, pool, "a", testPolicy(), time.Hour, clk)
+	b := startInstance(t, pool, "b", testPolicy(), time.Hour, clk)
 
 	fail(a, 19)
-	time.Sleep(100 * time.Millisecond)
+	// The flush that brings the shared counts to 19 judges them before any
+	// later count can reach the table, so the 19 are judged on their own.
+	// Whether that judgement tripped is read from the first open
+	// transition's figures below, which a look at the cache now could miss.
+	testkit.WaitFor(t, "19 calls in breaker_counts", func() bool {
+		return count(t, pool, `SELECT coalesce(sum(calls), 0) FROM breaker_counts`) == 19
+	})
 	if s, _ := a.Get("payment"); s.State != app.BreakerClosed {
 		t.Fatalf("opened under the minimum volume: %s", s.State)
 	}
 	fail(a, 1)
-	waitState(t, a, app.BreakerOpen, 5*time.Second)
-	got := waitState(t, b, app.BreakerOpen, 5*time.Second)
+	waitState(t, a, app.BreakerOpen)
+	// The clock is held, so the breaker stays open until b has seen it.
+	got := waitState(t, b, app.BreakerOpen)
 	if p, _ := b.Acquire(context.Background(), "payment"); p != nil {
 		t.Fatal("instance b still lets calls through")
 	}
@@ -104,11 +144,14 @@ func TestOneInstancesFailuresOpenTheBreakerForBoth(t *testing.T) {
 func TestProbesAreLimitedAcrossInstancesAndCloseTheBreaker(t *testing.T) {
 	t.Parallel()
 	pool := dbtest.New(t)
-	a := startInstance(t, pool, "a", testPolicy(), 50*time.Millisecond)
-	b := startInstance(t, pool, "b", testPolicy(), 50*time.Millisecond)
+	clk := newClock()
+	a := startInstance(t, pool, "a", testPolicy(), 50*time.Millisecond, clk)
+	b := startInstance(t, pool, "b", testPolicy(), 50*time.Millisecond, clk)
 	fail(a, 20)
-	waitState(t, a, app.BreakerHalfOpen, 5*time.Second)
-	waitState(t, b, app.BreakerHalfOpen, 5*time.Second)
+	waitState(t, a, app.BreakerOpen)
+	clk.Advance(testPolicy().OpenWait)
+	waitState(t, a, app.BreakerHalfOpen)
+	waitState(t, b, app.BreakerHalfOpen)
 
 	var mu sync.Mutex
 	var permits []*app.Permit
@@ -136,23 +179,26 @@ func TestProbesAreLimitedAcrossInstancesAndCloseTheBreaker(t *testing.T) {
 		}
 		p.Done(false, 0)
 	}
-	waitState(t, a, app.BreakerClosed, 5*time.Second)
-	waitState(t, b, app.BreakerClosed, 5*time.Second)
+	waitState(t, a, app.BreakerClosed)
+	waitState(t, b, app.BreakerClosed)
 }
 
 func TestFailedProbeReopensWithLongerWait(t *testing.T) {
 	t.Parallel()
 	pool := dbtest.New(t)
-	a := startInstance(t, pool, "a", testPolicy(), 50*time.Millisecond)
+	clk := newClock()
+	a := startInstance(t, pool, "a", testPolicy(), 50*time.Millisecond, clk)
 	fail(a, 20)
-	first := waitState(t, a, app.BreakerOpen, 5*time.Second)
-	waitState(t, a, app.BreakerHalfOpen, 5*time.Second)
+	first := waitState(t, a, app.BreakerOpen)
+	clk.Advance(first.OpenUntil.Sub(first.Since))
+	waitState(t, a, app.BreakerHalfOpen)
 	p, _ := a.Acquire(context.Background(), "payment")
 	if !p.Probe() {
 		t.Fatal("no probe permit")
 	}
 	p.Done(true, 0)
-	second := waitState(t, a, app.BreakerOpen, 5*time.Second)
+	// Held clock: the reopened breaker cannot half-open again unseen.
+	second := waitState(t, a, app.BreakerOpen)
 	if second.Trips != 2 || second.OpenUntil.Sub(second.Since) <= first.OpenUntil.Sub(first.Since) {
 		t.Fatalf("second open: trips %d wait %s; first wait %s", second.Trips,
 			second.OpenUntil.Sub(second.Since), first.OpenUntil.Sub(first.Since))
@@ -162,13 +208,15 @@ func TestFailedProbeReopensWithLongerWait(t *testing.T) {
 func TestKilledInstancesProbeLeaseExpires(t *testing.T) {
 	t.Parallel()
 	pool := dbtest.New(t)
-	p := testPolicy()
-	p.ProbeLease = time.Second
-	a := startInstance(t, pool, "a", p, 50*time.Millisecond)
-	b := startInstance(t, pool, "b", p, 50*time.Millisecond)
+	clk := newClock()
+	p := testPolicy() // leases of an hour: live for as long as this test can take
+	a := startInstance(t, pool, "a", p, 50*time.Millisecond, clk)
+	b := startInstance(t, pool, "b", p, 50*time.Millisecond, clk)
 	fail(a, 20)
-	waitState(t, a, app.BreakerHalfOpen, 5*time.Second)
-	waitState(t, b, app.BreakerHalfOpen, 5*time.Second)
+	waitState(t, a, app.BreakerOpen)
+	clk.Advance(p.OpenWait)
+	waitState(t, a, app.BreakerHalfOpen)
+	waitState(t, b, app.BreakerHalfOpen)
 	for i := range 3 {
 		if p, _ := a.Acquire(context.Background(), "payment"); p == nil {
 			t.Fatalf("a could not claim probe %d", i+1)
@@ -179,33 +227,41 @@ func TestKilledInstancesProbeLeaseExpires(t *testing.T) {
 	if p, _ := b.Acquire(context.Background(), "payment"); p != nil {
 		t.Fatal("b got a fourth permit while a's leases were live")
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		permit, _ := b.Acquire(context.Background(), "payment")
-		if permit != nil {
-			permit.Done(false, 0)
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("a's probe leases never expired")
-		}
-		time.Sleep(20 * time.Millisecond)
+	// Each lease is as long as the policy says, counted from its claim.
+	if n := count(t, pool, fmt.Sprintf(`SELECT count(*) FROM breaker_probes
+		WHERE instance = 'a' AND outcome IS NULL AND leased_until - created_at = interval '%d milliseconds'`,
+		p.ProbeLease.Milliseconds())); n != 3 {
+		t.Fatalf("%d of a's 3 leases last ProbeLease (%s)", n, p.ProbeLease)
 	}
+	// Leases run on Postgres's clock, which no test can advance. Moving
+	// their end back by their length is what the lease having run its
+	// course looks like to the claim's query, without waiting it out.
+	if _, err := pool.Exec(context.Background(), `UPDATE breaker_probes
+		SET leased_until = leased_until - $1 * interval '1 millisecond'
+		WHERE instance = 'a' AND outcome IS NULL`, p.ProbeLease.Milliseconds()); err != nil {
+		t.Fatal(err)
+	}
+	permit, _ := b.Acquire(context.Background(), "payment")
+	if permit == nil {
+		t.Fatal("a's probe leases never expired")
+	}
+	permit.Done(false, 0)
 }
 
 func TestForceAndEnvOverride(t *testing.T) {
 	t.Parallel()
 	pool := dbtest.New(t)
-	a := startInstance(t, pool, "a", testPolicy(), time.Hour)
-	b := startInstance(t, pool, "b", testPolicy(), time.Hour)
+	clk := newClock()
+	a := startInstance(t, pool, "a", testPolicy(), time.Hour, clk)
+	b := startInstance(t, pool, "b", testPolicy(), time.Hour, clk)
 	if _, err := a.Force(context.Background(), "payment", app.BreakerForcedOpen, "ops@example.com", "drill"); err != nil {
 		t.Fatal(err)
 	}
-	waitState(t, b, app.BreakerForcedOpen, 5*time.Second)
+	waitState(t, b, app.BreakerForcedOpen)
 	if _, err := b.Force(context.Background(), "payment", app.BreakerClosed, "ops@example.com", "drill over"); err != nil {
 		t.Fatal(err)
 	}
-	waitState(t, a, app.BreakerClosed, 5*time.Second)
+	waitState(t, a, app.BreakerClosed)
 	var actor string
 	if err := pool.QueryRow(context.Background(), `SELECT actor FROM breaker_transitions WHERE to_state = 'forced_open'`).Scan(&actor); err != nil || actor != "ops@example.com" {
 		t.Fatalf("actor %q %v", actor, err)

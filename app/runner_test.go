@@ -14,6 +14,7 @@ import (
 	"github.com/spillway/spillway/app"
 	"github.com/spillway/spillway/db"
 	"github.com/spillway/spillway/db/dbtest"
+	"github.com/spillway/spillway/internal/testkit"
 	"github.com/spillway/spillway/jobs"
 	"github.com/spillway/spillway/web/provider"
 	"github.com/spillway/spillway/web/sim"
@@ -38,11 +39,17 @@ func (s *failingStore) RecordTx(ctx context.Context, tx pgx.Tx, op *app.Operatio
 	return nil
 }
 
+// guard bounds the runner's deadlines in these tests. No test here waits
+// for one to pass: each is only the point at which a call on a hopelessly
+// loaded machine would give up, so it is far beyond what any call takes.
+const guard = time.Minute
+
 func newRunner(t *testing.T) (*app.Runner, *failingStore, *sim.Sim, *pgxpool.Pool) {
-	return newRunnerWithDeadline(t, time.Second)
+	r, store, s, pool, _ := newRunnerWithDeadline(t, guard)
+	return r, store, s, pool
 }
 
-func newRunnerWithDeadline(t *testing.T, deadline time.Duration) (*app.Runner, *failingStore, *sim.Sim, *pgxpool.Pool) {
+func newRunnerWithDeadline(t *testing.T, deadline time.Duration) (*app.Runner, *failingStore, *sim.Sim, *pgxpool.Pool, *httptest.Server) {
 	t.Helper()
 	pool := dbtest.New(t)
 	s := sim.New(sim.Config{})
@@ -52,18 +59,18 @@ func newRunnerWithDeadline(t *testing.T, deadline time.Duration) (*app.Runner, *
 	if err != nil {
 		t.Fatal(err)
 	}
-	rc, err := jobs.NewClient(jobs.Config{Pool: pool, Provider: prov, CallTimeout: time.Second})
+	rc, err := jobs.NewClient(jobs.Config{Pool: pool, Provider: prov, CallTimeout: guard})
 	if err != nil {
 		t.Fatal(err)
 	}
 	store := &failingStore{Store: db.NewStore(pool)}
 	r, err := app.NewRunner(app.RunnerConfig{
-		Store: store, Jobs: rc, Provider: prov, Deadline: deadline, SyncLimit: 4, MaxAttempts: 5,
+		Store: store, Jobs: rc, Provider: prov, Deadline: deadline, CaptureTimeout: guard, SyncLimit: 4, MaxAttempts: 5,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return r, store, s, pool
+	return r, store, s, pool, srv
 }
 
 func count(t *testing.T, pool *pgxpool.Pool, sql string) int {
@@ -130,9 +137,10 @@ func TestRetryAfterLostCommitChargesOnce(t *testing.T) {
 
 func TestOverloadedCapturesWithoutCalling(t *testing.T) {
 	t.Parallel()
-	// Slow calls hold their slots for seconds, however loaded the machine.
-	r, _, s, _ := newRunnerWithDeadline(t, 20*time.Second)
-	s.SetChaos(sim.Chaos{Latency: 3 * time.Second})
+	// The simulator holds its answers for as long as it may, so the slow
+	// calls keep their slots until the test lets them go.
+	r, _, s, _, srv := newRunnerWithDeadline(t, guard)
+	s.SetChaos(sim.Chaos{Latency: sim.MaxDuration})
 	req, _ := app.ParsePaymentRequest([]byte(`{"amount": 900, "currency": "usd"}`))
 	// SyncLimit is 4: fill the slots with slow calls, then one more request.
 	done := make(chan struct{})
@@ -142,14 +150,8 @@ func TestOverloadedCapturesWithoutCalling(t *testing.T) {
 			_, _ = r.SubmitPayment(context.Background(), "slow-"+string(rune('a'+i)), req)
 		}()
 	}
-	deadline := time.Now().Add(5 * time.Second)
 	// The simulator records each charge on arrival, before its latency.
-	for s.TotalEffects() < 4 {
-		if time.Now().After(deadline) {
-			t.Fatal("slow calls never reached the provider")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testkit.WaitFor(t, "the slow calls to reach the provider", func() bool { return s.TotalEffects() >= 4 })
 	out, err := r.SubmitPayment(context.Background(), "over-1", req)
 	if err != nil {
 		t.Fatal(err)
@@ -157,6 +159,8 @@ func TestOverloadedCapturesWithoutCalling(t *testing.T) {
 	if out.Document.Status != app.StatusQueued || out.Document.Reason != app.ReasonOverloaded || out.Document.Attempts != 0 {
 		t.Fatalf("got %+v, want queued/overloaded with no attempt", out.Document)
 	}
+	// Cut the held calls off: they fail at once and are captured.
+	srv.CloseClientConnections()
 	for range 4 {
 		<-done
 	}

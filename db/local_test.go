@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/spillway/spillway/internal/testkit"
 )
 
 // localTestRepoRoot finds the module root so the test cluster lives under
@@ -35,16 +37,6 @@ func localTestRepoRoot(t *testing.T) string {
 		}
 		dir = parent
 	}
-}
-
-func localTestFreePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 func localTestQueryInt(ctx context.Context, t *testing.T, url, sql string) int {
@@ -70,7 +62,10 @@ func TestLocalCluster(t *testing.T) {
 	suffix := make([]byte, 4)
 	_, _ = rand.Read(suffix)
 	dir := filepath.Join(localTestRepoRoot(t), ".data", "test-local-"+hex.EncodeToString(suffix))
-	cfg := LocalConfig{Dir: dir, Port: localTestFreePort(t), Database: "spillway_local_test"}
+	// Reserved for the whole test, restarts included: a port found free
+	// and let go could be handed to another process before postgres binds
+	// it, which on a shared machine is only a matter of time.
+	cfg := LocalConfig{Dir: dir, Port: testkit.ReservedPort(t), Database: "spillway_local_test"}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
@@ -83,7 +78,9 @@ func TestLocalCluster(t *testing.T) {
 			}
 		}
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	// A failure guard: initdb with fsync on a loaded machine is slow, and
+	// nothing here waits for this to pass.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 
 	// Concurrent first boot: the flock must serialize initdb and start.

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/spillway/spillway/db/dbtest"
+	"github.com/spillway/spillway/internal/testkit"
 	"github.com/spillway/spillway/web/notify/notifytest"
 	"github.com/spillway/spillway/web/sim"
 )
@@ -30,28 +32,64 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-func startChild(t *testing.T, env []string, api string) *exec.Cmd {
+// startChild runs the test binary as `spillway serve` with env added,
+// listening on a port of the kernel's choosing, and returns it once it is
+// healthy with the API's base URL, read from what it prints.
+func startChild(t *testing.T, env []string) (*exec.Cmd, string) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), append(env, "SPILLWAY_TEST_CHILD=1")...)
+	cmd.Env = append(os.Environ(), append(env, "SPILLWAY_ADDR=127.0.0.1:0", "SPILLWAY_TEST_CHILD=1")...)
 	cmd.Stderr = os.Stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		if res, err := http.Get(api + "/healthz"); err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return cmd
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if m := apiLine.FindStringSubmatch(sc.Text()); m != nil {
+				addr <- m[1]
+				break
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("child never became healthy")
+		close(addr)
+		// Keep reading so the child never blocks on a full pipe.
+		_, _ = io.Copy(io.Discard, stdout)
+	}()
+	var api string
+	select {
+	case a, ok := <-addr:
+		if !ok {
+			t.Fatal("child exited before it printed its address")
 		}
-		time.Sleep(50 * time.Millisecond)
+		api = "http://" + a
+	case <-time.After(testkit.Patience):
+		t.Fatalf("child printed no address within %s", testkit.Patience)
 	}
+	waitHealthy(t, api)
+	return cmd, api
+}
+
+// metricLine reports whether api's /metrics has line exactly.
+func metricLine(t *testing.T, api, line string) bool {
+	t.Helper()
+	res, err := http.Get(api + "/metrics")
+	if err != nil {
+		return false
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	for _, l := range strings.Split(string(b), "\n") {
+		if l == line {
+			return true
+		}
+	}
+	return false
 }
 
 // TestSIGKILLBetweenCaptureAndCompletion: a payment captured by one process
@@ -71,15 +109,16 @@ func TestSIGKILLBetweenCaptureAndCompletion(t *testing.T) {
 	const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 	hooks := notifytest.NewWebhookReceiver(t, secret)
 
-	addr := freeAddr(t)
-	api := "http://" + addr
 	env := []string{
-		"DATABASE_URL=" + dbURL, "SPILLWAY_ADDR=" + addr, "PAYMENT_PROVIDER=http", "PAYMENT_PROVIDER_URL=" + simSrv.URL,
+		"DATABASE_URL=" + dbURL, "PAYMENT_PROVIDER=http", "PAYMENT_PROVIDER_URL=" + simSrv.URL,
 		"SMTP_URL=smtp://" + smtpAddr, "SMTP_TLS=none", "SMS_PROVIDER_URL=" + sms.URL, "WEBHOOK_SECRET=" + secret,
 		"WEBHOOK_ALLOW_PRIVATE=true", "PAYMENT_RETRY_BASE=50ms", "PAYMENT_RETRY_MAX=200ms", "PAYMENT_ASYNC_TIMEOUT=2s",
+		// A failure guard: a capture on a loaded machine must not be
+		// refused for a slow BEGIN.
+		"CAPTURE_TIMEOUT=30s",
 		"DB_MAX_CONNS=20", "SYNC_CONCURRENCY=8", "WORKERS=4", "LOG_LEVEL=error",
 	}
-	first := startChild(t, env, api)
+	first, api := startChild(t, env)
 	// An operator holds the breaker open: the payment is captured without
 	// a call and the paused queue keeps it waiting when the process dies.
 	if _, err := pool.Exec(ctx, `UPDATE breakers SET state = 'forced_open', generation = generation + 1 WHERE name = 'payment'`); err != nil {
@@ -88,11 +127,21 @@ func TestSIGKILLBetweenCaptureAndCompletion(t *testing.T) {
 	if _, err := pool.Exec(ctx, `SELECT pg_notify('spillway_breakers', 'payment')`); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(300 * time.Millisecond)
+	// The child reports the state it holds in /metrics, set together with
+	// the copy its requests are decided from; its queue gate pauses the
+	// payments queue from the same news.
+	testkit.WaitFor(t, "the child to see the breaker forced open", func() bool {
+		return metricLine(t, api, `spillway_breaker_state{dependency="payment",state="forced_open"} 1`)
+	})
+	testkit.WaitFor(t, "the payments queue to be paused", func() bool {
+		var paused bool
+		err := pool.QueryRow(ctx, `SELECT paused_at IS NOT NULL FROM river_queue WHERE name = 'payments'`).Scan(&paused)
+		return err == nil && paused
+	})
 	body := fmt.Sprintf(`{"amount": 4200, "currency": "usd", "customer": {"email": "a@b.example", "phone": "+15551234567"}, "callback_url": %q}`, hooks.URL)
 	status, doc, _ := call(t, "POST", api+"/api/v1/payments", "kill-1", body)
-	if status != http.StatusAccepted {
-		t.Fatalf("capture: %d %v", status, doc)
+	if status != http.StatusAccepted || doc["reason"] != "breaker_open" {
+		t.Fatalf("capture: %d %v, want 202 breaker_open", status, doc)
 	}
 	id := doc["id"].(string)
 
@@ -103,7 +152,7 @@ func TestSIGKILLBetweenCaptureAndCompletion(t *testing.T) {
 	if _, err := pool.Exec(ctx, `UPDATE breakers SET state = 'closed', generation = generation + 1 WHERE name = 'payment'`); err != nil {
 		t.Fatal(err)
 	}
-	startChild(t, env, api)
+	_, api = startChild(t, env)
 
 	// The live status stream of the new process sees the payment through.
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, api+"/api/v1/operations/"+id+"/events", nil)
@@ -123,25 +172,34 @@ func TestSIGKILLBetweenCaptureAndCompletion(t *testing.T) {
 		}
 		done <- false
 	}()
+	// A failure guard. It outlasts River's rescue of a job left running
+	// (PAYMENT_ASYNC_TIMEOUT + 40s), the slow path should the first child
+	// have fetched the job before its queue pause took hold.
+	const streamGuard = 2 * time.Minute
 	select {
 	case ok := <-done:
 		if !ok {
 			t.Fatal("stream ended without succeeded")
 		}
-	case <-time.After(60 * time.Second):
-		t.Fatal("no succeeded event on the stream")
+	case <-time.After(streamGuard):
+		t.Fatalf("no succeeded event on the stream within %s", streamGuard)
 	}
 	if got := provider.Effects(id); got != 1 {
 		t.Fatalf("provider effects %d, want 1", got)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for len(smtpBackend.Messages()) < 1 || len(sms.Requests()) < 1 || len(hooks.Received()) < 1 {
-		if time.Now().After(deadline) {
-			t.Fatalf("deliveries: %d emails, %d SMS, %d webhooks", len(smtpBackend.Messages()), len(sms.Requests()), len(hooks.Received()))
+	// Every payment and delivery job has ended, so nothing is left that
+	// could send again: what the receivers hold now is all they will get.
+	// (Each receiver records a message before answering it, so before its
+	// job can end.)
+	testkit.WaitFor(t, "a delivery on every channel and every job ended", func() bool {
+		if len(smtpBackend.Messages()) < 1 || len(sms.Requests()) < 1 || len(hooks.Received()) < 1 {
+			return false
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	time.Sleep(time.Second) // room for a duplicate to show itself
+		var unfinished int
+		err := pool.QueryRow(ctx, `SELECT count(*) FROM river_job
+			WHERE kind IN ('payment', 'delivery') AND state NOT IN ('completed', 'discarded', 'cancelled')`).Scan(&unfinished)
+		return err == nil && unfinished == 0
+	})
 	if e, s, w := len(smtpBackend.Messages()), len(sms.Requests()), hooks.Received(); e != 1 || s != 1 || len(w) != 1 || !w[0].Verified {
 		t.Fatalf("want each channel exactly once: %d emails, %d SMS, %d webhooks (verified %v)", e, s, len(w), len(w) > 0 && w[0].Verified)
 	}

@@ -5,14 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/spillway/spillway/db/dbtest"
+	"github.com/spillway/spillway/internal/testkit"
 )
 
 // syncBuffer lets the test read what run prints while run still writes.
@@ -33,14 +33,39 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-func freeAddr(t *testing.T) string {
+// Servers in these tests listen on 127.0.0.1:0 and the tests read the
+// port the kernel gave them from what serve prints. A port picked free
+// beforehand could be handed to another process before the server binds
+// it, and a test could then talk to someone else's server.
+var (
+	apiLine = regexp.MustCompile(`spillway serving on http://(\S+) `)
+	simLine = regexp.MustCompile(`simulator on http://(\S+) `)
+)
+
+// printedAddr waits until out shows line and returns its address.
+func printedAddr(t *testing.T, out interface{ String() string }, line *regexp.Regexp) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
+	var addr string
+	testkit.WaitFor(t, "the server to print its address", func() bool {
+		if m := line.FindStringSubmatch(out.String()); m != nil {
+			addr = m[1]
+		}
+		return addr != ""
+	})
+	return addr
+}
+
+// waitHealthy polls /healthz until the server answers 200.
+func waitHealthy(t *testing.T, api string) {
+	t.Helper()
+	testkit.WaitFor(t, api+" to become healthy", func() bool {
+		res, err := http.Get(api + "/healthz")
+		if err != nil {
+			return false
+		}
+		res.Body.Close()
+		return res.StatusCode == http.StatusOK
+	})
 }
 
 func call(t *testing.T, method, url, key, body string) (int, map[string]any, http.Header) {
@@ -69,10 +94,13 @@ func call(t *testing.T, method, url, key, body string) (int, map[string]any, htt
 func TestServeWalkthrough(t *testing.T) {
 	t.Parallel()
 	_, dbURL := dbtest.NewWithURL(t)
-	addr, simAddr := freeAddr(t), freeAddr(t)
 	env := map[string]string{
-		"DATABASE_URL": dbURL, "SPILLWAY_ADDR": addr, "SIM_ADDR": simAddr,
-		"PAYMENT_DEADLINE": "500ms", "PAYMENT_RETRY_BASE": "50ms", "PAYMENT_RETRY_MAX": "200ms",
+		"DATABASE_URL": dbURL, "SPILLWAY_ADDR": "127.0.0.1:0", "SIM_ADDR": "127.0.0.1:0",
+		// The deadlines are failure guards: the simulator answers at once,
+		// up or down, and the sync payment must not be turned into a 202
+		// by a slow machine.
+		"PAYMENT_DEADLINE": "30s", "CAPTURE_TIMEOUT": "30s",
+		"PAYMENT_RETRY_BASE": "50ms", "PAYMENT_RETRY_MAX": "200ms",
 		"DB_MAX_CONNS": "20", "SYNC_CONCURRENCY": "8", "LOG_LEVEL": "warn",
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -86,24 +114,10 @@ func TestServeWalkthrough(t *testing.T) {
 		}
 	})
 
-	api, sim := "http://"+addr, "http://"+simAddr
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		res, err := http.Get(api + "/healthz")
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("server never became healthy; stderr:\n%s", stderr.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if !strings.Contains(stdout.String(), "spillway serving on http://"+addr) {
-		t.Fatalf("start-up did not print the URL: %q", stdout.String())
-	}
+	// Start-up prints the URLs it serves on.
+	api := "http://" + printedAddr(t, &stdout, apiLine)
+	sim := "http://" + printedAddr(t, &stdout, simLine)
+	waitHealthy(t, api)
 
 	status, doc, _ := call(t, "POST", api+"/api/v1/payments", "walk-1", `{"amount": 1999, "currency": "usd"}`)
 	if status != http.StatusCreated || doc["mode"] != "sync" {
@@ -125,16 +139,11 @@ func TestServeWalkthrough(t *testing.T) {
 	if status, _, _ := call(t, "PUT", sim+"/control", "", `{"down": false}`); status != http.StatusOK {
 		t.Fatalf("set simulator up: %d", status)
 	}
-	for {
-		_, op, _ := call(t, "GET", api+"/api/v1/operations/"+id, "", "")
-		if op["status"] == "succeeded" {
-			break
-		}
-		if time.Now().After(deadline.Add(30 * time.Second)) {
-			t.Fatalf("operation never succeeded: %v", op)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	var op map[string]any
+	testkit.WaitFor(t, "the captured operation to succeed", func() bool {
+		_, op, _ = call(t, "GET", api+"/api/v1/operations/"+id, "", "")
+		return op["status"] == "succeeded"
+	})
 	_, eff, _ := call(t, "GET", sim+"/control/effects/"+id, "", "")
 	if eff["effects"] != 1.0 {
 		t.Fatalf("simulator effects for %s: %v, want 1", id, eff)

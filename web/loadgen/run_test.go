@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/spillway/spillway/internal/testkit"
 )
 
 // server is an httptest server on loopback that answers with the status in
@@ -63,6 +65,10 @@ func newServer(t *testing.T, delay time.Duration) *server {
 	return s
 }
 
+// guard is the Duration of runs that end by their request cap: a failure
+// guard only, long past what the cap takes on any machine.
+const guard = 2 * time.Minute
+
 // statusBody asks for 202 on every fourth request and 201 otherwise.
 func statusBody(i int64) ([]byte, http.Header) {
 	h := http.Header{}
@@ -92,7 +98,7 @@ func TestRunCountsAndStatusSplit(t *testing.T) {
 			t.Parallel()
 			srv := newServer(t, 0)
 			res, err := Run(t.Context(), Config{
-				URL: srv.URL, Connections: tt.connections, Duration: 30 * time.Second,
+				URL: srv.URL, Connections: tt.connections, Duration: guard,
 				Requests: tt.requests, Body: statusBody,
 			})
 			if err != nil {
@@ -125,34 +131,81 @@ func TestRunCountsAndStatusSplit(t *testing.T) {
 
 func TestRunRateLimits(t *testing.T) {
 	t.Parallel()
-	srv := newServer(t, 0)
-	res, err := Run(t.Context(), Config{URL: srv.URL, Connections: 8, Duration: 500 * time.Millisecond, Rate: 100})
-	if err != nil {
-		t.Fatal(err)
-	}
-	// 100/s for 0.5s is about 50; only a loose upper bound, no timing asserts.
-	if res.Requests == 0 || res.Requests > 80 || res.ByStatus[200] != res.Requests {
-		t.Fatalf("rate 100/s for 500ms: %d requests (%v)", res.Requests, res.ByStatus)
-	}
+	t.Run("duration", func(t *testing.T) {
+		t.Parallel()
+		srv := newServer(t, 0)
+		res, err := Run(t.Context(), Config{URL: srv.URL, Connections: 8, Duration: 500 * time.Millisecond, Rate: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Request i is not sent before i/100 s, and none is sent once the
+		// 500ms are over: at most 50, however fast the machine. How many
+		// a slow machine gets through is not this test's business.
+		if res.Requests > 80 || res.ByStatus[200] != res.Requests {
+			t.Fatalf("rate 100/s for 500ms: %d requests (%v)", res.Requests, res.ByStatus)
+		}
+	})
+	t.Run("cap", func(t *testing.T) {
+		t.Parallel()
+		srv := newServer(t, 0)
+		const n, rate = 20, 100
+		res, err := Run(t.Context(), Config{URL: srv.URL, Connections: 8, Duration: guard, Rate: rate, Requests: n})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Requests != n || res.ByStatus[200] != n {
+			t.Fatalf("%d requests (%v), want %d answered 200", res.Requests, res.ByStatus, n)
+		}
+		// The last request is due (n-1)/rate after the start, so the run
+		// cannot be over sooner: the rate held.
+		if min := time.Duration(n-1) * time.Second / rate; res.Elapsed < min {
+			t.Fatalf("%d requests at %d/s took %s, under %s", n, rate, res.Elapsed, min)
+		}
+	})
 }
 
 func TestRunWithTicks(t *testing.T) {
 	t.Parallel()
-	srv := newServer(t, time.Millisecond)
+	// The server answers nothing until three ticks have come, so the run
+	// lasts at least that long however the machine schedules the ticker;
+	// the request cap then ends it.
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		select {
+		case <-release:
+		case <-r.Context().Done():
+			return
+		}
+		code, _ := strconv.Atoi(r.Header.Get("X-Status"))
+		w.WriteHeader(code)
+	}))
+	t.Cleanup(srv.Close)
+	const every = 50 * time.Millisecond
 	var ticks []Tick // appended from the single tick goroutine only
-	res, err := RunWithTicks(t.Context(), Config{URL: srv.URL, Connections: 4, Duration: 350 * time.Millisecond, Body: statusBody},
-		50*time.Millisecond, func(tk Tick) { ticks = append(ticks, tk) })
+	res, err := RunWithTicks(t.Context(), Config{URL: srv.URL, Connections: 4, Duration: guard, Requests: 40, Body: statusBody},
+		every, func(tk Tick) {
+			ticks = append(ticks, tk)
+			if len(ticks) == 3 {
+				close(release)
+			}
+		})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ticks) < 3 {
-		t.Fatalf("%d ticks in 350ms at 50ms intervals", len(ticks))
+	if len(ticks) < 3 || res.Requests != 40 {
+		t.Fatalf("%d ticks and %d requests, want at least 3 ticks and 40 requests", len(ticks), res.Requests)
 	}
 	var sum int64
 	var prev time.Duration
-	for _, tk := range ticks {
+	for i, tk := range ticks {
 		if tk.At <= prev || tk.Interval <= 0 {
 			t.Fatalf("ticks out of order: %+v", ticks)
+		}
+		// A ticker never fires early, so the k-th tick delivered ends at
+		// least k intervals in (the last one may be the partial rest).
+		if i < len(ticks)-1 && tk.At < time.Duration(i+1)*every {
+			t.Fatalf("tick %d at %s, before %s", i+1, tk.At, time.Duration(i+1)*every)
 		}
 		prev = tk.At
 		sum += tk.Requests
@@ -169,17 +222,55 @@ func TestRunWithTicks(t *testing.T) {
 	}
 }
 
+// cancelOnAnswer cancels the run's context as soon as the first answer
+// has been read in full, so the cut-off comes after at least one answer
+// however slow the machine is.
+type cancelOnAnswer struct {
+	rt     http.RoundTripper
+	once   sync.Once
+	cancel func()
+	at     time.Time
+}
+
+func (c *cancelOnAnswer) RoundTrip(req *http.Request) (*http.Response, error) {
+	res, err := c.rt.RoundTrip(req)
+	if err == nil {
+		res.Body = &hookedBody{ReadCloser: res.Body, onEOF: func() {
+			c.once.Do(func() { c.at = time.Now(); c.cancel() })
+		}}
+	}
+	return res, err
+}
+
+// hookedBody calls onEOF once the whole body has been read.
+type hookedBody struct {
+	io.ReadCloser
+	onEOF func()
+}
+
+func (b *hookedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if errors.Is(err, io.EOF) {
+		b.onEOF()
+	}
+	return n, err
+}
+
 func TestRunCancelStopsEarly(t *testing.T) {
 	t.Parallel()
 	srv := newServer(t, time.Millisecond)
-	ctx, cancel := context.WithTimeout(t.Context(), 150*time.Millisecond)
+	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	begin := time.Now()
-	res, err := Run(ctx, Config{URL: srv.URL, Connections: 4, Duration: time.Minute})
-	if !errors.Is(err, context.DeadlineExceeded) {
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	hook := &cancelOnAnswer{rt: tr, cancel: cancel}
+	res, err := Run(ctx, Config{URL: srv.URL, Connections: 4, Duration: time.Minute, Client: &http.Client{Transport: hook}})
+	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want the context's", err)
 	}
-	if took := time.Since(begin); took > 20*time.Second {
+	// A speed bound, kept on purpose: stopping takes microseconds, so
+	// twenty seconds means Run did not notice its context.
+	if took := time.Since(hook.at); took > 20*time.Second {
 		t.Fatalf("run took %s after its context ended", took)
 	}
 	if res.Requests == 0 || res.Errors != 0 {
@@ -189,13 +280,8 @@ func TestRunCancelStopsEarly(t *testing.T) {
 
 func TestRunTransportErrors(t *testing.T) {
 	t.Parallel()
-	// A loopback port that was just closed refuses connections.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	refused := "http://" + ln.Addr().String()
-	ln.Close()
+	// Held for the test, so no other listener can be given the port.
+	refused := "http://" + testkit.RefusingAddr(t)
 	slow := newServer(t, time.Minute)
 	tests := []struct {
 		name    string
@@ -208,12 +294,15 @@ func TestRunTransportErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			res, err := Run(t.Context(), Config{URL: tt.url, Connections: 2, Duration: 200 * time.Millisecond, Timeout: tt.timeout})
+			// The cap ends the run, so every request gets its full timeout
+			// whatever the machine's speed.
+			const n = 4
+			res, err := Run(t.Context(), Config{URL: tt.url, Connections: 2, Duration: guard, Requests: n, Timeout: tt.timeout})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if res.Errors == 0 || res.Errors != res.Requests || len(res.ByStatus) != 0 || res.Latency.Count != 0 {
-				t.Fatalf("result %+v: want only transport errors", res)
+			if res.Errors != n || res.Errors != res.Requests || len(res.ByStatus) != 0 || res.Latency.Count != 0 {
+				t.Fatalf("result %+v: want %d transport errors and nothing else", res, n)
 			}
 		})
 	}
@@ -313,7 +402,7 @@ func TestNoGoroutineLeak(t *testing.T) {
 	}
 	// Connection goroutines (ours and the server's) end asynchronously after
 	// the sockets close, so poll for a bounded while.
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(testkit.Patience)
 	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}

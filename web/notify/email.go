@@ -9,6 +9,7 @@ import (
 	netmail "net/mail"
 	"net/textproto"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -209,11 +210,29 @@ func (e *Email) Send(ctx context.Context, m EmailMessage) (Result, error) {
 	if err == nil {
 		err = errors.New("message not accepted, no error reported")
 	}
-	if ctxErr := ctx.Err(); ctxErr != nil {
-		err = fmt.Errorf("%w: %w", ctxErr, err)
-	}
+	err = withDeadline(ctx, err)
 	de := classifySMTP(err)
 	return Result{StatusCode: de.StatusCode, Response: responseText([]byte(err.Error()))}, de
+}
+
+// withDeadline makes err wrap ctx's error when ctx ended the conversation,
+// so that callers can tell our deadline from a failing server with
+// errors.Is. ctx.Err alone is not enough: go-mail enforces the deadline
+// as a socket deadline, and the poller can wake the reader with an i/o
+// timeout before the context's timer has marked ctx done. go-mail's
+// SendError does not unwrap, so the socket error cannot be inspected
+// either; but every socket deadline is set from what was left of ctx's
+// deadline, so a failure at or after that deadline is ours.
+func withDeadline(ctx context.Context, err error) error {
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return fmt.Errorf("%w: %w", ctxErr, err)
+	}
+	// os.ErrDeadlineExceeded is what a socket deadline fails with, where
+	// an error chain keeps it (dialling does).
+	if dl, ok := ctx.Deadline(); (ok && !time.Now().Before(dl)) || errors.Is(err, os.ErrDeadlineExceeded) {
+		return fmt.Errorf("%w: %w", context.DeadlineExceeded, err)
+	}
+	return err
 }
 
 // dialer connects to the server and ties the connection to ctx: go-mail

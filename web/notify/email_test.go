@@ -6,17 +6,18 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
-	"github.com/spillway/spillway/web/notify/notifytest"
 	"io"
 	"mime"
 	"mime/multipart"
-	"net"
 	netmail "net/mail"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-smtp"
+
+	"github.com/spillway/spillway/internal/testkit"
+	"github.com/spillway/spillway/web/notify/notifytest"
 )
 
 // parsedMail is a notifytest.SMTPMessage message taken apart for assertions.
@@ -218,13 +219,8 @@ func TestEmailFailureClassification(t *testing.T) {
 	}}
 	addr := notifytest.StartSMTP(t, be, notifytest.PlainSMTP, tls.Certificate{})
 
-	// A port that was just free and is now closed refuses connections.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closedAddr := ln.Addr().String()
-	_ = ln.Close()
+	// Held for the test, so no other listener can be given the port.
+	closedAddr := testkit.RefusingAddr(t)
 
 	tests := []struct {
 		name       string
@@ -278,26 +274,86 @@ func TestEmailFailureClassification(t *testing.T) {
 	}
 }
 
+// lateDeadline is a caller's context with a deadline that it does not yet
+// report through Done or Err. It pins down the moment
+// TestEmailHonoursTimeout once failed in by chance: the socket deadline
+// go-mail set from the context's deadline has fired, but the context's
+// timer has not run yet, so ctx.Err() is still nil.
+type lateDeadline struct {
+	context.Context
+	at time.Time
+}
+
+func (c lateDeadline) Deadline() (time.Time, bool) { return c.at, true }
+
+// The server reads the whole message and then withholds its reply to DATA
+// until the test ends, so only the deadline can end Send. Whichever of the
+// socket deadline and the context's timer fires first, the error is
+// retryable and wraps context.DeadlineExceeded.
 func TestEmailHonoursTimeout(t *testing.T) {
 	t.Parallel()
-	be := &notifytest.SMTPBackend{Stall: make(chan struct{})}
-	t.Cleanup(func() { close(be.Stall) })
-	addr := notifytest.StartSMTP(t, be, notifytest.PlainSMTP, tls.Certificate{})
-	e, err := NewEmail(EmailConfig{URL: "smtp://" + addr, From: "billing@shop.example", Timeout: 300 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
+	const timeout = 300 * time.Millisecond
+	tests := []struct {
+		name    string
+		timeout time.Duration // EmailConfig.Timeout
+		ctx     func(t *testing.T) context.Context
+	}{
+		{name: "sender timeout", timeout: timeout, ctx: func(*testing.T) context.Context { return context.Background() }},
+		{name: "caller deadline", ctx: func(t *testing.T) context.Context {
+			ctx, cancel := context.WithTimeout(context.Background(), timeout)
+			t.Cleanup(cancel)
+			return ctx
+		}},
+		{name: "socket deadline before context timer", ctx: func(*testing.T) context.Context {
+			return lateDeadline{Context: context.Background(), at: time.Now().Add(timeout)}
+		}},
 	}
-	start := time.Now()
-	_, err = e.Send(context.Background(), EmailMessage{To: "ann@customer.example", Text: "x", MessageID: "d-slow"})
-	var de *DeliveryError
-	if !errors.As(err, &de) || de.Permanent {
-		t.Fatalf("err = %v, want a retryable *DeliveryError", err)
-	}
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("err = %v, want it to wrap context.DeadlineExceeded", err)
-	}
-	if d := time.Since(start); d > 3*time.Second {
-		t.Errorf("Send took %v with a 300ms timeout", d)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			be := &notifytest.SMTPBackend{Stall: make(chan struct{})}
+			t.Cleanup(func() { close(be.Stall) })
+			addr := notifytest.StartSMTP(t, be, notifytest.PlainSMTP, tls.Certificate{})
+			e, err := NewEmail(EmailConfig{URL: "smtp://" + addr, From: "billing@shop.example", Timeout: tt.timeout})
+			if err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			ctx := tt.ctx(t)
+			done := make(chan error, 1)
+			go func() {
+				_, err := e.Send(ctx, EmailMessage{To: "ann@customer.example", Text: "x", MessageID: "d-slow"})
+				done <- err
+			}()
+			// The stall lasts until the test ends, so Send returning at all
+			// shows the deadline ended it; this wait only stops a broken
+			// Send from hanging the run.
+			select {
+			case err = <-done:
+			case <-time.After(time.Minute):
+				t.Fatalf("Send still running a minute after its %v deadline", timeout)
+			}
+			d := time.Since(start)
+			var de *DeliveryError
+			if !errors.As(err, &de) || de.Permanent {
+				t.Fatalf("err = %v, want a retryable *DeliveryError", err)
+			}
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("err = %v, want it to wrap context.DeadlineExceeded", err)
+			}
+			if d < timeout {
+				t.Errorf("Send gave up after %v, before its %v deadline", d, timeout)
+			}
+			// A speed bound, kept on purpose: ten times the timeout is far
+			// beyond scheduling delay, so exceeding it means the deadline
+			// was not applied.
+			if d > 10*timeout {
+				t.Errorf("Send took %v with a %v timeout", d, timeout)
+			}
+			if n := len(be.Messages()); n != 0 {
+				t.Errorf("server recorded %d messages while stalled, want none", n)
+			}
+		})
 	}
 }
 

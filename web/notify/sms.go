@@ -35,6 +35,9 @@ type SMSConfig struct {
 	// Client sends the requests; nil means a client that does not follow
 	// redirects. A given client is used as is.
 	Client *http.Client
+	// Now is the clock a Retry-After date is counted from; nil means
+	// time.Now.
+	Now func() time.Time
 }
 
 // SMS sends text messages through a Twilio-style HTTP API. It is safe for
@@ -47,6 +50,7 @@ type SMS struct {
 	from     string
 	timeout  time.Duration
 	client   *http.Client
+	now      func() time.Time
 }
 
 // SMSMessage is one text message to deliver.
@@ -75,7 +79,7 @@ func NewSMS(cfg SMSConfig) (*SMS, error) {
 	if u.Fragment != "" {
 		return nil, errors.New("SMS_PROVIDER_URL: must have no fragment")
 	}
-	s := &SMS{from: strings.TrimSpace(cfg.From), timeout: cfg.Timeout, client: cfg.Client}
+	s := &SMS{from: strings.TrimSpace(cfg.From), timeout: cfg.Timeout, client: cfg.Client, now: cfg.Now}
 	if s.from == "" {
 		return nil, errors.New("SMS From is required")
 	}
@@ -91,6 +95,9 @@ func NewSMS(cfg SMSConfig) (*SMS, error) {
 	}
 	if s.client == nil {
 		s.client = &http.Client{CheckRedirect: noRedirects}
+	}
+	if s.now == nil {
+		s.now = time.Now
 	}
 	return s, nil
 }
@@ -145,7 +152,7 @@ func (s *SMS) Send(ctx context.Context, m SMSMessage) (Result, error) {
 		return res, nil
 	case code == http.StatusRequestTimeout, code == http.StatusTooManyRequests:
 		de := retryable(code, fmt.Errorf("sms: provider answered %s", resp.Status))
-		de.RetryAfter = retryAfterOf(resp, time.Now())
+		de.RetryAfter = retryAfterOf(resp, s.now())
 		return res, de
 	case code >= 400 && code < 500:
 		return res, permanent(code, fmt.Errorf("sms: provider refused the message: %s", resp.Status))
@@ -153,7 +160,7 @@ func (s *SMS) Send(ctx context.Context, m SMSMessage) (Result, error) {
 		// 5xx, and anything we do not understand (1xx, 3xx): the message
 		// was not accepted, and another attempt may be.
 		de := retryable(code, fmt.Errorf("sms: provider answered %s", resp.Status))
-		de.RetryAfter = retryAfterOf(resp, time.Now())
+		de.RetryAfter = retryAfterOf(resp, s.now())
 		return res, de
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/spillway/spillway/internal/testkit"
 )
 
 func TestSMSSendPostsForm(t *testing.T) {
@@ -63,7 +65,10 @@ func TestSMSSendPostsForm(t *testing.T) {
 
 func TestSMSStatusClassification(t *testing.T) {
 	t.Parallel()
-	httpDate := time.Now().Add(90 * time.Second).UTC().Format(http.TimeFormat)
+	// The sender's clock is fixed, so a date 90s after it is 90s exactly,
+	// however long the test takes to get there.
+	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	httpDate := now.Add(90 * time.Second).Format(http.TimeFormat)
 	tests := []struct {
 		name       string
 		status     int
@@ -81,7 +86,7 @@ func TestSMSStatusClassification(t *testing.T) {
 		{name: "408", status: 408, wantErr: true},
 		{name: "429 seconds", status: 429, retryAfter: "7", wantErr: true, minWait: 7 * time.Second, maxWait: 7 * time.Second},
 		{name: "429 no header", status: 429, wantErr: true},
-		{name: "503 date", status: 503, retryAfter: httpDate, wantErr: true, minWait: 80 * time.Second, maxWait: 91 * time.Second},
+		{name: "503 date", status: 503, retryAfter: httpDate, wantErr: true, minWait: 90 * time.Second, maxWait: 90 * time.Second},
 		{name: "500", status: 500, retryAfter: "7", wantErr: true}, // Retry-After only counts on 429/503
 		{name: "302 not followed", status: 302, wantErr: true},
 	}
@@ -102,7 +107,7 @@ func TestSMSStatusClassification(t *testing.T) {
 				_, _ = w.Write([]byte(`{"code":21211,"message":"something"}`))
 			}))
 			t.Cleanup(srv.Close)
-			s, err := NewSMS(SMSConfig{URL: srv.URL + "/Messages.json", From: "+15550001111"})
+			s, err := NewSMS(SMSConfig{URL: srv.URL + "/Messages.json", From: "+15550001111", Now: func() time.Time { return now }})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -170,11 +175,8 @@ func TestSMSRefusesBeforeSending(t *testing.T) {
 
 func TestSMSNetworkErrorIsRetryable(t *testing.T) {
 	t.Parallel()
-	srv := httptest.NewServer(http.NotFoundHandler())
-	url := srv.URL
-	srv.Close() // nothing listens there any more
-
-	s, err := NewSMS(SMSConfig{URL: url, From: "+15550001111"})
+	// Held for the test, so no other listener can be given the port.
+	s, err := NewSMS(SMSConfig{URL: "http://" + testkit.RefusingAddr(t), From: "+15550001111"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -38,7 +38,8 @@ type WebhookConfig struct {
 	// Timeout bounds one Send, connection included; 0 means 15s. The
 	// caller's ctx can only shorten it.
 	Timeout time.Duration
-	// Now gives the webhook-timestamp; nil means time.Now.
+	// Now gives the webhook-timestamp and the moment a Retry-After date is
+	// counted from; nil means time.Now.
 	Now func() time.Time
 }
 
@@ -178,7 +179,7 @@ func (w *Webhook) Send(ctx context.Context, m WebhookMessage) (Result, error) {
 		return res, retryable(code, fmt.Errorf("webhook: receiver redirected (%s) to %q; redirects are not followed", resp.Status, resp.Header.Get("Location")))
 	default:
 		de := retryable(code, fmt.Errorf("webhook: receiver answered %s", resp.Status))
-		de.RetryAfter = retryAfterOf(resp, time.Now())
+		de.RetryAfter = retryAfterOf(resp, w.now())
 		return res, de
 	}
 }

@@ -69,6 +69,7 @@ func TestWebhookSignatureVerifiesWithReferenceLibrary(t *testing.T) {
 				t.Fatal(err)
 			}
 			payload := []byte(`{"type":"payment.succeeded","data":{"id":"op_1","amount":1999}}`)
+			before := time.Now()
 			res, err := w.Send(context.Background(), WebhookMessage{URL: srv.URL + "/hooks", ID: "msg_op1-succeeded", Payload: payload})
 			if err != nil {
 				t.Fatalf("Send: %v", err)
@@ -77,6 +78,7 @@ func TestWebhookSignatureVerifiesWithReferenceLibrary(t *testing.T) {
 				t.Errorf("StatusCode = %d", res.StatusCode)
 			}
 			c := <-got
+			after := time.Now()
 
 			for name, want := range map[string]string{
 				"Webhook-Id":   "msg_op1-succeeded",
@@ -99,9 +101,11 @@ func TestWebhookSignatureVerifiesWithReferenceLibrary(t *testing.T) {
 				t.Fatal(err)
 			}
 			if tt.now == nil {
+				// The real clock was read during Send, so the timestamp lies
+				// between readings taken before and after it, in whole seconds.
 				ts, _ := strconv.ParseInt(c.header.Get("Webhook-Timestamp"), 10, 64)
-				if d := time.Since(time.Unix(ts, 0)); d < -time.Minute || d > time.Minute {
-					t.Errorf("timestamp %d is %v off", ts, d)
+				if ts < before.Unix() || ts > after.Unix() {
+					t.Errorf("timestamp %d is outside the Send call [%d, %d]", ts, before.Unix(), after.Unix())
 				}
 				if err := ref.Verify(c.body, c.header); err != nil {
 					t.Errorf("reference library rejects our signature: %v", err)
@@ -126,7 +130,10 @@ func TestWebhookSignatureVerifiesWithReferenceLibrary(t *testing.T) {
 func TestWebhookStatusClassification(t *testing.T) {
 	t.Parallel()
 	secret := newTestSecret(t)
-	httpDate := time.Now().Add(2 * time.Minute).UTC().Format(http.TimeFormat)
+	// The sender's clock is fixed, so a date two minutes after it is 120s
+	// exactly, however long the test takes to get there.
+	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	httpDate := now.Add(2 * time.Minute).Format(http.TimeFormat)
 	tests := []struct {
 		name      string
 		status    int
@@ -141,7 +148,7 @@ func TestWebhookStatusClassification(t *testing.T) {
 		{name: "202", status: 202},
 		{name: "410 gone", status: 410, wantErr: true, permanent: true, disable: true},
 		{name: "429 seconds", status: 429, header: http.Header{"Retry-After": {"30"}}, wantErr: true, minWait: 30 * time.Second, maxWait: 30 * time.Second},
-		{name: "503 date", status: 503, header: http.Header{"Retry-After": {httpDate}}, wantErr: true, minWait: 110 * time.Second, maxWait: 121 * time.Second},
+		{name: "503 date", status: 503, header: http.Header{"Retry-After": {httpDate}}, wantErr: true, minWait: 120 * time.Second, maxWait: 120 * time.Second},
 		{name: "503 garbage", status: 503, header: http.Header{"Retry-After": {"soon"}}, wantErr: true},
 		// The spec retries every other failure, 4xx included.
 		{name: "400", status: 400, wantErr: true},
@@ -167,7 +174,7 @@ func TestWebhookStatusClassification(t *testing.T) {
 				w.WriteHeader(tt.status)
 			}))
 			t.Cleanup(srv.Close)
-			w, err := NewWebhook(WebhookConfig{Secret: secret, AllowPrivate: true})
+			w, err := NewWebhook(WebhookConfig{Secret: secret, AllowPrivate: true, Now: func() time.Time { return now }})
 			if err != nil {
 				t.Fatal(err)
 			}

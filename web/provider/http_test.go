@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/spillway/spillway/app"
+	"github.com/spillway/spillway/internal/testkit"
 	"github.com/spillway/spillway/web/provider"
 	"github.com/spillway/spillway/web/sim"
 )
@@ -31,13 +32,39 @@ func startSim(t *testing.T) (*sim.Sim, *httptest.Server) {
 	return s, srv
 }
 
+// guard is the deadline of calls that must not time out: a failure guard
+// only, far beyond what a loopback call takes on a loaded machine.
+const guard = time.Minute
+
+// chargeTimingOutAfterEffect charges through p with a deadline that passes
+// once the simulator has recorded the charge's effect, so the call times
+// out after the provider acted, whatever the machine's speed. s must hold
+// its answer (a latency no test waits out).
+func chargeTimingOutAfterEffect(t *testing.T, p *provider.HTTP, s *sim.Sim, c app.Charge) (app.ChargeResult, error) {
+	t.Helper()
+	ctx, expire := testkit.ExpiringContext()
+	type result struct {
+		res app.ChargeResult
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		res, err := p.Charge(ctx, c)
+		done <- result{res, err}
+	}()
+	testkit.WaitFor(t, "the charge's effect at the simulator", func() bool { return s.Effects(c.IdempotencyKey) == 1 })
+	expire()
+	r := <-done
+	return r.res, r.err
+}
+
 func TestHTTPAgainstSim(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name        string
 		chaos       sim.Chaos
 		amount      int64
-		timeout     time.Duration
+		timeout     bool   // the deadline passes once the effect is recorded
 		wantDecline string // "" → success unless wantKind
 		wantKind    app.FaultKind
 		wantStatus  int
@@ -50,21 +77,24 @@ func TestHTTPAgainstSim(t *testing.T) {
 		{name: "error rate is unavailable", chaos: sim.Chaos{ErrorRate: 1}, amount: 1000, wantKind: app.FaultUnavailable, wantStatus: 503},
 		// The effect happened even though we timed out: the reason every
 		// retry must reuse the key.
-		{name: "latency past deadline is a timeout", chaos: sim.Chaos{Latency: 5 * time.Second}, amount: 1000, timeout: 100 * time.Millisecond, wantKind: app.FaultTimeout, wantEffects: 1},
+		{name: "latency past deadline is a timeout", chaos: sim.Chaos{Latency: sim.MaxDuration}, amount: 1000, timeout: true, wantKind: app.FaultTimeout, wantEffects: 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			s, srv := startSim(t)
 			s.SetChaos(tt.chaos)
-			timeout := tt.timeout
-			if timeout == 0 {
-				timeout = 5 * time.Second
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), timeout)
-			defer cancel()
 			key := "op-" + strings.ReplaceAll(tt.name, " ", "-")
-			res, err := newHTTP(t, srv.URL).Charge(ctx, app.Charge{IdempotencyKey: key, Amount: tt.amount, Currency: "usd", Reference: "r"})
+			p, c := newHTTP(t, srv.URL), app.Charge{IdempotencyKey: key, Amount: tt.amount, Currency: "usd", Reference: "r"}
+			var res app.ChargeResult
+			var err error
+			if tt.timeout {
+				res, err = chargeTimingOutAfterEffect(t, p, s, c)
+			} else {
+				ctx, cancel := context.WithTimeout(context.Background(), guard)
+				defer cancel()
+				res, err = p.Charge(ctx, c)
+			}
 
 			switch {
 			case tt.wantKind != "":
@@ -93,10 +123,8 @@ func TestHTTPRetryAfterTimeoutIsExactlyOnce(t *testing.T) {
 	p := newHTTP(t, srv.URL)
 	c := app.Charge{IdempotencyKey: "op-timeout", Amount: 1500, Currency: "usd"}
 
-	s.SetChaos(sim.Chaos{Latency: 5 * time.Second})
-	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
-	_, err := p.Charge(ctx, c)
-	cancel()
+	s.SetChaos(sim.Chaos{Latency: sim.MaxDuration})
+	_, err := chargeTimingOutAfterEffect(t, p, s, c)
 	assertFault(t, err, app.FaultTimeout, 0)
 
 	s.SetChaos(sim.Chaos{})
@@ -170,8 +198,8 @@ func TestHTTPStatusMapping(t *testing.T) {
 
 func TestHTTPTransportFaults(t *testing.T) {
 	t.Parallel()
-	gone := httptest.NewServer(http.NotFoundHandler())
-	gone.Close()
+	// Held for the test, so no other listener can be given the port.
+	gone := "http://" + testkit.RefusingAddr(t)
 	_, live := startSim(t)
 
 	tests := []struct {
@@ -180,7 +208,7 @@ func TestHTTPTransportFaults(t *testing.T) {
 		charge   app.Charge
 		wantKind app.FaultKind
 	}{
-		{name: "connection refused", base: gone.URL, charge: app.Charge{IdempotencyKey: "k", Amount: 1, Currency: "usd"}, wantKind: app.FaultUnavailable},
+		{name: "connection refused", base: gone, charge: app.Charge{IdempotencyKey: "k", Amount: 1, Currency: "usd"}, wantKind: app.FaultUnavailable},
 		{name: "no idempotency key", base: live.URL, charge: app.Charge{Amount: 1, Currency: "usd"}, wantKind: app.FaultRejected},
 		{name: "non-positive amount", base: live.URL, charge: app.Charge{IdempotencyKey: "k", Amount: -1, Currency: "usd"}, wantKind: app.FaultRejected},
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/spillway/spillway/app"
+	"github.com/spillway/spillway/internal/testkit"
 	"github.com/spillway/spillway/web/provider"
 )
 
@@ -48,7 +49,7 @@ func TestStripeAgainstStripeMock(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), guard)
 			defer cancel()
 			res, err := newStripe(t, base, tt.key).Charge(ctx, tt.charge)
 			if tt.wantKind == "" {
@@ -176,16 +177,14 @@ func TestStripeTransportFaults(t *testing.T) {
 	t.Parallel()
 	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// Consuming the body lets the server notice the client leaving,
-		// which ends this handler (and srv.Close) early.
+		// which ends this handler (and srv.Close). It never answers, so
+		// the client's deadline always passes first.
 		_, _ = io.Copy(io.Discard, r.Body)
-		select {
-		case <-time.After(5 * time.Second):
-		case <-r.Context().Done():
-		}
+		<-r.Context().Done()
 	}))
 	t.Cleanup(slow.Close)
-	gone := httptest.NewServer(http.NotFoundHandler())
-	gone.Close() // nothing listens on its address any more
+	// Held for the test, so no other listener can be given the port.
+	gone := "http://" + testkit.RefusingAddr(t)
 
 	tests := []struct {
 		name     string
@@ -195,10 +194,10 @@ func TestStripeTransportFaults(t *testing.T) {
 		wantKind app.FaultKind
 	}{
 		{name: "deadline is a timeout", base: slow.URL, timeout: 100 * time.Millisecond, charge: testCharge("op-1"), wantKind: app.FaultTimeout},
-		{name: "connection refused is unavailable", base: gone.URL, timeout: 5 * time.Second, charge: testCharge("op-1"), wantKind: app.FaultUnavailable},
-		{name: "no idempotency key is rejected", base: slow.URL, timeout: 5 * time.Second, charge: app.Charge{Amount: 1, Currency: "usd"}, wantKind: app.FaultRejected},
-		{name: "zero amount is rejected", base: slow.URL, timeout: 5 * time.Second, charge: app.Charge{IdempotencyKey: "k", Currency: "usd"}, wantKind: app.FaultRejected},
-		{name: "no currency is rejected", base: slow.URL, timeout: 5 * time.Second, charge: app.Charge{IdempotencyKey: "k", Amount: 1}, wantKind: app.FaultRejected},
+		{name: "connection refused is unavailable", base: gone, timeout: guard, charge: testCharge("op-1"), wantKind: app.FaultUnavailable},
+		{name: "no idempotency key is rejected", base: slow.URL, timeout: guard, charge: app.Charge{Amount: 1, Currency: "usd"}, wantKind: app.FaultRejected},
+		{name: "zero amount is rejected", base: slow.URL, timeout: guard, charge: app.Charge{IdempotencyKey: "k", Currency: "usd"}, wantKind: app.FaultRejected},
+		{name: "no currency is rejected", base: slow.URL, timeout: guard, charge: app.Charge{IdempotencyKey: "k", Amount: 1}, wantKind: app.FaultRejected},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

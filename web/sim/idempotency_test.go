@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spillway/spillway/internal/testkit"
 	"github.com/spillway/spillway/web/sim"
 )
 
@@ -84,13 +85,29 @@ func TestConcurrentSameKeyHasOneEffect(t *testing.T) {
 func TestTimedOutClientStillCausedEffect(t *testing.T) {
 	t.Parallel()
 	s, srv := start(t, sim.Config{})
-	s.SetChaos(sim.Chaos{Latency: 2 * time.Second})
+	// As long as the simulator allows: the answer cannot beat the
+	// client's deadline, and the handler ends when the client leaves.
+	s.SetChaos(sim.Chaos{Latency: sim.MaxDuration})
 
-	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
-	defer cancel()
+	// The client's deadline passes once the charge has arrived, not after
+	// a duration a slow machine might need just to deliver the request.
+	ctx, expire := testkit.ExpiringContext()
 	h := map[string]string{"Idempotency-Key": "slow-op"}
-	_, err := do(ctx, t, http.MethodPost, srv.URL+"/charges", h, chargeBody(700))
-	if !errors.Is(err, context.DeadlineExceeded) {
+	errc := make(chan error, 1)
+	go func() {
+		_, err := do(ctx, t, http.MethodPost, srv.URL+"/charges", h, chargeBody(700))
+		errc <- err
+	}()
+	// The effect precedes the delay: it is there while the client still
+	// waits for its answer.
+	testkit.WaitFor(t, "the charge's effect", func() bool { return s.Effects("slow-op") == 1 })
+	select {
+	case err := <-errc:
+		t.Fatalf("the client heard back (%v) before its deadline; want the answer delayed", err)
+	default:
+	}
+	expire()
+	if err := <-errc; !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err = %v, want deadline exceeded", err)
 	}
 	if n := s.Effects("slow-op"); n != 1 {

@@ -120,8 +120,10 @@ func StartSMTP(t testing.TB, be *SMTPBackend, mode SMTPMode, cert tls.Certificat
 	t.Helper()
 	srv := smtp.NewServer(be)
 	srv.Domain = "127.0.0.1"
-	srv.ReadTimeout = 10 * time.Second
-	srv.WriteTimeout = 10 * time.Second
+	// Only a guard against a client that vanished: a slow, loaded client
+	// must never be cut off mid-test.
+	srv.ReadTimeout = time.Minute
+	srv.WriteTimeout = time.Minute
 	srv.ErrorLog = discardLogger{}
 	// Loopback only; go-mail still refuses PLAIN without TLS except to a
 	// loopback server, which is what lets the plaintext tests use AUTH.
