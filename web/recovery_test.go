@@ -1,11 +1,15 @@
 package web_test
 
 import (
+	"context"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/spillway/spillway/app"
 	"github.com/spillway/spillway/web/sim"
@@ -102,7 +106,12 @@ func (h *harness) waitAllSucceeded(ids []string) {
 	deadline := time.Now().Add(2 * time.Minute)
 	for h.count(`SELECT count(*) FROM operations WHERE status <> 'succeeded'`) != 0 {
 		if time.Now().After(deadline) {
-			h.t.Fatalf("%d acknowledged operations never succeeded", h.count(`SELECT count(*) FROM operations WHERE status <> 'succeeded'`))
+			h.t.Fatalf("%d acknowledged operations never succeeded: %s\n%s\n%s", h.count(`SELECT count(*) FROM operations WHERE status <> 'succeeded'`),
+				h.describe(`SELECT o.status || '/' || coalesce(o.reason, '') || ' job ' || j.state || ' at ' || j.scheduled_at::text
+					|| ' attempt ' || j.attempt || ' ' || coalesce(j.errors[array_length(j.errors, 1)]->>'error', '')
+					FROM operations o JOIN river_job j ON j.id = o.job_id WHERE o.status <> 'succeeded' LIMIT 5`),
+				h.describe(`SELECT 'now ' || now()::text || ' breaker ' || state || ' gen ' || generation || ' open until ' || coalesce(open_until::text, '-') FROM breakers`),
+				h.describe(`SELECT from_state || '->' || to_state || ' ' || reason || ' at ' || at::text FROM breaker_transitions ORDER BY id`))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -114,4 +123,18 @@ func (h *harness) waitAllSucceeded(ids []string) {
 			h.t.Fatalf("operation %s has %d effects", id, e)
 		}
 	}
+}
+
+// describe runs a query of one text column and joins its rows, for
+// failure messages.
+func (h *harness) describe(sql string) string {
+	rows, err := h.pool.Query(context.Background(), sql)
+	if err != nil {
+		return err.Error()
+	}
+	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return err.Error()
+	}
+	return strings.Join(lines, "; ")
 }
