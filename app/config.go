@@ -34,7 +34,8 @@ type Config struct {
 	HighValueAmount     int64
 
 	// DBMaxConns is every connection this instance may open: the request
-	// and worker pool plus BreakerConns reserved for the breakers.
+	// and worker pool, BreakerConns for the breakers and River's LISTEN
+	// connection (see PoolConns).
 	DBMaxConns      int
 	DBMinConns      int
 	SyncConcurrency int
@@ -183,7 +184,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		l.fail("SHUTDOWN_GRACE", fmt.Sprintf("must be at least PAYMENT_ASYNC_TIMEOUT (%s) so a running call can finish", c.PaymentAsyncTimeout))
 	}
 	if c.DBMinConns > c.PoolConns() {
-		l.fail("DB_MIN_CONNS", fmt.Sprintf("must be at most DB_MAX_CONNS-%d (%d)", BreakerConns, c.PoolConns()))
+		l.fail("DB_MIN_CONNS", fmt.Sprintf("must be at most DB_MAX_CONNS-%d (%d)", outsidePoolConns, c.PoolConns()))
 	}
 	if c.PaymentRetryMax < c.PaymentRetryBase {
 		l.fail("PAYMENT_RETRY_MAX", "must not be less than PAYMENT_RETRY_BASE")
@@ -191,7 +192,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	// Each sync call holds a pooled connection for up to the deadline;
 	// leave connections for captures, workers and River's own maintenance.
 	if c.SyncConcurrency > c.PoolConns()-reservedConns {
-		l.fail("SYNC_CONCURRENCY", fmt.Sprintf("must be at most DB_MAX_CONNS-%d (%d) so sync calls cannot exhaust the pool", BreakerConns+reservedConns, c.PoolConns()-reservedConns))
+		l.fail("SYNC_CONCURRENCY", fmt.Sprintf("must be at most DB_MAX_CONNS-%d (%d) so sync calls cannot exhaust the pool", outsidePoolConns+reservedConns, c.PoolConns()-reservedConns))
 	}
 	if w, err := ParseOffpeakWindow(l.str("OFFPEAK_WINDOW", "01:00-05:00"), l.str("OFFPEAK_TZ", "UTC")); err != nil {
 		l.fail("OFFPEAK_WINDOW/OFFPEAK_TZ", err.Error())
@@ -320,6 +321,34 @@ func (l *loader) optRate(name string) *float64 {
 	return &f
 }
 
+// DB_MAX_CONNS is a hard ceiling on the connections one instance holds,
+// so that N instances need at most N×DB_MAX_CONNS slots and the start-up
+// check can compare it with what the server allows. pgxpool's MaxConns is
+// a hard cap, so the ceiling is what each pool may hold plus the one
+// connection River takes outside them (nothing else opens any: goose runs
+// on the pool through stdlib.OpenDBFromPool, River's migrator and driver
+// use the pool, and LISTENs borrow pooled connections):
+//
+//	DB_MAX_CONNS = PoolConns + BreakerConns + RiverListenerConns
+//	          30 =        26 +            3 +                  1  (defaults)
+//
+// With the defaults, per instance:
+//   - River's notifier: 1, held for the life of the process (LISTEN).
+//   - The breakers' pool: 3; one held for good (LISTEN for other
+//     instances' transitions), two for probe claims and count flushes.
+//   - The request and worker pool: 26; one held for good (the event hub's
+//     LISTEN). At peak SYNC_CONCURRENCY (16) request transactions each
+//     hold one across their provider call, up to PAYMENT_DEADLINE +
+//     CAPTURE_TIMEOUT; the other 9 serve captures, replays, reads, the
+//     workers' short transactions (a worker holds none during its call,
+//     so WORKERS may exceed the pool) and River's producers, completer,
+//     elector and maintenance. While starting, goose's session lock and
+//     the migration hold two.
+//
+// An ordinary role on a stock server (max_connections 100, 3 reserved for
+// superusers: 97 slots) so fits three instances (90), with 7 to spare for
+// psql and `spillway migrate`; a fourth would need 120.
+
 // reservedConns are pool connections sync calls may never take: they
 // are the captures', the workers' and River's own.
 const reservedConns = 8
@@ -329,11 +358,22 @@ const reservedConns = 8
 // must never wait for a second one to claim or finish a probe.
 const BreakerConns = 3
 
-// minDBConns is the smallest DB_MAX_CONNS that leaves a sync slot.
-const minDBConns = BreakerConns + reservedConns + 1
+// RiverListenerConns is the connection River's notifier takes for LISTEN.
+// riverpgxv5 acquires it from the pool and then hijacks it, which frees
+// its place in the pool: the pool may open another, so it counts on top
+// of PoolConns.
+const RiverListenerConns = 1
 
-// PoolConns is the size of the request and worker pool.
-func (c Config) PoolConns() int { return c.DBMaxConns - BreakerConns }
+// outsidePoolConns are the instance's connections not in the request and
+// worker pool.
+const outsidePoolConns = BreakerConns + RiverListenerConns
+
+// minDBConns is the smallest DB_MAX_CONNS that leaves a sync slot.
+const minDBConns = outsidePoolConns + reservedConns + 1
+
+// PoolConns is the size of the request and worker pool: DB_MAX_CONNS less
+// the connections held outside it.
+func (c Config) PoolConns() int { return c.DBMaxConns - outsidePoolConns }
 
 type loader struct {
 	getenv func(string) string

@@ -31,6 +31,9 @@ const (
 	DefaultLocalPort = 54329
 	// DefaultLocalDatabase is the database EnsureLocal creates by default.
 	DefaultLocalDatabase = "spillway"
+	// DefaultLocalMaxConnections is above Postgres's default of 100
+	// because many test binaries run in parallel, each with its own pool.
+	DefaultLocalMaxConnections = 200
 )
 
 // LocalConfig describes a project-local PostgreSQL cluster.
@@ -38,6 +41,10 @@ type LocalConfig struct {
 	Dir      string // cluster data dir, e.g. <repo>/.data/postgres (made absolute)
 	Port     int    // TCP port on 127.0.0.1; DefaultLocalPort when zero
 	Database string // database EnsureLocal creates; DefaultLocalDatabase when empty
+	// MaxConnections is the server's max_connections; zero means
+	// DefaultLocalMaxConnections. A test that must see what a stock
+	// server allows sets Postgres's own default, 100.
+	MaxConnections int
 }
 
 // URL returns the connection URL for cfg.Database on the local cluster. It
@@ -65,6 +72,9 @@ func (c LocalConfig) withDefaults() LocalConfig {
 	}
 	if c.Database == "" {
 		c.Database = DefaultLocalDatabase
+	}
+	if c.MaxConnections == 0 {
+		c.MaxConnections = DefaultLocalMaxConnections
 	}
 	return c
 }
@@ -115,6 +125,9 @@ func (c LocalConfig) normalize() (LocalConfig, error) {
 	}
 	if err := localCheckDBName(c.Database); err != nil {
 		return c, err
+	}
+	if c.MaxConnections < 1 {
+		return c, fmt.Errorf("db: LocalConfig.MaxConnections %d must be positive", c.MaxConnections)
 	}
 	abs, err := filepath.Abs(c.Dir)
 	if err != nil {
@@ -751,8 +764,7 @@ func (cl *localCluster) confContent() string {
 	} else {
 		b.WriteString("unix_socket_directories = ''\n")
 	}
-	// Many test binaries run in parallel, each with its own pool.
-	b.WriteString("max_connections = 200\n")
+	fmt.Fprintf(&b, "max_connections = %d\n", cl.cfg.MaxConnections)
 	b.WriteString("shared_buffers = 128MB\n")
 	// Durability is the product: never trade fsync for speed here, so bugs
 	// that only show with real fsync semantics show locally too.
