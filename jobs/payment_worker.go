@@ -115,9 +115,28 @@ func (w *PaymentWorker) Work(ctx context.Context, job *river.Job[app.PaymentArgs
 	callCtx, cancel := context.WithTimeout(ctx, timeout)
 	res, err := w.provider.Charge(callCtx, op.ChargeRequest())
 	pe := app.ClassifyProviderError(callCtx, err)
+	// cut: we ended the call ourselves, before any answer, by cancelling
+	// the job's context (a hard stop's StopAndCancel, or a cancel of the
+	// job); not the call's deadline, not the provider.
+	cut := pe != nil && errors.Is(ctx.Err(), context.Canceled) && pe.StatusCode == 0
+	if cut && !pe.OutcomeUnknown && pe.Kind != app.FaultRejected {
+		// Nothing says the request had not reached the provider, which may
+		// have acted on it: a definite fault here would let a last attempt
+		// or an operator's cancel report a charge that happened as failed.
+		unknown := *pe
+		unknown.OutcomeUnknown = true
+		pe = &unknown
+	}
 	cancel()
 	elapsed := time.Since(callStart)
-	permit.Done(pe.Fault(), elapsed)
+	if cut {
+		// A call we cut says nothing about the provider's health; counted
+		// as a fault, a hard stop of a busy instance could open the breaker
+		// every instance shares.
+		permit.Release()
+	} else {
+		permit.Done(pe.Fault(), elapsed)
+	}
 	w.metrics.Called(w.dependency, "async", elapsed.Seconds(), pe)
 	if pe == nil && !res.Matches(op.Payment.Amount, op.Payment.Currency) {
 		pe = &app.ProviderError{Kind: app.FaultConflict,

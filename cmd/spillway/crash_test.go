@@ -20,11 +20,16 @@ import (
 )
 
 // TestMain lets the test binary stand in for the spillway binary: a child
-// started with SPILLWAY_TEST_CHILD=1 runs `serve` and nothing else.
+// started with SPILLWAY_TEST_CHILD=1 runs `serve` and nothing else. It
+// handles signals exactly as main does (signalContext, the same exit
+// statuses), so a test that signals the child exercises the real shutdown.
 func TestMain(m *testing.M) {
 	if os.Getenv("SPILLWAY_TEST_CHILD") == "1" {
-		if err := run(context.Background(), []string{"serve"}, os.Getenv, os.Stdout, os.Stderr); err != nil {
-			fmt.Fprintln(os.Stderr, err)
+		ctx, stop := signalContext()
+		err := run(ctx, []string{"serve"}, os.Getenv, os.Stdout, os.Stderr)
+		stop()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "spillway:", err)
 			os.Exit(1)
 		}
 		os.Exit(0)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -209,11 +211,13 @@ func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io
 	case err = <-errc:
 	}
 	log.Info("shutting down", "grace", cfg.ShutdownGrace)
-	shutdown(shutdownPlan{
+	serr := shutdown(shutdownPlan{
 		api: apiServer, sim: simServer, workers: rc, stopping: stopping, hard: hardStop(ctx),
 		requests: cfg.PaymentDeadline + cfg.CaptureTimeout + time.Second, grace: cfg.ShutdownGrace,
 	}, log)
-	return err
+	// A server that failed says why it stopped; otherwise a clean shutdown
+	// returns nil (exit 0) and one cut short says what it cut.
+	return cmp.Or(err, serr)
 }
 
 // checkConnLimit refuses to start when this instance's connections could
@@ -255,17 +259,29 @@ type shutdownPlan struct {
 }
 
 // shutdown stops in the order that loses nothing and spends nothing:
-//  1. the API stops accepting; live streams end at once, so their clients
-//     reconnect elsewhere instead of holding the shutdown; requests in
-//     flight finish within their budget;
-//  2. workers fetch nothing more and running jobs finish within the grace,
-//     so no attempt is spent on the shutdown;
-//  3. the simulator, which those jobs may still be calling, goes last.
+//  1. at once, and side by side: the API stops accepting (live streams end
+//     at once, so their clients reconnect elsewhere instead of holding the
+//     shutdown; requests in flight finish within their budget), and the
+//     workers fetch nothing more while running jobs finish within the
+//     grace, so no attempt is spent on the shutdown;
+//  2. the simulator, which requests and jobs may still be calling, goes
+//     last.
 //
-// A second signal (hard) stops at once: running jobs are cancelled, record
-// what they know (an outcome they do not know stays unknown, never failed)
-// and are retried later, which the provider's idempotency makes safe.
-func shutdown(p shutdownPlan, log *slog.Logger) {
+// The workers must not wait for the API: River keeps fetching until Stop,
+// so a job fetched while requests drained would start a provider call
+// after the signal, which the grace (counted from the signal) was never
+// meant to cover; at its end that call would be cut off and its attempt
+// spent.
+//
+// A second signal (hard) stops at once: requests still in flight are cut
+// off (none was answered, so none was acknowledged), running jobs are
+// cancelled, record what they know (an outcome they do not know stays
+// unknown, never failed) and are worked again later, which the provider's
+// idempotency makes safe.
+//
+// It returns nil when everything in flight finished, and otherwise an
+// error saying what was cut short, so that the process exits non-zero.
+func shutdown(p shutdownPlan, log *slog.Logger) error {
 	close(p.stopping)
 	hardCtx := func(d time.Duration) (context.Context, context.CancelFunc) {
 		ctx, cancel := context.WithTimeout(context.Background(), d)
@@ -278,27 +294,45 @@ func shutdown(p shutdownPlan, log *slog.Logger) {
 		}()
 		return ctx, cancel
 	}
+	wctx, wcancel := hardCtx(p.grace)
+	defer wcancel()
+	workersStopped := make(chan error, 1)
+	go func() { workersStopped <- p.workers.Stop(wctx) }()
+
+	var cut []string
 	if p.api != nil {
 		ctx, cancel := hardCtx(p.requests)
 		if err := p.api.Shutdown(ctx); err != nil {
 			log.Warn("http shutdown", "error", err)
 			_ = p.api.Close()
+			cut = append(cut, "requests in flight were cut off")
 		}
 		cancel()
 	}
-	ctx, cancel := hardCtx(p.grace)
-	if err := p.workers.Stop(ctx); err != nil {
+	if err := <-workersStopped; err != nil {
 		log.Warn("workers did not stop in time; cancelling", "error", err)
 		cctx, ccancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_ = p.workers.StopAndCancel(cctx)
+		if err := p.workers.StopAndCancel(cctx); err != nil {
+			log.Warn("workers did not stop after cancelling", "error", err)
+		}
 		ccancel()
+		cut = append(cut, "running jobs were cancelled and will be worked again")
 	}
-	cancel()
 	if p.sim != nil {
 		ctx, cancel := hardCtx(5 * time.Second)
 		_ = p.sim.Shutdown(ctx)
 		cancel()
 	}
+	if len(cut) == 0 {
+		return nil
+	}
+	why := fmt.Sprintf("the grace (%s) ran out", p.grace)
+	select {
+	case <-p.hard:
+		why = "a second signal"
+	default:
+	}
+	return fmt.Errorf("shutdown cut short by %s: %s", why, strings.Join(cut, "; "))
 }
 
 func newProvider(cfg app.Config) (app.PaymentProvider, error) {
