@@ -118,15 +118,9 @@ func (w *PaymentWorker) Work(ctx context.Context, job *river.Job[app.PaymentArgs
 	// cut: we ended the call ourselves, before any answer, by cancelling
 	// the job's context (a hard stop's StopAndCancel, or a cancel of the
 	// job); not the call's deadline, not the provider.
+	// Whether the cut request may have taken effect is the provider's to
+	// say (OutcomeUnknown): it knows whether the request was sent.
 	cut := pe != nil && errors.Is(ctx.Err(), context.Canceled) && pe.StatusCode == 0
-	if cut && !pe.OutcomeUnknown && pe.Kind != app.FaultRejected {
-		// Nothing says the request had not reached the provider, which may
-		// have acted on it: a definite fault here would let a last attempt
-		// or an operator's cancel report a charge that happened as failed.
-		unknown := *pe
-		unknown.OutcomeUnknown = true
-		pe = &unknown
-	}
 	cancel()
 	elapsed := time.Since(callStart)
 	if cut {

@@ -206,7 +206,7 @@ func TestThreeInstancesFitAStockPostgresUnderLoad(t *testing.T) {
 			"PAYMENT_RETRY_BASE=100ms", "PAYMENT_RETRY_MAX=1s", "LOG_LEVEL=warn",
 		})
 	}
-	waitHealthy(t, insts)
+	waitAllHealthy(t, insts)
 	var dupVersions int
 	if err := admin.QueryRow(ctx, `SELECT count(*) - count(DISTINCT version_id) FROM goose_db_version`).Scan(&dupVersions); err != nil {
 		t.Fatal(err)
@@ -424,10 +424,10 @@ func (in *instance) checkLog(t *testing.T) {
 	}
 }
 
-// waitHealthy polls every instance's /healthz until all answer 200. The
+// waitAllHealthy polls every instance's /healthz until all answer 200. The
 // guard is generous: the later ones wait for goose's session lock, which
 // is retried every 5 s.
-func waitHealthy(t *testing.T, insts []*instance) {
+func waitAllHealthy(t *testing.T, insts []*instance) {
 	t.Helper()
 	client := &http.Client{Timeout: 2 * time.Second}
 	healthy := make([]bool, len(insts))

@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -171,4 +173,11 @@ func TestUnknownCommand(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `"fly"`) {
 		t.Fatalf("got %v", err)
 	}
+}
+
+// freeAddr is a loopback address reserved for a server this test starts
+// (again, when it restarts one), which nothing else is handed meanwhile.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(testkit.ReservedPort(t)))
 }
