@@ -5,17 +5,41 @@ import (
 	"fmt"
 )
 
-// MakeDueJobsAvailable does for one queue what River's scheduler does on
-// its next run: scheduled and retryable jobs whose time has come become
-// available. River (checked against v0.51.1) fetches only `available`
-// jobs, by (priority, scheduled_at, id), and its scheduler runs every 5 s;
-// doing its step early changes no job's priority, time or attempts.
-func MakeDueJobsAvailable(ctx context.Context, q Querier, queue string) error {
+// HoldJobPlace remembers a job's place in its queue before the breaker
+// snoozes it: River orders waiting jobs by (priority, scheduled_at, id),
+// and a snooze moves scheduled_at to the probe time, behind every job of
+// its priority captured meanwhile. The place is kept in the job's
+// metadata (River merges its own snooze count into it in SQL, so the key
+// survives the snooze); an earlier hold's place is kept.
+func HoldJobPlace(ctx context.Context, q Querier, jobID int64) error {
 	_, err := q.Exec(ctx, `
-		UPDATE river_job SET state = 'available'
-		WHERE queue = $1 AND state IN ('scheduled', 'retryable') AND scheduled_at <= now()`, queue)
+		UPDATE river_job SET metadata = metadata || jsonb_build_object('breaker_hold', scheduled_at)
+		WHERE id = $1 AND NOT metadata ? 'breaker_hold'`, jobID)
 	if err != nil {
-		return fmt.Errorf("make due jobs available: %w", err)
+		return fmt.Errorf("hold job place: %w", err)
+	}
+	return nil
+}
+
+// ReleaseHeldJobs makes one queue's jobs ready to be worked in priority
+// order when its breaker lets calls through again: jobs the breaker held
+// are put back where they were (HoldJobPlace), however long their snooze
+// had left, and scheduled or retryable jobs whose time has come become
+// available now rather than at River's scheduler's next run (every 5 s;
+// checked against v0.51.1), when workers would otherwise have fetched
+// lower-priority jobs first. River fetches only available jobs, by
+// (priority, scheduled_at, id); no priority or attempt changes.
+func ReleaseHeldJobs(ctx context.Context, q Querier, queue string) error {
+	_, err := q.Exec(ctx, `
+		UPDATE river_job SET state = 'available',
+			scheduled_at = CASE WHEN metadata ? 'breaker_hold'
+				THEN least(scheduled_at, (metadata->>'breaker_hold')::timestamptz) ELSE scheduled_at END,
+			metadata = metadata - 'breaker_hold'
+		WHERE queue = $1 AND (
+			(metadata ? 'breaker_hold' AND state IN ('available', 'scheduled'))
+			OR (state IN ('scheduled', 'retryable') AND scheduled_at <= now()))`, queue)
+	if err != nil {
+		return fmt.Errorf("release held jobs: %w", err)
 	}
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/spillway/spillway/app"
 	"github.com/spillway/spillway/db"
@@ -75,6 +76,15 @@ func (w *PaymentWorker) Work(ctx context.Context, job *river.Job[app.PaymentArgs
 	}
 	permit, b, err := w.admit(ctx)
 	if err != nil {
+		var snooze *rivertype.JobSnoozeError
+		if errors.As(err, &snooze) && snooze.Duration > 0 {
+			// Held back by an open breaker: keep the job's place for when
+			// the gate releases the queue. Losing the note only delays the
+			// job to the probe time.
+			if herr := db.HoldJobPlace(ctx, w.pool, job.ID); herr != nil {
+				w.log.Warn("hold job place", "job_id", job.ID, "error", herr)
+			}
+		}
 		return err
 	}
 	op, prev, open, err := db.StartAttempt(ctx, w.pool, job.Args.OperationID)
@@ -187,7 +197,8 @@ func (w *PaymentWorker) Work(ctx context.Context, job *river.Job[app.PaymentArgs
 }
 
 // admit asks the breaker for a permit. While it is open the job is snoozed
-// to the probe time, which spends no attempt; while it is half-open a job
+// to the probe time, which spends no attempt (and Work keeps its place for
+// when the queue is released); while it is half-open a job
 // that got no probe permit waits here for the probes' verdict rather than
 // being snoozed: the jobs workers fetch first are the highest-priority
 // ones, and a snoozed job would come back behind everything fetched

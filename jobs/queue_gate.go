@@ -100,11 +100,11 @@ func (g *QueueGate) assert(ctx context.Context) error {
 	if want {
 		return g.cfg.Client.QueuePause(ctx, g.cfg.Queue, nil)
 	}
-	// Jobs the breaker snoozed to the probe time are due now, but River's
-	// scheduler would make them available only at its next run, seconds
-	// later, and workers would fetch lower-priority jobs first meanwhile.
-	// Making them available before resuming keeps priority order.
-	if err := db.MakeDueJobsAvailable(ctx, g.cfg.Pool, g.cfg.Queue); err != nil {
+	// Jobs the breaker snoozed go back to their places before workers
+	// fetch again, so the queue is worked in priority order whatever the
+	// breaker did (and whenever it ended: an operator's return to auto
+	// comes before the probe time the jobs were snoozed to).
+	if err := db.ReleaseHeldJobs(ctx, g.cfg.Pool, g.cfg.Queue); err != nil {
 		return err
 	}
 	return g.cfg.Client.QueueResume(ctx, g.cfg.Queue, nil)

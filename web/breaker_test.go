@@ -12,7 +12,7 @@ import (
 	"github.com/spillway/spillway/web/sim"
 )
 
-func TestOpenBreakerCapturesWithoutCallingAndWorkersSnooze(t *testing.T) {
+func TestOpenBreakerCapturesWithoutCallingAndWorkersHold(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, harnessOpts{workers: 2})
 	if _, err := h.breakers.Force(context.Background(), "payment", app.BreakerForcedOpen, "test", "drill"); err != nil {
@@ -30,14 +30,15 @@ func TestOpenBreakerCapturesWithoutCallingAndWorkersSnooze(t *testing.T) {
 	if h.sim.Calls(id) != 0 {
 		t.Fatal("an open breaker let a sync call through")
 	}
-	// The worker picks the job up and snoozes it: no call, no attempt spent.
-	deadline := time.Now().Add(10 * time.Second)
+	// The job is held without a call or a spent attempt: the gate pauses
+	// the queue, and a worker that fetched it before the pause snoozes it.
 	// (A snooze no longer than River's scheduler interval leaves the job
 	// available with a future scheduled_at; a longer one, scheduled.)
-	for h.count(`SELECT count(*) FROM river_job WHERE kind = 'payment' AND state IN ('scheduled', 'available')
-		AND (metadata->>'snoozes')::int >= 1 AND scheduled_at > now()`) != 1 {
+	deadline := time.Now().Add(30 * time.Second)
+	for h.count(`SELECT count(*) FROM river_queue WHERE name = 'payments' AND paused_at IS NOT NULL`) != 1 ||
+		h.count(`SELECT count(*) FROM river_job WHERE kind = 'payment' AND state = 'running'`) != 0 {
 		if time.Now().After(deadline) {
-			t.Fatal("the job was not snoozed")
+			t.Fatal("the job was neither held by a paused queue nor snoozed")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
