@@ -125,7 +125,7 @@ func newStallingRunner(t *testing.T, store *stallingStore, deadline, capture tim
 // without the bound this request would wait forever.
 func TestBudgetHoldsWhenTheDatabaseStallsAfterAHungCall(t *testing.T) {
 	t.Parallel()
-	const deadline, capture, slack = 500 * time.Millisecond, 500 * time.Millisecond, 500 * time.Millisecond
+	const deadline, capture, slack = 500 * time.Millisecond, 500 * time.Millisecond, time.Second
 	store := &stallingStore{stall: true}
 	r, s := newStallingRunner(t, store, deadline, capture)
 	s.SetChaos(sim.Chaos{Latency: time.Minute})
@@ -160,5 +160,37 @@ func TestDatabaseWaitIsNotChargedToTheDeadline(t *testing.T) {
 	}
 	if out.Document.Status != app.StatusSucceeded || out.Document.Mode != app.ModeSync {
 		t.Fatalf("got %+v: the database's wait was charged to the provider's deadline", out.Document)
+	}
+}
+
+// A callback URL whose DNS lookup fails for now is a 503 (retry), not a
+// 422 (your URL is wrong), and nothing is recorded.
+func TestTransientCallbackCheckFailureIsUnavailable(t *testing.T) {
+	t.Parallel()
+	pool := dbtest.New(t)
+	rc, err := jobs.NewClient(jobs.Config{Pool: pool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := sim.New(sim.Config{})
+	srv := httptest.NewServer(s)
+	t.Cleanup(srv.Close)
+	prov, err := provider.NewHTTP(provider.HTTPConfig{BaseURL: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := app.NewRunner(app.RunnerConfig{Store: db.NewStore(pool), Jobs: rc, Provider: prov, Deadline: time.Second,
+		SyncLimit: 4, MaxAttempts: 5, CheckCallback: func(context.Context, string) error {
+			return &app.Error{Code: app.EUNAVAILABLE, Message: "callback_url could not be checked right now; nothing was done, retry later"}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := app.ParsePaymentRequest([]byte(`{"amount": 100, "currency": "usd", "callback_url": "https://shop.example/hook"}`))
+	if _, err := r.SubmitPayment(context.Background(), "dns-1", req); app.ErrorCode(err) != app.EUNAVAILABLE {
+		t.Fatalf("got %v, want EUNAVAILABLE", err)
+	}
+	if n := count(t, pool, "SELECT count(*) FROM operations"); n != 0 || s.TotalEffects() != 0 {
+		t.Fatalf("a refused request left %d operations and %d charges", n, s.TotalEffects())
 	}
 }

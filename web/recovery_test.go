@@ -25,8 +25,11 @@ func TestRecoveryUnderMoreClientsThanConnections(t *testing.T) {
 	t.Parallel()
 	policy := app.DefaultBreakerPolicy()
 	policy.MinCalls, policy.OpenWait, policy.MaxOpenWait = 5, 300*time.Millisecond, 300*time.Millisecond
+	// The capture budget is a generous guard: starved of connections, as
+	// before probes had their own, every request would still answer 503
+	// once it ran out; a slow machine alone must not.
 	h := newHarness(t, harnessOpts{workers: 2, poolSize: 8, syncLimit: 6, deadline: 500 * time.Millisecond,
-		captureTimeout: time.Second, breaker: &policy})
+		captureTimeout: 10 * time.Second, breaker: &policy})
 	h.sim.SetChaos(sim.Chaos{Down: true})
 
 	var (
