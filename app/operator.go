@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -57,6 +58,10 @@ type OperatorStore interface {
 	// ReviseOperationTx writes op's mutable fields if the stored operation
 	// is in one of from; false means it was not.
 	ReviseOperationTx(ctx context.Context, tx pgx.Tx, op *Operation, from []Status) (bool, error)
+	// JobOperations reads the operations of those of the given jobs in one
+	// of states, outside any transaction: what lookups must ask about
+	// before the jobs are locked.
+	JobOperations(ctx context.Context, ids []int64, states []string) ([]*Operation, error)
 	SetJobPriorityTx(ctx context.Context, tx pgx.Tx, ids []int64, priority int, now time.Time) error
 	MarkRunNowTx(ctx context.Context, tx pgx.Tx, ids []int64) error
 	InsertAuditTx(ctx context.Context, tx pgx.Tx, e AuditEntry) error
@@ -172,7 +177,10 @@ type JobsResult struct {
 }
 
 // ApplyJobs applies req to those of ids in a state it applies to, in one
-// transaction with one audit entry.
+// transaction with one audit entry. The provider lookups a cancel or a
+// retry needs are made first, concurrently and outside the transaction,
+// so no job stays locked while the provider is asked; an answer counts
+// only if the operation did not change meanwhile.
 func (o *Operator) ApplyJobs(ctx context.Context, actor Actor, req JobRequest, ids []int64) (JobsResult, error) {
 	var res JobsResult
 	if req.Action == ActionReprioritize {
@@ -180,15 +188,96 @@ func (o *Operator) ApplyJobs(ctx context.Context, actor Actor, req JobRequest, i
 			return res, err
 		}
 	}
+	var asked answers
+	if req.Action == ActionCancel || req.Action == ActionRetry {
+		var err error
+		if asked, err = o.ask(ctx, req.Action, ids); err != nil {
+			return res, err
+		}
+	}
 	err := o.inTx(ctx, func(tx pgx.Tx) error {
 		var err error
-		res, err = o.applyJobsTx(ctx, tx, actor, req, ids)
+		res, err = o.applyJobsTx(ctx, tx, actor, req, ids, asked)
 		return err
 	})
 	return res, err
 }
 
-func (o *Operator) applyJobsTx(ctx context.Context, tx pgx.Tx, actor Actor, req JobRequest, ids []int64) (JobsResult, error) {
+// answer is a provider's answer about an operation's key, with what the
+// operation looked like when it was asked.
+type answer struct {
+	lookup      ChargeLookup
+	err         error
+	keyGen      int
+	attemptedAt *time.Time
+}
+
+type answers map[uuid.UUID]answer
+
+// lookupConcurrency bounds the lookups one action makes at once.
+const lookupConcurrency = 8
+
+// ask looks up the key of every operation among the jobs' that the action
+// could not decide without the provider.
+func (o *Operator) ask(ctx context.Context, action JobAction, ids []int64) (answers, error) {
+	// A running job is refused, not asked about: its attempt is out.
+	var states []string
+	for _, st := range action.States() {
+		if st != "running" {
+			states = append(states, st)
+		}
+	}
+	ops, err := o.cfg.Store.JobOperations(ctx, ids, states)
+	if err != nil {
+		return nil, err
+	}
+	var need []*Operation
+	for _, op := range ops {
+		if needsLookup(action, op) {
+			need = append(need, op)
+		}
+	}
+	out := make(answers, len(need))
+	if len(need) == 0 || o.cfg.Provider == nil {
+		return out, nil
+	}
+	var (
+		mu   sync.Mutex
+		wg   sync.WaitGroup
+		sema = make(chan struct{}, lookupConcurrency)
+	)
+	for _, op := range need {
+		wg.Add(1)
+		sema <- struct{}{}
+		go func() {
+			defer func() { <-sema; wg.Done() }()
+			lctx, cancel := context.WithTimeout(ctx, o.cfg.LookupTimeout)
+			l, err := o.cfg.Provider.Lookup(lctx, op.ProviderKey())
+			cancel()
+			mu.Lock()
+			out[op.ID] = answer{lookup: l, err: err, keyGen: op.KeyGen, attemptedAt: op.AttemptedAt}
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return out, nil
+}
+
+// needsLookup reports whether acting on op could lose a charge unless the
+// provider is asked first: a cancel of an open operation that may have
+// been charged, or a retry of a finished one whose key the provider may
+// know.
+func needsLookup(action JobAction, op *Operation) bool {
+	switch action {
+	case ActionCancel:
+		return !op.Status.Terminal() && op.MayHaveCharged()
+	case ActionRetry:
+		return op.Status != StatusSucceeded && op.Status != StatusDeclined && (op.Attempts > 0 || op.MayHaveCharged())
+	}
+	return false
+}
+
+func (o *Operator) applyJobsTx(ctx context.Context, tx pgx.Tx, actor Actor, req JobRequest, ids []int64, asked answers) (JobsResult, error) {
 	var res JobsResult
 	jobs, err := o.cfg.Store.LockJobsTx(ctx, tx, ids, req.Action.States())
 	if err != nil {
@@ -221,13 +310,13 @@ func (o *Operator) applyJobsTx(ctx context.Context, tx pgx.Tx, actor Actor, req 
 		}
 	case ActionRetry:
 		for _, j := range jobs {
-			if err := o.retryTx(ctx, tx, j, &res); err != nil {
+			if err := o.retryTx(ctx, tx, j, asked, &res); err != nil {
 				return res, err
 			}
 		}
 	case ActionCancel:
 		for _, j := range jobs {
-			if err := o.cancelTx(ctx, tx, j, &res); err != nil {
+			if err := o.cancelTx(ctx, tx, j, asked, &res); err != nil {
 				return res, err
 			}
 		}
@@ -242,7 +331,7 @@ func (o *Operator) applyJobsTx(ctx context.Context, tx pgx.Tx, actor Actor, req 
 
 // cancelTx cancels one locked job, and its operation unless that could
 // lose a charge.
-func (o *Operator) cancelTx(ctx context.Context, tx pgx.Tx, j JobRef, res *JobsResult) error {
+func (o *Operator) cancelTx(ctx context.Context, tx pgx.Tx, j JobRef, asked answers, res *JobsResult) error {
 	if j.State == "running" {
 		res.Refused = append(res.Refused, JobRefusal{j.ID, "it is running: its call to the provider may be charging " +
 			"right now. Wait for the attempt to end, then cancel."})
@@ -255,10 +344,7 @@ func (o *Operator) cancelTx(ctx context.Context, tx pgx.Tx, j JobRef, res *JobsR
 	if op != nil && !op.Status.Terminal() {
 		now := o.cfg.Now()
 		if op.MayHaveCharged() {
-			settled, why, err := o.settle(ctx, op, now)
-			if err != nil {
-				return err
-			}
+			settled, why := o.settle(op, asked, now)
 			switch {
 			case why != "":
 				res.Refused = append(res.Refused, JobRefusal{j.ID, why})
@@ -289,7 +375,7 @@ func (o *Operator) cancelTx(ctx context.Context, tx pgx.Tx, j JobRef, res *JobsR
 // operation is reopened, but only after the provider, which may have
 // forgotten the key by now (Stripe keeps keys 24 h), confirms nothing was
 // charged under it; the retry then charges under a fresh key.
-func (o *Operator) retryTx(ctx context.Context, tx pgx.Tx, j JobRef, res *JobsResult) error {
+func (o *Operator) retryTx(ctx context.Context, tx pgx.Tx, j JobRef, asked answers, res *JobsResult) error {
 	op, err := o.operationTx(ctx, tx, j)
 	if err != nil {
 		return err
@@ -298,10 +384,7 @@ func (o *Operator) retryTx(ctx context.Context, tx pgx.Tx, j JobRef, res *JobsRe
 	if op != nil && finished && op.Status != StatusSucceeded && op.Status != StatusDeclined {
 		now := o.cfg.Now()
 		if op.Attempts > 0 || op.MayHaveCharged() {
-			settled, why, err := o.settle(ctx, op, now)
-			if err != nil {
-				return err
-			}
+			settled, why := o.settle(op, asked, now)
 			switch {
 			case why != "":
 				res.Refused = append(res.Refused, JobRefusal{j.ID, why})
@@ -331,37 +414,42 @@ func (o *Operator) retryTx(ctx context.Context, tx pgx.Tx, j JobRef, res *JobsRe
 	return nil
 }
 
-// settle asks the provider what happened under op's key. settled means op
+// settle applies what the provider said about op's key. settled means op
 // now holds the provider's answer (succeeded or declined); a non-empty why
 // means nothing can be concluded and says so; neither means nothing was
 // charged, and nothing can be under the key.
-func (o *Operator) settle(ctx context.Context, op *Operation, now time.Time) (settled bool, why string, err error) {
+func (o *Operator) settle(op *Operation, asked answers, now time.Time) (settled bool, why string) {
 	if o.cfg.Provider == nil {
-		return false, "an earlier attempt may have charged, and no provider is configured to ask.", nil
+		return false, "an earlier attempt may have charged, and no provider is configured to ask."
 	}
-	lctx, cancel := context.WithTimeout(ctx, o.cfg.LookupTimeout)
-	l, lerr := o.cfg.Provider.Lookup(lctx, op.ProviderKey())
-	cancel()
-	if lerr != nil {
+	ans, ok := asked[op.ID]
+	if !ok || ans.keyGen != op.KeyGen || !sameTime(ans.attemptedAt, op.AttemptedAt) {
+		return false, "it changed while the provider was being asked. Try again."
+	}
+	if ans.err != nil {
 		return false, "an earlier attempt may have charged and the provider could not be asked (" +
-			ErrorMessage(wrapProvider(lerr)) + "). Try again when it answers.", nil
+			ErrorMessage(wrapProvider(ans.err)) + "). Try again when it answers."
 	}
-	if op.ApplyLookup(l, o.cfg.Now()) {
-		return true, "", nil
+	if op.ApplyLookup(ans.lookup, now) {
+		return true, ""
 	}
 	last := op.CreatedAt
 	if op.AttemptedAt != nil {
 		last = *op.AttemptedAt
 	}
-	if !l.NothingCharged(last, now) {
+	if !ans.lookup.NothingCharged(last, now) {
 		return false, fmt.Sprintf("an earlier attempt may have charged and the provider cannot confirm it did not "+
-			"(it says %q). Try again in a few minutes.", l.Status), nil
+			"(it says %q). Try again in a few minutes.", ans.lookup.Status)
 	}
-	if l.KeyClosed {
+	if ans.lookup.KeyClosed {
 		op.CloseKey(now)
 	}
 	op.OutcomeUnknownSince = nil
-	return false, "", nil
+	return false, ""
+}
+
+func sameTime(a, b *time.Time) bool {
+	return (a == nil) == (b == nil) && (a == nil || a.Equal(*b))
 }
 
 // wrapProvider turns a lookup failure into words safe for an operator.

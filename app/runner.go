@@ -145,7 +145,9 @@ func (r *Runner) SubmitPayment(ctx context.Context, key string, req PaymentReque
 	if err != nil {
 		return nil, unavailable("begin transaction", err)
 	}
-	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
+	// Bounded by the request's whole budget: a rollback that cannot reach
+	// the database closes the connection, which aborts the transaction.
+	defer tx.Rollback(ctx) //nolint:errcheck // no-op after commit
 
 	fp := req.Fingerprint()
 	id := OperationID(scopePayments, key)
@@ -183,18 +185,18 @@ func (r *Runner) SubmitPayment(ctx context.Context, key string, req PaymentReque
 		UpdatedAt: now,
 	}
 	a := attempt{pre: pre, arrival: arrival}
-	retryAfter, err := r.attemptOrCapture(ctx, tx, op, &a)
+	retryAfter, err := r.attemptOrCapture(ctx, op, &a)
 	if err != nil {
-		return nil, a.unavailable(err)
+		return nil, err
 	}
 	post, cancelPost := context.WithTimeout(ctx, a.postBudget(r.cfg.CaptureTimeout))
 	defer cancelPost()
 	if err := a.captureTx(post, r, tx, op); err != nil {
-		return nil, a.unavailable(err)
+		return nil, err
 	}
 	if jobs := NotificationJobs(op, r.cfg.Channels); len(jobs) > 0 {
 		if _, err := r.cfg.Jobs.InsertManyTx(post, tx, jobs); err != nil {
-			return nil, a.unavailable(unavailable("enqueue notifications", err))
+			return nil, a.unavailable("enqueue notifications", err)
 		}
 	}
 	doc := op.Document()
@@ -207,13 +209,13 @@ func (r *Runner) SubmitPayment(ctx context.Context, key string, req PaymentReque
 	if err := r.cfg.Store.RecordTx(post, tx, op, &IdempotencyRecord{
 		Scope: scopePayments, Key: key, Fingerprint: fp, OperationID: op.ID, Response: body, CreatedAt: now,
 	}); err != nil {
-		return nil, a.unavailable(unavailable("record operation", err))
+		return nil, a.unavailable("record operation", err)
 	}
 	if err := tx.Commit(post); err != nil {
 		// The provider may have charged; the client was told nothing and a
 		// retry with the same key reuses the same operation id, so the
 		// provider replays its first answer instead of charging again.
-		return nil, a.unavailable(unavailable("commit", err))
+		return nil, a.unavailable("commit", err)
 	}
 	r.cfg.Metrics.Answered(doc)
 	r.cfg.Logger.Debug("payment", "operation_id", op.ID, "status", op.Status, "mode", op.Mode,
@@ -245,17 +247,14 @@ func (a *attempt) postBudget(capture time.Duration) time.Duration {
 	return max(capture-a.preUsed, time.Millisecond)
 }
 
-// unavailable words a failure to record durably by what may have happened:
-// before any possible effect nothing was done; after one, the client must
-// come back with the same key to learn the outcome.
-func (a *attempt) unavailable(err error) error {
-	var e *Error
-	if !errors.As(err, &e) || e.Code != EUNAVAILABLE {
-		return err
-	}
+// unavailable is a failure to record durably, worded by what may have
+// happened: before any possible effect nothing was done; after one, the
+// client must come back with the same key to learn the outcome.
+func (a *attempt) unavailable(step string, err error) error {
+	e := unavailable(step, err)
 	if a.charged {
-		return &Error{Code: EUNAVAILABLE, Err: e.Err, Message: "the payment may have been made but could not be recorded; " +
-			"retry with the same Idempotency-Key to learn its outcome (it will not be charged twice)"}
+		e.Message = "the payment may have been made but could not be recorded; " +
+			"retry with the same Idempotency-Key to learn its outcome (it will not be charged twice)"
 	}
 	return e
 }
@@ -274,7 +273,7 @@ func (a *attempt) captureTx(ctx context.Context, r *Runner, tx pgx.Tx, op *Opera
 	opts.ScheduledAt = a.runAt
 	res, err := r.cfg.Jobs.InsertTx(ctx, tx, PaymentArgs{OperationID: op.ID, Offpeak: a.reason == ReasonDeferred}, &opts)
 	if err != nil {
-		return unavailable("insert job", err)
+		return a.unavailable("insert job", err)
 	}
 	op.JobID = res.Job.ID
 	return nil
@@ -284,7 +283,7 @@ func (a *attempt) captureTx(ctx context.Context, r *Runner, tx pgx.Tx, op *Opera
 // and the capture budget allow it, and otherwise decides the capture (the
 // job is inserted after). It returns the polling hint for a captured
 // operation.
-func (r *Runner) attemptOrCapture(ctx context.Context, tx pgx.Tx, op *Operation, a *attempt) (time.Duration, error) {
+func (r *Runner) attemptOrCapture(ctx context.Context, op *Operation, a *attempt) (time.Duration, error) {
 	now := r.cfg.Now()
 	capture := func(reason Reason, runAt time.Time, hint time.Duration) (time.Duration, error) {
 		a.reason, a.runAt = reason, runAt
@@ -366,6 +365,6 @@ func replay(body json.RawMessage) (*Outcome, error) {
 
 // unavailable marks a failure to capture durably before anything could
 // have taken effect: nothing was acknowledged and nothing was done.
-func unavailable(step string, err error) error {
+func unavailable(step string, err error) *Error {
 	return &Error{Code: EUNAVAILABLE, Message: "the request could not be recorded; nothing was done, retry later", Err: fmt.Errorf("%s: %w", step, err)}
 }
