@@ -36,8 +36,13 @@ var statusText = map[app.Status]string{
 
 // NewModel turns an operation into the page's view.
 func NewModel(op *app.Operation) Model {
+	text := statusText[op.Status]
+	if op.Status == app.StatusProcessing && op.Reason == app.ReasonOutcomeUnknown {
+		// Never "failed" while we do not know: say what we are doing.
+		text = "Processing: we are confirming with the payment provider whether it went through. You will not be charged twice."
+	}
 	return Model{
-		ID: op.ID.String(), Status: string(op.Status), StatusText: statusText[op.Status],
+		ID: op.ID.String(), Status: string(op.Status), StatusText: text,
 		Amount: notify.FormatAmount(op.Payment.Amount, op.Payment.Currency), Description: op.Payment.Description,
 		Updated: op.UpdatedAt.UTC().Format(time.RFC1123), Terminal: op.Status.Terminal(),
 		StreamURL: "/api/v1/operations/" + op.ID.String() + "/events",
