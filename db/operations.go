@@ -260,19 +260,19 @@ func CountUnresolved(ctx context.Context, q Querier, before time.Time) (int, err
 // before a moment, oldest first: those RECONCILE_AFTER flags for an
 // operator.
 func ListUnresolved(ctx context.Context, q Querier, before time.Time, limit int) ([]*app.Operation, error) {
-	rows, err := q.Query(ctx, `SELECT `+operationColumns+` FROM operations o WHERE`+unresolvedWhere+`
+	ops, err := queryOperations(ctx, q, `SELECT `+operationColumns+` FROM operations o WHERE`+unresolvedWhere+`
 		ORDER BY coalesce(o.outcome_unknown_since, o.updated_at) LIMIT $2`, before, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list unresolved: %w", err)
 	}
-	defer rows.Close()
-	var out []*app.Operation
-	for rows.Next() {
-		op, err := scanOperation(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list unresolved: %w", err)
-		}
-		out = append(out, op)
+	return ops, nil
+}
+
+// queryOperations runs a query of operationColumns and scans every row.
+func queryOperations(ctx context.Context, q Querier, sql string, args ...any) ([]*app.Operation, error) {
+	rows, err := q.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, err
 	}
-	return out, rows.Err()
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (*app.Operation, error) { return scanOperation(r) })
 }

@@ -32,21 +32,12 @@ func (s *Store) LockJobsTx(ctx context.Context, tx pgx.Tx, ids []int64, states [
 // JobOperations reads the operations of those of the given jobs in one of
 // states.
 func (s *Store) JobOperations(ctx context.Context, ids []int64, states []string) ([]*app.Operation, error) {
-	rows, err := s.Pool.Query(ctx, `SELECT `+operationColumns+` FROM operations
+	ops, err := queryOperations(ctx, s.Pool, `SELECT `+operationColumns+` FROM operations
 		WHERE job_id IN (SELECT id FROM river_job WHERE id = ANY($1) AND state::text = ANY($2))`, ids, states)
 	if err != nil {
 		return nil, fmt.Errorf("job operations: %w", err)
 	}
-	defer rows.Close()
-	var out []*app.Operation
-	for rows.Next() {
-		op, err := scanOperation(rows)
-		if err != nil {
-			return nil, fmt.Errorf("job operations: %w", err)
-		}
-		out = append(out, op)
-	}
-	return out, rows.Err()
+	return ops, nil
 }
 
 // ReviseOperationTx writes op's mutable fields if the stored operation is

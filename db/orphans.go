@@ -39,20 +39,15 @@ func SetOrphanWatermark(ctx context.Context, q Querier, name string, t, now time
 
 // GetOperations reads the operations with the given ids that exist.
 func GetOperations(ctx context.Context, q Querier, ids []uuid.UUID) (map[uuid.UUID]*app.Operation, error) {
-	rows, err := q.Query(ctx, `SELECT `+operationColumns+` FROM operations WHERE id = ANY($1)`, ids)
+	ops, err := queryOperations(ctx, q, `SELECT `+operationColumns+` FROM operations WHERE id = ANY($1)`, ids)
 	if err != nil {
 		return nil, fmt.Errorf("get operations: %w", err)
 	}
-	defer rows.Close()
-	out := make(map[uuid.UUID]*app.Operation, len(ids))
-	for rows.Next() {
-		op, err := scanOperation(rows)
-		if err != nil {
-			return nil, fmt.Errorf("get operations: %w", err)
-		}
+	out := make(map[uuid.UUID]*app.Operation, len(ops))
+	for _, op := range ops {
 		out[op.ID] = op
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // InsertOrphan records a charge found with no operation of ours; false
