@@ -7,10 +7,10 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/spillway/spillway/app"
 	"github.com/spillway/spillway/db"
+	"github.com/spillway/spillway/internal/testkit"
 	"github.com/spillway/spillway/jobs"
 	"github.com/spillway/spillway/web/notify"
 	"github.com/spillway/spillway/web/notify/notifytest"
@@ -50,18 +50,22 @@ func newReceivers(t *testing.T) *receivers {
 	return r
 }
 
-// waitDelivered waits until every channel has had one message, then a
-// little longer to catch any duplicate, and checks each arrived once.
-func (r *receivers) waitDelivered(t *testing.T, id string) {
+// jobsEnded reports whether every payment and delivery job has ended:
+// nothing is left that could send a message, a duplicate included.
+func (h *harness) jobsEnded() bool {
+	h.t.Helper()
+	return h.count(`SELECT count(*) FROM river_job WHERE kind IN ('payment', 'delivery')
+		AND state NOT IN ('completed', 'discarded', 'cancelled')`) == 0
+}
+
+// waitDelivered waits until every channel has had a message and every
+// payment and delivery job has ended, so any duplicate would have arrived
+// too, and checks each arrived once.
+func (r *receivers) waitDelivered(t *testing.T, h *harness, id string) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for len(r.smtp.Messages()) < 1 || len(r.sms.Requests()) < 1 || len(r.webhook.Received()) < 1 {
-		if time.Now().After(deadline) {
-			t.Fatalf("deliveries: %d emails, %d SMS, %d webhooks", len(r.smtp.Messages()), len(r.sms.Requests()), len(r.webhook.Received()))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	time.Sleep(500 * time.Millisecond)
+	testkit.WaitFor(t, "a delivery on every channel and every job ended", func() bool {
+		return len(r.smtp.Messages()) >= 1 && len(r.sms.Requests()) >= 1 && len(r.webhook.Received()) >= 1 && h.jobsEnded()
+	})
 	mails, texts, hooks := r.smtp.Messages(), r.sms.Requests(), r.webhook.Received()
 	if len(mails) != 1 || len(texts) != 1 || len(hooks) != 1 {
 		t.Fatalf("want each channel once: %d emails, %d SMS, %d webhooks", len(mails), len(texts), len(hooks))
@@ -99,13 +103,20 @@ func TestNotificationsAfterAsyncCompletion(t *testing.T) {
 		t.Fatalf("status %d: %s", r.status, r.body)
 	}
 	id := r.json(t)["id"].(string)
-	time.Sleep(200 * time.Millisecond)
+	// The worker has failed twice against the dead provider: the
+	// operation is still open, and nothing may have been told.
+	testkit.WaitFor(t, "the worker to fail twice", func() bool {
+		return h.count(`SELECT attempts FROM operations WHERE id = $1`, id) >= 3
+	})
 	if n := len(rc.smtp.Messages()) + len(rc.sms.Requests()) + len(rc.webhook.Received()); n != 0 {
 		t.Fatalf("%d notifications before the operation ended", n)
 	}
+	if n := h.count(`SELECT count(*) FROM river_job WHERE kind = 'delivery'`); n != 0 {
+		t.Fatalf("%d delivery jobs before the operation ended", n)
+	}
 	h.sim.SetChaos(sim.Chaos{})
 	h.waitStatus(id, app.StatusSucceeded)
-	rc.waitDelivered(t, id)
+	rc.waitDelivered(t, h, id)
 	// The plain-text part may carry the description as is; the HTML part
 	// must carry it escaped.
 	if msg := string(rc.smtp.Messages()[0].Data); !strings.Contains(msg, "&lt;script&gt;alert(1)&lt;/script&gt;") {
@@ -124,7 +135,7 @@ func TestNotificationsAfterSyncCompletion(t *testing.T) {
 	if r.status != http.StatusCreated {
 		t.Fatalf("status %d: %s", r.status, r.body)
 	}
-	rc.waitDelivered(t, r.json(t)["id"].(string))
+	rc.waitDelivered(t, h, r.json(t)["id"].(string))
 }
 
 func TestCallbackURLToPrivateAddressRefused(t *testing.T) {
@@ -152,13 +163,9 @@ func TestRetriedFailureIsToldItsNewEnding(t *testing.T) {
 	r := h.pay("retry-told", keyf(notifiedPayment, rc.webhook.URL))
 	id := r.json(t)["id"].(string)
 	h.waitStatus(id, app.StatusFailed)
-	deadline := time.Now().Add(30 * time.Second)
-	for len(rc.webhook.Received()) < 1 || len(rc.smtp.Messages()) < 1 || len(rc.sms.Requests()) < 1 {
-		if time.Now().After(deadline) {
-			t.Fatal("the failure was not told")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testkit.WaitFor(t, "the failure to be told on every channel", func() bool {
+		return len(rc.webhook.Received()) >= 1 && len(rc.smtp.Messages()) >= 1 && len(rc.sms.Requests()) >= 1
+	})
 
 	// The admin's Retry: the provider is asked first (it has nothing
 	// under the key), then the job goes back in the queue and the
@@ -171,12 +178,9 @@ func TestRetriedFailureIsToldItsNewEnding(t *testing.T) {
 	}
 	// River marks the job discarded just after the worker records the
 	// failure; an operator acts on what the admin UI shows as discarded.
-	for h.count(`SELECT count(*) FROM river_job WHERE id = $1 AND state = 'discarded'`, jobID) != 1 {
-		if time.Now().After(deadline) {
-			t.Fatal("job never discarded")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testkit.WaitFor(t, "the job to be discarded", func() bool {
+		return h.count(`SELECT count(*) FROM river_job WHERE id = $1 AND state = 'discarded'`, jobID) == 1
+	})
 	op, err := app.NewOperator(app.OperatorConfig{Store: db.NewStore(h.pool), Jobs: h.river, Provider: h.provider,
 		Channels: rc.senders.Channels()})
 	if err != nil {
@@ -187,13 +191,14 @@ func TestRetriedFailureIsToldItsNewEnding(t *testing.T) {
 		t.Fatalf("retry: %+v, %v", res, err)
 	}
 	h.waitStatus(id, app.StatusSucceeded)
-	for len(rc.webhook.Received()) < 2 || len(rc.smtp.Messages()) < 2 || len(rc.sms.Requests()) < 2 {
-		if time.Now().After(deadline.Add(30 * time.Second)) {
-			t.Fatalf("the success after the retry was not told: %d webhooks", len(rc.webhook.Received()))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testkit.WaitFor(t, "the success after the retry to be told on every channel and every job ended", func() bool {
+		return len(rc.webhook.Received()) >= 2 && len(rc.smtp.Messages()) >= 2 && len(rc.sms.Requests()) >= 2 && h.jobsEnded()
+	})
 	hooks := rc.webhook.Received()
+	if len(hooks) != 2 || len(rc.smtp.Messages()) != 2 || len(rc.sms.Requests()) != 2 {
+		t.Fatalf("want each channel told twice, once per ending: %d webhooks, %d emails, %d SMS",
+			len(hooks), len(rc.smtp.Messages()), len(rc.sms.Requests()))
+	}
 	if !strings.Contains(string(hooks[0].Payload), `"operation.failed"`) || !strings.Contains(string(hooks[1].Payload), `"operation.succeeded"`) ||
 		hooks[0].ID == hooks[1].ID {
 		t.Fatalf("webhooks: %s / %s", hooks[0].Payload, hooks[1].Payload)

@@ -23,10 +23,6 @@ import (
 	"github.com/spillway/spillway/web"
 )
 
-// guard bounds every wait in these tests; it only turns a hang into a
-// failure, no test passes by it.
-const guard = 30 * time.Second
-
 // streamServer is the API on a fresh database holding one queued
 // operation, with only what event streams need: no runner, no workers.
 type streamServer struct {

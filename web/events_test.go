@@ -4,12 +4,15 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/spillway/spillway/app"
+	"github.com/spillway/spillway/internal/testkit"
 	"github.com/spillway/spillway/web/sim"
 )
 
@@ -18,11 +21,19 @@ type sseEvent struct {
 	status string
 }
 
-// readEvents reads status events from an SSE stream until want arrives.
-func readEvents(t *testing.T, url, lastEventID, want string) []sseEvent {
+// sseStream is an open status stream, read on its own goroutine; the test
+// goroutine takes its events and fails the test if need be.
+type sseStream struct {
+	events <-chan sseEvent // closed when the stream ends
+	err    <-chan error    // why it ended, sent before events is closed
+}
+
+// openEvents opens the status stream at url, resuming after lastEventID
+// unless it is "".
+func openEvents(t *testing.T, url, lastEventID string) *sseStream {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if lastEventID != "" {
 		req.Header.Set("Last-Event-ID", lastEventID)
@@ -31,13 +42,25 @@ func readEvents(t *testing.T, url, lastEventID, want string) []sseEvent {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer res.Body.Close()
 	if res.StatusCode != http.StatusOK || res.Header.Get("Content-Type") != "text/event-stream" {
+		res.Body.Close()
 		t.Fatalf("stream: %d %s", res.StatusCode, res.Header.Get("Content-Type"))
 	}
-	var evs []sseEvent
+	events := make(chan sseEvent)
+	errc := make(chan error, 1)
+	go func() {
+		defer res.Body.Close()
+		errc <- scanEvents(ctx, res.Body, events)
+		close(events)
+	}()
+	return &sseStream{events: events, err: errc}
+}
+
+// scanEvents sends each status event read from body until it ends or ctx
+// does.
+func scanEvents(ctx context.Context, body io.Reader, events chan<- sseEvent) error {
 	var cur sseEvent
-	sc := bufio.NewScanner(res.Body)
+	sc := bufio.NewScanner(body)
 	for sc.Scan() {
 		line := sc.Text()
 		switch {
@@ -49,19 +72,47 @@ func readEvents(t *testing.T, url, lastEventID, want string) []sseEvent {
 				Status string `json:"status"`
 			}
 			if err := json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &d); err != nil {
-				t.Fatalf("bad event data %q", line)
+				return fmt.Errorf("bad event data %q: %w", line, err)
 			}
 			cur.status = d.Status
 		case line == "" && cur.status != "":
-			evs = append(evs, cur)
-			if cur.status == want {
-				return evs
+			select {
+			case events <- cur:
+			case <-ctx.Done():
+				return ctx.Err()
 			}
 			cur = sseEvent{}
 		}
 	}
-	t.Fatalf("stream ended before %s: %v (%v)", want, evs, sc.Err())
-	return nil
+	return fmt.Errorf("stream ended (%v)", sc.Err())
+}
+
+// next returns the stream's next event.
+func (s *sseStream) next(t *testing.T) sseEvent {
+	t.Helper()
+	select {
+	case e, ok := <-s.events:
+		if !ok {
+			t.Fatal(<-s.err)
+		}
+		return e
+	case <-time.After(guard):
+		t.Fatalf("no event within %s", guard)
+	}
+	return sseEvent{}
+}
+
+// until reads events up to and including the first in status want.
+func (s *sseStream) until(t *testing.T, want string) []sseEvent {
+	t.Helper()
+	var evs []sseEvent
+	for {
+		e := s.next(t)
+		evs = append(evs, e)
+		if e.status == want {
+			return evs
+		}
+	}
 }
 
 func TestLiveStatusStreamAndResume(t *testing.T) {
@@ -72,21 +123,23 @@ func TestLiveStatusStreamAndResume(t *testing.T) {
 	id := r.json(t)["id"].(string)
 	url := h.url + "/api/v1/operations/" + id + "/events"
 
-	got := make(chan []sseEvent, 1)
-	go func() { got <- readEvents(t, url, "", "succeeded") }()
-	time.Sleep(300 * time.Millisecond) // the worker fails a few times meanwhile
-	h.sim.SetChaos(sim.Chaos{})
-	var evs []sseEvent
-	select {
-	case evs = <-got:
-	case <-time.After(40 * time.Second):
-		t.Fatal("no succeeded event")
+	// The stream is open and has sent the operation's first state before
+	// anything else happens to it; the rest arrives live.
+	live := openEvents(t, url, "")
+	evs := []sseEvent{live.next(t)}
+	if evs[0].status != "queued" {
+		t.Fatalf("first event %v, want queued", evs[0])
 	}
-	if evs[0].status != "queued" || evs[len(evs)-1].status != "succeeded" {
-		t.Fatalf("events %v: want queued first and succeeded last", evs)
+	testkit.WaitFor(t, "the worker to fail twice", func() bool {
+		return h.count(`SELECT attempts FROM operations WHERE id = $1`, id) >= 3
+	})
+	h.sim.SetChaos(sim.Chaos{})
+	evs = append(evs, live.until(t, "succeeded")...)
+	if len(evs) < 3 {
+		t.Fatalf("events %v: want queued, the attempts' changes and succeeded", evs)
 	}
 	// A client that saw up to the first event gets the rest, not again the first.
-	again := readEvents(t, url, evs[0].id, "succeeded")
+	again := openEvents(t, url, evs[0].id).until(t, "succeeded")
 	if len(again) != len(evs)-1 || again[0].id == evs[0].id {
 		t.Fatalf("resume after %s: %v, first stream %v", evs[0].id, again, evs)
 	}
@@ -118,13 +171,9 @@ func TestDrainIsPacedAndHighPriorityFirst(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.startWorkers(1)
-	deadline := time.Now().Add(30 * time.Second)
-	for h.count(`SELECT count(*) FROM operations WHERE status <> 'succeeded'`) != 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("backlog did not drain")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testkit.WaitFor(t, "the backlog to drain", func() bool {
+		return h.count(`SELECT count(*) FROM operations WHERE status <> 'succeeded'`) == 0
+	})
 	rows, err := h.pool.Query(context.Background(), `SELECT priority FROM operations ORDER BY completed_at`)
 	if err != nil {
 		t.Fatal(err)
@@ -153,7 +202,9 @@ func TestDrainIsPacedAndHighPriorityFirst(t *testing.T) {
 
 func TestOffpeakDeferral(t *testing.T) {
 	t.Parallel()
-	now := time.Now().UTC()
+	// The runner's clock stands still: the deferral is computed from a
+	// known moment, not from whenever the request got there.
+	now := time.Now().UTC().Truncate(time.Second)
 	// A one-hour window starting two hours from now: certainly closed now.
 	start := now.Add(2 * time.Hour)
 	window := start.Format("15:04") + "-" + start.Add(time.Hour).Format("15:04")
@@ -161,7 +212,7 @@ func TestOffpeakDeferral(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := newHarness(t, harnessOpts{workers: 1, offpeak: w})
+	h := newHarness(t, harnessOpts{workers: 1, offpeak: w, runnerNow: func() time.Time { return now }})
 	r := h.pay("defer-1", `{"amount": 1999, "currency": "usd", "defer": "offpeak"}`)
 	if r.status != http.StatusAccepted {
 		t.Fatalf("status %d: %s", r.status, r.body)
@@ -175,7 +226,7 @@ func TestOffpeakDeferral(t *testing.T) {
 	if err := h.pool.QueryRow(context.Background(), `SELECT j.scheduled_at FROM river_job j JOIN operations o ON o.job_id = j.id WHERE o.id = $1`, id).Scan(&at); err != nil {
 		t.Fatal(err)
 	}
-	if want := w.NextStart(now); at.Sub(want) > time.Minute || want.Sub(at) > time.Minute {
+	if want := w.NextStart(now); !at.Equal(want) {
 		t.Fatalf("scheduled at %s, want the window's start %s", at, want)
 	}
 	if h.sim.Calls(id) != 0 {

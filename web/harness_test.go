@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,6 +24,7 @@ import (
 	"github.com/spillway/spillway/app"
 	"github.com/spillway/spillway/db"
 	"github.com/spillway/spillway/db/dbtest"
+	"github.com/spillway/spillway/internal/testkit"
 	"github.com/spillway/spillway/jobs"
 	"github.com/spillway/spillway/web"
 	"github.com/spillway/spillway/web/provider"
@@ -42,10 +46,25 @@ type harness struct {
 	startWorkers func(n int)
 }
 
+// guard is what the harness gives every deadline a test does not mean to
+// reach: the sync deadline, the job call timeout and the capture budget.
+// It only turns a hang into a failure. A test that needs a call to time
+// out makes it do so at a chosen event (syncTimeoutOnHold,
+// jobTimeoutOnHold) instead of racing a short deadline against a
+// loopback call that -race and a loaded machine can slow down.
+const guard = testkit.Patience
+
+// guardAttempts is the attempt budget of a job whose test does not mean to
+// exhaust it. Worker retries run on the real clock, so how many attempts
+// a job spends against a provider that is down until the test brings it
+// back depends on the machine's speed; a test about exhaustion sets its
+// own small budget.
+const guardAttempts = 1000
+
 type harnessOpts struct {
-	deadline    time.Duration
-	workers     int // 0: no workers (jobs stay queued)
-	maxAttempts int
+	deadline    time.Duration // 0: guard
+	workers     int           // 0: no workers (jobs stay queued)
+	maxAttempts int           // 0: guardAttempts
 	syncLimit   int
 	breaker     *app.BreakerPolicy // nil: the default policy
 	drainRate   float64
@@ -58,21 +77,32 @@ type harnessOpts struct {
 	// 0 keeps the test database's default. The breakers always get a pool
 	// of their own, as in serve.
 	poolSize int
-	// captureTimeout is CAPTURE_TIMEOUT; 0 means 5 s.
+	// captureTimeout is CAPTURE_TIMEOUT; 0 means guard.
 	captureTimeout time.Duration
-	// asyncTimeout is PAYMENT_ASYNC_TIMEOUT; 0 means 5 s.
+	// asyncTimeout is PAYMENT_ASYNC_TIMEOUT; 0 means guard.
 	asyncTimeout time.Duration
 	// reconcileEvery is RECONCILE_EVERY; 0 means jobs' default (1 min).
 	reconcileEvery time.Duration
+	// syncTimeoutOnHold and jobTimeoutOnHold make a sync call, or a
+	// worker's call, time out once the simulator holds its answer (see
+	// sim.Hold): the charge has arrived and been decided, its caller has
+	// not heard back. Keys the test does not hold are called as usual.
+	syncTimeoutOnHold, jobTimeoutOnHold bool
+	// clock, when set, is the simulator's time (its flapping) and the
+	// breakers' (windows, open waits); nil is the real clock. River, the
+	// runner and Postgres keep the real one.
+	clock func() time.Time
+	// runnerNow, when set, is the runner's clock; nil is the real one.
+	runnerNow func() time.Time
 }
 
 func newHarness(t *testing.T, o harnessOpts) *harness {
 	t.Helper()
 	if o.deadline == 0 {
-		o.deadline = 2 * time.Second
+		o.deadline = guard
 	}
 	if o.maxAttempts == 0 {
-		o.maxAttempts = 25
+		o.maxAttempts = guardAttempts
 	}
 	if o.syncLimit == 0 {
 		o.syncLimit = 16
@@ -91,12 +121,12 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	}
 	t.Cleanup(breakerPool.Close)
 	if o.captureTimeout == 0 {
-		o.captureTimeout = 5 * time.Second
+		o.captureTimeout = guard
 	}
 	if o.asyncTimeout == 0 {
-		o.asyncTimeout = 5 * time.Second
+		o.asyncTimeout = guard
 	}
-	s := sim.New(sim.Config{})
+	s := sim.New(sim.Config{Now: o.clock})
 	simSrv := httptest.NewServer(s)
 	t.Cleanup(simSrv.Close)
 	prov, err := provider.NewHTTP(provider.HTTPConfig{BaseURL: simSrv.URL})
@@ -108,7 +138,9 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(web.NewQueueDepthCollector(pool))
+	// A scrape waits for the counts however slow the query: a test reads
+	// what it scrapes, never the collector's give-up-and-serve-stale path.
+	reg.MustRegister(web.NewQueueDepthCollectorConfig(web.QueueDepthConfig{Pool: pool, Wait: guard, QueryTimeout: guard}))
 	metrics := app.NewMetrics(reg)
 	policy := app.DefaultBreakerPolicy()
 	if o.breaker != nil {
@@ -116,7 +148,7 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	}
 	breakers, err := app.NewBreakers(app.BreakersConfig{
 		Store: &db.BreakerStore{Pool: breakerPool}, Instance: t.Name(), FlushEvery: 20 * time.Millisecond,
-		PollEvery: 200 * time.Millisecond, Logger: log, OnChange: metrics.BreakerChanged,
+		PollEvery: 200 * time.Millisecond, Logger: log, OnChange: metrics.BreakerChanged, Now: o.clock,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -129,7 +161,8 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	go func() { _ = breakers.Run(bctx); close(breakersDone) }()
 	t.Cleanup(func() { stopBreakers(); <-breakersDone })
 	jobCfg := jobs.Config{
-		Pool: pool, Provider: prov, Workers: o.workers, CallTimeout: o.asyncTimeout, ReconcileEvery: o.reconcileEvery,
+		Pool: pool, Provider: timeoutOnHold(prov, s, o.jobTimeoutOnHold), Workers: o.workers,
+		CallTimeout: o.asyncTimeout, ReconcileEvery: o.reconcileEvery,
 		RetryBase: 20 * time.Millisecond, RetryMax: 100 * time.Millisecond, Logger: log,
 		Breakers: breakers, Dependency: "payment", Metrics: metrics,
 		RiverLogger: riverLog(log),
@@ -155,11 +188,11 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 		go gate.Run(bctx)
 	}
 	runner, err := app.NewRunner(app.RunnerConfig{
-		Store: db.NewStore(pool), Jobs: rc, Provider: prov, Deadline: o.deadline,
+		Store: db.NewStore(pool), Jobs: rc, Provider: timeoutOnHold(prov, s, o.syncTimeoutOnHold), Deadline: o.deadline,
 		CaptureTimeout: o.captureTimeout, SyncLimit: o.syncLimit, HighValueAmount: 100000,
 		Breakers: breakers, Dependency: "payment", Metrics: metrics,
 		Offpeak: o.offpeak, Channels: o.senders.Channels(), CheckCallback: checkCallback(o.checkCallback),
-		MaxAttempts: o.maxAttempts, Logger: log,
+		MaxAttempts: o.maxAttempts, Logger: log, Now: o.runnerNow,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -168,6 +201,9 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	go hub.Run(bctx)
 	api := httptest.NewServer(web.NewServer(web.Config{Runner: runner, Pool: pool, Logger: log, Metrics: reg, Events: hub}))
 	t.Cleanup(api.Close)
+	// First of all at the end (cleanups run last in, first out): answers a
+	// failed test left held are sent, so no server waits on them to close.
+	t.Cleanup(s.Reset)
 	h := &harness{t: t, pool: pool, sim: s, provider: prov, river: rc, breakers: breakers, url: api.URL}
 	h.startWorkers = func(n int) {
 		t.Helper()
@@ -231,6 +267,27 @@ func (h *harness) do(method, path, contentType, key string, body []byte) respons
 	return response{status: res.StatusCode, header: res.Header, body: b}
 }
 
+// post sends a payment and reports a transport failure instead of failing
+// the test, so that unlike pay it may run on any goroutine.
+func (h *harness) post(key, body string) (response, error) {
+	req, err := http.NewRequest(http.MethodPost, h.url+"/api/v1/payments", strings.NewReader(body))
+	if err != nil {
+		return response{}, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Idempotency-Key", key)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return response{}, err
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		return response{}, err
+	}
+	return response{status: res.StatusCode, header: res.Header, body: b}, nil
+}
+
 func (h *harness) pay(key, body string) response {
 	h.t.Helper()
 	return h.do(http.MethodPost, "/api/v1/payments", "application/json", key, []byte(body))
@@ -248,7 +305,7 @@ func (h *harness) operation(id string) map[string]any {
 // waitStatus polls the public API until the operation reaches want.
 func (h *harness) waitStatus(id string, want app.Status) map[string]any {
 	h.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(testkit.Patience)
 	for {
 		doc := h.operation(id)
 		if doc["status"] == string(want) {
@@ -284,4 +341,66 @@ func riverLog(log *slog.Logger) *slog.Logger {
 		return log
 	}
 	return nil
+}
+
+// providerKey is the key the simulator sees for the first attempt of a
+// payment made with idempotencyKey: its operation's id (Operation.ProviderKey
+// before any key is closed). A test holds it before paying.
+func providerKey(idempotencyKey string) string {
+	return app.OperationID("payments", idempotencyKey).String()
+}
+
+// timeoutOnHold returns p, or when on, p with charges that time out once
+// the simulator holds their answer.
+func timeoutOnHold(p app.PaymentProvider, s *sim.Sim, on bool) app.PaymentProvider {
+	if !on {
+		return p
+	}
+	return &heldTimesOut{PaymentProvider: p, sim: s}
+}
+
+// heldTimesOut gives each charge a deadline that passes when the
+// simulator holds the charge's answer: after the provider has acted and
+// before its caller can hear back, whatever the machine's speed. The
+// caller's own deadline and cancellation still apply.
+type heldTimesOut struct {
+	app.PaymentProvider
+	sim *sim.Sim
+}
+
+func (p *heldTimesOut) Charge(ctx context.Context, c app.Charge) (app.ChargeResult, error) {
+	before := p.sim.Held(c.IdempotencyKey)
+	cctx, stop := expireWhen(ctx, func() bool { return p.sim.Held(c.IdempotencyKey) > before })
+	defer stop()
+	return p.PaymentProvider.Charge(cctx, c)
+}
+
+// expireWhen returns a context whose deadline passes once cond holds (or
+// parent's does), and which is cancelled with parent. Its Err is
+// context.DeadlineExceeded in the first two cases, as a real deadline's.
+func expireWhen(parent context.Context, cond func() bool) (context.Context, func()) {
+	ectx, expire := testkit.ExpiringContext()
+	ctx, cancel := context.WithCancel(ectx)
+	stopParent := context.AfterFunc(parent, func() {
+		if errors.Is(parent.Err(), context.DeadlineExceeded) {
+			expire()
+		} else {
+			cancel()
+		}
+	})
+	var ended atomic.Bool
+	go func() {
+		for !ended.Load() && ctx.Err() == nil {
+			if cond() {
+				expire()
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	return ctx, func() {
+		ended.Store(true)
+		stopParent()
+		cancel()
+	}
 }

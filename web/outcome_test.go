@@ -9,6 +9,7 @@ import (
 
 	"github.com/spillway/spillway/app"
 	"github.com/spillway/spillway/db"
+	"github.com/spillway/spillway/internal/testkit"
 	"github.com/spillway/spillway/web/sim"
 )
 
@@ -36,11 +37,13 @@ func (h *harness) jobOf(id string) int64 {
 // never failed; the reconciler asks the provider and records succeeded.
 func TestLastAttemptTimesOutAfterChargingEndsSucceeded(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, harnessOpts{workers: 1, maxAttempts: 2, deadline: 200 * time.Millisecond,
-		asyncTimeout: 300 * time.Millisecond, reconcileEvery: time.Second})
-	// Every answer comes after the caller gave up; the charge is made at
-	// once, as a real provider that took the money but answered late.
-	h.sim.SetChaos(sim.Chaos{Latency: time.Minute})
+	h := newHarness(t, harnessOpts{workers: 1, maxAttempts: 2, reconcileEvery: time.Second,
+		syncTimeoutOnHold: true, jobTimeoutOnHold: true})
+	// Every answer is held and every caller gives up once its charge is
+	// held: the charge is made, as by a real provider that took the money
+	// but answered late.
+	key := providerKey("late-1")
+	h.sim.Hold(key)
 	r := h.pay("late-1", payment)
 	if r.status != http.StatusAccepted || r.json(t)["reason"] != "timeout" {
 		t.Fatalf("capture: %d %s", r.status, r.body)
@@ -48,19 +51,20 @@ func TestLastAttemptTimesOutAfterChargingEndsSucceeded(t *testing.T) {
 	id := r.json(t)["id"].(string)
 	job := h.jobOf(id)
 	// Both worker attempts time out too; River discards the job.
-	deadline := time.Now().Add(60 * time.Second)
-	for h.count(`SELECT count(*) FROM river_job WHERE id = $1 AND state = 'discarded'`, job) != 1 {
-		if time.Now().After(deadline) {
-			t.Fatal("the job was never discarded")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testkit.WaitFor(t, "the job to be discarded", func() bool {
+		return h.count(`SELECT count(*) FROM river_job WHERE id = $1 AND state = 'discarded'`, job) == 1
+	})
+	// The reconciler's lookups are held as well, so nothing can have
+	// settled the operation yet.
 	doc := h.operation(id)
 	if doc["status"] != "processing" || doc["reason"] != "outcome_unknown" {
 		t.Fatalf("after the last attempt timed out: %v; want processing/outcome_unknown", doc)
 	}
+	if h.sim.Calls(id) != 3 || h.sim.Effects(id) != 1 {
+		t.Fatalf("calls %d, effects %d: want the sync call and two attempts, one charge", h.sim.Calls(id), h.sim.Effects(id))
+	}
 	// The provider answers again; the reconciler's lookup settles it.
-	h.sim.SetChaos(sim.Chaos{})
+	h.sim.Release(key)
 	done := h.waitStatus(id, app.StatusSucceeded)
 	if h.everStatus(id, app.StatusFailed) {
 		t.Fatal("the operation was reported failed while it may have been charged")
@@ -77,20 +81,17 @@ func TestLastAttemptTimesOutAfterChargingEndsSucceeded(t *testing.T) {
 // call may be charging right now. The payment then ends succeeded.
 func TestCancelOfARunningJobIsRefused(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, harnessOpts{workers: 1, deadline: 100 * time.Millisecond, asyncTimeout: 30 * time.Second})
-	// Slow enough that the sync call times out and the worker's call is
-	// still out while the operator acts (the action takes milliseconds).
-	h.sim.SetChaos(sim.Chaos{Latency: 5 * time.Second})
+	h := newHarness(t, harnessOpts{workers: 1, syncTimeoutOnHold: true})
+	// The sync call times out once its charge is held; the worker's call
+	// is held too, and stays out until the operator has acted.
+	key := providerKey("running-1")
+	h.sim.Hold(key)
 	r := h.pay("running-1", payment)
 	id := r.json(t)["id"].(string)
 	job := h.jobOf(id)
-	deadline := time.Now().Add(30 * time.Second)
-	for h.sim.Calls(id) < 2 || h.count(`SELECT count(*) FROM river_job WHERE id = $1 AND state = 'running'`, job) != 1 {
-		if time.Now().After(deadline) {
-			t.Fatal("the worker never called")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testkit.WaitFor(t, "the worker's call to be out", func() bool {
+		return h.sim.Held(id) == 2 && h.count(`SELECT count(*) FROM river_job WHERE id = $1 AND state = 'running'`, job) == 1
+	})
 	res, err := h.operator().ApplyJobs(context.Background(), app.Actor{Email: "ops@example.com"},
 		app.JobRequest{Action: app.ActionCancel}, []int64{job})
 	if err != nil {
@@ -99,6 +100,7 @@ func TestCancelOfARunningJobIsRefused(t *testing.T) {
 	if len(res.Changed) != 0 || len(res.Refused) != 1 || !strings.Contains(res.Refused[0].Reason, "running") {
 		t.Fatalf("cancel of a running job: %+v", res)
 	}
+	h.sim.Release(key)
 	h.waitStatus(id, app.StatusSucceeded)
 	if h.everStatus(id, app.StatusCancelled) || h.sim.Effects(id) != 1 {
 		t.Fatalf("cancelled %v, effects %d", h.everStatus(id, app.StatusCancelled), h.sim.Effects(id))
@@ -110,14 +112,15 @@ func TestCancelOfARunningJobIsRefused(t *testing.T) {
 // instead of cancelling it.
 func TestCancelAfterATimedOutAttemptThatChargedRecordsTheCharge(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, harnessOpts{deadline: 100 * time.Millisecond}) // no workers: the job waits
-	h.sim.SetChaos(sim.Chaos{Latency: time.Minute})
+	h := newHarness(t, harnessOpts{syncTimeoutOnHold: true}) // no workers: the job waits
+	key := providerKey("charged-1")
+	h.sim.Hold(key)
 	r := h.pay("charged-1", payment)
 	id := r.json(t)["id"].(string)
-	if h.sim.Effects(id) != 1 {
-		t.Fatal("the timed-out call did not charge")
+	if r.json(t)["reason"] != "timeout" || h.sim.Effects(id) != 1 {
+		t.Fatalf("the timed-out call did not charge: %s, effects %d", r.body, h.sim.Effects(id))
 	}
-	h.sim.SetChaos(sim.Chaos{})
+	h.sim.Release(key)
 	res, err := h.operator().ApplyJobs(context.Background(), app.Actor{Email: "ops@example.com"},
 		app.JobRequest{Action: app.ActionCancel}, []int64{h.jobOf(id)})
 	if err != nil {
@@ -137,12 +140,18 @@ func TestCancelAfterATimedOutAttemptThatChargedRecordsTheCharge(t *testing.T) {
 // nothing can charge under the old key afterwards.
 func TestCancelAfterATimedOutAttemptThatDidNotChargeCancels(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, harnessOpts{deadline: 100 * time.Millisecond})
-	// Down and slow: the call times out and nothing is charged.
-	h.sim.SetChaos(sim.Chaos{Down: true, Latency: time.Minute})
+	h := newHarness(t, harnessOpts{syncTimeoutOnHold: true})
+	// Down, and its answer held: the call times out and nothing is charged.
+	key := providerKey("uncharged-1")
+	h.sim.SetChaos(sim.Chaos{Down: true})
+	h.sim.Hold(key)
 	r := h.pay("uncharged-1", payment)
 	id := r.json(t)["id"].(string)
+	if r.json(t)["reason"] != "timeout" || h.sim.Calls(id) != 1 {
+		t.Fatalf("capture: %s, calls %d; want a timed-out call", r.body, h.sim.Calls(id))
+	}
 	h.sim.SetChaos(sim.Chaos{})
+	h.sim.Release(key)
 	res, err := h.operator().ApplyJobs(context.Background(), app.Actor{Email: "ops@example.com"},
 		app.JobRequest{Action: app.ActionCancel}, []int64{h.jobOf(id)})
 	if err != nil || len(res.Changed) != 1 {

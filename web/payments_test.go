@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/spillway/spillway/app"
+	"github.com/spillway/spillway/internal/testkit"
 	"github.com/spillway/spillway/web/sim"
 )
 
@@ -65,20 +65,26 @@ func TestDeclineIsFinalAndNotRetried(t *testing.T) {
 
 func TestTimeoutCapturesThenWorkerCompletesExactlyOnce(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, harnessOpts{deadline: 100 * time.Millisecond, workers: 2})
-	// The simulator records the charge on arrival and answers late: the sync
-	// call times out although the money moved, the hardest case for
-	// exactly-once.
-	h.sim.SetChaos(sim.Chaos{Latency: 400 * time.Millisecond})
+	h := newHarness(t, harnessOpts{workers: 2, syncTimeoutOnHold: true})
+	// The simulator records the charge on arrival and holds its answer;
+	// the sync call times out once it is held, so the money moved before
+	// the deadline passed, the hardest case for exactly-once.
+	key := providerKey("timeout-1")
+	h.sim.Hold(key)
 	r := h.pay("timeout-1", payment)
 	if r.status != http.StatusAccepted {
 		t.Fatalf("status %d, want 202: %s", r.status, r.body)
 	}
 	doc := r.json(t)
 	id := doc["id"].(string)
-	if doc["status"] != "queued" || doc["mode"] != "async" || doc["reason"] != "timeout" {
+	if doc["status"] != "queued" || doc["mode"] != "async" || doc["reason"] != "timeout" || id != key {
 		t.Fatalf("unexpected document %v", doc)
 	}
+	if got := h.sim.Effects(id); got != 1 {
+		t.Fatalf("provider effects when the sync call timed out = %d, want 1", got)
+	}
+	// The worker's call is answered from here on.
+	h.sim.Release(key)
 	if r.header.Get("Location") != "/api/v1/operations/"+id || r.header.Get("Retry-After") == "" {
 		t.Fatalf("missing Location or Retry-After: %v", r.header)
 	}
@@ -108,13 +114,9 @@ func TestProviderErrorThenRecovery(t *testing.T) {
 		t.Fatalf("reason %v, want provider_error", doc["reason"])
 	}
 	// Let the worker fail a few times against the dead provider.
-	deadline := time.Now().Add(20 * time.Second)
-	for h.count(`SELECT attempts FROM operations WHERE id = $1`, id) < 3 {
-		if time.Now().After(deadline) {
-			t.Fatal("worker did not retry")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testkit.WaitFor(t, "the worker to retry", func() bool {
+		return h.count(`SELECT attempts FROM operations WHERE id = $1`, id) >= 3
+	})
 	if got := h.operation(id); got["status"] == "succeeded" || got["error"] == nil {
 		t.Fatalf("while down: %v", got)
 	}
@@ -143,13 +145,9 @@ func TestAttemptsExhaustedFails(t *testing.T) {
 	if done["attempts"] != 4.0 {
 		t.Fatalf("attempts = %v, want 4", done["attempts"])
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for h.count(`SELECT count(*) FROM river_job WHERE state = 'discarded'`) != 1 {
-		if time.Now().After(deadline) {
-			t.Fatal("job was not discarded")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testkit.WaitFor(t, "the job to be discarded", func() bool {
+		return h.count(`SELECT count(*) FROM river_job WHERE state = 'discarded'`) == 1
+	})
 	if h.sim.Effects(id) != 0 {
 		t.Fatal("a provider that was down recorded an effect")
 	}
@@ -241,28 +239,47 @@ func TestKeyReusedWithDifferentBody(t *testing.T) {
 func TestConcurrentRequestsWithOneKey(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, harnessOpts{syncLimit: 64})
-	// Slow enough that most of the 50 arrive while the first is in flight.
-	h.sim.SetChaos(sim.Chaos{Latency: 300 * time.Millisecond})
+	// The first request to claim the key reaches the simulator, whose
+	// answer is held until every other request has been answered: all
+	// of them arrive while the first is in flight, however the machine
+	// schedules them.
+	key := providerKey("same-key")
+	h.sim.Hold(key)
 	const n = 50
-	statuses := make([]int, n)
-	var wg sync.WaitGroup
+	statuses := make(chan int, n)
 	start := make(chan struct{})
-	for i := range n {
-		wg.Add(1)
+	for range n {
 		go func() {
-			defer wg.Done()
 			<-start
-			statuses[i] = h.pay("same-key", payment).status
+			r, err := h.post("same-key", payment)
+			if err != nil {
+				r.status = -1 // a transport error, which no expected status is
+			}
+			statuses <- r.status
 		}()
 	}
 	close(start)
-	wg.Wait()
 	counts := map[int]int{}
-	for _, s := range statuses {
-		counts[s]++
+	for range n - 1 {
+		select {
+		case s := <-statuses:
+			counts[s]++
+		case <-time.After(guard):
+			t.Fatalf("only %v answered while the first request was held", counts)
+		}
 	}
-	if counts[http.StatusCreated] < 1 || counts[http.StatusCreated]+counts[http.StatusConflict] != n {
-		t.Fatalf("statuses %v: want only 201 (first or replayed) and 409", counts)
+	if h.sim.Held(key) != 1 || h.sim.Calls(key) != 1 {
+		t.Fatalf("held %d, calls %d at the simulator: want the one first request", h.sim.Held(key), h.sim.Calls(key))
+	}
+	h.sim.Release(key)
+	select {
+	case s := <-statuses:
+		counts[s]++
+	case <-time.After(guard):
+		t.Fatal("the first request did not end once released")
+	}
+	if counts[http.StatusCreated] != 1 || counts[http.StatusConflict] != n-1 {
+		t.Fatalf("statuses %v: want the first 201 and every other 409 while it was in flight", counts)
 	}
 	if got := h.count(`SELECT count(*) FROM operations`); got != 1 {
 		t.Fatalf("operations = %d, want 1", got)

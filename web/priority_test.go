@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/spillway/spillway/app"
+	"github.com/spillway/spillway/internal/testkit"
 	"github.com/spillway/spillway/web/sim"
 )
 
@@ -17,15 +18,22 @@ import (
 // back by the breaker loses neither its place nor an attempt. So no
 // smaller payment waiting behind the raised ones is charged before the
 // last raised one, beyond those already running beside it (fewer than the
-// workers).
+// workers). The smaller payments' answers are held until every raised one
+// is charged: a worker that takes a smaller one stays on it, so how many
+// can run beside the last raised one does not depend on how fast each
+// call happens to be.
 func TestRaisedJobsGoFirstAfterAnOutage(t *testing.T) {
 	t.Parallel()
 	const workers, small, raised = 4, 180, 20
 	policy := app.DefaultBreakerPolicy()
 	// The breaker stays open through the setup, however slow the machine;
-	// the test ends the open wait itself below.
-	policy.MinCalls, policy.OpenWait, policy.MaxOpenWait, policy.ProbeLease = 5, time.Hour, time.Hour, 5*time.Second
-	h := newHarness(t, harnessOpts{workers: workers, deadline: 500 * time.Millisecond, breaker: &policy})
+	// the test ends the open wait itself below. Once the provider is back
+	// nothing may trip it again, for the next open wait is an hour: no
+	// call counts as slow, and a worker's probe call (bounded by the lease)
+	// has the guard.
+	policy.MinCalls, policy.OpenWait, policy.MaxOpenWait, policy.ProbeLease = 5, time.Hour, time.Hour, guard
+	policy.SlowCall = sim.MaxDuration
+	h := newHarness(t, harnessOpts{workers: workers, breaker: &policy})
 	h.sim.SetChaos(sim.Chaos{Down: true})
 
 	var smallIDs, raisedIDs []string
@@ -39,14 +47,10 @@ func TestRaisedJobsGoFirstAfterAnOutage(t *testing.T) {
 	waitBreaker(t, h, app.BreakerOpen)
 	// The gate pauses the queue while the breaker is open; from then on no
 	// worker holds a job, so every one the operator raises is waiting.
-	deadline := time.Now().Add(30 * time.Second)
-	for h.count(`SELECT count(*) FROM river_queue WHERE name = 'payments' AND paused_at IS NOT NULL`) != 1 ||
-		h.count(`SELECT count(*) FROM river_job WHERE state = 'running'`) != 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the payments queue was not paused while the breaker was open")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testkit.WaitFor(t, "the payments queue to be paused and no job running", func() bool {
+		return h.count(`SELECT count(*) FROM river_queue WHERE name = 'payments' AND paused_at IS NOT NULL`) == 1 &&
+			h.count(`SELECT count(*) FROM river_job WHERE state = 'running'`) == 0
+	})
 	var raisedJobs []int64
 	for i := range raised {
 		r := h.pay(keyf("big-%d", i), `{"amount": 500000, "currency": "usd"}`)
@@ -63,6 +67,9 @@ func TestRaisedJobsGoFirstAfterAnOutage(t *testing.T) {
 		t.Fatalf("raise: %+v %v", res, err)
 	}
 
+	for _, id := range smallIDs {
+		h.sim.Hold(id)
+	}
 	// The provider comes back and the open wait ends (now rather than in
 	// an hour): the breaker half-opens, probes and closes by itself.
 	h.sim.SetChaos(sim.Chaos{})
@@ -72,6 +79,30 @@ func TestRaisedJobsGoFirstAfterAnOutage(t *testing.T) {
 	}
 	if _, err := h.pool.Exec(context.Background(), `SELECT pg_notify('spillway_breakers', 'payment')`); err != nil {
 		t.Fatal(err)
+	}
+	// Worked in priority order, the raised payments are all charged
+	// before more smaller ones than the other workers can hold. Out of
+	// order, a smaller one is charged while a raised one still waits to be
+	// fetched (a raised job, once fetched, never waits again).
+	outOfOrder := false
+	testkit.WaitFor(t, "every raised payment to be charged, or a smaller one charged before", func() bool {
+		charged, held := 0, 0
+		for _, id := range raisedIDs {
+			charged += h.sim.Effects(id)
+		}
+		for _, id := range smallIDs {
+			held += h.sim.Held(id)
+		}
+		if held > 0 && h.count(`SELECT count(*) FROM river_job WHERE id = ANY($1) AND state = 'available'`, raisedJobs) > 0 {
+			outOfOrder = true
+		}
+		return charged == raised || outOfOrder
+	})
+	for _, id := range smallIDs {
+		h.sim.Release(id)
+	}
+	if outOfOrder {
+		t.Fatal("a smaller payment was charged while raised ones still waited to be fetched")
 	}
 	h.waitAllSucceeded(append(append([]string(nil), smallIDs...), raisedIDs...))
 

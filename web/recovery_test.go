@@ -25,17 +25,21 @@ func TestRecoveryUnderMoreClientsThanConnections(t *testing.T) {
 	t.Parallel()
 	policy := app.DefaultBreakerPolicy()
 	policy.MinCalls, policy.OpenWait, policy.MaxOpenWait = 5, 300*time.Millisecond, 300*time.Millisecond
+	// Once the provider is back only a failure could trip the breaker
+	// again, never the machine's speed: no call counts as slow, and calls
+	// have the guard for a deadline (a down provider answers at once).
+	policy.SlowCall = sim.MaxDuration
 	// The capture budget is a generous guard: starved of connections, as
 	// before probes had their own, every request would still answer 503
 	// once it ran out; a slow machine alone must not.
-	h := newHarness(t, harnessOpts{workers: 2, poolSize: 8, syncLimit: 6, deadline: 500 * time.Millisecond,
+	h := newHarness(t, harnessOpts{workers: 2, poolSize: 8, syncLimit: 6,
 		captureTimeout: 10 * time.Second, breaker: &policy})
 	h.sim.SetChaos(sim.Chaos{Down: true})
 
 	var (
 		mu        sync.Mutex
-		statuses  = map[int]int{}
-		accepted  []string
+		answers   []response
+		errs      []error
 		stop      atomic.Bool
 		recovered = make(chan struct{})
 		once      sync.Once
@@ -44,23 +48,26 @@ func TestRecoveryUnderMoreClientsThanConnections(t *testing.T) {
 	)
 	const clients = 20
 	for c := range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			for i := 0; !stop.Load(); i++ {
-				r := h.pay(keyf("recover-%d-%d", c, i), payment)
+				r, err := h.post(keyf("recover-%d-%d", c, i), payment)
 				mu.Lock()
-				statuses[r.status]++
-				if r.status == http.StatusCreated || r.status == http.StatusAccepted {
-					accepted = append(accepted, r.json(t)["id"].(string))
+				if err != nil {
+					errs = append(errs, err)
+					mu.Unlock()
+					return
 				}
+				answers = append(answers, r)
 				mu.Unlock()
 				if r.status == http.StatusCreated && up.Load() {
 					once.Do(func() { close(recovered) })
 				}
 			}
-		}()
+		})
 	}
+	// On failure the clients stop first, so that nothing they do outlives
+	// the test.
+	t.Cleanup(func() { stop.Store(true); wg.Wait() })
 	// The outage: the breaker opens under the clients' load.
 	waitBreaker(t, h, app.BreakerOpen)
 	h.sim.SetChaos(sim.Chaos{})
@@ -68,14 +75,25 @@ func TestRecoveryUnderMoreClientsThanConnections(t *testing.T) {
 	back := time.Now()
 	select {
 	case <-recovered:
-	case <-time.After(60 * time.Second):
-		t.Fatal("no synchronous success within a minute of the provider coming back")
+	case <-time.After(guard):
+		t.Fatalf("no synchronous success within %s of the provider coming back", guard)
 	}
 	firstOK := time.Since(back)
 	// Keep the load on while the breaker settles.
 	waitBreaker(t, h, app.BreakerClosed)
 	stop.Store(true)
 	wg.Wait()
+	for _, err := range errs {
+		t.Fatal(err)
+	}
+	statuses := map[int]int{}
+	var accepted []string
+	for _, r := range answers {
+		statuses[r.status]++
+		if r.status == http.StatusCreated || r.status == http.StatusAccepted {
+			accepted = append(accepted, r.json(t)["id"].(string))
+		}
+	}
 
 	t.Logf("statuses %v; first 201 %s after the provider was back", statuses, firstOK)
 	for s, n := range statuses {
@@ -89,7 +107,7 @@ func TestRecoveryUnderMoreClientsThanConnections(t *testing.T) {
 // waitBreaker waits until this instance's breaker is in state.
 func waitBreaker(t *testing.T, h *harness, state app.BreakerState) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(guard)
 	for {
 		if b, _ := h.breakers.Get("payment"); b.State == state {
 			return
@@ -106,7 +124,7 @@ func waitBreaker(t *testing.T, h *harness, state app.BreakerState) {
 // with exactly one effect each and no operation beyond them.
 func (h *harness) waitAllSucceeded(ids []string) {
 	h.t.Helper()
-	deadline := time.Now().Add(2 * time.Minute)
+	deadline := time.Now().Add(2 * guard)
 	for h.count(`SELECT count(*) FROM operations WHERE status <> 'succeeded'`) != 0 {
 		if time.Now().After(deadline) {
 			h.t.Fatalf("%d acknowledged operations never succeeded: %s\n%s\n%s", h.count(`SELECT count(*) FROM operations WHERE status <> 'succeeded'`),

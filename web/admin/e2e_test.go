@@ -12,6 +12,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/spillway/spillway/app"
+	"github.com/spillway/spillway/internal/testkit"
 )
 
 // chromium finds Debian's chromium, which scripts/setup-browser.sh
@@ -64,17 +65,18 @@ func TestEndToEndInChromium(t *testing.T) {
 	bctx, cancelBrowser := chromedp.NewContext(actx, chromedp.WithErrorf(t.Logf))
 	defer cancelBrowser()
 	// The first call starts the browser, which lives as long as that call's
-	// context: only later steps get the deadline.
+	// context: only later steps get a deadline, each its own guard, so a
+	// step the machine runs slowly never eats into the next one's.
 	began := time.Now()
 	if err := chromedp.Do(bctx); err != nil {
 		t.Fatalf("start %s: %v", exe, err)
 	}
 	t.Logf("browser started in %s", time.Since(began).Round(time.Millisecond))
-	ctx, cancel := context.WithTimeout(bctx, 90*time.Second)
-	defer cancel()
 
 	step := func(name string, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
+		ctx, cancel := context.WithTimeout(bctx, testkit.Patience)
+		defer cancel()
 		began := time.Now()
 		defer func() { t.Logf("%s: %s", name, time.Since(began).Round(time.Millisecond)) }()
 		if err := chromedp.Do(ctx, actions...); err != nil {
@@ -87,6 +89,8 @@ func TestEndToEndInChromium(t *testing.T) {
 	}
 	text := func(sel string) string {
 		t.Helper()
+		ctx, cancel := context.WithTimeout(bctx, testkit.Patience)
+		defer cancel()
 		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
 		if err != nil {
 			t.Fatalf("read %s: %v", sel, err)

@@ -25,6 +25,7 @@ import (
 	"github.com/spillway/spillway/app"
 	"github.com/spillway/spillway/db"
 	"github.com/spillway/spillway/db/dbtest"
+	"github.com/spillway/spillway/internal/testkit"
 	"github.com/spillway/spillway/jobs"
 	"github.com/spillway/spillway/web/admin"
 )
@@ -143,7 +144,7 @@ type client struct {
 
 func (h *harness) client() *client {
 	jar, _ := cookiejar.New(nil)
-	return &client{h: h, header: http.Header{}, http: &http.Client{Jar: jar, Timeout: 30 * time.Second,
+	return &client{h: h, header: http.Header{}, http: &http.Client{Jar: jar, Timeout: testkit.Patience,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 }
 
@@ -314,6 +315,17 @@ func (h *harness) job(id int64) (state string, priority int, scheduledAt time.Ti
 		h.t.Fatal(err)
 	}
 	return state, priority, scheduledAt
+}
+
+// dueNow reports whether the job is due by the database's clock, the one
+// River fetches by: its scheduled_at is not after now().
+func (h *harness) dueNow(id int64) bool {
+	h.t.Helper()
+	var due bool
+	if err := h.pool.QueryRow(context.Background(), `SELECT scheduled_at <= now() FROM river_job WHERE id = $1`, id).Scan(&due); err != nil {
+		h.t.Fatal(err)
+	}
+	return due
 }
 
 func (h *harness) opStatus(id uuid.UUID) (status string, priority int) {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/spillway/spillway/app"
+	"github.com/spillway/spillway/internal/testkit"
 )
 
 func TestEveryPageRenders(t *testing.T) {
@@ -212,9 +213,7 @@ func TestRaisedJobIsWorkedFirst(t *testing.T) {
 	raised := h.seedJob(seed{kind: "test_record", description: "urgent"}).jobID
 	c.mustPost(jobPath(raised)+"/action", url.Values{"action": {"reprioritize"}, "new_priority": {"1"}})
 
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := h.testRiver.Start(ctx); err != nil {
+	if err := h.testRiver.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
@@ -227,7 +226,7 @@ func TestRaisedJobIsWorkedFirst(t *testing.T) {
 		select {
 		case id := <-h.ran:
 			ran = append(ran, id)
-		case <-ctx.Done():
+		case <-time.After(testkit.Patience):
 			t.Fatalf("only %v ran", ran)
 		}
 	}

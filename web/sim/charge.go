@@ -50,6 +50,7 @@ func (s *Sim) handleCharge(w http.ResponseWriter, r *http.Request) {
 	ans, latency := s.charge(key, req)
 	// The effect (if any) is already recorded: delaying only the answer is
 	// what lets a timed-out client have caused a charge it never heard of.
+	s.awaitRelease(r.Context(), key)
 	sleep(r.Context(), latency)
 	writeAnswer(w, ans)
 }

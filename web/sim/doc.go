@@ -60,6 +60,14 @@
 // An unknown charge is 404, a declined or already refunded one 409, a key
 // first used for another charge 422.
 //
+// Tests have a Go hook the HTTP contract does not: Hold(key) keeps back
+// every answer to a charge or lookup under key, after all of the above
+// has been recorded and before any latency, until Release(key) or the
+// client leaves; Held(key) counts the answers that reached the hold. A
+// test holds a call in flight for as long as it acts, or times its client
+// out once Held says the provider has acted, instead of racing a latency
+// against a deadline.
+//
 // Chaos applies to charges, lookups, listings and refunds alike: a down
 // provider cannot answer anything. GET /health follows down and flapping
 // only, without latency, so drills can ask whether the provider is up.

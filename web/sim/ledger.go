@@ -166,6 +166,14 @@ func (s *Sim) TotalEffects() int {
 	return s.effects
 }
 
+// TotalCalls returns the number of valid /charges requests over all keys,
+// as Calls counts them.
+func (s *Sim) TotalCalls() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.calls
+}
+
 // TotalRefunds returns the number of refunds over all charges.
 func (s *Sim) TotalRefunds() int {
 	s.mu.Lock()
@@ -183,14 +191,15 @@ func (s *Sim) FailNextLookups(n int) {
 	s.failNext = max(n, 0)
 }
 
-// Reset turns all chaos off and forgets every key, charge and refund. A
-// request in flight during Reset completes against the forgotten entry
-// and is not counted.
+// Reset turns all chaos off, releases every hold and forgets every key,
+// charge and refund. A request in flight during Reset completes against
+// the forgotten entry and is not counted.
 func (s *Sim) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.chaos = Chaos{}
 	s.flapStart = s.now()
+	s.releaseAllLocked()
 	s.clearLocked()
 }
 

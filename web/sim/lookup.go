@@ -28,6 +28,7 @@ func (s *Sim) handleLookup(w http.ResponseWriter, r *http.Request) {
 	ans, latency := s.lookup(key)
 	// As for charges: what the lookup did (closing the key) is recorded
 	// before the delay, so a client that gives up has still closed it.
+	s.awaitRelease(r.Context(), key)
 	sleep(r.Context(), latency)
 	writeAnswer(w, ans)
 }

@@ -38,13 +38,15 @@ type Sim struct {
 	lookups   int                      // valid lookups
 	refunded  int                      // refunds recorded
 	failNext  int                      // lookups still to fail, see FailNextLookups
+	holds     map[string]*hold         // by idempotency key, see Hold
 }
 
 // New builds a simulator with all chaos off.
 func New(cfg Config) *Sim {
 	s := &Sim{
-		rand: cfg.Rand,
-		now:  cfg.Now,
+		rand:  cfg.Rand,
+		now:   cfg.Now,
+		holds: make(map[string]*hold),
 	}
 	s.clearLocked()
 	if s.rand == nil {
