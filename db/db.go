@@ -1,6 +1,6 @@
 // Package db owns Spillway's storage: the pgx pool, the queries behind
-// operations and idempotency records, migrations, and the project-local
-// Postgres cluster used in development and tests.
+// operations and idempotency records, and migrations. The project-local
+// Postgres cluster used in development and tests is db/localpg's.
 package db
 
 import (

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what `make run` and `make test` need on a Debian-like machine:
-# PostgreSQL server binaries (for the project-local cluster db/local.go
+# PostgreSQL server binaries (for the project-local cluster db/localpg
 # manages under .data/postgres) and stripe-mock (under .data/bin).
 #
 # Idempotent and fast when everything is present: it only touches the
@@ -30,7 +30,7 @@ apt_install() {
 }
 
 # pg_bindir prints a directory holding initdb, pg_ctl and postgres, looking
-# where db/local.go looks: PATH first (symlinks resolved), then Debian's
+# where db/localpg looks: PATH first (symlinks resolved), then Debian's
 # /usr/lib/postgresql/<major>/bin, highest major first. Debian does not put
 # initdb on PATH, so the second place is the usual hit.
 pg_bindir() {
@@ -66,7 +66,7 @@ else
 	say "postgres: found $("$bindir/pg_ctl" --version | sed 's/^pg_ctl (PostgreSQL) //') in $bindir"
 fi
 
-# initdb and postgres refuse to run as root, so as root db/local.go runs the
+# initdb and postgres refuse to run as root, so as root db/localpg runs the
 # cluster as the 'postgres' OS user. The package creates it; a machine with
 # binaries from elsewhere may lack it.
 if is_root; then

@@ -12,7 +12,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/spillway/spillway/db"
+	"github.com/spillway/spillway/db/localpg"
 )
 
 // Bench sizes. Every phase is bounded by these and by benchTimeout, so a
@@ -133,10 +133,10 @@ func newBench(ctx context.Context, getenv func(string) string, log io.Writer) (*
 	// creates and drops databases, which has no place on a shared server.
 	lc := localConfig(getenv)
 	if getenv("SPILLWAY_DATA_DIR") == "" {
-		lc = db.LocalConfig{Dir: filepath.Join(root, ".data", "postgres")}
+		lc = localpg.Config{Dir: filepath.Join(root, ".data", "postgres")}
 	}
 	b.logf("local Postgres in %s", lc.Dir)
-	b.baseURL, err = db.EnsureLocal(ctx, lc, log)
+	b.baseURL, err = localpg.Ensure(ctx, lc, log)
 	if err != nil {
 		return nil, fmt.Errorf("local Postgres: %w (scripts/setup.sh installs it)", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/spillway/spillway/db"
+	"github.com/spillway/spillway/db/localpg"
 )
 
 // benchDB is one scenario's fresh, migrated database.
@@ -26,7 +27,7 @@ func (b *bench) freshDB(ctx context.Context, name string) (*benchDB, error) {
 	name = "bench_" + name
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	url, err := db.CreateTestDatabase(ctx, b.baseURL, name)
+	url, err := localpg.CreateTestDatabase(ctx, b.baseURL, name)
 	if err != nil {
 		return nil, err
 	}
@@ -57,7 +58,7 @@ func (b *bench) dropDB(d *benchDB) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := db.DropDatabase(ctx, b.baseURL, d.name); err != nil {
+	if err := localpg.DropDatabase(ctx, b.baseURL, d.name); err != nil {
 		b.logf("drop %s: %v", d.name, err)
 	}
 }

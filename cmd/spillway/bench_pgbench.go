@@ -134,7 +134,7 @@ func readLatencies(path string, h *loadgen.Histogram) error {
 }
 
 // findPgbench prefers Debian's versioned directories, highest major first
-// (the one that matches the server db.EnsureLocal starts), then PATH.
+// (the one that matches the server localpg.Ensure starts), then PATH.
 func findPgbench() (string, error) {
 	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
 	sort.Slice(dirs, func(i, j int) bool { return pgMajor(dirs[i]) > pgMajor(dirs[j]) })

@@ -24,6 +24,7 @@ import (
 
 	"github.com/spillway/spillway/app"
 	"github.com/spillway/spillway/db"
+	"github.com/spillway/spillway/db/localpg"
 	"github.com/spillway/spillway/web/sim"
 )
 
@@ -61,18 +62,18 @@ func newStockPostgres(t *testing.T) stockPostgres {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lc := db.LocalConfig{Dir: filepath.Join(dir, "postgres"), Port: port, Database: "postgres", MaxConnections: 100}
+	lc := localpg.Config{Dir: filepath.Join(dir, "postgres"), Port: port, Database: "postgres", MaxConnections: 100}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	// Registered before the start so a half-started cluster is stopped too.
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		if err := db.StopLocal(ctx, lc, io.Discard); err != nil {
+		if err := localpg.Stop(ctx, lc, io.Discard); err != nil {
 			t.Errorf("stop stock cluster: %v", err)
 		}
 	})
-	superURL, err := db.EnsureLocal(ctx, lc, io.Discard)
+	superURL, err := localpg.Ensure(ctx, lc, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}

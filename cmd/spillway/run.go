@@ -12,6 +12,7 @@ import (
 
 	"github.com/spillway/spillway/app"
 	"github.com/spillway/spillway/db"
+	"github.com/spillway/spillway/db/localpg"
 )
 
 const usage = `usage: spillway <command> [args]
@@ -71,7 +72,7 @@ func newLogger(cfg app.Config, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-func localConfig(getenv func(string) string) db.LocalConfig {
+func localConfig(getenv func(string) string) localpg.Config {
 	dir := getenv("SPILLWAY_DATA_DIR")
 	if dir == "" {
 		dir = ".data"
@@ -80,7 +81,7 @@ func localConfig(getenv func(string) string) db.LocalConfig {
 	if err == nil {
 		dir = abs
 	}
-	return db.LocalConfig{Dir: filepath.Join(dir, "postgres")}
+	return localpg.Config{Dir: filepath.Join(dir, "postgres")}
 }
 
 // databaseURL is DATABASE_URL, or the project-local cluster started on demand.
@@ -88,7 +89,7 @@ func databaseURL(ctx context.Context, cfg app.Config, getenv func(string) string
 	if cfg.DatabaseURL != "" {
 		return cfg.DatabaseURL, nil
 	}
-	url, err := db.EnsureLocal(ctx, localConfig(getenv), log)
+	url, err := localpg.Ensure(ctx, localConfig(getenv), log)
 	if err != nil {
 		return "", fmt.Errorf("DATABASE_URL is unset and the local Postgres could not start: %w", err)
 	}
@@ -102,14 +103,14 @@ func runDB(ctx context.Context, args []string, getenv func(string) string, stdou
 	lc := localConfig(getenv)
 	switch args[0] {
 	case "start", "url":
-		url, err := db.EnsureLocal(ctx, lc, stderr)
+		url, err := localpg.Ensure(ctx, lc, stderr)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintln(stdout, url)
 		return nil
 	case "stop":
-		return db.StopLocal(ctx, lc, stdout)
+		return localpg.Stop(ctx, lc, stdout)
 	}
 	return fmt.Errorf("unknown db command %q; want start, stop or url", args[0])
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/spillway/spillway/db"
+	"github.com/spillway/spillway/db/localpg"
 	"github.com/spillway/spillway/migrations"
 )
 
@@ -71,7 +72,7 @@ func NewWithURL(t testing.TB) (*pgxpool.Pool, string) {
 	}
 	t.Cleanup(func() {
 		pool.Close()
-		if err := db.DropDatabase(context.Background(), baseURL, name); err != nil {
+		if err := localpg.DropDatabase(context.Background(), baseURL, name); err != nil {
 			t.Logf("drop test database %s: %v", name, err)
 		}
 	})
@@ -89,12 +90,12 @@ func NewEmpty(t testing.TB) string {
 		t.Fatalf("test database: %v", setupErr)
 	}
 	name := "test_" + randomHex(8)
-	url, err := db.CreateTestDatabase(ctx, baseURL, name)
+	url, err := localpg.CreateTestDatabase(ctx, baseURL, name)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if err := db.DropDatabase(context.Background(), baseURL, name); err != nil {
+		if err := localpg.DropDatabase(context.Background(), baseURL, name); err != nil {
 			t.Logf("drop test database %s: %v", name, err)
 		}
 	})
@@ -108,7 +109,7 @@ func setup(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		baseURL, err = db.EnsureLocal(ctx, db.LocalConfig{Dir: filepath.Join(root, ".data", "postgres")}, io.Discard)
+		baseURL, err = localpg.Ensure(ctx, localpg.Config{Dir: filepath.Join(root, ".data", "postgres")}, io.Discard)
 		if err != nil {
 			return err
 		}
@@ -136,7 +137,7 @@ func setup(ctx context.Context) error {
 		return nil
 	}
 	building := template + "_build"
-	url, err := db.CreateTestDatabase(ctx, baseURL, building)
+	url, err := localpg.CreateTestDatabase(ctx, baseURL, building)
 	if err != nil {
 		return err
 	}

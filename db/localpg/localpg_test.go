@@ -1,4 +1,4 @@
-package db
+package localpg
 
 import (
 	"context"
@@ -18,10 +18,10 @@ import (
 	"github.com/spillway/spillway/internal/testkit"
 )
 
-// localTestRepoRoot finds the module root so the test cluster lives under
+// repoRoot finds the module root so the test cluster lives under
 // the repo's .data/ like the real one (and the same traversal rules apply
 // when running as root).
-func localTestRepoRoot(t *testing.T) string {
+func repoRoot(t *testing.T) string {
 	t.Helper()
 	dir, err := os.Getwd()
 	if err != nil {
@@ -39,7 +39,7 @@ func localTestRepoRoot(t *testing.T) string {
 	}
 }
 
-func localTestQueryInt(ctx context.Context, t *testing.T, url, sql string) int {
+func queryInt(ctx context.Context, t *testing.T, url, sql string) int {
 	t.Helper()
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
@@ -61,15 +61,15 @@ func TestLocalCluster(t *testing.T) {
 	}
 	suffix := make([]byte, 4)
 	_, _ = rand.Read(suffix)
-	dir := filepath.Join(localTestRepoRoot(t), ".data", "test-local-"+hex.EncodeToString(suffix))
+	dir := filepath.Join(repoRoot(t), ".data", "test-local-"+hex.EncodeToString(suffix))
 	// Reserved for the whole test, restarts included: a port found free
 	// and let go could be handed to another process before postgres binds
 	// it, which on a shared machine is only a matter of time.
-	cfg := LocalConfig{Dir: dir, Port: testkit.ReservedPort(t), Database: "spillway_local_test"}
+	cfg := Config{Dir: dir, Port: testkit.ReservedPort(t), Database: "spillway_local_test"}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		if err := StopLocal(ctx, cfg, t.Output()); err != nil {
+		if err := Stop(ctx, cfg, t.Output()); err != nil {
 			t.Errorf("cleanup: %v", err)
 		}
 		for _, p := range []string{dir, dir + ".initdb", dir + ".lock"} {
@@ -89,37 +89,37 @@ func TestLocalCluster(t *testing.T) {
 	errs := make([]error, callers)
 	var wg sync.WaitGroup
 	for i := range callers {
-		wg.Go(func() { urls[i], errs[i] = EnsureLocal(ctx, cfg, t.Output()) })
+		wg.Go(func() { urls[i], errs[i] = Ensure(ctx, cfg, t.Output()) })
 	}
 	wg.Wait()
 	want := fmt.Sprintf("postgres://postgres@127.0.0.1:%d/spillway_local_test?sslmode=disable", cfg.Port)
 	for i := range callers {
 		if errs[i] != nil {
-			t.Fatalf("EnsureLocal #%d: %v", i, errs[i])
+			t.Fatalf("Ensure #%d: %v", i, errs[i])
 		}
 		if urls[i] != want {
-			t.Fatalf("EnsureLocal #%d = %q, want %q", i, urls[i], want)
+			t.Fatalf("Ensure #%d = %q, want %q", i, urls[i], want)
 		}
 	}
 	if cfg.URL() != want {
 		t.Errorf("URL() = %q, want %q", cfg.URL(), want)
 	}
-	if !LocalRunning(cfg) {
-		t.Fatal("LocalRunning = false after EnsureLocal")
+	if !Running(cfg) {
+		t.Fatal("Running = false after Ensure")
 	}
 
 	// Idempotent when already running.
-	url, err := EnsureLocal(ctx, cfg, t.Output())
+	url, err := Ensure(ctx, cfg, t.Output())
 	if err != nil || url != want {
-		t.Fatalf("second EnsureLocal = %q, %v", url, err)
+		t.Fatalf("second Ensure = %q, %v", url, err)
 	}
-	if n := localTestQueryInt(ctx, t, url, "select 1"); n != 1 {
+	if n := queryInt(ctx, t, url, "select 1"); n != 1 {
 		t.Fatalf("select 1 = %d", n)
 	}
-	if n := localTestQueryInt(ctx, t, url, "select current_setting('max_connections')::int"); n != 200 {
+	if n := queryInt(ctx, t, url, "select current_setting('max_connections')::int"); n != 200 {
 		t.Errorf("max_connections = %d, want 200", n)
 	}
-	if n := localTestQueryInt(ctx, t, url, "select (current_setting('fsync') = 'on')::int"); n != 1 {
+	if n := queryInt(ctx, t, url, "select (current_setting('fsync') = 'on')::int"); n != 1 {
 		t.Error("fsync is off")
 	}
 
@@ -147,19 +147,19 @@ func TestLocalCluster(t *testing.T) {
 	if err := DropDatabase(ctx, url, testDB); err != nil {
 		t.Fatalf("DropDatabase of a missing database: %v", err)
 	}
-	if n := localTestQueryInt(ctx, t, url, fmt.Sprintf("select count(*) from pg_database where datname = '%s'", strings.ReplaceAll(testDB, "'", "''"))); n != 0 {
+	if n := queryInt(ctx, t, url, fmt.Sprintf("select count(*) from pg_database where datname = '%s'", strings.ReplaceAll(testDB, "'", "''"))); n != 0 {
 		t.Fatalf("test database still exists")
 	}
 
 	// Stop, and stopping again is a no-op.
-	if err := StopLocal(ctx, cfg, t.Output()); err != nil {
-		t.Fatalf("StopLocal: %v", err)
+	if err := Stop(ctx, cfg, t.Output()); err != nil {
+		t.Fatalf("Stop: %v", err)
 	}
-	if LocalRunning(cfg) {
-		t.Fatal("LocalRunning = true after StopLocal")
+	if Running(cfg) {
+		t.Fatal("Running = true after Stop")
 	}
-	if err := StopLocal(ctx, cfg, t.Output()); err != nil {
-		t.Fatalf("second StopLocal: %v", err)
+	if err := Stop(ctx, cfg, t.Output()); err != nil {
+		t.Fatalf("second Stop: %v", err)
 	}
 
 	// A port held by someone else gives a clear error instead of a hang.
@@ -169,30 +169,30 @@ func TestLocalCluster(t *testing.T) {
 	}
 	busy := cfg
 	busy.Port = ln.Addr().(*net.TCPAddr).Port
-	_, err = EnsureLocal(ctx, busy, t.Output())
+	_, err = Ensure(ctx, busy, t.Output())
 	ln.Close()
 	if err == nil || !strings.Contains(err.Error(), "already in use") {
-		t.Fatalf("EnsureLocal on a busy port: err = %v, want 'already in use'", err)
+		t.Fatalf("Ensure on a busy port: err = %v, want 'already in use'", err)
 	}
 
 	// Simulate a crash whose postmaster PID was reused by an unrelated live
-	// process (this test binary): EnsureLocal must see through it.
+	// process (this test binary): Ensure must see through it.
 	pidFile := fmt.Sprintf("%d\n%s\n0\n%d\n\n", os.Getpid(), dir, cfg.Port)
 	if err := os.WriteFile(filepath.Join(dir, "postmaster.pid"), []byte(pidFile), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if LocalRunning(cfg) {
-		t.Fatal("LocalRunning = true for a postmaster.pid naming a non-postgres process")
+	if Running(cfg) {
+		t.Fatal("Running = true for a postmaster.pid naming a non-postgres process")
 	}
 
 	// Restart after stop; data persisted.
-	if url, err = EnsureLocal(ctx, cfg, t.Output()); err != nil {
-		t.Fatalf("EnsureLocal after stop: %v", err)
+	if url, err = Ensure(ctx, cfg, t.Output()); err != nil {
+		t.Fatalf("Ensure after stop: %v", err)
 	}
-	if !LocalRunning(cfg) {
-		t.Fatal("LocalRunning = false after restart")
+	if !Running(cfg) {
+		t.Fatal("Running = false after restart")
 	}
-	if n := localTestQueryInt(ctx, t, url, "select 1"); n != 1 {
+	if n := queryInt(ctx, t, url, "select 1"); n != 1 {
 		t.Fatalf("select 1 after restart = %d", n)
 	}
 }
@@ -219,20 +219,20 @@ func TestLocalDatabaseHelpersValidate(t *testing.T) {
 		})
 	}
 
-	got, _, err := localDBURL("postgresql://u:p@h:5/app?sslmode=disable&x=1", "t e/st")
+	got, _, err := dbURL("postgresql://u:p@h:5/app?sslmode=disable&x=1", "t e/st")
 	if want := "postgresql://u:p@h:5/t%20e%2Fst?sslmode=disable&x=1"; err != nil || got != want {
-		t.Errorf("localDBURL = %q, %v; want %q", got, err, want)
+		t.Errorf("dbURL = %q, %v; want %q", got, err, want)
 	}
 }
 
 func TestLocalConfigDefaults(t *testing.T) {
-	if got, want := (LocalConfig{}).URL(), "postgres://postgres@127.0.0.1:54329/spillway?sslmode=disable"; got != want {
+	if got, want := (Config{}).URL(), "postgres://postgres@127.0.0.1:54329/spillway?sslmode=disable"; got != want {
 		t.Errorf("URL() = %q, want %q", got, want)
 	}
-	if _, err := EnsureLocal(context.Background(), LocalConfig{}, nil); err == nil {
-		t.Error("EnsureLocal without Dir succeeded")
+	if _, err := Ensure(context.Background(), Config{}, nil); err == nil {
+		t.Error("Ensure without Dir succeeded")
 	}
-	if !localVersionLess("9.6", "15") || localVersionLess("16", "15") {
-		t.Error("localVersionLess orders versions wrongly")
+	if !versionLess("9.6", "15") || versionLess("16", "15") {
+		t.Error("versionLess orders versions wrongly")
 	}
 }
