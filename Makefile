@@ -52,6 +52,8 @@ clean:
 # Measures Spillway against this machine's ceilings (pgbench, a minimal
 # server, River's no-op rate) in one run of a few minutes; prints a table of
 # ratios and writes it as JSON to BENCH_OUT (default .data/bench/latest.json).
-# It reports and never fails on a number; `go run ./cmd/spillway bench -h`.
+# It reports and never fails on a number. A command of its own, not part of
+# the product: it builds bin/spillway and runs it as a user would;
+# `go run ./cmd/spillway-bench -h`.
 bench: setup
-	$(GO) run ./cmd/spillway bench
+	$(GO) run ./cmd/spillway-bench

@@ -26,7 +26,6 @@ commands:
   load [flags]           closed-loop payment load against a loopback API (-h for flags)
   admin create -email E [-role operator|viewer] [-password-file F]
                          an admin UI user (password from $ADMIN_PASSWORD or the file)
-  bench                  throughput and latency as ratios to this machine's ceilings (make bench)
 
 Configuration is read from the environment; see README.md.`
 
@@ -51,8 +50,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runLoad(ctx, rest, getenv, stdout, stderr)
 	case "admin":
 		return runAdmin(ctx, rest, getenv, stdout, stderr)
-	case "bench":
-		return runBench(ctx, rest, getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil

@@ -7,7 +7,7 @@
 -- the idempotency lock, reads and writes the idempotency record and updates
 -- the operation, so it is expected to land below this line.
 --
--- Run by cmd/spillway/bench_pgbench.go as
+-- Run by cmd/spillway-bench/pgbench.go as
 --   pgbench -n -M prepared -c 64 -j <cpus> -T 10 -f capture.sql <url>
 \set amount random(100, 99999)
 BEGIN;

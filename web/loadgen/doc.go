@@ -1,5 +1,5 @@
 // Package loadgen is a small HTTP load generator for Spillway: `spillway
-// load` drives it today and `make bench` will later. It runs a fixed number
+// load` and the benchmark (cmd/spillway-bench) drive it. It runs a fixed number
 // of workers, each sending one request at a time (closed loop) or, with a
 // target rate, sending on a shared schedule (open loop), for a bounded time
 // and optionally a bounded number of requests.

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/spillway/spillway/app"
+	"github.com/spillway/spillway/db"
 	"github.com/spillway/spillway/web/loadgen"
 )
 
@@ -17,8 +19,6 @@ type drainResult struct {
 	Limited     drainFigures `json:"limited"`
 	LimitedNote string       `json:"limited_note,omitempty"`
 }
-
-const openOperations = `SELECT count(*) FROM operations WHERE status IN ('queued', 'processing')`
 
 // drain: a backlog captured through the API with the breaker forced open,
 // then a restarted server with the provider instant and the breaker
@@ -46,7 +46,7 @@ func (b *bench) drain(ctx context.Context, out *spillwayResults) error {
 	if r.Rejected, err = b.backlog(ctx, s, d, benchDrainJobs); err != nil {
 		return err
 	}
-	if r.Captured, err = d.count(ctx, openOperations); err != nil {
+	if r.Captured, err = d.count(ctx, db.CountOpenOperations); err != nil {
 		return err
 	}
 	s.stop(20 * time.Second)
@@ -68,7 +68,7 @@ func (b *bench) drain(ctx context.Context, out *spillwayResults) error {
 		return err
 	}
 	r.Rejected += rejected
-	queued, err := d.count(ctx, openOperations)
+	queued, err := d.count(ctx, db.CountOpenOperations)
 	if err != nil {
 		return err
 	}
@@ -99,10 +99,10 @@ func (b *bench) drain(ctx context.Context, out *spillwayResults) error {
 // captured) are Spillway's to explain, not a broken set-up: they are
 // reported, and the drain works on what was captured.
 func (b *bench) backlog(ctx context.Context, s *server, d *benchDB, n int) (rejected int64, err error) {
-	if err := d.setBreaker(ctx, "forced_open"); err != nil {
+	if err := d.setBreaker(ctx, app.BreakerForcedOpen); err != nil {
 		return 0, err
 	}
-	if err := s.waitBreaker(ctx, "forced_open"); err != nil {
+	if err := s.waitBreaker(ctx, app.BreakerForcedOpen); err != nil {
 		return 0, err
 	}
 	cfg := paymentLoad(s.api+"/api/v1/payments", benchConns, 3*time.Minute, "drain")
@@ -121,18 +121,18 @@ func (b *bench) backlog(ctx context.Context, s *server, d *benchDB, n int) (reje
 // drainAll starts a server's workers on the backlog by returning the
 // breaker to closed, and times until no operation is open or limit passes.
 func (b *bench) drainAll(ctx context.Context, s *server, d *benchDB, queued int64, limit time.Duration) (drainFigures, error) {
-	if err := s.waitBreaker(ctx, "forced_open"); err != nil {
+	if err := s.waitBreaker(ctx, app.BreakerForcedOpen); err != nil {
 		return drainFigures{}, err
 	}
 	start := time.Now()
-	if err := d.setBreaker(ctx, "closed"); err != nil {
+	if err := d.setBreaker(ctx, app.BreakerClosed); err != nil {
 		return drainFigures{}, err
 	}
 	left, elapsed, err := waitEmpty(ctx, limit, start, func(ctx context.Context) (int64, error) {
 		if err := s.alive(); err != nil {
 			return 0, err
 		}
-		return d.count(ctx, openOperations)
+		return d.count(ctx, db.CountOpenOperations)
 	})
 	if err != nil {
 		return drainFigures{}, err

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/spillway/spillway/app"
+	"github.com/spillway/spillway/db"
 	"github.com/spillway/spillway/web/loadgen"
 )
 
@@ -58,11 +60,11 @@ func (b *bench) failover(ctx context.Context, out *spillwayResults) error {
 	defer s.stop(20 * time.Second)
 	r := &out.Failover
 	r.Rate = benchFailoverRate
-	var openWaitMS int64
-	if err := d.pool.QueryRow(ctx, `SELECT open_wait_ms FROM breakers WHERE name = 'payment'`).Scan(&openWaitMS); err != nil {
+	br, err := (&db.BreakerStore{Pool: d.pool}).GetBreaker(ctx, paymentBreaker)
+	if err != nil {
 		return err
 	}
-	r.OpenWait = (time.Duration(openWaitMS) * time.Millisecond).String()
+	r.OpenWait = br.Policy.OpenWait.String()
 
 	cfg := paymentLoad(s.api+"/api/v1/payments", benchConns, benchFailoverTime, "failover")
 	cfg.Rate = benchFailoverRate
@@ -157,7 +159,9 @@ func (b *bench) failoverChaos(ctx context.Context, s *server, d *benchDB) (down,
 	}
 	limit := time.Now().Add(10 * time.Second)
 	for {
-		n, err := d.count(ctx, `SELECT count(*) FROM breaker_transitions WHERE name = 'payment' AND to_state = 'open'`)
+		n, err := d.count(ctx, func(ctx context.Context, q db.Querier) (int64, error) {
+			return db.CountBreakerTransitions(ctx, q, paymentBreaker, app.BreakerOpen)
+		})
 		if err != nil {
 			return down, up, err
 		}
@@ -185,10 +189,7 @@ func (b *bench) failoverChaos(ctx context.Context, s *server, d *benchDB) (down,
 // breakerTimes reads when the breaker first opened after down, and when it
 // first closed after up (zero if it had not by the end).
 func breakerTimes(ctx context.Context, d *benchDB, down, up time.Time) (opened, closed time.Time, err error) {
-	var o, c *time.Time
-	err = d.pool.QueryRow(ctx, `
-		SELECT min(at) FILTER (WHERE to_state = 'open' AND at >= $1), min(at) FILTER (WHERE to_state = 'closed' AND at >= $2)
-		FROM breaker_transitions WHERE name = 'payment'`, down, up).Scan(&o, &c)
+	o, c, err := db.FirstBreakerTransitions(ctx, d.pool, paymentBreaker, down, up)
 	if err != nil {
 		return opened, closed, err
 	}

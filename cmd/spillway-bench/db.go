@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/spillway/spillway/app"
 	"github.com/spillway/spillway/db"
 	"github.com/spillway/spillway/db/localpg"
 )
@@ -69,32 +70,21 @@ func benchConnect(ctx context.Context, url string) (*pgx.Conn, error) {
 	return pgx.Connect(ctx, url)
 }
 
-// count runs a count(*) query.
-func (d *benchDB) count(ctx context.Context, sql string, args ...any) (int64, error) {
+// count runs one of db's counts, bounded.
+func (d *benchDB) count(ctx context.Context, count func(context.Context, db.Querier) (int64, error)) (int64, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	var n int64
-	err := d.pool.QueryRow(ctx, sql, args...).Scan(&n)
-	return n, err
+	return count(ctx, d.pool)
 }
 
-// setBreaker puts the payment breaker in state the way an operator's SQL
-// would: a new generation, then NOTIFY so every instance rereads it at once.
-func (d *benchDB) setBreaker(ctx context.Context, state string) error {
+// setBreaker puts the payment breaker in state as an operator's SQL would
+// (db.SetBreakerState), so every instance rereads it at once.
+func (d *benchDB) setBreaker(ctx context.Context, state app.BreakerState) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	return pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `
-			UPDATE breakers SET state = $1, generation = generation + 1, since = now(), open_until = NULL,
-				trips = CASE WHEN $1 = 'closed' THEN 0 ELSE trips END, updated_at = now()
-			WHERE name = 'payment'`, state)
-		if err != nil {
-			return fmt.Errorf("set breaker %s: %w", state, err)
-		}
-		if tag.RowsAffected() != 1 {
-			return fmt.Errorf("set breaker %s: no payment breaker row (did the server start?)", state)
-		}
-		_, err = tx.Exec(ctx, `SELECT pg_notify($1, 'payment')`, db.BreakerChannel)
-		return err
-	})
+	return db.SetBreakerState(ctx, d.pool, paymentBreaker, state)
 }
+
+// paymentBreaker is the breaker every scenario steers and reads: the
+// payment provider's.
+const paymentBreaker = "payment"

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -12,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/spillway/spillway/db/dbtest"
 	"github.com/spillway/spillway/db/localpg"
 )
 
@@ -33,22 +32,6 @@ const (
 	benchTimeout      = 15 * time.Minute // the whole run, set-up failures included
 )
 
-const benchUsage = `usage: spillway bench
-
-Measures this machine's ceilings (pgbench, a minimal Go+pgx server, the sync
-floor, River's no-op rate), then Spillway built and run as a user would
-(capture, sync, budget, failover, drain, RSS), then the ceilings again, and
-prints Spillway's figures as ratios to the ceilings. It reports; it never
-fails on a number. Runs on the project-local Postgres, one fresh database
-per scenario (bench_*, dropped afterwards).
-
-environment:
-  BENCH_OUT      where the JSON report goes (default .data/bench/latest.json)
-  BENCH_PROFILE  1: fetch a 10 s CPU profile from the server during capture
-  BENCH_KEEP     1: keep the bench_* databases for inspection
-  PAYMENT_DEADLINE, CAPTURE_TIMEOUT, DB_MAX_CONNS, SYNC_CONCURRENCY, WORKERS,
-  GOMAXPROCS, GOGC, GOMEMLIMIT are passed on to the server when set.`
-
 // bench is the state one run shares across its phases.
 type bench struct {
 	getenv  func(string) string
@@ -64,45 +47,8 @@ type bench struct {
 	deadline time.Duration
 }
 
-// runBench is `spillway bench` (`make bench`).
-func runBench(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprintln(stderr, benchUsage) }
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return fmt.Errorf("bench: %w", err)
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("bench: unexpected arguments %q", fs.Args())
-	}
-	ctx, cancel := context.WithTimeout(ctx, benchTimeout)
-	defer cancel()
-
-	b, err := newBench(ctx, getenv, stderr)
-	if err != nil {
-		return fmt.Errorf("bench: %w", err)
-	}
-	rep, err := b.run(ctx)
-	if err != nil {
-		return fmt.Errorf("bench: %w", err)
-	}
-	rep.Format(stdout)
-	out := getenv("BENCH_OUT")
-	if out == "" {
-		out = filepath.Join(b.dir, "latest.json")
-	}
-	if err := rep.WriteJSON(out); err != nil {
-		return fmt.Errorf("bench: %w", err)
-	}
-	fmt.Fprintf(stdout, "\nwritten to %s\n", out)
-	return nil
-}
-
 func newBench(ctx context.Context, getenv func(string) string, log io.Writer) (*bench, error) {
-	root, err := moduleRoot()
+	root, err := checkoutRoot()
 	if err != nil {
 		return nil, err
 	}
@@ -131,10 +77,7 @@ func newBench(ctx context.Context, getenv func(string) string, log io.Writer) (*
 	}
 	// Always the project-local cluster, never DATABASE_URL: the bench
 	// creates and drops databases, which has no place on a shared server.
-	lc := localConfig(getenv)
-	if getenv("SPILLWAY_DATA_DIR") == "" {
-		lc = localpg.Config{Dir: filepath.Join(root, ".data", "postgres")}
-	}
+	lc := localCluster(root, getenv)
 	b.logf("local Postgres in %s", lc.Dir)
 	b.baseURL, err = localpg.Ensure(ctx, lc, log)
 	if err != nil {
@@ -212,27 +155,31 @@ func (b *bench) logf(format string, args ...any) {
 	fmt.Fprintf(b.log, "bench: "+format+"\n", args...)
 }
 
-// moduleRoot is the nearest directory at or above the working directory
-// holding go.mod: `make bench` runs in the checkout, and the bench needs
-// its testdata and builds its binary there.
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
+// checkoutRoot is the Spillway checkout the bench runs in, found as the
+// tests find it: `make bench` runs there, and the bench needs its testdata
+// and builds its binary there.
+func checkoutRoot() (string, error) {
+	root, err := dbtest.RepoRoot()
+	if err == nil {
+		_, err = os.Stat(filepath.Join(root, "cmd", "spillway"))
+	}
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("run the bench inside the Spillway checkout (no go.mod with cmd/spillway above the working directory): %w", err)
 	}
-	for range 64 {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			if _, err := os.Stat(filepath.Join(dir, "cmd", "spillway")); err == nil {
-				return dir, nil
-			}
+	return root, nil
+}
+
+// localCluster is the cluster `spillway db start` uses when run at root:
+// under $SPILLWAY_DATA_DIR when set, else under the checkout's .data.
+func localCluster(root string, getenv func(string) string) localpg.Config {
+	dir := filepath.Join(root, ".data")
+	if d := getenv("SPILLWAY_DATA_DIR"); d != "" {
+		dir = d
+		if abs, err := filepath.Abs(d); err == nil {
+			dir = abs
 		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			break
-		}
-		dir = parent
 	}
-	return "", errors.New("run the bench inside the Spillway checkout (no go.mod with cmd/spillway above the working directory)")
+	return localpg.Config{Dir: filepath.Join(dir, "postgres")}
 }
 
 // machine describes where the numbers were taken.

@@ -73,7 +73,7 @@ func (b *bench) riverNoop(ctx context.Context) (drainFigures, error) {
 		_ = rc.Stop(sctx)
 	}()
 	left, elapsed, err := waitEmpty(ctx, 2*time.Minute, start, func(ctx context.Context) (int64, error) {
-		return d.count(ctx, `SELECT count(*) FROM river_job WHERE finalized_at IS NULL`)
+		return d.count(ctx, db.CountUnfinalizedJobs)
 	})
 	if err != nil {
 		return drainFigures{}, err

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/spillway/spillway/app"
+	"github.com/spillway/spillway/db"
 	"github.com/spillway/spillway/web/loadgen"
 )
 
@@ -47,10 +49,10 @@ func (b *bench) capture(ctx context.Context, out *spillwayResults) error {
 	if err := s.chaos(ctx, `{"down": true}`); err != nil {
 		return err
 	}
-	if err := d.setBreaker(ctx, "forced_open"); err != nil {
+	if err := d.setBreaker(ctx, app.BreakerForcedOpen); err != nil {
 		return err
 	}
-	if err := s.waitBreaker(ctx, "forced_open"); err != nil {
+	if err := s.waitBreaker(ctx, app.BreakerForcedOpen); err != nil {
 		return err
 	}
 
@@ -96,33 +98,22 @@ func (b *bench) verifyCapture(ctx context.Context, d *benchDB, accepted map[stri
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	r.Accepted = int64(len(accepted))
-	rows, err := d.pool.Query(ctx, `
-		SELECT k.key FROM idempotency_keys k
-		JOIN operations o ON o.id = k.operation_id
-		JOIN river_job j ON j.id = o.job_id
-		WHERE k.scope = 'payments' AND o.mode = 'async'`)
+	captured, err := db.CapturedPaymentKeys(ctx, d.pool)
 	if err != nil {
 		return err
 	}
-	for rows.Next() {
-		var k string
-		if err := rows.Scan(&k); err != nil {
-			rows.Close()
-			return err
-		}
+	for _, k := range captured {
 		if _, ok := accepted[k]; ok {
 			r.Checked++
 		}
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
-	}
 	r.Missing = r.Accepted - r.Checked
-	if r.Operations, err = d.count(ctx, `SELECT count(*) FROM operations`); err != nil {
+	if r.Operations, err = d.count(ctx, db.CountOperations); err != nil {
 		return err
 	}
-	if r.Jobs, err = d.count(ctx, `SELECT count(*) FROM river_job WHERE kind = 'payment'`); err != nil {
+	if r.Jobs, err = d.count(ctx, func(ctx context.Context, q db.Querier) (int64, error) {
+		return db.CountJobs(ctx, q, app.PaymentArgs{}.Kind())
+	}); err != nil {
 		return err
 	}
 	b.logf("  %d keys answered 202; %d have their job row, %d do not (%d operations, %d payment jobs in the database)",

@@ -81,11 +81,7 @@ func (s *floorServer) capture(ctx context.Context, id uuid.UUID, req floorReques
 		if err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `
-			INSERT INTO operations (id, kind, status, mode, reason, attempts, priority, amount, currency, job_id, created_at, updated_at)
-			VALUES ($1, 'payment', 'queued', 'async', 'breaker_open', 0, $2, $3, $4, $5, now(), now())`,
-			id, opts.Priority, req.Amount, req.Currency, res.Job.ID)
-		return err
+		return db.InsertBareCaptureTx(ctx, tx, id, opts.Priority, req.Amount, req.Currency, res.Job.ID)
 	})
 	return http.StatusAccepted, err
 }
@@ -107,11 +103,7 @@ func (s *floorServer) sync(ctx context.Context, id uuid.UUID, req floorRequest) 
 	if err != nil || res.StatusCode != http.StatusOK {
 		return 0, fmt.Errorf("provider: %d %v", res.StatusCode, err)
 	}
-	_, err = s.pool.Exec(ctx, `
-		INSERT INTO operations (id, kind, status, mode, attempts, priority, amount, currency, result, created_at, updated_at, completed_at)
-		VALUES ($1, 'payment', 'succeeded', 'sync', 1, 3, $2, $3, $4, now(), now(), now())`,
-		id, req.Amount, req.Currency, result)
-	return http.StatusCreated, err
+	return http.StatusCreated, db.InsertBareSyncPayment(ctx, s.pool, id, req.Amount, req.Currency, result)
 }
 
 // floor measures the minimal server of kind, in process, driven by loadgen

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/spillway/spillway/app"
 	"github.com/spillway/spillway/web/loadgen"
 )
 
@@ -59,10 +60,10 @@ func (b *bench) budget(ctx context.Context, out *spillwayResults) error {
 	// Workers are still calling the 10 s provider at the end; nothing of
 	// theirs is measured, so do not wait for them.
 	defer s.stop(3 * time.Second)
-	if err := d.setBreaker(ctx, "forced_closed"); err != nil {
+	if err := d.setBreaker(ctx, app.BreakerForcedClosed); err != nil {
 		return err
 	}
-	if err := s.waitBreaker(ctx, "forced_closed"); err != nil {
+	if err := s.waitBreaker(ctx, app.BreakerForcedClosed); err != nil {
 		return err
 	}
 	if err := s.chaos(ctx, `{"latency_ms": 10000}`); err != nil {

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/spillway/spillway/app"
 	"github.com/spillway/spillway/web/loadgen"
 )
 
@@ -217,7 +220,7 @@ func (s *server) chaos(ctx context.Context, patch string) error {
 
 // waitBreaker waits until the server reports the payment breaker in state
 // on /metrics, so a scenario starts only once the server acts on it.
-func (s *server) waitBreaker(ctx context.Context, state string) error {
+func (s *server) waitBreaker(ctx context.Context, state app.BreakerState) error {
 	want := fmt.Sprintf(`spillway_breaker_state{dependency="payment",state=%q} 1`, state)
 	c := &http.Client{Timeout: 2 * time.Second}
 	deadline := time.Now().Add(10 * time.Second)
@@ -289,4 +292,14 @@ func paymentLoad(url string, conns int, d time.Duration, prefix string) loadgen.
 			return body, h
 		},
 	}
+}
+
+// newRunID makes idempotency keys unique across runs, so that a kept
+// database (BENCH_KEEP) or a rerun never replays an earlier run's answers.
+func newRunID() (string, error) {
+	b := make([]byte, 6)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("run id: %w", err)
+	}
+	return hex.EncodeToString(b), nil
 }

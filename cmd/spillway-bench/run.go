@@ -1,0 +1,65 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"path/filepath"
+)
+
+const usage = `usage: spillway-bench   (make bench; go run ./cmd/spillway-bench)
+
+Measures this machine's ceilings (pgbench, a minimal Go+pgx server, the sync
+floor, River's no-op rate), then Spillway built and run as a user would
+(capture, sync, budget, failover, drain, RSS), then the ceilings again, and
+prints Spillway's figures as ratios to the ceilings. It reports; it never
+fails on a number. Runs on the project-local Postgres, one fresh database
+per scenario (bench_*, dropped afterwards), from inside the checkout.
+
+environment:
+  BENCH_OUT          where the JSON report goes (default .data/bench/latest.json)
+  BENCH_PROFILE      1: fetch a 10 s CPU profile from the server during capture
+  BENCH_KEEP         1: keep the bench_* databases for inspection
+  SPILLWAY_DATA_DIR  where the local cluster lives, as for spillway db (default .data)
+  GO                 the go command that builds bin/spillway (default go)
+  PAYMENT_DEADLINE, CAPTURE_TIMEOUT, DB_MAX_CONNS, SYNC_CONCURRENCY, WORKERS,
+  GOMAXPROCS, GOGC, GOMEMLIMIT are passed on to the server when set.`
+
+// run is the whole program; main only supplies the process's environment.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("spillway-bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprintln(stderr, usage) }
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	ctx, cancel := context.WithTimeout(ctx, benchTimeout)
+	defer cancel()
+
+	b, err := newBench(ctx, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	rep, err := b.run(ctx)
+	if err != nil {
+		return err
+	}
+	rep.Format(stdout)
+	out := getenv("BENCH_OUT")
+	if out == "" {
+		out = filepath.Join(b.dir, "latest.json")
+	}
+	if err := rep.WriteJSON(out); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "\nwritten to %s\n", out)
+	return nil
+}
