@@ -32,15 +32,15 @@ test: setup
 FUZZTIME ?= 20s
 fuzz:
 	$(GO) test ./app -run '^$$' -fuzz FuzzParsePaymentRequest -fuzztime $(FUZZTIME)
-	$(GO) test ./web/sim -run '^$$' -fuzz FuzzChargeRequest -fuzztime $(FUZZTIME)
-	$(GO) test ./web/sim -run '^$$' -fuzz FuzzControlPatch -fuzztime $(FUZZTIME)
-	$(GO) test ./web/sim -run '^$$' -fuzz FuzzListQuery -fuzztime $(FUZZTIME)
-	$(GO) test ./web/provider -run '^$$' -fuzz FuzzDecodeChargeAnswer -fuzztime $(FUZZTIME)
-	$(GO) test ./web/provider -run '^$$' -fuzz FuzzDecodeLookupAnswer -fuzztime $(FUZZTIME)
-	$(GO) test ./web/provider -run '^$$' -fuzz FuzzDecodeChargePage -fuzztime $(FUZZTIME)
-	$(GO) test ./web/provider -run '^$$' -fuzz FuzzDecodeRefundAnswer -fuzztime $(FUZZTIME)
-	$(GO) test ./web/notify -run '^$$' -fuzz FuzzParseRetryAfter -fuzztime $(FUZZTIME)
-	$(GO) test ./web/notify -run '^$$' -fuzz FuzzCheckURL -fuzztime $(FUZZTIME)
+	$(GO) test ./app/sim -run '^$$' -fuzz FuzzChargeRequest -fuzztime $(FUZZTIME)
+	$(GO) test ./app/sim -run '^$$' -fuzz FuzzControlPatch -fuzztime $(FUZZTIME)
+	$(GO) test ./app/sim -run '^$$' -fuzz FuzzListQuery -fuzztime $(FUZZTIME)
+	$(GO) test ./app/provider -run '^$$' -fuzz FuzzDecodeChargeAnswer -fuzztime $(FUZZTIME)
+	$(GO) test ./app/provider -run '^$$' -fuzz FuzzDecodeLookupAnswer -fuzztime $(FUZZTIME)
+	$(GO) test ./app/provider -run '^$$' -fuzz FuzzDecodeChargePage -fuzztime $(FUZZTIME)
+	$(GO) test ./app/provider -run '^$$' -fuzz FuzzDecodeRefundAnswer -fuzztime $(FUZZTIME)
+	$(GO) test ./jobs/notify -run '^$$' -fuzz FuzzParseRetryAfter -fuzztime $(FUZZTIME)
+	$(GO) test ./jobs/notify -run '^$$' -fuzz FuzzCheckURL -fuzztime $(FUZZTIME)
 
 # Regenerates templ's Go code (committed; run after editing a .templ file).
 generate:

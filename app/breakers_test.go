@@ -10,9 +10,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/spillway/spillway/app"
+	"github.com/spillway/spillway/app/apptest"
 	"github.com/spillway/spillway/db"
 	"github.com/spillway/spillway/db/dbtest"
-	"github.com/spillway/spillway/internal/testkit"
 )
 
 // clock is a test's time source, shared by its instances. Breaker time
@@ -81,14 +81,14 @@ func testPolicy() app.BreakerPolicy {
 // acts again, so polling cannot miss it.
 func waitState(t *testing.T, in *instance, want app.BreakerState) app.Breaker {
 	t.Helper()
-	deadline := time.Now().Add(testkit.Patience)
+	deadline := time.Now().Add(apptest.Patience)
 	for {
 		b, _ := in.Get("payment")
 		if b.State == want {
 			return b
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("breaker is %s after %s, want %s", b.State, testkit.Patience, want)
+			t.Fatalf("breaker is %s after %s, want %s", b.State, apptest.Patience, want)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -114,7 +114,7 @@ func TestOneInstancesFailuresOpenTheBreakerForBoth(t *testing.T) {
 	// later count can reach the table, so the 19 are judged on their own.
 	// Whether that judgement tripped is read from the first open
 	// transition's figures below, which a look at the cache now could miss.
-	testkit.WaitFor(t, "19 calls in breaker_counts", func() bool {
+	apptest.WaitFor(t, "19 calls in breaker_counts", func() bool {
 		return count(t, pool, `SELECT coalesce(sum(calls), 0) FROM breaker_counts`) == 19
 	})
 	if s, _ := a.Get("payment"); s.State != app.BreakerClosed {

@@ -10,11 +10,11 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/spillway/spillway/app"
+	"github.com/spillway/spillway/app/provider"
+	"github.com/spillway/spillway/app/sim"
 	"github.com/spillway/spillway/db"
 	"github.com/spillway/spillway/db/dbtest"
 	"github.com/spillway/spillway/jobs"
-	"github.com/spillway/spillway/web/provider"
-	"github.com/spillway/spillway/web/sim"
 )
 
 // A lost commit after a real charge, then a retry whose body edited the

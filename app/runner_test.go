@@ -12,12 +12,12 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/spillway/spillway/app"
+	"github.com/spillway/spillway/app/apptest"
+	"github.com/spillway/spillway/app/provider"
+	"github.com/spillway/spillway/app/sim"
 	"github.com/spillway/spillway/db"
 	"github.com/spillway/spillway/db/dbtest"
-	"github.com/spillway/spillway/internal/testkit"
 	"github.com/spillway/spillway/jobs"
-	"github.com/spillway/spillway/web/provider"
-	"github.com/spillway/spillway/web/sim"
 )
 
 // failingStore is the real store with one step made to fail a set number of
@@ -151,7 +151,7 @@ func TestOverloadedCapturesWithoutCalling(t *testing.T) {
 		}()
 	}
 	// The simulator records each charge on arrival, before its latency.
-	testkit.WaitFor(t, "the slow calls to reach the provider", func() bool { return s.TotalEffects() >= 4 })
+	apptest.WaitFor(t, "the slow calls to reach the provider", func() bool { return s.TotalEffects() >= 4 })
 	out, err := r.SubmitPayment(context.Background(), "over-1", req)
 	if err != nil {
 		t.Fatal(err)

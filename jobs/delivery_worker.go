@@ -16,7 +16,7 @@ import (
 
 	"github.com/spillway/spillway/app"
 	"github.com/spillway/spillway/db"
-	"github.com/spillway/spillway/web/notify"
+	"github.com/spillway/spillway/jobs/notify"
 )
 
 // Senders are the configured channels' senders; a nil one is a channel
@@ -27,7 +27,7 @@ type Senders struct {
 	Webhook WebhookSender
 }
 
-// EmailSender, SMSSender and WebhookSender are web/notify's senders as the
+// EmailSender, SMSSender and WebhookSender are jobs/notify's senders as the
 // delivery worker uses them.
 type (
 	EmailSender interface {

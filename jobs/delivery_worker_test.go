@@ -20,7 +20,7 @@ import (
 	"github.com/spillway/spillway/db"
 	"github.com/spillway/spillway/db/dbtest"
 	"github.com/spillway/spillway/jobs"
-	"github.com/spillway/spillway/web/notify"
+	"github.com/spillway/spillway/jobs/notify"
 )
 
 const testWebhookSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"

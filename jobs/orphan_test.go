@@ -11,11 +11,11 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/spillway/spillway/app"
+	"github.com/spillway/spillway/app/provider"
+	"github.com/spillway/spillway/app/sim"
 	"github.com/spillway/spillway/db"
 	"github.com/spillway/spillway/db/dbtest"
 	"github.com/spillway/spillway/jobs"
-	"github.com/spillway/spillway/web/provider"
-	"github.com/spillway/spillway/web/sim"
 )
 
 // lostCommitStore loses the commit of the next n requests after the

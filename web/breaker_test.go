@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/spillway/spillway/app"
-	"github.com/spillway/spillway/internal/testkit"
-	"github.com/spillway/spillway/web/sim"
+	"github.com/spillway/spillway/app/apptest"
+	"github.com/spillway/spillway/app/sim"
 )
 
 func TestOpenBreakerCapturesWithoutCallingAndWorkersHold(t *testing.T) {
@@ -35,7 +35,7 @@ func TestOpenBreakerCapturesWithoutCallingAndWorkersHold(t *testing.T) {
 	// the queue, and a worker that fetched it before the pause snoozes it.
 	// (A snooze no longer than River's scheduler interval leaves the job
 	// available with a future scheduled_at; a longer one, scheduled.)
-	testkit.WaitFor(t, "the job to be held by a paused queue or snoozed", func() bool {
+	apptest.WaitFor(t, "the job to be held by a paused queue or snoozed", func() bool {
 		return h.count(`SELECT count(*) FROM river_queue WHERE name = 'payments' AND paused_at IS NOT NULL`) == 1 &&
 			h.count(`SELECT count(*) FROM river_job WHERE kind = 'payment' AND state = 'running'`) == 0
 	})
@@ -119,7 +119,7 @@ func TestFlappingProvider(t *testing.T) {
 			}
 		}
 		calls := h.sim.TotalCalls()
-		testkit.WaitFor(t, "the breakers to count every call of the second", func() bool { return recorded() >= calls })
+		apptest.WaitFor(t, "the breakers to count every call of the second", func() bool { return recorded() >= calls })
 		clk.Add(time.Second)
 	}
 	h.sim.SetChaos(sim.Chaos{})

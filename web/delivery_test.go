@@ -9,12 +9,12 @@ import (
 	"testing"
 
 	"github.com/spillway/spillway/app"
+	"github.com/spillway/spillway/app/apptest"
+	"github.com/spillway/spillway/app/sim"
 	"github.com/spillway/spillway/db"
-	"github.com/spillway/spillway/internal/testkit"
 	"github.com/spillway/spillway/jobs"
-	"github.com/spillway/spillway/web/notify"
-	"github.com/spillway/spillway/web/notify/notifytest"
-	"github.com/spillway/spillway/web/sim"
+	"github.com/spillway/spillway/jobs/notify"
+	"github.com/spillway/spillway/jobs/notify/notifytest"
 )
 
 const testWebhookSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -63,7 +63,7 @@ func (h *harness) jobsEnded() bool {
 // too, and checks each arrived once.
 func (r *receivers) waitDelivered(t *testing.T, h *harness, id string) {
 	t.Helper()
-	testkit.WaitFor(t, "a delivery on every channel and every job ended", func() bool {
+	apptest.WaitFor(t, "a delivery on every channel and every job ended", func() bool {
 		return len(r.smtp.Messages()) >= 1 && len(r.sms.Requests()) >= 1 && len(r.webhook.Received()) >= 1 && h.jobsEnded()
 	})
 	mails, texts, hooks := r.smtp.Messages(), r.sms.Requests(), r.webhook.Received()
@@ -105,7 +105,7 @@ func TestNotificationsAfterAsyncCompletion(t *testing.T) {
 	id := r.json(t)["id"].(string)
 	// The worker has failed twice against the dead provider: the
 	// operation is still open, and nothing may have been told.
-	testkit.WaitFor(t, "the worker to fail twice", func() bool {
+	apptest.WaitFor(t, "the worker to fail twice", func() bool {
 		return h.count(`SELECT attempts FROM operations WHERE id = $1`, id) >= 3
 	})
 	if n := len(rc.smtp.Messages()) + len(rc.sms.Requests()) + len(rc.webhook.Received()); n != 0 {
@@ -163,7 +163,7 @@ func TestRetriedFailureIsToldItsNewEnding(t *testing.T) {
 	r := h.pay("retry-told", keyf(notifiedPayment, rc.webhook.URL))
 	id := r.json(t)["id"].(string)
 	h.waitStatus(id, app.StatusFailed)
-	testkit.WaitFor(t, "the failure to be told on every channel", func() bool {
+	apptest.WaitFor(t, "the failure to be told on every channel", func() bool {
 		return len(rc.webhook.Received()) >= 1 && len(rc.smtp.Messages()) >= 1 && len(rc.sms.Requests()) >= 1
 	})
 
@@ -178,7 +178,7 @@ func TestRetriedFailureIsToldItsNewEnding(t *testing.T) {
 	}
 	// River marks the job discarded just after the worker records the
 	// failure; an operator acts on what the admin UI shows as discarded.
-	testkit.WaitFor(t, "the job to be discarded", func() bool {
+	apptest.WaitFor(t, "the job to be discarded", func() bool {
 		return h.count(`SELECT count(*) FROM river_job WHERE id = $1 AND state = 'discarded'`, jobID) == 1
 	})
 	op, err := app.NewOperator(app.OperatorConfig{Store: db.NewStore(h.pool), Jobs: h.river, Provider: h.provider,
@@ -191,7 +191,7 @@ func TestRetriedFailureIsToldItsNewEnding(t *testing.T) {
 		t.Fatalf("retry: %+v, %v", res, err)
 	}
 	h.waitStatus(id, app.StatusSucceeded)
-	testkit.WaitFor(t, "the success after the retry to be told on every channel and every job ended", func() bool {
+	apptest.WaitFor(t, "the success after the retry to be told on every channel and every job ended", func() bool {
 		return len(rc.webhook.Received()) >= 2 && len(rc.smtp.Messages()) >= 2 && len(rc.sms.Requests()) >= 2 && h.jobsEnded()
 	})
 	hooks := rc.webhook.Received()

@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/spillway/spillway/app"
-	"github.com/spillway/spillway/internal/testkit"
-	"github.com/spillway/spillway/web/sim"
+	"github.com/spillway/spillway/app/apptest"
+	"github.com/spillway/spillway/app/sim"
 )
 
 type sseEvent struct {
@@ -130,7 +130,7 @@ func TestLiveStatusStreamAndResume(t *testing.T) {
 	if evs[0].status != "queued" {
 		t.Fatalf("first event %v, want queued", evs[0])
 	}
-	testkit.WaitFor(t, "the worker to fail twice", func() bool {
+	apptest.WaitFor(t, "the worker to fail twice", func() bool {
 		return h.count(`SELECT attempts FROM operations WHERE id = $1`, id) >= 3
 	})
 	h.sim.SetChaos(sim.Chaos{})
@@ -171,7 +171,7 @@ func TestDrainIsPacedAndHighPriorityFirst(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.startWorkers(1)
-	testkit.WaitFor(t, "the backlog to drain", func() bool {
+	apptest.WaitFor(t, "the backlog to drain", func() bool {
 		return h.count(`SELECT count(*) FROM operations WHERE status <> 'succeeded'`) == 0
 	})
 	rows, err := h.pool.Query(context.Background(), `SELECT priority FROM operations ORDER BY completed_at`)

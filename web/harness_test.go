@@ -22,13 +22,13 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/spillway/spillway/app"
+	"github.com/spillway/spillway/app/apptest"
+	"github.com/spillway/spillway/app/provider"
+	"github.com/spillway/spillway/app/sim"
 	"github.com/spillway/spillway/db"
 	"github.com/spillway/spillway/db/dbtest"
-	"github.com/spillway/spillway/internal/testkit"
 	"github.com/spillway/spillway/jobs"
 	"github.com/spillway/spillway/web"
-	"github.com/spillway/spillway/web/provider"
-	"github.com/spillway/spillway/web/sim"
 )
 
 // harness is the whole product on real parts: a fresh Postgres database,
@@ -52,7 +52,7 @@ type harness struct {
 // out makes it do so at a chosen event (syncTimeoutOnHold,
 // jobTimeoutOnHold) instead of racing a short deadline against a
 // loopback call that -race and a loaded machine can slow down.
-const guard = testkit.Patience
+const guard = apptest.Patience
 
 // guardAttempts is the attempt budget of a job whose test does not mean to
 // exhaust it. Worker retries run on the real clock, so how many attempts
@@ -305,7 +305,7 @@ func (h *harness) operation(id string) map[string]any {
 // waitStatus polls the public API until the operation reaches want.
 func (h *harness) waitStatus(id string, want app.Status) map[string]any {
 	h.t.Helper()
-	deadline := time.Now().Add(testkit.Patience)
+	deadline := time.Now().Add(apptest.Patience)
 	for {
 		doc := h.operation(id)
 		if doc["status"] == string(want) {
@@ -379,7 +379,7 @@ func (p *heldTimesOut) Charge(ctx context.Context, c app.Charge) (app.ChargeResu
 // parent's does), and which is cancelled with parent. Its Err is
 // context.DeadlineExceeded in the first two cases, as a real deadline's.
 func expireWhen(parent context.Context, cond func() bool) (context.Context, func()) {
-	ectx, expire := testkit.ExpiringContext()
+	ectx, expire := apptest.ExpiringContext()
 	ctx, cancel := context.WithCancel(ectx)
 	stopParent := context.AfterFunc(parent, func() {
 		if errors.Is(parent.Err(), context.DeadlineExceeded) {

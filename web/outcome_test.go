@@ -8,9 +8,9 @@ import (
 	"time"
 
 	"github.com/spillway/spillway/app"
+	"github.com/spillway/spillway/app/apptest"
+	"github.com/spillway/spillway/app/sim"
 	"github.com/spillway/spillway/db"
-	"github.com/spillway/spillway/internal/testkit"
-	"github.com/spillway/spillway/web/sim"
 )
 
 // everStatus reports whether the operation was ever recorded in status.
@@ -51,7 +51,7 @@ func TestLastAttemptTimesOutAfterChargingEndsSucceeded(t *testing.T) {
 	id := r.json(t)["id"].(string)
 	job := h.jobOf(id)
 	// Both worker attempts time out too; River discards the job.
-	testkit.WaitFor(t, "the job to be discarded", func() bool {
+	apptest.WaitFor(t, "the job to be discarded", func() bool {
 		return h.count(`SELECT count(*) FROM river_job WHERE id = $1 AND state = 'discarded'`, job) == 1
 	})
 	// The reconciler's lookups are held as well, so nothing can have
@@ -89,7 +89,7 @@ func TestCancelOfARunningJobIsRefused(t *testing.T) {
 	r := h.pay("running-1", payment)
 	id := r.json(t)["id"].(string)
 	job := h.jobOf(id)
-	testkit.WaitFor(t, "the worker's call to be out", func() bool {
+	apptest.WaitFor(t, "the worker's call to be out", func() bool {
 		return h.sim.Held(id) == 2 && h.count(`SELECT count(*) FROM river_job WHERE id = $1 AND state = 'running'`, job) == 1
 	})
 	res, err := h.operator().ApplyJobs(context.Background(), app.Actor{Email: "ops@example.com"},

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/spillway/spillway/app"
-	"github.com/spillway/spillway/internal/testkit"
-	"github.com/spillway/spillway/web/sim"
+	"github.com/spillway/spillway/app/apptest"
+	"github.com/spillway/spillway/app/sim"
 )
 
 const payment = `{"amount": 1999, "currency": "usd", "customer": {"email": "a@b.example"}, "description": "tea"}`
@@ -114,7 +114,7 @@ func TestProviderErrorThenRecovery(t *testing.T) {
 		t.Fatalf("reason %v, want provider_error", doc["reason"])
 	}
 	// Let the worker fail a few times against the dead provider.
-	testkit.WaitFor(t, "the worker to retry", func() bool {
+	apptest.WaitFor(t, "the worker to retry", func() bool {
 		return h.count(`SELECT attempts FROM operations WHERE id = $1`, id) >= 3
 	})
 	if got := h.operation(id); got["status"] == "succeeded" || got["error"] == nil {
@@ -145,7 +145,7 @@ func TestAttemptsExhaustedFails(t *testing.T) {
 	if done["attempts"] != 4.0 {
 		t.Fatalf("attempts = %v, want 4", done["attempts"])
 	}
-	testkit.WaitFor(t, "the job to be discarded", func() bool {
+	apptest.WaitFor(t, "the job to be discarded", func() bool {
 		return h.count(`SELECT count(*) FROM river_job WHERE state = 'discarded'`) == 1
 	})
 	if h.sim.Effects(id) != 0 {

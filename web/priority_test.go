@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/spillway/spillway/app"
-	"github.com/spillway/spillway/internal/testkit"
-	"github.com/spillway/spillway/web/sim"
+	"github.com/spillway/spillway/app/apptest"
+	"github.com/spillway/spillway/app/sim"
 )
 
 // TestRaisedJobsGoFirstAfterAnOutage is what an operator does during an
@@ -47,7 +47,7 @@ func TestRaisedJobsGoFirstAfterAnOutage(t *testing.T) {
 	waitBreaker(t, h, app.BreakerOpen)
 	// The gate pauses the queue while the breaker is open; from then on no
 	// worker holds a job, so every one the operator raises is waiting.
-	testkit.WaitFor(t, "the payments queue to be paused and no job running", func() bool {
+	apptest.WaitFor(t, "the payments queue to be paused and no job running", func() bool {
 		return h.count(`SELECT count(*) FROM river_queue WHERE name = 'payments' AND paused_at IS NOT NULL`) == 1 &&
 			h.count(`SELECT count(*) FROM river_job WHERE state = 'running'`) == 0
 	})
@@ -85,7 +85,7 @@ func TestRaisedJobsGoFirstAfterAnOutage(t *testing.T) {
 	// order, a smaller one is charged while a raised one still waits to be
 	// fetched (a raised job, once fetched, never waits again).
 	outOfOrder := false
-	testkit.WaitFor(t, "every raised payment to be charged, or a smaller one charged before", func() bool {
+	apptest.WaitFor(t, "every raised payment to be charged, or a smaller one charged before", func() bool {
 		charged, held := 0, 0
 		for _, id := range raisedIDs {
 			charged += h.sim.Effects(id)

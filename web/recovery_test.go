@@ -12,7 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/spillway/spillway/app"
-	"github.com/spillway/spillway/web/sim"
+	"github.com/spillway/spillway/app/sim"
 )
 
 // TestRecoveryUnderMoreClientsThanConnections runs more clients than the

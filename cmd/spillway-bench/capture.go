@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/spillway/spillway/app"
+	"github.com/spillway/spillway/cmd/internal/loadgen"
 	"github.com/spillway/spillway/db"
-	"github.com/spillway/spillway/web/loadgen"
 )
 
 type captureResult struct {

@@ -18,9 +18,9 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/spillway/spillway/app"
+	"github.com/spillway/spillway/app/sim"
+	"github.com/spillway/spillway/cmd/internal/loadgen"
 	"github.com/spillway/spillway/db"
-	"github.com/spillway/spillway/web/loadgen"
-	"github.com/spillway/spillway/web/sim"
 )
 
 type floorKind string

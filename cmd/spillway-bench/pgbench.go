@@ -15,7 +15,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/spillway/spillway/web/loadgen"
+	"github.com/spillway/spillway/cmd/internal/loadgen"
 )
 
 // pgbenchResult is the database ceiling: the capture's two inserts per

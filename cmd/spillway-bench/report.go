@@ -11,7 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/spillway/spillway/web/loadgen"
+	"github.com/spillway/spillway/cmd/internal/loadgen"
 )
 
 // report is everything one bench run measured: the table rows and the raw

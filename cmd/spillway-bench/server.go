@@ -21,7 +21,7 @@ import (
 	"time"
 
 	"github.com/spillway/spillway/app"
-	"github.com/spillway/spillway/web/loadgen"
+	"github.com/spillway/spillway/cmd/internal/loadgen"
 )
 
 // build compiles bin/spillway as a user would.

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/spillway/spillway/app"
-	"github.com/spillway/spillway/web/loadgen"
+	"github.com/spillway/spillway/cmd/internal/loadgen"
 )
 
 // sync: provider instant, breaker closed; closed loop at benchConns.

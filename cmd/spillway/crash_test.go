@@ -13,10 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spillway/spillway/app/apptest"
+	"github.com/spillway/spillway/app/sim"
 	"github.com/spillway/spillway/db/dbtest"
-	"github.com/spillway/spillway/internal/testkit"
-	"github.com/spillway/spillway/web/notify/notifytest"
-	"github.com/spillway/spillway/web/sim"
+	"github.com/spillway/spillway/jobs/notify/notifytest"
 )
 
 // TestMain lets the test binary stand in for the spillway binary: a child
@@ -73,8 +73,8 @@ func startChild(t *testing.T, env []string) (*exec.Cmd, string) {
 			t.Fatal("child exited before it printed its address")
 		}
 		api = "http://" + a
-	case <-time.After(testkit.Patience):
-		t.Fatalf("child printed no address within %s", testkit.Patience)
+	case <-time.After(apptest.Patience):
+		t.Fatalf("child printed no address within %s", apptest.Patience)
 	}
 	waitHealthy(t, api)
 	return cmd, api
@@ -135,10 +135,10 @@ func TestSIGKILLBetweenCaptureAndCompletion(t *testing.T) {
 	// The child reports the state it holds in /metrics, set together with
 	// the copy its requests are decided from; its queue gate pauses the
 	// payments queue from the same news.
-	testkit.WaitFor(t, "the child to see the breaker forced open", func() bool {
+	apptest.WaitFor(t, "the child to see the breaker forced open", func() bool {
 		return metricLine(t, api, `spillway_breaker_state{dependency="payment",state="forced_open"} 1`)
 	})
-	testkit.WaitFor(t, "the payments queue to be paused", func() bool {
+	apptest.WaitFor(t, "the payments queue to be paused", func() bool {
 		var paused bool
 		err := pool.QueryRow(ctx, `SELECT paused_at IS NOT NULL FROM river_queue WHERE name = 'payments'`).Scan(&paused)
 		return err == nil && paused
@@ -196,7 +196,7 @@ func TestSIGKILLBetweenCaptureAndCompletion(t *testing.T) {
 	// could send again: what the receivers hold now is all they will get.
 	// (Each receiver records a message before answering it, so before its
 	// job can end.)
-	testkit.WaitFor(t, "a delivery on every channel and every job ended", func() bool {
+	apptest.WaitFor(t, "a delivery on every channel and every job ended", func() bool {
 		if len(smtpBackend.Messages()) < 1 || len(sms.Requests()) < 1 || len(hooks.Received()) < 1 {
 			return false
 		}

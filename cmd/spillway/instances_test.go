@@ -23,9 +23,9 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/spillway/spillway/app"
+	"github.com/spillway/spillway/app/sim"
 	"github.com/spillway/spillway/db"
 	"github.com/spillway/spillway/db/localpg"
-	"github.com/spillway/spillway/web/sim"
 )
 
 // stockRole is the ordinary login role the instances use on the stock

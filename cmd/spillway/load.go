@@ -16,7 +16,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/spillway/spillway/web/loadgen"
+	"github.com/spillway/spillway/cmd/internal/loadgen"
 )
 
 // runLoad is `spillway load`: it sends payment POSTs to a local Spillway and

@@ -13,8 +13,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/spillway/spillway/app/apptest"
 	"github.com/spillway/spillway/db/dbtest"
-	"github.com/spillway/spillway/internal/testkit"
 )
 
 // syncBuffer lets the test read what run prints while run still writes.
@@ -48,7 +48,7 @@ var (
 func printedAddr(t *testing.T, out interface{ String() string }, line *regexp.Regexp) string {
 	t.Helper()
 	var addr string
-	testkit.WaitFor(t, "the server to print its address", func() bool {
+	apptest.WaitFor(t, "the server to print its address", func() bool {
 		if m := line.FindStringSubmatch(out.String()); m != nil {
 			addr = m[1]
 		}
@@ -60,7 +60,7 @@ func printedAddr(t *testing.T, out interface{ String() string }, line *regexp.Re
 // waitHealthy polls /healthz until the server answers 200.
 func waitHealthy(t *testing.T, api string) {
 	t.Helper()
-	testkit.WaitFor(t, api+" to become healthy", func() bool {
+	apptest.WaitFor(t, api+" to become healthy", func() bool {
 		res, err := http.Get(api + "/healthz")
 		if err != nil {
 			return false
@@ -142,7 +142,7 @@ func TestServeWalkthrough(t *testing.T) {
 		t.Fatalf("set simulator up: %d", status)
 	}
 	var op map[string]any
-	testkit.WaitFor(t, "the captured operation to succeed", func() bool {
+	apptest.WaitFor(t, "the captured operation to succeed", func() bool {
 		_, op, _ = call(t, "GET", api+"/api/v1/operations/"+id, "", "")
 		return op["status"] == "succeeded"
 	})
@@ -179,5 +179,5 @@ func TestUnknownCommand(t *testing.T) {
 // (again, when it restarts one), which nothing else is handed meanwhile.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	return net.JoinHostPort("127.0.0.1", strconv.Itoa(testkit.ReservedPort(t)))
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(apptest.ReservedPort(t)))
 }

@@ -19,13 +19,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/spillway/spillway/app"
+	"github.com/spillway/spillway/app/provider"
+	"github.com/spillway/spillway/app/sim"
 	"github.com/spillway/spillway/db"
 	"github.com/spillway/spillway/jobs"
+	"github.com/spillway/spillway/jobs/notify"
 	"github.com/spillway/spillway/web"
 	"github.com/spillway/spillway/web/admin"
-	"github.com/spillway/spillway/web/notify"
-	"github.com/spillway/spillway/web/provider"
-	"github.com/spillway/spillway/web/sim"
 )
 
 // dependencyPayment names the payment provider's breaker.

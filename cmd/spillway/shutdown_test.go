@@ -20,8 +20,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/spillway/spillway/app/sim"
 	"github.com/spillway/spillway/db/dbtest"
-	"github.com/spillway/spillway/web/sim"
 )
 
 // The shutdown tests run the real binary path (TestMain re-executes the

@@ -15,7 +15,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/spillway/spillway/internal/testkit"
+	"github.com/spillway/spillway/app/apptest"
 )
 
 // repoRoot finds the module root so the test cluster lives under
@@ -65,7 +65,7 @@ func TestLocalCluster(t *testing.T) {
 	// Reserved for the whole test, restarts included: a port found free
 	// and let go could be handed to another process before postgres binds
 	// it, which on a shared machine is only a matter of time.
-	cfg := Config{Dir: dir, Port: testkit.ReservedPort(t), Database: "spillway_local_test"}
+	cfg := Config{Dir: dir, Port: apptest.ReservedPort(t), Database: "spillway_local_test"}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/spillway/spillway/app"
-	"github.com/spillway/spillway/internal/testkit"
+	"github.com/spillway/spillway/app/apptest"
 	"github.com/spillway/spillway/web/admin"
 )
 
@@ -174,7 +174,7 @@ func TestEnsureFirstAdmin(t *testing.T) {
 // postStatus posts a form as a fresh browser would and returns the status;
 // unlike client it may run on any goroutine.
 func postStatus(base, path string, form url.Values) (int, error) {
-	c := &http.Client{Timeout: testkit.Patience,
+	c := &http.Client{Timeout: apptest.Patience,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	res, err := c.PostForm(base+path, form)
 	if err != nil {

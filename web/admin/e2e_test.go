@@ -12,7 +12,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/spillway/spillway/app"
-	"github.com/spillway/spillway/internal/testkit"
+	"github.com/spillway/spillway/app/apptest"
 )
 
 // chromium finds Debian's chromium, which scripts/setup-browser.sh
@@ -75,7 +75,7 @@ func TestEndToEndInChromium(t *testing.T) {
 
 	step := func(name string, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
-		ctx, cancel := context.WithTimeout(bctx, testkit.Patience)
+		ctx, cancel := context.WithTimeout(bctx, apptest.Patience)
 		defer cancel()
 		began := time.Now()
 		defer func() { t.Logf("%s: %s", name, time.Since(began).Round(time.Millisecond)) }()
@@ -89,7 +89,7 @@ func TestEndToEndInChromium(t *testing.T) {
 	}
 	text := func(sel string) string {
 		t.Helper()
-		ctx, cancel := context.WithTimeout(bctx, testkit.Patience)
+		ctx, cancel := context.WithTimeout(bctx, apptest.Patience)
 		defer cancel()
 		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
 		if err != nil {

@@ -23,9 +23,9 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/spillway/spillway/app"
+	"github.com/spillway/spillway/app/apptest"
 	"github.com/spillway/spillway/db"
 	"github.com/spillway/spillway/db/dbtest"
-	"github.com/spillway/spillway/internal/testkit"
 	"github.com/spillway/spillway/jobs"
 	"github.com/spillway/spillway/web/admin"
 )
@@ -144,7 +144,7 @@ type client struct {
 
 func (h *harness) client() *client {
 	jar, _ := cookiejar.New(nil)
-	return &client{h: h, header: http.Header{}, http: &http.Client{Jar: jar, Timeout: testkit.Patience,
+	return &client{h: h, header: http.Header{}, http: &http.Client{Jar: jar, Timeout: apptest.Patience,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 }
 

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/spillway/spillway/app"
-	"github.com/spillway/spillway/internal/testkit"
+	"github.com/spillway/spillway/app/apptest"
 )
 
 func TestEveryPageRenders(t *testing.T) {
@@ -226,7 +226,7 @@ func TestRaisedJobIsWorkedFirst(t *testing.T) {
 		select {
 		case id := <-h.ran:
 			ran = append(ran, id)
-		case <-time.After(testkit.Patience):
+		case <-time.After(apptest.Patience):
 			t.Fatalf("only %v ran", ran)
 		}
 	}

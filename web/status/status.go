@@ -16,7 +16,7 @@ import (
 
 	"github.com/spillway/spillway/app"
 	"github.com/spillway/spillway/db"
-	"github.com/spillway/spillway/web/notify"
+	"github.com/spillway/spillway/jobs/notify"
 )
 
 //go:embed live.js

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/spillway/spillway/internal/testkit"
+	"github.com/spillway/spillway/app/apptest"
 )
 
 func TestSMSSendPostsForm(t *testing.T) {
@@ -176,7 +176,7 @@ func TestSMSRefusesBeforeSending(t *testing.T) {
 func TestSMSNetworkErrorIsRetryable(t *testing.T) {
 	t.Parallel()
 	// Held for the test, so no other listener can be given the port.
-	s, err := NewSMS(SMSConfig{URL: "http://" + testkit.RefusingAddr(t), From: "+15550001111"})
+	s, err := NewSMS(SMSConfig{URL: "http://" + apptest.RefusingAddr(t), From: "+15550001111"})
 	if err != nil {
 		t.Fatal(err)
 	}

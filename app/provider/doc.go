@@ -1,5 +1,5 @@
 // Package provider holds Spillway's app.PaymentProvider implementations:
-// HTTP speaks the generic JSON payment contract served by web/sim (and by
+// HTTP speaks the generic JSON payment contract served by app/sim (and by
 // any provider that adopts it), Stripe speaks Stripe's PaymentIntents API
 // through stripe-go. Each charges, looks up what happened under a key,
 // lists charges for the orphan sweep and refunds; one file per action

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/spillway/spillway/web/sim"
+	"github.com/spillway/spillway/app/sim"
 )
 
 func TestUnavailableHasNoEffect(t *testing.T) {

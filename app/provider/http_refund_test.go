@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/spillway/spillway/app"
-	"github.com/spillway/spillway/web/sim"
+	"github.com/spillway/spillway/app/sim"
 )
 
 func TestHTTPRefundTwiceWithOneKeyRefundsOnce(t *testing.T) {

@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/spillway/spillway/app"
-	"github.com/spillway/spillway/internal/testkit"
-	"github.com/spillway/spillway/web/provider"
+	"github.com/spillway/spillway/app/apptest"
+	"github.com/spillway/spillway/app/provider"
 )
 
 func newStripe(t *testing.T, base, key string) *provider.Stripe {
@@ -184,7 +184,7 @@ func TestStripeTransportFaults(t *testing.T) {
 	}))
 	t.Cleanup(slow.Close)
 	// Held for the test, so no other listener can be given the port.
-	gone := "http://" + testkit.RefusingAddr(t)
+	gone := "http://" + apptest.RefusingAddr(t)
 
 	tests := []struct {
 		name     string

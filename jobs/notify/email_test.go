@@ -16,8 +16,8 @@ import (
 
 	"github.com/emersion/go-smtp"
 
-	"github.com/spillway/spillway/internal/testkit"
-	"github.com/spillway/spillway/web/notify/notifytest"
+	"github.com/spillway/spillway/app/apptest"
+	"github.com/spillway/spillway/jobs/notify/notifytest"
 )
 
 // parsedMail is a notifytest.SMTPMessage message taken apart for assertions.
@@ -220,7 +220,7 @@ func TestEmailFailureClassification(t *testing.T) {
 	addr := notifytest.StartSMTP(t, be, notifytest.PlainSMTP, tls.Certificate{})
 
 	// Held for the test, so no other listener can be given the port.
-	closedAddr := testkit.RefusingAddr(t)
+	closedAddr := apptest.RefusingAddr(t)
 
 	tests := []struct {
 		name       string

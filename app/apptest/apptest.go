@@ -1,8 +1,8 @@
-// Package testkit holds what tests use instead of waiting and hoping:
+// Package apptest holds what tests use instead of waiting and hoping:
 // loopback ports that no other process on the machine can be handed in the
 // meantime, and a deadline that passes when the test says so rather than
 // when a clock does. It is for tests only.
-package testkit
+package apptest
 
 import (
 	"context"
@@ -62,20 +62,20 @@ func hold(t testing.TB, reuse bool) int {
 	t.Helper()
 	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
-		t.Fatalf("testkit: socket: %v", err)
+		t.Fatalf("apptest: socket: %v", err)
 	}
 	t.Cleanup(func() { _ = syscall.Close(fd) })
 	if reuse {
 		if err := syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1); err != nil {
-			t.Fatalf("testkit: SO_REUSEADDR: %v", err)
+			t.Fatalf("apptest: SO_REUSEADDR: %v", err)
 		}
 	}
 	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		t.Fatalf("testkit: bind: %v", err)
+		t.Fatalf("apptest: bind: %v", err)
 	}
 	sa, err := syscall.Getsockname(fd)
 	if err != nil {
-		t.Fatalf("testkit: getsockname: %v", err)
+		t.Fatalf("apptest: getsockname: %v", err)
 	}
 	return sa.(*syscall.SockaddrInet4).Port
 }
@@ -118,4 +118,4 @@ func (c *expiring) expire() {
 	})
 }
 
-func (c *expiring) String() string { return "testkit.ExpiringContext" }
+func (c *expiring) String() string { return "apptest.ExpiringContext" }

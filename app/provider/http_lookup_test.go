@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/spillway/spillway/app"
-	"github.com/spillway/spillway/web/sim"
+	"github.com/spillway/spillway/app/sim"
 )
 
 // TestHTTPLookupFindsTheChargeOfATimedOutCall: the charge took effect, the

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/spillway/spillway/internal/testkit"
-	"github.com/spillway/spillway/web/sim"
+	"github.com/spillway/spillway/app/apptest"
+	"github.com/spillway/spillway/app/sim"
 )
 
 func TestReplayReturnsFirstAnswer(t *testing.T) {
@@ -91,7 +91,7 @@ func TestTimedOutClientStillCausedEffect(t *testing.T) {
 
 	// The client's deadline passes once the charge has arrived, not after
 	// a duration a slow machine might need just to deliver the request.
-	ctx, expire := testkit.ExpiringContext()
+	ctx, expire := apptest.ExpiringContext()
 	h := map[string]string{"Idempotency-Key": "slow-op"}
 	errc := make(chan error, 1)
 	go func() {
@@ -100,7 +100,7 @@ func TestTimedOutClientStillCausedEffect(t *testing.T) {
 	}()
 	// The effect precedes the delay: it is there while the client still
 	// waits for its answer.
-	testkit.WaitFor(t, "the charge's effect", func() bool { return s.Effects("slow-op") == 1 })
+	apptest.WaitFor(t, "the charge's effect", func() bool { return s.Effects("slow-op") == 1 })
 	select {
 	case err := <-errc:
 		t.Fatalf("the client heard back (%v) before its deadline; want the answer delayed", err)

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/spillway/spillway/web/sim"
+	"github.com/spillway/spillway/app/sim"
 )
 
 type listedJSON struct {

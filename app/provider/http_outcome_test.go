@@ -12,7 +12,7 @@ import (
 	"testing"
 
 	"github.com/spillway/spillway/app"
-	"github.com/spillway/spillway/web/provider"
+	"github.com/spillway/spillway/app/provider"
 )
 
 // rawServer accepts connections on loopback and hands each to handle; it

@@ -7,7 +7,7 @@ import (
 	"net/url"
 	"testing"
 
-	"github.com/spillway/spillway/web/sim"
+	"github.com/spillway/spillway/app/sim"
 )
 
 func refund(t *testing.T, srv, chargeID, key string) reply {

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/spillway/spillway/internal/testkit"
+	"github.com/spillway/spillway/app/apptest"
 )
 
 // server is an httptest server on loopback that answers with the status in
@@ -281,7 +281,7 @@ func TestRunCancelStopsEarly(t *testing.T) {
 func TestRunTransportErrors(t *testing.T) {
 	t.Parallel()
 	// Held for the test, so no other listener can be given the port.
-	refused := "http://" + testkit.RefusingAddr(t)
+	refused := "http://" + apptest.RefusingAddr(t)
 	slow := newServer(t, time.Minute)
 	tests := []struct {
 		name    string
@@ -402,7 +402,7 @@ func TestNoGoroutineLeak(t *testing.T) {
 	}
 	// Connection goroutines (ours and the server's) end asynchronously after
 	// the sockets close, so poll for a bounded while.
-	deadline := time.Now().Add(testkit.Patience)
+	deadline := time.Now().Add(apptest.Patience)
 	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}

@@ -1,4 +1,4 @@
-package testkit_test
+package apptest_test
 
 import (
 	"context"
@@ -7,12 +7,12 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/spillway/spillway/internal/testkit"
+	"github.com/spillway/spillway/app/apptest"
 )
 
 func TestRefusingAddrRefusesAndCannotBeTaken(t *testing.T) {
 	t.Parallel()
-	addr := testkit.RefusingAddr(t)
+	addr := apptest.RefusingAddr(t)
 	if c, err := net.Dial("tcp", addr); err == nil {
 		c.Close()
 		t.Fatalf("dial %s succeeded, want refused", addr)
@@ -25,7 +25,7 @@ func TestRefusingAddrRefusesAndCannotBeTaken(t *testing.T) {
 
 func TestReservedPortTakesItsServerAndNoOneElse(t *testing.T) {
 	t.Parallel()
-	port := testkit.ReservedPort(t)
+	port := apptest.ReservedPort(t)
 	for range 200 {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -51,7 +51,7 @@ func TestReservedPortTakesItsServerAndNoOneElse(t *testing.T) {
 
 func TestExpiringContext(t *testing.T) {
 	t.Parallel()
-	ctx, expire := testkit.ExpiringContext()
+	ctx, expire := apptest.ExpiringContext()
 	if ctx.Err() != nil {
 		t.Fatalf("Err before expiry = %v", ctx.Err())
 	}

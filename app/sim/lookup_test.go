@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/spillway/spillway/web/sim"
+	"github.com/spillway/spillway/app/sim"
 )
 
 // lookup asks what happened under key and fails the test on transport errors.

@@ -6,8 +6,8 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/spillway/spillway/internal/testkit"
-	"github.com/spillway/spillway/web/sim"
+	"github.com/spillway/spillway/app/apptest"
+	"github.com/spillway/spillway/app/sim"
 )
 
 type replyOrErr struct {
@@ -43,7 +43,7 @@ func TestHoldKeepsAnswersBackUntilRelease(t *testing.T) {
 	s, srv := start(t, sim.Config{})
 	s.Hold("held")
 	got := chargeAsync(t, srv.URL, "held")
-	testkit.WaitFor(t, "the charge to reach the hold", func() bool { return s.Held("held") == 1 })
+	apptest.WaitFor(t, "the charge to reach the hold", func() bool { return s.Held("held") == 1 })
 	if s.Effects("held") != 1 || s.Calls("held") != 1 {
 		t.Fatalf("held before its work was recorded: effects %d, calls %d", s.Effects("held"), s.Calls("held"))
 	}
@@ -75,13 +75,13 @@ func TestHoldAppliesToLookupsAndFailures(t *testing.T) {
 	t.Parallel()
 	s, srv := start(t, sim.Config{})
 	s.Hold("k")
-	ctx, expire := testkit.ExpiringContext()
+	ctx, expire := apptest.ExpiringContext()
 	errc := make(chan error, 1)
 	go func() {
 		_, err := do(ctx, t, http.MethodGet, srv.URL+"/charges/k", nil, "")
 		errc <- err
 	}()
-	testkit.WaitFor(t, "the lookup to reach the hold", func() bool { return s.Held("k") == 1 })
+	apptest.WaitFor(t, "the lookup to reach the hold", func() bool { return s.Held("k") == 1 })
 	if !s.Closed("k") {
 		t.Fatal("a held not-found lookup has not closed the key")
 	}
@@ -92,7 +92,7 @@ func TestHoldAppliesToLookupsAndFailures(t *testing.T) {
 
 	s.SetChaos(sim.Chaos{Down: true})
 	got := chargeAsync(t, srv.URL, "k")
-	testkit.WaitFor(t, "the failed charge to reach the hold", func() bool { return s.Held("k") == 2 })
+	apptest.WaitFor(t, "the failed charge to reach the hold", func() bool { return s.Held("k") == 2 })
 	s.Release("k")
 	if r := <-got; r.status(t) != http.StatusServiceUnavailable {
 		t.Fatalf("held failure: %d", r.reply.status)
@@ -105,7 +105,7 @@ func TestResetReleasesHolds(t *testing.T) {
 	s, srv := start(t, sim.Config{})
 	s.Hold("k")
 	got := chargeAsync(t, srv.URL, "k")
-	testkit.WaitFor(t, "the charge to reach the hold", func() bool { return s.Held("k") == 1 })
+	apptest.WaitFor(t, "the charge to reach the hold", func() bool { return s.Held("k") == 1 })
 	s.Reset()
 	if r := <-got; r.status(t) != http.StatusOK {
 		t.Fatalf("answer after Reset: %d", r.reply.status)

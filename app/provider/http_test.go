@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/spillway/spillway/app"
-	"github.com/spillway/spillway/internal/testkit"
-	"github.com/spillway/spillway/web/provider"
-	"github.com/spillway/spillway/web/sim"
+	"github.com/spillway/spillway/app/apptest"
+	"github.com/spillway/spillway/app/provider"
+	"github.com/spillway/spillway/app/sim"
 )
 
 func newHTTP(t *testing.T, base string) *provider.HTTP {
@@ -42,7 +42,7 @@ const guard = time.Minute
 // its answer (a latency no test waits out).
 func chargeTimingOutAfterEffect(t *testing.T, p *provider.HTTP, s *sim.Sim, c app.Charge) (app.ChargeResult, error) {
 	t.Helper()
-	ctx, expire := testkit.ExpiringContext()
+	ctx, expire := apptest.ExpiringContext()
 	type result struct {
 		res app.ChargeResult
 		err error
@@ -52,7 +52,7 @@ func chargeTimingOutAfterEffect(t *testing.T, p *provider.HTTP, s *sim.Sim, c ap
 		res, err := p.Charge(ctx, c)
 		done <- result{res, err}
 	}()
-	testkit.WaitFor(t, "the charge's effect at the simulator", func() bool { return s.Effects(c.IdempotencyKey) == 1 })
+	apptest.WaitFor(t, "the charge's effect at the simulator", func() bool { return s.Effects(c.IdempotencyKey) == 1 })
 	expire()
 	r := <-done
 	return r.res, r.err
@@ -199,7 +199,7 @@ func TestHTTPStatusMapping(t *testing.T) {
 func TestHTTPTransportFaults(t *testing.T) {
 	t.Parallel()
 	// Held for the test, so no other listener can be given the port.
-	gone := "http://" + testkit.RefusingAddr(t)
+	gone := "http://" + apptest.RefusingAddr(t)
 	_, live := startSim(t)
 
 	tests := []struct {
