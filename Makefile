@@ -43,8 +43,10 @@ fuzz:
 	$(GO) test ./jobs/notify -run '^$$' -fuzz FuzzCheckURL -fuzztime $(FUZZTIME)
 
 # Regenerates templ's Go code (committed; run after editing a .templ file).
+# Without templ's version comment: it sits right above the package clause,
+# so `go doc` would open the package's documentation with it.
 generate:
-	$(GO) tool templ generate
+	$(GO) tool templ generate -include-version=false
 
 clean:
 	rm -rf bin

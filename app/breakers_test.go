@@ -51,7 +51,7 @@ type instance struct {
 func startInstance(t *testing.T, pool *pgxpool.Pool, name string, policy app.BreakerPolicy, poll time.Duration, clk *clock) *instance {
 	t.Helper()
 	bs, err := app.NewBreakers(app.BreakersConfig{
-		Store: &db.BreakerStore{Pool: pool}, Instance: name, FlushEvery: 20 * time.Millisecond, PollEvery: poll,
+		Store: db.NewStore(pool), Instance: name, FlushEvery: 20 * time.Millisecond, PollEvery: poll,
 		Now: clk.Now, Rand: func() float64 { return 0.5 },
 	})
 	if err != nil {
@@ -269,7 +269,7 @@ func TestForceAndEnvOverride(t *testing.T) {
 
 	// A restart with a threshold in the environment replaces just that one.
 	rate := 0.25
-	c, err := app.NewBreakers(app.BreakersConfig{Store: &db.BreakerStore{Pool: pool}, Instance: "c"})
+	c, err := app.NewBreakers(app.BreakersConfig{Store: db.NewStore(pool), Instance: "c"})
 	if err != nil {
 		t.Fatal(err)
 	}

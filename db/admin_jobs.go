@@ -234,7 +234,7 @@ func GetAdminJob(ctx context.Context, q Querier, id int64) (*AdminJobDetail, err
 		&j.OperationID, &j.OpStatus, &j.Amount, &j.Currency, &j.Email, &j.Description,
 		&d.Args, &d.Metadata, &d.Tags, &errs)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, ErrNotFound
+		return nil, errNotFound
 	}
 	if err != nil {
 		return nil, fmt.Errorf("get job: %w", err)
@@ -244,7 +244,7 @@ func GetAdminJob(ctx context.Context, q Querier, id int64) (*AdminJobDetail, err
 		return nil, fmt.Errorf("decode job errors: %w", err)
 	}
 	if j.OperationID != nil {
-		if d.Operation, err = GetOperation(ctx, q, *j.OperationID); err != nil && !errors.Is(err, ErrNotFound) {
+		if d.Operation, err = GetOperation(ctx, q, *j.OperationID); err != nil && !isNotFound(err) {
 			return nil, err
 		}
 		if err := q.QueryRow(ctx, `SELECT to_regclass('deliveries') IS NOT NULL`).Scan(&d.HasDeliveries); err != nil {

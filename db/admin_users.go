@@ -46,7 +46,7 @@ func scanAdminUser(row pgx.Row) (*app.AdminUser, error) {
 	var u app.AdminUser
 	err := row.Scan(&u.ID, &u.Email, &u.PasswordHash, &u.Role, &u.CreatedAt, &u.DisabledAt)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, ErrNotFound
+		return nil, errNotFound
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read admin user: %w", err)
@@ -193,7 +193,7 @@ func PruneAdminSessions(ctx context.Context, q Querier, now, idleSince time.Time
 }
 
 // GetAdminSession returns the live session with that token hash and its
-// (enabled) user; ErrNotFound when there is none.
+// (enabled) user; an ENOTFOUND error when there is none.
 func GetAdminSession(ctx context.Context, q Querier, tokenHash []byte, now time.Time) (*AdminSession, error) {
 	var s AdminSession
 	err := q.QueryRow(ctx, `
@@ -203,7 +203,7 @@ func GetAdminSession(ctx context.Context, q Querier, tokenHash []byte, now time.
 		Scan(&s.User.ID, &s.User.Email, &s.User.PasswordHash, &s.User.Role, &s.User.CreatedAt, &s.User.DisabledAt,
 			&s.ExpiresAt, &s.LastSeen)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, ErrNotFound
+		return nil, errNotFound
 	}
 	if err != nil {
 		return nil, fmt.Errorf("get session: %w", err)

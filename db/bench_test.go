@@ -65,7 +65,7 @@ func TestSetBreakerStateNotifiesAndRecordsNoTransition(t *testing.T) {
 	pool, url := dbtest.NewWithURL(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	store := &db.BreakerStore{Pool: pool}
+	store := db.NewStore(pool)
 	before, err := store.EnsureBreaker(ctx, "payment", app.DefaultBreakerPolicy(), time.Now())
 	if err != nil {
 		t.Fatal(err)

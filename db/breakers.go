@@ -16,11 +16,6 @@ import (
 // announced on, with the breaker's name as payload.
 const BreakerChannel = "spillway_breakers"
 
-// BreakerStore implements app.BreakerStore.
-type BreakerStore struct {
-	Pool *pgxpool.Pool
-}
-
 const breakerColumns = `name, state, generation, since, coalesce(open_until, 'epoch'), trips, window_ms, min_calls,
 	failure_rate, slow_rate, slow_call_ms, open_wait_ms, max_open_wait_ms, probes, probe_lease_ms, trip_memory_ms`
 
@@ -32,7 +27,7 @@ func scanBreaker(row pgx.Row) (app.Breaker, error) {
 	err := row.Scan(&b.Name, &b.State, &b.Generation, &b.Since, &b.OpenUntil, &b.Trips, &window, &b.Policy.MinCalls,
 		&b.Policy.FailureRate, &b.Policy.SlowRate, &slow, &wait, &maxWait, &b.Policy.Probes, &lease, &memory)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return b, ErrNotFound
+		return b, errNotFound
 	}
 	ms := time.Millisecond
 	b.Policy.Window, b.Policy.SlowCall, b.Policy.OpenWait = time.Duration(window)*ms, time.Duration(slow)*ms, time.Duration(wait)*ms
@@ -51,9 +46,9 @@ func policyArgs(p app.BreakerPolicy) []any {
 
 // EnsureBreaker creates the breaker, closed, with policy if it does not
 // exist, and returns it as stored.
-func (s *BreakerStore) EnsureBreaker(ctx context.Context, name string, p app.BreakerPolicy, now time.Time) (app.Breaker, error) {
+func EnsureBreaker(ctx context.Context, q Querier, name string, p app.BreakerPolicy, now time.Time) (app.Breaker, error) {
 	args := append([]any{name, now}, policyArgs(p)...)
-	_, err := s.Pool.Exec(ctx, `
+	_, err := q.Exec(ctx, `
 		INSERT INTO breakers (name, state, generation, since, trips, window_ms, min_calls, failure_rate, slow_rate,
 			slow_call_ms, open_wait_ms, max_open_wait_ms, probes, probe_lease_ms, trip_memory_ms, updated_at)
 		VALUES ($1, 'closed', 1, $2, 0, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $2)
@@ -61,21 +56,21 @@ func (s *BreakerStore) EnsureBreaker(ctx context.Context, name string, p app.Bre
 	if err != nil {
 		return app.Breaker{}, fmt.Errorf("ensure breaker %s: %w", name, err)
 	}
-	return s.GetBreaker(ctx, name)
+	return GetBreaker(ctx, q, name)
 }
 
 // GetBreaker reads one breaker.
-func (s *BreakerStore) GetBreaker(ctx context.Context, name string) (app.Breaker, error) {
-	b, err := scanBreaker(s.Pool.QueryRow(ctx, `SELECT `+breakerColumns+` FROM breakers WHERE name = $1`, name))
-	if err != nil && !errors.Is(err, ErrNotFound) {
+func GetBreaker(ctx context.Context, q Querier, name string) (app.Breaker, error) {
+	b, err := scanBreaker(q.QueryRow(ctx, `SELECT `+breakerColumns+` FROM breakers WHERE name = $1`, name))
+	if err != nil && !isNotFound(err) {
 		return b, fmt.Errorf("get breaker %s: %w", name, err)
 	}
 	return b, err
 }
 
 // ListBreakers reads every breaker, by name.
-func (s *BreakerStore) ListBreakers(ctx context.Context) ([]app.Breaker, error) {
-	rows, err := s.Pool.Query(ctx, `SELECT `+breakerColumns+` FROM breakers ORDER BY name`)
+func ListBreakers(ctx context.Context, q Querier) ([]app.Breaker, error) {
+	rows, err := q.Query(ctx, `SELECT `+breakerColumns+` FROM breakers ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("list breakers: %w", err)
 	}
@@ -91,9 +86,9 @@ func (s *BreakerStore) ListBreakers(ctx context.Context) ([]app.Breaker, error) 
 	return bs, rows.Err()
 }
 
-// AddCounts adds each instance-local bucket to the shared ones, in one
+// AddBreakerCounts adds each instance-local bucket to the shared ones, in one
 // statement.
-func (s *BreakerStore) AddCounts(ctx context.Context, deltas []app.CountDelta) error {
+func AddBreakerCounts(ctx context.Context, q Querier, deltas []app.CountDelta) error {
 	if len(deltas) == 0 {
 		return nil
 	}
@@ -107,7 +102,7 @@ func (s *BreakerStore) AddCounts(ctx context.Context, deltas []app.CountDelta) e
 		names, gens, buckets = append(names, d.Name), append(gens, d.Generation), append(buckets, d.Bucket)
 		calls, fails, sl = append(calls, int32(d.Counts.Calls)), append(fails, int32(d.Counts.Failures)), append(sl, int32(d.Counts.Slow))
 	}
-	_, err := s.Pool.Exec(ctx, `
+	_, err := q.Exec(ctx, `
 		INSERT INTO breaker_counts (name, generation, bucket, calls, failures, slow)
 		SELECT * FROM unnest($1::text[], $2::bigint[], $3::timestamptz[], $4::int[], $5::int[], $6::int[])
 		ON CONFLICT (name, generation, bucket) DO UPDATE SET
@@ -121,10 +116,10 @@ func (s *BreakerStore) AddCounts(ctx context.Context, deltas []app.CountDelta) e
 	return nil
 }
 
-// WindowCounts sums a generation's buckets from since on.
-func (s *BreakerStore) WindowCounts(ctx context.Context, name string, gen int64, since time.Time) (app.Counts, error) {
+// BreakerWindowCounts sums a generation's buckets from since on.
+func BreakerWindowCounts(ctx context.Context, q Querier, name string, gen int64, since time.Time) (app.Counts, error) {
 	var c app.Counts
-	err := s.Pool.QueryRow(ctx, `
+	err := q.QueryRow(ctx, `
 		SELECT coalesce(sum(calls), 0), coalesce(sum(failures), 0), coalesce(sum(slow), 0)
 		FROM breaker_counts WHERE name = $1 AND generation = $2 AND bucket >= $3`, name, gen, since).
 		Scan(&c.Calls, &c.Failures, &c.Slow)
@@ -134,11 +129,11 @@ func (s *BreakerStore) WindowCounts(ctx context.Context, name string, gen int64,
 	return c, nil
 }
 
-// Transition moves a breaker from one generation to the next if nobody
+// TransitionBreaker moves a breaker from one generation to the next if nobody
 // else did first, records the transition and notifies every instance, all
 // in one transaction. False means another writer won; re-read and retry.
-func (s *BreakerStore) Transition(ctx context.Context, from, to app.Breaker, t app.Transition) (bool, error) {
-	tx, err := s.Pool.Begin(ctx)
+func TransitionBreaker(ctx context.Context, pool *pgxpool.Pool, from, to app.Breaker, t app.Transition) (bool, error) {
+	tx, err := pool.Begin(ctx)
 	if err != nil {
 		return false, err
 	}
@@ -170,9 +165,9 @@ func (s *BreakerStore) Transition(ctx context.Context, from, to app.Breaker, t a
 	return true, tx.Commit(ctx)
 }
 
-// SetPolicy replaces a breaker's thresholds and records who did it.
-func (s *BreakerStore) SetPolicy(ctx context.Context, name string, p app.BreakerPolicy, t app.Transition, now time.Time) error {
-	tx, err := s.Pool.Begin(ctx)
+// SetBreakerPolicy replaces a breaker's thresholds and records who did it.
+func SetBreakerPolicy(ctx context.Context, pool *pgxpool.Pool, name string, p app.BreakerPolicy, t app.Transition, now time.Time) error {
+	tx, err := pool.Begin(ctx)
 	if err != nil {
 		return err
 	}
@@ -200,8 +195,8 @@ func (s *BreakerStore) SetPolicy(ctx context.Context, name string, p app.Breaker
 // ClaimProbe takes one of a half-open generation's probe permits, if any is
 // free. The breaker row is locked only for this short transaction, never
 // across the probe call itself.
-func (s *BreakerStore) ClaimProbe(ctx context.Context, name string, gen int64, instance string) (int64, bool, error) {
-	tx, err := s.Pool.Begin(ctx)
+func ClaimProbe(ctx context.Context, pool *pgxpool.Pool, name string, gen int64, instance string) (int64, bool, error) {
+	tx, err := pool.Begin(ctx)
 	if err != nil {
 		return 0, false, err
 	}
@@ -235,12 +230,12 @@ func (s *BreakerStore) ClaimProbe(ctx context.Context, name string, gen int64, i
 
 // FinishProbe records a probe's outcome ("success" or "failure"), or with
 // outcome "" releases the permit unused.
-func (s *BreakerStore) FinishProbe(ctx context.Context, id int64, outcome string) error {
+func FinishProbe(ctx context.Context, q Querier, id int64, outcome string) error {
 	var err error
 	if outcome == "" {
-		_, err = s.Pool.Exec(ctx, `UPDATE breaker_probes SET leased_until = now() WHERE id = $1 AND outcome IS NULL`, id)
+		_, err = q.Exec(ctx, `UPDATE breaker_probes SET leased_until = now() WHERE id = $1 AND outcome IS NULL`, id)
 	} else {
-		_, err = s.Pool.Exec(ctx, `UPDATE breaker_probes SET outcome = $2 WHERE id = $1 AND outcome IS NULL`, id, outcome)
+		_, err = q.Exec(ctx, `UPDATE breaker_probes SET outcome = $2 WHERE id = $1 AND outcome IS NULL`, id, outcome)
 	}
 	if err != nil {
 		return fmt.Errorf("finish probe: %w", err)
@@ -249,8 +244,8 @@ func (s *BreakerStore) FinishProbe(ctx context.Context, id int64, outcome string
 }
 
 // ProbeSummary counts a half-open generation's probe outcomes.
-func (s *BreakerStore) ProbeSummary(ctx context.Context, name string, gen int64) (successes, failures int, err error) {
-	err = s.Pool.QueryRow(ctx, `
+func ProbeSummary(ctx context.Context, q Querier, name string, gen int64) (successes, failures int, err error) {
+	err = q.QueryRow(ctx, `
 		SELECT count(*) FILTER (WHERE outcome = 'success'), count(*) FILTER (WHERE outcome = 'failure')
 		FROM breaker_probes WHERE name = $1 AND generation = $2`, name, gen).Scan(&successes, &failures)
 	if err != nil {
@@ -260,11 +255,11 @@ func (s *BreakerStore) ProbeSummary(ctx context.Context, name string, gen int64)
 }
 
 // PruneBreakerHistory drops counts and probes too old to matter.
-func (s *BreakerStore) PruneBreakerHistory(ctx context.Context, before time.Time) error {
-	if _, err := s.Pool.Exec(ctx, `DELETE FROM breaker_counts WHERE bucket < $1`, before); err != nil {
+func PruneBreakerHistory(ctx context.Context, q Querier, before time.Time) error {
+	if _, err := q.Exec(ctx, `DELETE FROM breaker_counts WHERE bucket < $1`, before); err != nil {
 		return fmt.Errorf("prune breaker counts: %w", err)
 	}
-	if _, err := s.Pool.Exec(ctx, `DELETE FROM breaker_probes WHERE created_at < $1`, before); err != nil {
+	if _, err := q.Exec(ctx, `DELETE FROM breaker_probes WHERE created_at < $1`, before); err != nil {
 		return fmt.Errorf("prune breaker probes: %w", err)
 	}
 	return nil
@@ -272,6 +267,6 @@ func (s *BreakerStore) PruneBreakerHistory(ctx context.Context, before time.Time
 
 // ListenBreakers calls fn with a breaker's name whenever any instance
 // changes it, until ctx ends, calling ready once it is listening.
-func (s *BreakerStore) ListenBreakers(ctx context.Context, ready func(), fn func(name string)) error {
-	return Listen(ctx, s.Pool, BreakerChannel, ready, fn)
+func ListenBreakers(ctx context.Context, pool *pgxpool.Pool, ready func(), fn func(name string)) error {
+	return Listen(ctx, pool, BreakerChannel, ready, fn)
 }

@@ -5,7 +5,6 @@ package db
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -75,9 +74,10 @@ type Querier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
-// ErrNotFound is returned when a row does not exist. It carries app's
-// ENOTFOUND code, so the domain can tell without importing db.
-var ErrNotFound error = &app.Error{Code: app.ENOTFOUND, Message: "not found"}
+// errNotFound is what a read returns when its row does not exist: app's
+// ENOTFOUND code, so callers ask app.ErrorCode, as they do of any
+// domain error, and nothing outside db knows db's errors (wtf's sqlite
+// package does the same).
+var errNotFound error = &app.Error{Code: app.ENOTFOUND, Message: "not found"}
 
-// IsNotFound reports whether err says a row does not exist.
-func IsNotFound(err error) bool { return errors.Is(err, ErrNotFound) }
+func isNotFound(err error) bool { return app.ErrorCode(err) == app.ENOTFOUND }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/spillway/spillway/app"
 )
@@ -26,17 +25,12 @@ const insertDelivery = `
 	INSERT INTO deliveries (operation_id, channel, target, attempt, outcome, response_code, error)
 	VALUES ($1, $2, $3, $4, $5, nullif($6, 0), nullif($7, ''))`
 
-// InsertDelivery records an attempt on its own.
+// InsertDelivery records an attempt.
 func InsertDelivery(ctx context.Context, q Querier, d DeliveryRecord) error {
 	if _, err := q.Exec(ctx, insertDelivery, d.OperationID, d.Channel, d.Target, d.Attempt, d.Outcome, d.ResponseCode, app.ClipText(d.Error, 1000)); err != nil {
 		return fmt.Errorf("record delivery: %w", err)
 	}
 	return nil
-}
-
-// InsertDeliveryTx records an attempt inside tx.
-func InsertDeliveryTx(ctx context.Context, tx pgx.Tx, d DeliveryRecord) error {
-	return InsertDelivery(ctx, tx, d)
 }
 
 // TargetDisabled reports whether target asked, in answer to an earlier

@@ -22,7 +22,7 @@ import (
 // alone, so the orphan sweep can take the same lock knowing only a
 // charge's reference. A hash collision only yields a spurious 409, never
 // a wrong replay.
-func (s *Store) ClaimKeyTx(ctx context.Context, tx pgx.Tx, scope, key string, opID uuid.UUID) (app.KeyClaim, error) {
+func ClaimKeyTx(ctx context.Context, tx pgx.Tx, scope, key string, opID uuid.UUID) (app.KeyClaim, error) {
 	var (
 		claim     app.KeyClaim
 		r         = app.IdempotencyRecord{Scope: scope, Key: key}
@@ -65,3 +65,16 @@ const operationLockKey = `hashtextextended($1::uuid::text, 0)`
 const insertIdempotency = `
 	INSERT INTO idempotency_keys (scope, key, fingerprint, operation_id, response, created_at)
 	VALUES ($1, $2, $3, $4, $5, $6)`
+
+// ExpireIdempotencyKeys deletes up to limit records created before cutoff
+// and says how many it deleted; callers repeat until fewer than limit go,
+// so a large backlog never holds long locks.
+func ExpireIdempotencyKeys(ctx context.Context, q Querier, cutoff time.Time, limit int) (int, error) {
+	tag, err := q.Exec(ctx, `
+		DELETE FROM idempotency_keys WHERE ctid IN (
+			SELECT ctid FROM idempotency_keys WHERE created_at < $1 LIMIT $2)`, cutoff, limit)
+	if err != nil {
+		return 0, fmt.Errorf("expire idempotency keys: %w", err)
+	}
+	return int(tag.RowsAffected()), nil
+}

@@ -58,3 +58,21 @@ func ServerConnLimit(ctx context.Context, q Querier) (ConnLimit, error) {
 	}
 	return l, nil
 }
+
+// ServerSettings is what a benchmark report says about the server.
+type ServerSettings struct {
+	Version           string
+	Fsync             string
+	SynchronousCommit string
+}
+
+// ReadServerSettings reads the server's version and durability settings.
+func ReadServerSettings(ctx context.Context, q Querier) (ServerSettings, error) {
+	var s ServerSettings
+	err := q.QueryRow(ctx, `SELECT current_setting('server_version'), current_setting('fsync'),
+		current_setting('synchronous_commit')`).Scan(&s.Version, &s.Fsync, &s.SynchronousCommit)
+	if err != nil {
+		return s, fmt.Errorf("read server settings: %w", err)
+	}
+	return s, nil
+}

@@ -29,7 +29,7 @@ func scanOperation(row pgx.Row) (*app.Operation, error) {
 		&op.Payment.Amount, &op.Payment.Currency, &email, &phone, &op.Payment.Description, &op.Payment.CallbackURL,
 		&op.JobID, &op.KeyGen, &op.OutcomeUnknownSince, &op.AttemptedAt, &result, &oerr, &op.CreatedAt, &op.UpdatedAt, &op.CompletedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, ErrNotFound
+		return nil, errNotFound
 	}
 	if err != nil {
 		return nil, err
@@ -49,22 +49,17 @@ func scanOperation(row pgx.Row) (*app.Operation, error) {
 	return &op, nil
 }
 
-// GetOperation reads one operation; ErrNotFound if there is none.
+// GetOperation reads one operation; an ENOTFOUND error if there is none.
 func GetOperation(ctx context.Context, q Querier, id uuid.UUID) (*app.Operation, error) {
 	op, err := scanOperation(q.QueryRow(ctx, `SELECT `+operationColumns+` FROM operations WHERE id = $1`, id))
-	if err != nil && !errors.Is(err, ErrNotFound) {
+	if err != nil && !isNotFound(err) {
 		return nil, fmt.Errorf("get operation: %w", err)
 	}
 	return op, err
 }
 
-// GetOperationTx reads one operation inside tx.
-func (s *Store) GetOperationTx(ctx context.Context, tx pgx.Tx, id uuid.UUID) (*app.Operation, error) {
-	return GetOperation(ctx, tx, id)
-}
-
 // InsertOperationTx inserts op; false means an operation with its id exists.
-func (s *Store) InsertOperationTx(ctx context.Context, tx pgx.Tx, op *app.Operation) (bool, error) {
+func InsertOperationTx(ctx context.Context, tx pgx.Tx, op *app.Operation) (bool, error) {
 	tag, err := tx.Exec(ctx, insertOperation, insertOperationArgs(op)...)
 	if err != nil {
 		return false, fmt.Errorf("insert operation: %w", err)
@@ -76,7 +71,7 @@ func (s *Store) InsertOperationTx(ctx context.Context, tx pgx.Tx, op *app.Operat
 // trip (a pipelined batch; the statements still run in order). It fails if
 // the operation already exists: a request is never acknowledged without
 // its own row.
-func (s *Store) RecordTx(ctx context.Context, tx pgx.Tx, op *app.Operation, rec *app.IdempotencyRecord) error {
+func RecordTx(ctx context.Context, tx pgx.Tx, op *app.Operation, rec *app.IdempotencyRecord) error {
 	b := &pgx.Batch{}
 	b.Queue(insertOperation, insertOperationArgs(op)...).Exec(func(tag pgconn.CommandTag) error {
 		if tag.RowsAffected() != 1 {
@@ -109,15 +104,17 @@ func insertOperationArgs(op *app.Operation) []any {
 		nullJSON(op.Result), errorJSON(op.Error), op.CreatedAt, op.UpdatedAt, op.CompletedAt, op.KeyGen, op.OutcomeUnknownSince, op.AttemptedAt}
 }
 
-// UpdateOpenOperationTx writes op's mutable fields unless the stored
+// UpdateOpenOperation writes op's mutable fields unless the stored
 // operation is already terminal (say, cancelled by an operator while a
 // worker was calling the provider); false means it was.
-func UpdateOpenOperationTx(ctx context.Context, tx pgx.Tx, op *app.Operation) (bool, error) {
-	return reviseOperationTx(ctx, tx, op, []app.Status{app.StatusQueued, app.StatusProcessing})
+func UpdateOpenOperation(ctx context.Context, q Querier, op *app.Operation) (bool, error) {
+	return ReviseOperation(ctx, q, op, []app.Status{app.StatusQueued, app.StatusProcessing})
 }
 
-func reviseOperationTx(ctx context.Context, tx pgx.Tx, op *app.Operation, from []app.Status) (bool, error) {
-	tag, err := tx.Exec(ctx, `
+// ReviseOperation writes op's mutable fields if the stored operation is in
+// one of from; false means it was not.
+func ReviseOperation(ctx context.Context, q Querier, op *app.Operation, from []app.Status) (bool, error) {
+	tag, err := q.Exec(ctx, `
 		UPDATE operations SET status = $2, mode = $3, reason = nullif($4, ''), attempts = $5,
 			job_id = nullif($6, 0), result = $7, error = $8, updated_at = $9, completed_at = $10,
 			key_gen = $11, outcome_unknown_since = $12, attempted_at = $13
@@ -132,7 +129,7 @@ func reviseOperationTx(ctx context.Context, tx pgx.Tx, op *app.Operation, from [
 
 // StartAttempt marks an open operation as processing and counts the attempt,
 // committed before the provider call so a crash mid-call still shows it.
-// It returns ErrNotFound if the operation is gone and (op, false) if it is
+// It returns an ENOTFOUND error if the operation is gone and (op, false) if it is
 // already terminal; prev is when the attempt before this one started.
 //
 // The marker is committed without waiting for the disk: if a crash loses
@@ -151,7 +148,7 @@ func StartAttempt(ctx context.Context, pool *pgxpool.Pool, id uuid.UUID) (op *ap
 	// works an operation, so nothing else changes it meanwhile.
 	b.Queue(`SELECT attempted_at FROM operations WHERE id = $1`, id).QueryRow(func(row pgx.Row) error {
 		if err := row.Scan(&prev); errors.Is(err, pgx.ErrNoRows) {
-			return ErrNotFound
+			return errNotFound
 		} else {
 			return err
 		}
@@ -163,7 +160,7 @@ func StartAttempt(ctx context.Context, pool *pgxpool.Pool, id uuid.UUID) (op *ap
 		RETURNING `+operationColumns, id).QueryRow(func(row pgx.Row) error {
 		var err error
 		op, err = scanOperation(row)
-		if errors.Is(err, ErrNotFound) {
+		if isNotFound(err) {
 			return errTerminal
 		}
 		return err
@@ -179,7 +176,7 @@ func StartAttempt(ctx context.Context, pool *pgxpool.Pool, id uuid.UUID) (op *ap
 		}
 		return op, prev, false, nil
 	}
-	if errors.Is(err, ErrNotFound) {
+	if isNotFound(err) {
 		return nil, nil, false, err
 	}
 	if err != nil {

@@ -43,7 +43,7 @@ func (s *Store) JobOperations(ctx context.Context, ids []int64, states []string)
 // ReviseOperationTx writes op's mutable fields if the stored operation is
 // in one of from: an operator's verdict, a lookup's answer, a reopen.
 func (s *Store) ReviseOperationTx(ctx context.Context, tx pgx.Tx, op *app.Operation, from []app.Status) (bool, error) {
-	return reviseOperationTx(ctx, tx, op, from)
+	return ReviseOperation(ctx, tx, op, from)
 }
 
 // SetJobPriorityTx changes waiting jobs' River priority, and their

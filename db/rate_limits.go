@@ -11,17 +11,12 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// RateLimitStore keeps token buckets in the rate_limits table so every
-// instance draws from the same one.
-type RateLimitStore struct {
-	Pool *pgxpool.Pool
-}
-
-// TakeTokens implements app.RateLimitStore. The bucket row is locked only
+// TakeTokens takes up to want tokens from the named token bucket in the
+// rate_limits table, which every instance draws from. The bucket row is locked only
 // for this short transaction; time is the database's, so instances with
 // skewed clocks still share one rate.
-func (s *RateLimitStore) TakeTokens(ctx context.Context, name string, rate float64, burst, want int) (int, time.Duration, error) {
-	tx, err := s.Pool.Begin(ctx)
+func TakeTokens(ctx context.Context, pool *pgxpool.Pool, name string, rate float64, burst, want int) (int, time.Duration, error) {
+	tx, err := pool.Begin(ctx)
 	if err != nil {
 		return 0, 0, err
 	}

@@ -78,7 +78,7 @@ const maxRetryAfterSnoozes = 20
 
 func (w *DeliveryWorker) Work(ctx context.Context, job *river.Job[app.DeliveryArgs]) error {
 	op, err := db.GetOperation(ctx, w.pool, job.Args.OperationID)
-	if errors.Is(err, db.ErrNotFound) {
+	if app.ErrorCode(err) == app.ENOTFOUND {
 		return river.JobCancel(fmt.Errorf("operation %s does not exist", job.Args.OperationID))
 	}
 	if err != nil {
@@ -193,7 +193,7 @@ func (w *DeliveryWorker) complete(ctx context.Context, op *app.Operation, job *r
 		return err
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
-	if err := db.InsertDeliveryTx(ctx, tx, db.DeliveryRecord{
+	if err := db.InsertDelivery(ctx, tx, db.DeliveryRecord{
 		OperationID: op.ID, Channel: string(job.Args.Channel), Target: target, Attempt: job.Attempt,
 		Outcome: "sent", ResponseCode: res.StatusCode,
 	}); err != nil {

@@ -108,7 +108,7 @@ func insertOperation(t *testing.T, pool *pgxpool.Pool, callbackURL string, statu
 		t.Fatal(err)
 	}
 	defer tx.Rollback(ctx) //nolint:errcheck // no-op after commit
-	if ok, err := db.NewStore(pool).InsertOperationTx(ctx, tx, op); err != nil || !ok {
+	if ok, err := db.InsertOperationTx(ctx, tx, op); err != nil || !ok {
 		t.Fatalf("insert operation: %v (inserted %v)", err, ok)
 	}
 	if err := tx.Commit(ctx); err != nil {

@@ -242,7 +242,7 @@ func (s *OrphanSweeper) refundOne(ctx context.Context, o app.OrphanCharge) (refu
 	now := s.now()
 	if opID != nil {
 		op, err := db.GetOperation(ctx, tx, *opID)
-		if err != nil && !db.IsNotFound(err) {
+		if err != nil && app.ErrorCode(err) != app.ENOTFOUND {
 			return 0, 0, err
 		}
 		c := app.ProviderCharge{ID: o.ChargeID, Reference: o.Reference, Status: "succeeded"}

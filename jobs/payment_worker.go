@@ -88,7 +88,7 @@ func (w *PaymentWorker) Work(ctx context.Context, job *river.Job[app.PaymentArgs
 		return err
 	}
 	op, prev, open, err := db.StartAttempt(ctx, w.pool, job.Args.OperationID)
-	if errors.Is(err, db.ErrNotFound) {
+	if app.ErrorCode(err) == app.ENOTFOUND {
 		// The job is inserted in the operation's own transaction, so this
 		// cannot happen short of manual deletion; retrying will not help.
 		permit.Release()
@@ -285,7 +285,7 @@ func (w *PaymentWorker) update(ctx context.Context, op *app.Operation) error {
 // state is terminal, enqueues its notifications in the same transaction.
 // An operation someone else already closed is left alone.
 func updateOperationTx(ctx context.Context, tx pgx.Tx, op *app.Operation, channels map[app.Channel]bool) error {
-	updated, err := db.UpdateOpenOperationTx(ctx, tx, op)
+	updated, err := db.UpdateOpenOperation(ctx, tx, op)
 	if err != nil || !updated {
 		return err
 	}

@@ -2,11 +2,12 @@ package jobs
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
+
+	"github.com/spillway/spillway/db"
 )
 
 // RetentionArgs is the periodic job that expires idempotency records.
@@ -29,17 +30,15 @@ type RetentionWorker struct {
 	now  func() time.Time
 }
 
+// retentionBatch is how many records one statement deletes.
+const retentionBatch = 5000
+
 func (w *RetentionWorker) Work(ctx context.Context, _ *river.Job[RetentionArgs]) error {
 	cutoff := w.now().Add(-w.ttl)
 	for {
-		tag, err := w.pool.Exec(ctx, `
-			DELETE FROM idempotency_keys WHERE ctid IN (
-				SELECT ctid FROM idempotency_keys WHERE created_at < $1 LIMIT 5000)`, cutoff)
-		if err != nil {
-			return fmt.Errorf("expire idempotency keys: %w", err)
-		}
-		if tag.RowsAffected() < 5000 {
-			return nil
+		n, err := db.ExpireIdempotencyKeys(ctx, w.pool, cutoff, retentionBatch)
+		if err != nil || n < retentionBatch {
+			return err
 		}
 	}
 }

@@ -10,10 +10,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/spillway/spillway/app"
-	"github.com/spillway/spillway/db"
 )
 
 // Stream timing: a comment every heartbeat keeps proxies from closing an
@@ -73,7 +71,7 @@ func (l *streamLimits) refuse(w http.ResponseWriter, r *http.Request, why string
 
 // handleOperationEvents serves GET /api/v1/operations/{id}/events as
 // server-sent events: every status change, from after Last-Event-ID.
-func handleOperationEvents(pool *pgxpool.Pool, hub *EventHub, limits *streamLimits) http.HandlerFunc {
+func handleOperationEvents(ops app.OperationReader, hub *EventHub, limits *streamLimits) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		// Refused before any work: a stream that will not be opened costs
 		// no database read.
@@ -86,7 +84,7 @@ func handleOperationEvents(pool *pgxpool.Pool, hub *EventHub, limits *streamLimi
 			return
 		}
 		defer limits.release()
-		op, ok := loadOperation(w, r, pool)
+		op, ok := loadOperation(w, r, ops)
 		if !ok {
 			return
 		}
@@ -140,15 +138,15 @@ func handleOperationEvents(pool *pgxpool.Pool, hub *EventHub, limits *streamLimi
 		if !resumed {
 			// Event 0 is the state the operation was created in, which is
 			// not stored as an event (see migration 00013).
-			writeEvent(w, id, 0, db.OperationEvent{Status: string(initialStatus(op)), At: op.CreatedAt})
+			writeEvent(w, id, 0, app.OperationEvent{Status: string(initialStatus(op)), At: op.CreatedAt})
 		}
 		// A heartbeat only writes; the database is read on a change, on
 		// the re-read tick and first.
 		read, ping := true, false
 		for {
-			var evs []db.OperationEvent
+			var evs []app.OperationEvent
 			if read {
-				if evs, err = db.OperationEvents(r.Context(), pool, id, last); err != nil {
+				if evs, err = ops.OperationEvents(r.Context(), id, last); err != nil {
 					return // the client reconnects with Last-Event-ID
 				}
 			}
@@ -184,10 +182,10 @@ func handleOperationEvents(pool *pgxpool.Pool, hub *EventHub, limits *streamLimi
 	}
 }
 
-func writeEvent(w http.ResponseWriter, opID uuid.UUID, id int64, e db.OperationEvent) {
+func writeEvent(w http.ResponseWriter, opID uuid.UUID, id int64, e app.OperationEvent) {
 	data, _ := json.Marshal(struct {
 		ID string `json:"id"`
-		db.OperationEvent
+		app.OperationEvent
 	}{opID.String(), e})
 	fmt.Fprintf(w, "id: %d\nevent: status\ndata: %s\n\n", id, data)
 }

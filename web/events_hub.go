@@ -8,9 +8,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/spillway/spillway/db"
+	"github.com/spillway/spillway/app"
 )
 
 // EventHub fans status changes out to this instance's live streams. Changes
@@ -20,7 +19,7 @@ import (
 //
 // Close ends every stream, for shutdown; see Close for the order.
 type EventHub struct {
-	pool      *pgxpool.Pool
+	watcher   app.OperationWatcher
 	log       *slog.Logger
 	instance  string
 	mu        sync.Mutex
@@ -36,12 +35,13 @@ var ErrHubClosed = errors.New("event hub closed: the instance is shutting down")
 // third of it.
 const watchTTL = 90 * time.Second
 
-// NewEventHub returns a hub on pool; call Run.
-func NewEventHub(pool *pgxpool.Pool, log *slog.Logger) *EventHub {
+// NewEventHub returns a hub following changes through watcher (db.Store
+// on the pool); call Run.
+func NewEventHub(watcher app.OperationWatcher, log *slog.Logger) *EventHub {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &EventHub{pool: pool, log: log, instance: uuid.NewString(), subs: map[uuid.UUID]map[chan struct{}]struct{}{},
+	return &EventHub{watcher: watcher, log: log, instance: uuid.NewString(), subs: map[uuid.UUID]map[chan struct{}]struct{}{},
 		closed: make(chan struct{})}
 }
 
@@ -105,11 +105,11 @@ func (h *EventHub) Subscribe(ctx context.Context, id uuid.UUID) (<-chan struct{}
 		if last {
 			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 			defer cancel()
-			_ = db.UnwatchOperation(ctx, h.pool, id, h.instance) // else it expires
+			_ = h.watcher.UnwatchOperation(ctx, id, h.instance) // else it expires
 		}
 	}
 	if first {
-		if err := db.WatchOperation(ctx, h.pool, id, h.instance, watchTTL); err != nil {
+		if err := h.watcher.WatchOperation(ctx, id, h.instance, watchTTL); err != nil {
 			stop()
 			return nil, nil, err
 		}
@@ -126,7 +126,7 @@ func (h *EventHub) refreshWatches(ctx context.Context) {
 	}
 	h.mu.Unlock()
 	for _, id := range ids {
-		if err := db.WatchOperation(ctx, h.pool, id, h.instance, watchTTL); err != nil && ctx.Err() == nil {
+		if err := h.watcher.WatchOperation(ctx, id, h.instance, watchTTL); err != nil && ctx.Err() == nil {
 			h.log.Warn("refresh watch", "operation_id", id, "error", err)
 		}
 	}
@@ -149,7 +149,7 @@ func (h *EventHub) Run(ctx context.Context) {
 		}
 	}()
 	for ctx.Err() == nil {
-		err := db.Listen(ctx, h.pool, db.OperationChannel, h.signalAll, h.signal)
+		err := h.watcher.ListenOperations(ctx, h.signalAll, h.signal)
 		if ctx.Err() != nil {
 			return
 		}

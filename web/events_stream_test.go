@@ -40,9 +40,9 @@ type streamServer struct {
 func newStreamServer(t *testing.T, cfg web.Config, setup func(*httptest.Server)) *streamServer {
 	t.Helper()
 	pool := dbtest.New(t)
-	s := &streamServer{t: t, pool: pool, hub: web.NewEventHub(pool, nil), ended: make(chan struct{}, 64)}
+	s := &streamServer{t: t, pool: pool, hub: web.NewEventHub(db.NewStore(pool), nil), ended: make(chan struct{}, 64)}
 	s.op = insertQueuedOperation(t, pool)
-	cfg.Pool, cfg.Events = pool, s.hub
+	cfg.Operations, cfg.Events = db.NewStore(pool), s.hub
 	api := web.NewServer(cfg)
 	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		api.ServeHTTP(w, r)
@@ -141,7 +141,7 @@ func insertQueuedOperation(t *testing.T, pool *pgxpool.Pool) uuid.UUID {
 		t.Fatal(err)
 	}
 	defer tx.Rollback(ctx) //nolint:errcheck // no-op after commit
-	if ok, err := db.NewStore(pool).InsertOperationTx(ctx, tx, op); err != nil || !ok {
+	if ok, err := db.InsertOperationTx(ctx, tx, op); err != nil || !ok {
 		t.Fatalf("insert operation: %v (inserted %v)", err, ok)
 	}
 	if err := tx.Commit(ctx); err != nil {

@@ -140,14 +140,14 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	reg := prometheus.NewRegistry()
 	// A scrape waits for the counts however slow the query: a test reads
 	// what it scrapes, never the collector's give-up-and-serve-stale path.
-	reg.MustRegister(web.NewQueueDepthCollectorConfig(web.QueueDepthConfig{Pool: pool, Wait: guard, QueryTimeout: guard}))
+	reg.MustRegister(web.NewQueueDepthCollector(web.QueueDepthConfig{Query: func(ctx context.Context) ([]db.QueueDepth, error) { return db.ListQueueDepths(ctx, pool) }, Wait: guard, QueryTimeout: guard}))
 	metrics := app.NewMetrics(reg)
 	policy := app.DefaultBreakerPolicy()
 	if o.breaker != nil {
 		policy = *o.breaker
 	}
 	breakers, err := app.NewBreakers(app.BreakersConfig{
-		Store: &db.BreakerStore{Pool: breakerPool}, Instance: t.Name(), FlushEvery: 20 * time.Millisecond,
+		Store: db.NewStore(breakerPool), Instance: t.Name(), FlushEvery: 20 * time.Millisecond,
 		PollEvery: 200 * time.Millisecond, Logger: log, OnChange: metrics.BreakerChanged, Now: o.clock,
 	})
 	if err != nil {
@@ -166,7 +166,7 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 		RetryBase: 20 * time.Millisecond, RetryMax: 100 * time.Millisecond, Logger: log,
 		Breakers: breakers, Dependency: "payment", Metrics: metrics,
 		RiverLogger: riverLog(log),
-		Drain:       app.NewDrainLimiter(&db.RateLimitStore{Pool: pool}, "payment", o.drainRate),
+		Drain:       app.NewDrainLimiter(db.NewStore(pool), "payment", o.drainRate),
 		Offpeak:     o.offpeak, Channels: o.senders.Channels(), Senders: o.senders, PublicURL: o.publicURL,
 	}
 	rc, err := jobs.NewClient(jobCfg)
@@ -197,9 +197,9 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hub := web.NewEventHub(pool, log)
+	hub := web.NewEventHub(db.NewStore(pool), log)
 	go hub.Run(bctx)
-	api := httptest.NewServer(web.NewServer(web.Config{Runner: runner, Pool: pool, Logger: log, Metrics: reg, Events: hub}))
+	api := httptest.NewServer(web.NewServer(web.Config{Payments: runner, Operations: db.NewStore(pool), Health: db.NewStore(pool), Logger: log, Metrics: reg, Events: hub}))
 	t.Cleanup(api.Close)
 	// First of all at the end (cleanups run last in, first out): answers a
 	// failed test left held are sent, so no server waits on them to close.

@@ -10,22 +10,16 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/spillway/spillway/db"
 )
 
-// QueueCount is the number of River jobs in one queue and state.
-type QueueCount struct {
-	Queue, State string
-	Jobs         float64
-}
-
-// QueueDepthConfig configures a QueueDepthCollector. Only Pool (or Query)
-// is required; the zero values of the rest are working defaults.
+// QueueDepthConfig configures a QueueDepthCollector. Only Query is
+// required; the zero values of the rest are working defaults.
 type QueueDepthConfig struct {
-	Pool *pgxpool.Pool
-	// Query reads the counts; nil means the river_job query on Pool.
-	Query func(ctx context.Context) ([]QueueCount, error)
+	// Query reads the counts: db.ListQueueDepths on the pool.
+	Query func(ctx context.Context) ([]db.QueueDepth, error)
 	// MaxAge is how old the counts may be before a scrape starts a
 	// refresh; zero means 5 s.
 	MaxAge time.Duration
@@ -46,7 +40,7 @@ type QueueDepthConfig struct {
 // never waits on a slow refresh for more than Wait: it serves the last
 // counts, and spillway_queue_jobs_age_seconds says how old they are.
 type QueueDepthCollector struct {
-	query   func(ctx context.Context) ([]QueueCount, error)
+	query   func(ctx context.Context) ([]db.QueueDepth, error)
 	maxAge  time.Duration
 	wait    time.Duration
 	timeout time.Duration
@@ -56,7 +50,7 @@ type QueueDepthCollector struct {
 	ageDesc *prometheus.Desc
 
 	mu         sync.Mutex
-	counts     []QueueCount
+	counts     []db.QueueDepth
 	read       bool          // the counts have been read once
 	fresh      time.Time     // when the counts were read
 	attempted  time.Time     // when the last refresh started
@@ -64,24 +58,14 @@ type QueueDepthCollector struct {
 	refreshing chan struct{} // non-nil while a refresh runs; closed when it ends
 }
 
-// NewQueueDepthCollector returns a collector for pool's River jobs with
-// the default cache settings.
-func NewQueueDepthCollector(pool *pgxpool.Pool) *QueueDepthCollector {
-	return NewQueueDepthCollectorConfig(QueueDepthConfig{Pool: pool})
-}
-
-// NewQueueDepthCollectorConfig returns a collector for cfg.
-func NewQueueDepthCollectorConfig(cfg QueueDepthConfig) *QueueDepthCollector {
+// NewQueueDepthCollector returns a collector for cfg.
+func NewQueueDepthCollector(cfg QueueDepthConfig) *QueueDepthCollector {
 	c := &QueueDepthCollector{query: cfg.Query, maxAge: cfg.MaxAge, wait: cfg.Wait, timeout: cfg.QueryTimeout,
 		now: cfg.Now, log: cfg.Logger,
 		desc: prometheus.NewDesc("spillway_queue_jobs", "River jobs by queue and state, read at most every few seconds.",
 			[]string{"queue", "state"}, nil),
 		ageDesc: prometheus.NewDesc("spillway_queue_jobs_age_seconds",
 			"How long ago spillway_queue_jobs was read from the database.", nil, nil),
-	}
-	if c.query == nil {
-		pool := cfg.Pool
-		c.query = func(ctx context.Context) ([]QueueCount, error) { return queueCounts(ctx, pool) }
 	}
 	if c.maxAge <= 0 {
 		c.maxAge = 5 * time.Second
@@ -99,23 +83,6 @@ func NewQueueDepthCollectorConfig(cfg QueueDepthConfig) *QueueDepthCollector {
 		c.log = slog.New(slog.DiscardHandler)
 	}
 	return c
-}
-
-func queueCounts(ctx context.Context, pool *pgxpool.Pool) ([]QueueCount, error) {
-	rows, err := pool.Query(ctx, `SELECT queue, state::text, count(*) FROM river_job GROUP BY queue, state`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []QueueCount
-	for rows.Next() {
-		var q QueueCount
-		if err := rows.Scan(&q.Queue, &q.State, &q.Jobs); err != nil {
-			return nil, err
-		}
-		out = append(out, q)
-	}
-	return out, rows.Err()
 }
 
 func (c *QueueDepthCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -155,7 +122,7 @@ func (c *QueueDepthCollector) Collect(ch chan<- prometheus.Metric) {
 		return // still reading the first counts: report nothing rather than zeros
 	}
 	for _, q := range c.counts {
-		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, q.Jobs, q.Queue, q.State)
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(q.Count), q.Queue, q.State)
 	}
 	ch <- prometheus.MustNewConstMetric(c.ageDesc, prometheus.GaugeValue, max(0, c.now().Sub(c.fresh).Seconds()))
 }

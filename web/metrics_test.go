@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/spillway/spillway/db"
 	"github.com/spillway/spillway/web"
 )
 
@@ -76,8 +77,8 @@ func wantQueueJobs(t *testing.T, reg prometheus.Gatherer, jobs, age float64) {
 	}
 }
 
-func payments(n float64) []web.QueueCount {
-	return []web.QueueCount{{Queue: "payments", State: "available", Jobs: n}}
+func payments(n float64) []db.QueueDepth {
+	return []db.QueueDepth{{Queue: "payments", State: "available", Count: int(n)}}
 }
 
 // eventually polls cond until it holds; the deadline only guards against a
@@ -111,8 +112,8 @@ func TestQueueDepthConcurrentScrapesRunOneQuery(t *testing.T) {
 	unblock := sync.OnceFunc(func() { close(release) })
 	t.Cleanup(unblock)
 	clk := newClock()
-	c := web.NewQueueDepthCollectorConfig(web.QueueDepthConfig{
-		Query: func(ctx context.Context) ([]web.QueueCount, error) {
+	c := web.NewQueueDepthCollector(web.QueueDepthConfig{
+		Query: func(ctx context.Context) ([]db.QueueDepth, error) {
 			if calls.Add(1) == 1 {
 				close(started)
 			}
@@ -174,8 +175,8 @@ func TestQueueDepthRefreshesAfterMaxAge(t *testing.T) {
 	clk := newClock()
 	fail := errors.New("database is away")
 	var failing atomic.Bool
-	c := web.NewQueueDepthCollectorConfig(web.QueueDepthConfig{
-		Query: func(context.Context) ([]web.QueueCount, error) {
+	c := web.NewQueueDepthCollector(web.QueueDepthConfig{
+		Query: func(context.Context) ([]db.QueueDepth, error) {
 			n := calls.Add(1)
 			if failing.Load() {
 				return nil, fail
@@ -223,8 +224,8 @@ func TestQueueDepthScrapeDoesNotWaitOnSlowRefresh(t *testing.T) {
 	unblock := sync.OnceFunc(func() { close(release) })
 	t.Cleanup(unblock)
 	clk := newClock()
-	c := web.NewQueueDepthCollectorConfig(web.QueueDepthConfig{
-		Query: func(ctx context.Context) ([]web.QueueCount, error) {
+	c := web.NewQueueDepthCollector(web.QueueDepthConfig{
+		Query: func(ctx context.Context) ([]db.QueueDepth, error) {
 			if calls.Add(1) == 1 {
 				return payments(1), nil
 			}

@@ -1,21 +1,19 @@
 package web
 
 import (
-	"errors"
+	"context"
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/spillway/spillway/app"
-	"github.com/spillway/spillway/db"
 )
 
 // handleGetOperation serves GET /api/v1/operations/{id}.
-func handleGetOperation(pool *pgxpool.Pool) http.HandlerFunc {
+func handleGetOperation(ops app.OperationReader) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if op, ok := loadOperation(w, r, pool); ok {
+		if op, ok := loadOperation(w, r, ops); ok {
 			writeJSON(w, http.StatusOK, op.Document())
 		}
 	}
@@ -23,14 +21,14 @@ func handleGetOperation(pool *pgxpool.Pool) http.HandlerFunc {
 
 // loadOperation reads the operation named in the path, or answers 404 or
 // 503 and returns false.
-func loadOperation(w http.ResponseWriter, r *http.Request, pool *pgxpool.Pool) (*app.Operation, bool) {
+func loadOperation(w http.ResponseWriter, r *http.Request, ops app.OperationReader) (*app.Operation, bool) {
 	id, err := uuid.Parse(chi.URLParam(r, "id"))
 	if err != nil {
 		writeProblem(w, r, problemNotFound("no operation has that id"))
 		return nil, false
 	}
-	op, err := db.GetOperation(r.Context(), pool, id)
-	if errors.Is(err, db.ErrNotFound) {
+	op, err := ops.GetOperation(r.Context(), id)
+	if app.ErrorCode(err) == app.ENOTFOUND {
 		writeProblem(w, r, problemNotFound("no operation has that id"))
 		return nil, false
 	}
@@ -41,10 +39,15 @@ func loadOperation(w http.ResponseWriter, r *http.Request, pool *pgxpool.Pool) (
 	return op, true
 }
 
+// Pinger reports whether the database answers; db.Store is one.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
 // handleHealth answers 200 when the database does.
-func handleHealth(pool *pgxpool.Pool) http.HandlerFunc {
+func handleHealth(db Pinger) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if err := pool.Ping(r.Context()); err != nil {
+		if err := db.Ping(r.Context()); err != nil {
 			writeProblem(w, r, problemFor(&app.Error{Code: app.EUNAVAILABLE, Message: "the database is not answering", Err: err}, 1))
 			return
 		}

@@ -21,7 +21,7 @@ func routes(cfg Config) http.Handler {
 			Detail: r.Method + " is not allowed on " + r.URL.Path})
 	})
 
-	r.Get("/healthz", handleHealth(cfg.Pool))
+	r.Get("/healthz", handleHealth(cfg.Health))
 	if cfg.Metrics != nil {
 		metrics := promhttp.HandlerFor(cfg.Metrics, promhttp.HandlerOpts{})
 		if cfg.MetricsToken != "" {
@@ -29,15 +29,15 @@ func routes(cfg Config) http.Handler {
 		}
 		r.Handle("/metrics", metrics)
 	}
-	r.Mount("/status", status.Routes(cfg.Pool))
+	r.Mount("/status", status.Routes(cfg.Operations))
 	if cfg.Admin != nil {
 		r.Mount("/admin", cfg.Admin)
 	}
 	r.Route("/api/v1", func(r chi.Router) {
-		r.Post("/payments", handleCreatePayment(cfg.Runner, cfg.Logger, cfg.RetryAfterSeconds))
-		r.Get("/operations/{id}", handleGetOperation(cfg.Pool))
+		r.Post("/payments", handleCreatePayment(cfg.Payments, cfg.Logger, cfg.RetryAfterSeconds))
+		r.Get("/operations/{id}", handleGetOperation(cfg.Operations))
 		if cfg.Events != nil {
-			r.Get("/operations/{id}/events", handleOperationEvents(cfg.Pool, cfg.Events, newStreamLimits(cfg)))
+			r.Get("/operations/{id}/events", handleOperationEvents(cfg.Operations, cfg.Events, newStreamLimits(cfg)))
 		}
 	})
 	return r

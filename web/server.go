@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/spillway/spillway/app"
@@ -19,10 +18,16 @@ import (
 // MaxBodyBytes caps request bodies; a payment is a few hundred bytes.
 const MaxBodyBytes = 64 << 10
 
-// Config is what the HTTP layer needs.
+// Config is what the HTTP layer needs. Its dependencies are interfaces,
+// so a handler test can pass a fake; cmd/spillway wires the real ones.
 type Config struct {
-	Runner *app.Runner
-	Pool   *pgxpool.Pool
+	// Payments takes POST /api/v1/payments: the runner.
+	Payments PaymentSubmitter
+	// Operations reads operations for GET /api/v1/operations/{id}, its
+	// event stream and the status page: db.Store.
+	Operations app.OperationReader
+	// Health answers /healthz: db.Store.
+	Health Pinger
 	Logger *slog.Logger
 	// RetryAfterSeconds is the polling hint sent with 202 and 503.
 	RetryAfterSeconds int

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/spillway/spillway/db"
 	"github.com/spillway/spillway/db/dbtest"
 	"github.com/spillway/spillway/db/localpg"
 )
@@ -187,10 +188,10 @@ func (b *bench) machine(ctx context.Context) machineInfo {
 	m := machineInfo{CPUs: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0), Go: runtime.Version(),
 		OS: runtime.GOOS + "/" + runtime.GOARCH}
 	if conn, err := benchConnect(ctx, b.baseURL); err == nil {
-		_ = conn.QueryRow(ctx, `SHOW server_version`).Scan(&m.Postgres)
-		var fsync, syncCommit string
-		_ = conn.QueryRow(ctx, `SELECT current_setting('fsync'), current_setting('synchronous_commit')`).Scan(&fsync, &syncCommit)
-		m.PostgresDurability = "fsync=" + fsync + " synchronous_commit=" + syncCommit
+		if s, err := db.ReadServerSettings(ctx, conn); err == nil {
+			m.Postgres = s.Version
+			m.PostgresDurability = "fsync=" + s.Fsync + " synchronous_commit=" + s.SynchronousCommit
+		}
 		conn.Close(ctx)
 	}
 	return m

@@ -60,7 +60,7 @@ func (b *bench) failover(ctx context.Context, out *spillwayResults) error {
 	defer s.stop(20 * time.Second)
 	r := &out.Failover
 	r.Rate = benchFailoverRate
-	br, err := (&db.BreakerStore{Pool: d.pool}).GetBreaker(ctx, paymentBreaker)
+	br, err := db.GetBreaker(ctx, d.pool, paymentBreaker)
 	if err != nil {
 		return err
 	}

@@ -81,7 +81,9 @@ func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		web.NewQueueDepthCollector(pool))
+		web.NewQueueDepthCollector(web.QueueDepthConfig{Query: func(ctx context.Context) ([]db.QueueDepth, error) {
+			return db.ListQueueDepths(ctx, pool)
+		}}))
 	metrics := app.NewMetrics(reg)
 	instance := cfg.Instance
 	if instance == "" {
@@ -92,7 +94,7 @@ func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io
 	// attached once both exist.
 	var gate atomic.Pointer[jobs.QueueGate]
 	breakers, err := app.NewBreakers(app.BreakersConfig{
-		Store: &db.BreakerStore{Pool: breakerPool}, Instance: instance, Logger: log,
+		Store: db.NewStore(breakerPool), Instance: instance, Logger: log,
 		OnChange: func(b app.Breaker, transition bool) {
 			metrics.BreakerChanged(b, transition)
 			if g := gate.Load(); g != nil && b.Name == dependencyPayment {
@@ -123,7 +125,7 @@ func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io
 		KeyRetention: cfg.PaymentKeyRetention, Stopping: stopping,
 		RetryBase: cfg.PaymentRetryBase, RetryMax: cfg.PaymentRetryMax, Logger: log,
 		Breakers: breakers, Dependency: dependencyPayment, Metrics: metrics,
-		Drain:   app.NewDrainLimiter(&db.RateLimitStore{Pool: pool}, dependencyPayment, cfg.DrainRate),
+		Drain:   app.NewDrainLimiter(db.NewStore(pool), dependencyPayment, cfg.DrainRate),
 		Offpeak: cfg.Offpeak, Channels: senders.Channels(), Senders: senders, PublicURL: cfg.PublicURL,
 		IdempotencyTTL: cfg.IdempotencyTTL, ReconcileEvery: cfg.ReconcileEvery, ReconcileAfter: cfg.ReconcileAfter,
 		// A charge younger than the grace may belong to a request still
@@ -187,10 +189,10 @@ func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io
 		if err != nil {
 			return err
 		}
-		hub := web.NewEventHub(pool, log)
+		hub := web.NewEventHub(db.NewStore(pool), log)
 		go hub.Run(bctx)
 		apiServer = &http.Server{
-			Handler: web.NewServer(web.Config{Runner: runner, Pool: pool, Logger: log, Metrics: reg, Events: hub,
+			Handler: web.NewServer(web.Config{Payments: runner, Operations: db.NewStore(pool), Health: db.NewStore(pool), Logger: log, Metrics: reg, Events: hub,
 				Admin: adminHandler, MaxStreams: cfg.SSEMaxStreams, MetricsToken: cfg.MetricsToken}),
 			ReadHeaderTimeout: 5 * time.Second,
 			ReadTimeout:       30 * time.Second,

@@ -95,7 +95,7 @@ var static embed.FS
 type server struct {
 	cfg      Config
 	operator *app.Operator
-	breakers *db.BreakerStore
+	breakers *db.Store
 	now      func() time.Time
 	log      *slog.Logger
 	base     string
@@ -147,7 +147,7 @@ func New(cfg Config) (http.Handler, error) {
 		return nil, err
 	}
 	idle := cmp.Or(cfg.SessionIdle, DefaultSessionIdle)
-	s := &server{cfg: cfg, operator: op, breakers: &db.BreakerStore{Pool: cfg.Pool}, now: app.StorageClock(cfg.Now),
+	s := &server{cfg: cfg, operator: op, breakers: db.NewStore(cfg.Pool), now: app.StorageClock(cfg.Now),
 		log: cfg.Logger, base: cfg.BasePath, secure: secure, idle: idle,
 		// A tenth of the idle time, so someone who pauses for up to 90% of
 		// it is never signed out; at most a minute, so a busy session is

@@ -94,7 +94,7 @@ func CreateUser(ctx context.Context, pool *pgxpool.Pool, email, password string,
 	var before *app.AdminUser
 	if u, err := db.GetAdminUserByEmail(ctx, tx, e); err == nil {
 		before = u
-	} else if !errors.Is(err, db.ErrNotFound) {
+	} else if app.ErrorCode(err) != app.ENOTFOUND {
 		return "", err
 	}
 	if _, err := db.UpsertAdminUser(ctx, tx, e, hash, role, now); err != nil {
@@ -236,7 +236,7 @@ func (s *server) handleSignIn(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case err == nil && u.DisabledAt == nil:
 		hash = u.PasswordHash
-	case err != nil && !errors.Is(err, db.ErrNotFound):
+	case err != nil && app.ErrorCode(err) != app.ENOTFOUND:
 		s.renderError(w, r, err)
 		return
 	}
@@ -297,7 +297,11 @@ func (s *server) cookie(value string, expires time.Time) *http.Cookie {
 		HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode}
 }
 
-// session returns the request's live session, or db.ErrNotFound. A
+// errNoSession is session's answer when the request has no live session:
+// ENOTFOUND, as a read of a row that does not exist answers.
+var errNoSession = app.Errorf(app.ENOTFOUND, "no session")
+
+// session returns the request's live session, or errNoSession. A
 // session unused for longer than the idle time is refused and deleted.
 // Use is recorded in last_seen_at at most every touchEvery (a tenth of the
 // idle time, a minute at most), so last_seen_at lags the last use by less
@@ -306,7 +310,7 @@ func (s *server) cookie(value string, expires time.Time) *http.Cookie {
 func (s *server) session(r *http.Request) (*db.AdminSession, error) {
 	c, err := r.Cookie(sessionCookie)
 	if err != nil || len(c.Value) != 43 { // 32 bytes, base64url without padding
-		return nil, db.ErrNotFound
+		return nil, errNoSession
 	}
 	ctx := r.Context()
 	token := hashToken(c.Value)
@@ -319,7 +323,7 @@ func (s *server) session(r *http.Request) (*db.AdminSession, error) {
 		if err := db.DeleteIdleAdminSession(ctx, s.cfg.Pool, token, idleSince); err != nil {
 			return nil, err
 		}
-		return nil, db.ErrNotFound
+		return nil, errNoSession
 	}
 	if now.Sub(sess.LastSeen) >= s.touchEvery {
 		if err := db.TouchAdminSession(ctx, s.cfg.Pool, token, now); err != nil {
@@ -334,7 +338,7 @@ func (s *server) session(r *http.Request) (*db.AdminSession, error) {
 func (s *server) requireSession(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sess, err := s.session(r)
-		if errors.Is(err, db.ErrNotFound) {
+		if app.ErrorCode(err) == app.ENOTFOUND {
 			target := s.base + "/signin"
 			if r.Method == http.MethodGet {
 				target += "?next=" + urlQueryEscape(r.URL.RequestURI())

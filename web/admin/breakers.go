@@ -1,7 +1,6 @@
 package admin
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -140,7 +139,7 @@ func (s *server) handleBreakerForce(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	before, err := s.breakers.GetBreaker(ctx, name)
-	if errors.Is(err, db.ErrNotFound) {
+	if app.ErrorCode(err) == app.ENOTFOUND {
 		s.renderError(w, r, app.Errorf(app.ENOTFOUND, "There is no breaker %q.", name))
 		return
 	}
@@ -177,7 +176,7 @@ func (s *server) handleBreakerPolicy(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	name := chi.URLParam(r, "name")
 	before, err := s.breakers.GetBreaker(ctx, name)
-	if errors.Is(err, db.ErrNotFound) {
+	if app.ErrorCode(err) == app.ENOTFOUND {
 		s.renderError(w, r, app.Errorf(app.ENOTFOUND, "There is no breaker %q.", name))
 		return
 	}

@@ -89,7 +89,7 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	if os.Getenv("TEST_LOG") != "" {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	breakers, err := app.NewBreakers(app.BreakersConfig{Store: &db.BreakerStore{Pool: pool}, Instance: "test", Logger: log})
+	breakers, err := app.NewBreakers(app.BreakersConfig{Store: db.NewStore(pool), Instance: "test", Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,7 +265,7 @@ func (h *harness) seedJob(s seed) seeded {
 			h.t.Fatal(err)
 		}
 		op.JobID = res.Job.ID
-		if _, err := db.NewStore(h.pool).InsertOperationTx(ctx, tx, op); err != nil {
+		if _, err := db.InsertOperationTx(ctx, tx, op); err != nil {
 			h.t.Fatal(err)
 		}
 		out = seeded{jobID: res.Job.ID, opID: op.ID}
@@ -394,4 +394,4 @@ func serve(h http.Handler, req *http.Request) *httptest.ResponseRecorder {
 	return rec
 }
 
-func (h *harness) breakerStore() *db.BreakerStore { return &db.BreakerStore{Pool: h.pool} }
+func (h *harness) breakerStore() *db.Store { return db.NewStore(h.pool) }

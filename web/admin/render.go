@@ -3,7 +3,6 @@ package admin
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"net/url"
 	"time"
@@ -26,7 +25,7 @@ const (
 // statusFor maps an error's code to its HTTP status: the one place that
 // does so for the admin UI.
 func statusFor(err error) int {
-	if errors.Is(err, db.ErrNotFound) {
+	if app.ErrorCode(err) == app.ENOTFOUND {
 		return http.StatusNotFound
 	}
 	switch app.ErrorCode(err) {
@@ -85,7 +84,7 @@ func (s *server) render(w http.ResponseWriter, r *http.Request, status int, c te
 func (s *server) renderError(w http.ResponseWriter, r *http.Request, err error) {
 	status := statusFor(err)
 	msg := app.ErrorMessage(err)
-	if errors.Is(err, db.ErrNotFound) {
+	if app.ErrorCode(err) == app.ENOTFOUND {
 		msg = "There is no such thing (any more)."
 	}
 	if status == http.StatusInternalServerError {

@@ -6,16 +6,13 @@ package status
 import (
 	"context"
 	_ "embed"
-	"errors"
 	"net/http"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/spillway/spillway/app"
-	"github.com/spillway/spillway/db"
 	"github.com/spillway/spillway/jobs/notify"
 )
 
@@ -50,7 +47,7 @@ func NewModel(op *app.Operation) Model {
 }
 
 // Routes returns the page and its script.
-func Routes(pool *pgxpool.Pool) http.Handler {
+func Routes(ops app.OperationReader) http.Handler {
 	r := chi.NewRouter()
 	r.Get("/live.js", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
@@ -58,12 +55,12 @@ func Routes(pool *pgxpool.Pool) http.Handler {
 		_, _ = w.Write(liveJS)
 	})
 	r.Get("/{id}", func(w http.ResponseWriter, r *http.Request) {
-		op, err := load(r.Context(), pool, chi.URLParam(r, "id"))
+		op, err := load(r.Context(), ops, chi.URLParam(r, "id"))
 		w.Header().Set("Content-Security-Policy", "default-src 'self'; style-src 'unsafe-inline'")
 		w.Header().Set("Cache-Control", "no-store")
 		if err != nil {
 			status, msg := http.StatusServiceUnavailable, "We could not look this payment up just now. Please try again in a moment."
-			if errors.Is(err, db.ErrNotFound) {
+			if app.ErrorCode(err) == app.ENOTFOUND {
 				status, msg = http.StatusNotFound, "We have no payment with that reference."
 			}
 			w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -77,10 +74,10 @@ func Routes(pool *pgxpool.Pool) http.Handler {
 	return r
 }
 
-func load(ctx context.Context, pool *pgxpool.Pool, raw string) (*app.Operation, error) {
+func load(ctx context.Context, ops app.OperationReader, raw string) (*app.Operation, error) {
 	id, err := uuid.Parse(raw)
 	if err != nil {
-		return nil, db.ErrNotFound
+		return nil, app.Errorf(app.ENOTFOUND, "no payment has that reference")
 	}
-	return db.GetOperation(ctx, pool, id)
+	return ops.GetOperation(ctx, id)
 }
