@@ -1,6 +1,14 @@
-// Package db owns Spillway's storage: the pgx pool, the queries behind
-// operations and idempotency records, and migrations. The project-local
-// Postgres cluster used in development and tests is db/localpg's.
+// Package db owns Spillway's storage: the pgx pool, every SQL statement
+// the product runs (operations, idempotency records, breakers, River's
+// tables where River has no API, the admin's reads), and migrations.
+//
+// One style throughout: a query is a free function taking a Querier (a
+// pool or a transaction), or a pgx.Tx when it needs the caller's
+// transaction, and then its name ends in Tx. A row that does not exist is
+// an *app.Error with code ENOTFOUND, so callers ask app.ErrorCode and never
+// know db's errors. Store (store.go) is the one adapter implementing app's
+// storage ports on a pool. The project-local Postgres cluster used in
+// development and tests is db/localpg's; test databases are db/dbtest's.
 package db
 
 import (
