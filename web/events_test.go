@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/spillway/spillway/app"
 	"github.com/spillway/spillway/app/apptest"
 	"github.com/spillway/spillway/app/sim"
 )
@@ -145,101 +144,6 @@ func TestLiveStatusStreamAndResume(t *testing.T) {
 	}
 	if r := h.do(http.MethodGet, "/api/v1/operations/00000000-0000-0000-0000-000000000000/events", "", "", nil); r.status != http.StatusNotFound {
 		t.Fatalf("unknown operation stream: %d", r.status)
-	}
-}
-
-func TestDrainIsPacedAndHighPriorityFirst(t *testing.T) {
-	t.Parallel()
-	const rate = 20.0
-	h := newHarness(t, harnessOpts{drainRate: rate})
-	// Captured without calling anyone: an open breaker, then back to auto,
-	// so the drain is not also waiting out a real trip.
-	if _, err := h.breakers.Force(context.Background(), "payment", app.BreakerForcedOpen, "test", "capture"); err != nil {
-		t.Fatal(err)
-	}
-	// Interleave ordinary and high-value payments while nothing works jobs.
-	for i := range 20 {
-		amount := "1000"
-		if i%2 == 1 {
-			amount = "200000"
-		}
-		if r := h.pay(keyf("drain-%d", i), `{"amount": `+amount+`, "currency": "usd"}`); r.status != http.StatusAccepted {
-			t.Fatalf("capture %d: %d", i, r.status)
-		}
-	}
-	if _, err := h.breakers.Force(context.Background(), "payment", app.BreakerClosed, "test", "drain"); err != nil {
-		t.Fatal(err)
-	}
-	h.startWorkers(1)
-	apptest.WaitFor(t, "the backlog to drain", func() bool {
-		return h.count(`SELECT count(*) FROM operations WHERE status <> 'succeeded'`) == 0
-	})
-	rows, err := h.pool.Query(context.Background(), `SELECT priority FROM operations ORDER BY completed_at`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var order []int
-	for rows.Next() {
-		var p int
-		_ = rows.Scan(&p)
-		order = append(order, p)
-	}
-	for i, p := range order {
-		if want := 2 + i/10; p != want {
-			t.Fatalf("completion order by priority %v: want all 2s before 3s", order)
-		}
-	}
-	// A lower bound only (a slow machine can only make it longer): 20 jobs
-	// at 20/s with a burst of 2 take at least ~0.9 s.
-	var span float64
-	if err := h.pool.QueryRow(context.Background(), `SELECT extract(epoch FROM max(completed_at) - min(completed_at)) FROM operations`).Scan(&span); err != nil {
-		t.Fatal(err)
-	}
-	if min := (20 - 2 - 1) / rate * 0.9; span < min {
-		t.Fatalf("20 jobs drained in %.2fs, faster than the %v/s limit allows (%.2fs)", span, rate, min)
-	}
-}
-
-func TestOffpeakDeferral(t *testing.T) {
-	t.Parallel()
-	// The runner's clock stands still: the deferral is computed from a
-	// known moment, not from whenever the request got there.
-	now := time.Now().UTC().Truncate(time.Second)
-	// A one-hour window starting two hours from now: certainly closed now.
-	start := now.Add(2 * time.Hour)
-	window := start.Format("15:04") + "-" + start.Add(time.Hour).Format("15:04")
-	w, err := app.ParseOffpeakWindow(window, "UTC")
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := newHarness(t, harnessOpts{workers: 1, offpeak: w, runnerNow: func() time.Time { return now }})
-	r := h.pay("defer-1", `{"amount": 1999, "currency": "usd", "defer": "offpeak"}`)
-	if r.status != http.StatusAccepted {
-		t.Fatalf("status %d: %s", r.status, r.body)
-	}
-	doc := r.json(t)
-	id := doc["id"].(string)
-	if doc["reason"] != "deferred" || doc["attempts"] != 0.0 {
-		t.Fatalf("document %v", doc)
-	}
-	var at time.Time
-	if err := h.pool.QueryRow(context.Background(), `SELECT j.scheduled_at FROM river_job j JOIN operations o ON o.job_id = j.id WHERE o.id = $1`, id).Scan(&at); err != nil {
-		t.Fatal(err)
-	}
-	if want := w.NextStart(now); !at.Equal(want) {
-		t.Fatalf("scheduled at %s, want the window's start %s", at, want)
-	}
-	if h.sim.Calls(id) != 0 {
-		t.Fatal("a deferred payment called the provider")
-	}
-	// An operator's "run now" (metadata run_now, scheduled now) runs it outside the window.
-	if _, err := h.pool.Exec(context.Background(), `UPDATE river_job SET scheduled_at = now(), state = 'available',
-		metadata = metadata || '{"run_now": true}' WHERE id = (SELECT job_id FROM operations WHERE id = $1)`, id); err != nil {
-		t.Fatal(err)
-	}
-	h.waitStatus(id, app.StatusSucceeded)
-	if bad := h.pay("defer-2", `{"amount": 1999, "currency": "usd", "defer": "later"}`); bad.status != http.StatusUnprocessableEntity {
-		t.Fatalf("bad defer: %d", bad.status)
 	}
 }
 

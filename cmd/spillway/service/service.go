@@ -1,0 +1,518 @@
+// Package service wires Spillway once: from an app.Config it builds the
+// pools, the breakers, the River client and its workers, the runner, the
+// HTTP API with the admin UI and the simulator, runs them, and shuts them
+// down in the order that loses nothing. `spillway serve` and `spillway
+// worker` run it, and so do the product-level tests (through
+// service/servicetest), so what the tests exercise is what users run.
+package service
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/riverqueue/river"
+
+	"github.com/spillway/spillway/app"
+	"github.com/spillway/spillway/app/provider"
+	"github.com/spillway/spillway/app/sim"
+	"github.com/spillway/spillway/db"
+	"github.com/spillway/spillway/jobs"
+	"github.com/spillway/spillway/jobs/notify"
+	"github.com/spillway/spillway/web"
+	"github.com/spillway/spillway/web/admin"
+)
+
+// DependencyPayment names the payment provider's breaker.
+const DependencyPayment = "payment"
+
+// Config is what the service is built from: the environment's app.Config,
+// where the database is, and where to listen. The remaining fields are
+// for tests, which replace what lies outside the product (the provider,
+// the senders) and shorten its timers; their zero values are the
+// product's own.
+type Config struct {
+	App app.Config
+	// DatabaseURL is where the database is (DATABASE_URL, or the local
+	// cluster's URL).
+	DatabaseURL string
+	// APIAddr, when set, is where the JSON API, the status page, /metrics
+	// and the admin UI are served (SPILLWAY_ADDR); "" runs workers only
+	// (`spillway worker`).
+	APIAddr string
+	// SimAddr, when set and App names the simulator as the provider, is
+	// where the embedded simulator is served (SIM_ADDR); it becomes the
+	// provider.
+	SimAddr string
+	Logger *slog.Logger
+	// RiverLogger is River's own logger; nil keeps River quiet.
+	RiverLogger *slog.Logger
+
+	// Provider replaces the provider App names. JobProvider, when set,
+	// replaces it again for the workers (a test makes their calls, not the
+	// runner's, time out).
+	Provider, JobProvider app.PaymentProvider
+	// Senders and CheckCallback replace the notification senders App
+	// configures and the check of callback URLs at request time.
+	Senders       *jobs.Senders
+	CheckCallback func(ctx context.Context, url string) error
+	// BreakerPolicy replaces the payment breaker's default policy
+	// (App.PaymentBreaker still overrides single thresholds).
+	BreakerPolicy *app.BreakerPolicy
+	Tuning        Tuning
+}
+
+// Tuning shortens the product's timers and replaces its clocks, for tests.
+type Tuning struct {
+	BreakerFlushEvery time.Duration
+	BreakerPollEvery  time.Duration
+	GatePollEvery     time.Duration
+	// BreakerNow is the breakers' clock; RunnerNow the runner's.
+	BreakerNow, RunnerNow func() time.Time
+	// MetricsWait bounds how long a scrape waits for fresh queue counts.
+	MetricsWait time.Duration
+}
+
+// Service is the whole product of one instance.
+type Service struct {
+	cfg         Config
+	log         *slog.Logger
+	pool        *pgxpool.Pool
+	breakerPool *pgxpool.Pool
+	provider    app.PaymentProvider
+	registry    *prometheus.Registry
+	breakers    *app.Breakers
+	river       *river.Client[pgx.Tx]
+	runner      *app.Runner
+	hub         *web.EventHub
+	gate        atomic.Pointer[jobs.QueueGate]
+	instance    string
+	working     bool // River was started
+	stopping    chan struct{}
+	api, sim    *http.Server
+	apiLn       net.Listener
+	simLn       net.Listener
+	errc        chan error
+	// bctx outlives request handling: the breakers flush the last
+	// outcomes for the other instances, and the gate and the event hub
+	// run on it.
+	bctx         context.Context
+	stopBg       context.CancelFunc
+	breakersDone chan error
+}
+
+// New builds the service and migrates the database; nothing runs until
+// Start. Close releases what New opened.
+func New(ctx context.Context, cfg Config) (_ *Service, err error) {
+	s := &Service{cfg: cfg, log: cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler)), stopping: make(chan struct{}),
+		errc: make(chan error, 2), breakersDone: make(chan error, 1)}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+	ac := cfg.App
+	if s.pool, err = db.Open(ctx, db.PoolConfig{URL: cfg.DatabaseURL, MaxConns: ac.PoolConns(), MinConns: ac.DBMinConns}); err != nil {
+		return nil, err
+	}
+	if err := checkConnLimit(ctx, s.pool, ac); err != nil {
+		return nil, err
+	}
+	if err := db.MigrateUp(ctx, s.pool, io.Discard); err != nil {
+		return nil, err
+	}
+	// The breakers get connections of their own: a request holding its
+	// transaction's connection must never wait on the same pool to claim
+	// or finish a probe, or a recovery at full load deadlocks into 503s.
+	if s.breakerPool, err = db.Open(ctx, db.PoolConfig{URL: cfg.DatabaseURL, MaxConns: app.BreakerConns}); err != nil {
+		return nil, err
+	}
+	// Listen before anything else runs, but after the database said yes,
+	// so a taken port fails fast and a refused start never announces
+	// itself.
+	if cfg.APIAddr != "" {
+		if s.apiLn, err = net.Listen("tcp", cfg.APIAddr); err != nil {
+			return nil, fmt.Errorf("SPILLWAY_ADDR %s: %w", cfg.APIAddr, err)
+		}
+	}
+	if s.provider = cfg.Provider; s.provider == nil {
+		if ac.PaymentProvider == app.ProviderSim && cfg.SimAddr != "" {
+			if s.simLn, err = net.Listen("tcp", cfg.SimAddr); err != nil {
+				return nil, fmt.Errorf("SIM_ADDR %s: %w", cfg.SimAddr, err)
+			}
+			ac.PaymentProviderURL = "http://" + s.simLn.Addr().String()
+			s.sim = &http.Server{Handler: sim.New(sim.Config{}), ReadHeaderTimeout: 5 * time.Second}
+		}
+		if s.provider, err = newProvider(ac); err != nil {
+			return nil, err
+		}
+	}
+
+	s.registry = prometheus.NewRegistry()
+	pool := s.pool
+	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		web.NewQueueDepthCollector(web.QueueDepthConfig{Wait: cfg.Tuning.MetricsWait, QueryTimeout: cfg.Tuning.MetricsWait,
+			Query: func(ctx context.Context) ([]db.QueueDepth, error) { return db.ListQueueDepths(ctx, pool) }}))
+	metrics := app.NewMetrics(s.registry)
+	if s.instance = ac.Instance; s.instance == "" {
+		host, _ := os.Hostname()
+		s.instance = fmt.Sprintf("%s:%d", host, os.Getpid())
+	}
+	// The gate needs the River client, which needs the breakers: it is
+	// attached once both exist.
+	if s.breakers, err = app.NewBreakers(app.BreakersConfig{
+		Store: db.NewStore(s.breakerPool), Instance: s.instance, Logger: s.log,
+		FlushEvery: cfg.Tuning.BreakerFlushEvery, PollEvery: cfg.Tuning.BreakerPollEvery, Now: cfg.Tuning.BreakerNow,
+		OnChange: func(b app.Breaker, transition bool) {
+			metrics.BreakerChanged(b, transition)
+			if g := s.gate.Load(); g != nil && b.Name == DependencyPayment {
+				g.BreakerChanged(b)
+			}
+		},
+	}); err != nil {
+		return nil, err
+	}
+	policy := app.DefaultBreakerPolicy()
+	if cfg.BreakerPolicy != nil {
+		policy = *cfg.BreakerPolicy
+	}
+	if err := s.breakers.Register(ctx, DependencyPayment, policy, ac.PaymentBreaker); err != nil {
+		return nil, err
+	}
+
+	senders, check, err := newSenders(ac)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Senders != nil {
+		senders = cfg.Senders
+	}
+	if cfg.CheckCallback != nil {
+		check = cfg.CheckCallback
+	}
+	if s.river, err = jobs.NewClient(s.jobsConfig(ac, senders, metrics)); err != nil {
+		return nil, err
+	}
+	if s.runner, err = app.NewRunner(app.RunnerConfig{
+		Store: db.NewStore(s.pool), Jobs: s.river, Provider: s.provider, Deadline: ac.PaymentDeadline,
+		CaptureTimeout: ac.CaptureTimeout, SyncLimit: ac.SyncConcurrency,
+		Breakers: s.breakers, Dependency: DependencyPayment, Metrics: metrics,
+		Channels: senders.Channels(), Offpeak: ac.Offpeak, DefaultDefer: ac.PaymentDefer,
+		CheckCallback: check, HighValueAmount: ac.HighValueAmount, MaxAttempts: ac.PaymentMaxAttempts,
+		Logger: s.log, Now: cfg.Tuning.RunnerNow,
+	}); err != nil {
+		return nil, err
+	}
+	if s.apiLn != nil {
+		if err := s.buildAPI(ctx, ac, senders); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// jobsConfig is the River client's configuration.
+func (s *Service) jobsConfig(ac app.Config, senders *jobs.Senders, metrics *app.Metrics) jobs.Config {
+	return jobs.Config{
+		Pool: s.pool, Provider: s.jobProvider(), Workers: ac.Workers, CallTimeout: ac.PaymentAsyncTimeout,
+		KeyRetention: ac.PaymentKeyRetention, Stopping: s.stopping,
+		RetryBase: ac.PaymentRetryBase, RetryMax: ac.PaymentRetryMax, Logger: s.log, RiverLogger: s.cfg.RiverLogger,
+		Breakers: s.breakers, Dependency: DependencyPayment, Metrics: metrics,
+		Drain:   app.NewDrainLimiter(db.NewStore(s.pool), DependencyPayment, ac.DrainRate),
+		Offpeak: ac.Offpeak, Channels: senders.Channels(), Senders: senders, PublicURL: ac.PublicURL,
+		IdempotencyTTL: ac.IdempotencyTTL, ReconcileEvery: ac.ReconcileEvery, ReconcileAfter: ac.ReconcileAfter,
+		// A charge younger than the grace may belong to a request still
+		// committing (it can take the deadline and the capture budget).
+		Orphans: jobs.OrphanConfig{Every: ac.OrphanSweepEvery, Refund: ac.OrphanRefund,
+			Grace: max(ac.OrphanGrace, ac.PaymentDeadline+ac.CaptureTimeout+time.Minute)},
+	}
+}
+
+// jobProvider is the provider the workers call.
+func (s *Service) jobProvider() app.PaymentProvider {
+	if s.cfg.JobProvider != nil {
+		return s.cfg.JobProvider
+	}
+	return s.provider
+}
+
+// buildAPI builds the HTTP server: the API, the status page, /metrics and
+// the admin UI.
+func (s *Service) buildAPI(ctx context.Context, ac app.Config, senders *jobs.Senders) error {
+	if ac.AdminEmail != "" {
+		if err := admin.EnsureFirstAdmin(ctx, s.pool, ac.AdminEmail, ac.AdminPassword); err != nil {
+			return err // names ADMIN_EMAIL or ADMIN_PASSWORD
+		}
+	}
+	host, _, _ := net.SplitHostPort(s.apiLn.Addr().String())
+	ip := net.ParseIP(host)
+	adminHandler, err := admin.New(admin.Config{
+		Pool: s.pool, River: s.river, Breakers: s.breakers, Logger: s.log, Instance: s.instance, Channels: senders.Channels(),
+		SecureCookies: !(host == "localhost" || (ip != nil && ip.IsLoopback())),
+		GatedQueues:   map[string]string{app.QueuePayments: DependencyPayment},
+		Provider:      s.provider, PublicURL: ac.PublicURL, TrustedProxies: ac.TrustedProxies, SessionIdle: ac.AdminSessionIdle,
+		ReconcileAfter: ac.ReconcileAfter, OrphanRefund: ac.OrphanRefund,
+	})
+	if err != nil {
+		return err
+	}
+	store := db.NewStore(s.pool)
+	s.hub = web.NewEventHub(store, s.log)
+	s.api = &http.Server{
+		Handler: web.NewServer(web.Config{Payments: s.runner, Operations: store, Health: store, Logger: s.log,
+			Metrics: s.registry, Events: s.hub, Admin: adminHandler, MaxStreams: ac.SSEMaxStreams,
+			MetricsToken: ac.MetricsToken}),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+	// Shutdown closes the listener first, then ends every live stream, so
+	// no reconnect lands here and no stream holds the shutdown.
+	s.api.RegisterOnShutdown(s.hub.Close)
+	return nil
+}
+
+// Start runs everything: the breakers, the simulator, the workers, the
+// queue gate and the HTTP server. It returns once they run; Done reports a
+// server that fails.
+func (s *Service) Start(ctx context.Context) error {
+	s.bctx, s.stopBg = context.WithCancel(context.WithoutCancel(ctx))
+	go func() { s.breakersDone <- s.breakers.Run(s.bctx) }()
+	if s.sim != nil {
+		go func() { s.errc <- serveHTTP(s.sim, s.simLn) }()
+	}
+	// River runs on a context no signal cancels: a cancelled start context
+	// would cancel running jobs mid-call and spend their attempts. It is
+	// stopped by Shutdown, on its own schedule.
+	// A client with no workers (WORKERS=0) only inserts.
+	if s.cfg.App.Workers > 0 {
+		if err := s.river.Start(context.WithoutCancel(ctx)); err != nil {
+			return fmt.Errorf("start workers: %w", err)
+		}
+		s.working = true
+		g := jobs.NewQueueGate(jobs.QueueGateConfig{Client: s.river, Pool: s.pool, Queue: app.QueuePayments,
+			Breakers: s.breakers, Dependency: DependencyPayment, Poll: s.cfg.Tuning.GatePollEvery, Logger: s.log})
+		s.gate.Store(g)
+		go g.Run(s.bctx)
+	}
+	if s.api != nil {
+		go s.hub.Run(s.bctx)
+		go func() { s.errc <- serveHTTP(s.api, s.apiLn) }()
+	}
+	return nil
+}
+
+// Done receives the error of an HTTP server that stopped on its own.
+func (s *Service) Done() <-chan error { return s.errc }
+
+// Shutdown stops in the order that loses nothing and spends nothing:
+//  1. at once, and side by side: the API stops accepting (live streams end
+//     at once, so their clients reconnect elsewhere instead of holding the
+//     shutdown; requests in flight finish within their budget), and the
+//     workers fetch nothing more while running jobs finish within
+//     SHUTDOWN_GRACE, so no attempt is spent on the shutdown;
+//  2. the simulator, which requests and jobs may still be calling, goes
+//     last.
+//
+// The workers must not wait for the API: River keeps fetching until Stop,
+// so a job fetched while requests drained would start a provider call
+// after the signal, which the grace (counted from the signal) was never
+// meant to cover; at its end that call would be cut off and its attempt
+// spent.
+//
+// hard closing (a second signal) stops at once: requests still in flight
+// are cut off (none was answered, so none was acknowledged), running jobs
+// are cancelled, record what they know (an outcome they do not know stays
+// unknown, never failed) and are worked again later, which the
+// provider's idempotency makes safe.
+//
+// It returns nil when everything in flight finished, and otherwise an
+// error saying what was cut short, so that the process exits non-zero.
+func (s *Service) Shutdown(hard <-chan struct{}) error {
+	grace := s.cfg.App.ShutdownGrace
+	close(s.stopping)
+	hardCtx := func(d time.Duration) (context.Context, context.CancelFunc) {
+		ctx, cancel := context.WithTimeout(context.Background(), d)
+		go func() {
+			select {
+			case <-hard:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		return ctx, cancel
+	}
+	wctx, wcancel := hardCtx(grace)
+	defer wcancel()
+	workersStopped := make(chan error, 1)
+	go func() {
+		if !s.working {
+			workersStopped <- nil
+			return
+		}
+		workersStopped <- s.river.Stop(wctx)
+	}()
+
+	var cut []string
+	if s.api != nil {
+		// In-flight requests' budget: deadline + capture, and a little.
+		ctx, cancel := hardCtx(s.cfg.App.PaymentDeadline + s.cfg.App.CaptureTimeout + time.Second)
+		if err := s.api.Shutdown(ctx); err != nil {
+			s.log.Warn("http shutdown", "error", err)
+			_ = s.api.Close()
+			cut = append(cut, "requests in flight were cut off")
+		}
+		cancel()
+	}
+	if err := <-workersStopped; err != nil {
+		s.log.Warn("workers did not stop in time; cancelling", "error", err)
+		cctx, ccancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := s.river.StopAndCancel(cctx); err != nil {
+			s.log.Warn("workers did not stop after cancelling", "error", err)
+		}
+		ccancel()
+		cut = append(cut, "running jobs were cancelled and will be worked again")
+	}
+	if s.sim != nil {
+		ctx, cancel := hardCtx(5 * time.Second)
+		_ = s.sim.Shutdown(ctx)
+		cancel()
+	}
+	if len(cut) == 0 {
+		return nil
+	}
+	why := fmt.Sprintf("the grace (%s) ran out", grace)
+	select {
+	case <-hard:
+		why = "a second signal"
+	default:
+	}
+	return fmt.Errorf("shutdown cut short by %s: %s", why, strings.Join(cut, "; "))
+}
+
+// Close stops the background loops, closes the listeners and the pools.
+// Call it after Shutdown (or instead of it, when Start was never called).
+func (s *Service) Close() {
+	for _, ln := range []net.Listener{s.apiLn, s.simLn} {
+		if ln != nil {
+			_ = ln.Close()
+		}
+	}
+	if s.stopBg != nil {
+		s.stopBg()
+		<-s.breakersDone
+		s.stopBg = nil
+	}
+	if s.breakerPool != nil {
+		s.breakerPool.Close()
+	}
+	if s.pool != nil {
+		s.pool.Close()
+	}
+}
+
+// APIAddr is where the API listens; nil without one.
+func (s *Service) APIAddr() net.Addr { return addr(s.apiLn) }
+
+// SimAddr is where the embedded simulator listens; nil without one.
+func (s *Service) SimAddr() net.Addr { return addr(s.simLn) }
+
+func addr(ln net.Listener) net.Addr {
+	if ln == nil {
+		return nil
+	}
+	return ln.Addr()
+}
+
+// Pool is the request and worker pool; Breakers, River, Provider, Runner
+// and Instance are what the service built. Tests reach through them.
+func (s *Service) Pool() *pgxpool.Pool           { return s.pool }
+func (s *Service) Breakers() *app.Breakers       { return s.breakers }
+func (s *Service) River() *river.Client[pgx.Tx]  { return s.river }
+func (s *Service) Provider() app.PaymentProvider { return s.provider }
+func (s *Service) Runner() *app.Runner           { return s.runner }
+func (s *Service) Instance() string              { return s.instance }
+func (s *Service) Metrics() prometheus.Gatherer  { return s.registry }
+
+// checkConnLimit refuses to start when this instance's connections could
+// exceed what the server allows: better a clear message now than
+// "remaining connection slots are reserved" under load.
+func checkConnLimit(ctx context.Context, pool *pgxpool.Pool, cfg app.Config) error {
+	l, err := db.ServerConnLimit(ctx, pool)
+	if err != nil {
+		return err
+	}
+	if cfg.DBMaxConns > l.Allowed {
+		return fmt.Errorf("DB_MAX_CONNS=%d is more than the %d connections the database allows this role (%s); "+
+			"lower DB_MAX_CONNS (each instance opens up to that many) or raise the server's limit", cfg.DBMaxConns, l.Allowed, l)
+	}
+	return nil
+}
+
+func serveHTTP(s *http.Server, ln net.Listener) error {
+	if err := s.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func newProvider(cfg app.Config) (app.PaymentProvider, error) {
+	switch cfg.PaymentProvider {
+	case app.ProviderStripe:
+		return provider.NewStripe(provider.StripeConfig{
+			APIBase: cfg.StripeAPIBase, SecretKey: cfg.StripeSecretKey, PaymentMethod: cfg.StripePaymentMethod,
+		})
+	default:
+		return provider.NewHTTP(provider.HTTPConfig{BaseURL: cfg.PaymentProviderURL})
+	}
+}
+
+// newSenders builds the notification senders whose variables are set, and
+// the callback URL check the API applies at request time.
+func newSenders(cfg app.Config) (*jobs.Senders, func(context.Context, string) error, error) {
+	s := &jobs.Senders{}
+	if cfg.SMTPURL != "" {
+		e, err := notify.NewEmail(notify.EmailConfig{URL: cfg.SMTPURL, From: cfg.SMTPFrom, TLSPolicy: cfg.SMTPTLS})
+		if err != nil {
+			return nil, nil, err
+		}
+		s.Email = e
+	}
+	if cfg.SMSProviderURL != "" {
+		m, err := notify.NewSMS(notify.SMSConfig{URL: cfg.SMSProviderURL, From: cfg.SMSFrom})
+		if err != nil {
+			return nil, nil, err
+		}
+		s.SMS = m
+	}
+	check := func(ctx context.Context, url string) error {
+		err := notify.CheckURLContext(ctx, url, cfg.WebhookAllowPrivate)
+		if errors.Is(err, notify.ErrLookupUnavailable) {
+			// A resolver that cannot answer now says nothing about the
+			// address: 503, nothing recorded, retry.
+			return &app.Error{Code: app.EUNAVAILABLE, Message: "callback_url could not be checked right now; nothing was done, retry later", Err: err}
+		}
+		return err
+	}
+	if cfg.WebhookSecret != "" {
+		w, err := notify.NewWebhook(notify.WebhookConfig{Secret: cfg.WebhookSecret, AllowPrivate: cfg.WebhookAllowPrivate})
+		if err != nil {
+			return nil, nil, err
+		}
+		s.Webhook = w
+	}
+	return s, check, nil
+}
