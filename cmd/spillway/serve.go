@@ -96,4 +96,3 @@ func runSim(ctx context.Context, getenv func(string) string, stdout, stderr io.W
 	_ = stderr
 	return err
 }
-

@@ -57,7 +57,7 @@ type Config struct {
 	// where the embedded simulator is served (SIM_ADDR); it becomes the
 	// provider.
 	SimAddr string
-	Logger *slog.Logger
+	Logger  *slog.Logger
 	// RiverLogger is River's own logger; nil keeps River quiet.
 	RiverLogger *slog.Logger
 
