@@ -28,3 +28,24 @@ func TestClipText(t *testing.T) {
 		}
 	}
 }
+
+func TestElideTextMarksACut(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in   string
+		max  int
+		want string
+	}{
+		{"short", 10, "short"},
+		{"exact", 5, "exact"},
+		{"abcdef", 3, "abc…"},
+		{"aé", 2, "a…"}, // é is two bytes: never split
+		{"a\xffb", 10, "a\uFFFDb"},
+		{strings.Repeat("x", 100), 64, strings.Repeat("x", 64) + "…"},
+	}
+	for _, tt := range tests {
+		if got := app.ElideText(tt.in, tt.max); got != tt.want || !utf8.ValidString(got) {
+			t.Errorf("ElideText(%q, %d) = %q, want %q", tt.in, tt.max, got, tt.want)
+		}
+	}
+}

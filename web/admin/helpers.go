@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/spillway/spillway/app"
 )
@@ -153,14 +152,6 @@ func queryPairs(encoded string) [][2]string {
 }
 
 func joinStates(states []string) string { return strings.Join(states, ", ") }
-
-func truncate(s string, n int) string {
-	if utf8.RuneCountInString(s) <= n {
-		return s
-	}
-	r := []rune(s)
-	return string(r[:n]) + "…"
-}
 
 func pluralWord(n int, one, many string) string {
 	if n == 1 {
