@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/spillway/spillway/web"
 )
@@ -77,7 +78,7 @@ func wantQueueJobs(t *testing.T, reg prometheus.Gatherer, jobs, age float64) {
 }
 
 func payments(n float64) []web.QueueCount {
-	return []web.QueueCount{{Queue: "payments", State: "available", Jobs: n}}
+	return []web.QueueCount{{Queue: "payments", State: string(rivertype.JobStateAvailable), Jobs: n}}
 }
 
 // eventually polls cond until it holds; the deadline only guards against a
