@@ -51,9 +51,13 @@ type BreakersConfig struct {
 	FlushEvery time.Duration
 	// PollEvery re-reads every breaker: the safety net under NOTIFY.
 	PollEvery time.Duration
-	Now       func() time.Time
-	Rand      func() float64
-	Logger    *slog.Logger
+	// Now is the wall clock breakers are stamped and judged by (nil:
+	// time.Now): their times are shared with other instances through the
+	// table. A call's slowness is its elapsed time, measured by the caller
+	// on the monotonic clock (Permit.Done).
+	Now    func() time.Time
+	Rand   func() float64
+	Logger *slog.Logger
 	// OnChange, when set, hears every state this instance learns of;
 	// transition is false for the first sighting at Register.
 	OnChange func(b Breaker, transition bool)
@@ -102,7 +106,7 @@ func NewBreakers(cfg BreakersConfig) (*Breakers, error) {
 	if cfg.PollEvery <= 0 {
 		cfg.PollEvery = time.Second
 	}
-	cfg.Now = StorageClock(cfg.Now)
+	cfg.Now = orNow(cfg.Now)
 	if cfg.Rand == nil {
 		cfg.Rand = rand.Float64
 	}
@@ -116,7 +120,7 @@ func NewBreakers(cfg BreakersConfig) (*Breakers, error) {
 // When override is non-empty its thresholds replace the stored ones (an
 // operator set them in the environment for this start).
 func (bs *Breakers) Register(ctx context.Context, name string, seed BreakerPolicy, override PolicyOverride) error {
-	b, err := bs.cfg.Store.EnsureBreaker(ctx, name, seed, bs.cfg.Now())
+	b, err := bs.cfg.Store.EnsureBreaker(ctx, name, seed, bs.stamp())
 	if err != nil {
 		return err
 	}
@@ -127,7 +131,7 @@ func (bs *Breakers) Register(ctx context.Context, name string, seed BreakerPolic
 		}
 		if p != b.Policy {
 			t := Transition{Reason: "thresholds set from the environment", Instance: bs.cfg.Instance, Actor: "env"}
-			if err := bs.cfg.Store.SetPolicy(ctx, name, p, t, bs.cfg.Now()); err != nil {
+			if err := bs.cfg.Store.SetPolicy(ctx, name, p, t, bs.stamp()); err != nil {
 				return err
 			}
 			b.Policy = p
@@ -139,6 +143,9 @@ func (bs *Breakers) Register(ctx context.Context, name string, seed BreakerPolic
 	bs.changed(b, false)
 	return nil
 }
+
+// stamp is the time to write on a breaker, its counts or its history now.
+func (bs *Breakers) stamp() time.Time { return StorageTime(bs.cfg.Now()) }
 
 // Get returns this instance's copy of a breaker.
 func (bs *Breakers) Get(name string) (Breaker, bool) {
@@ -236,7 +243,7 @@ func (p *Permit) Done(failure bool, elapsed time.Duration) {
 	if failure {
 		c.Failures = 1
 	}
-	now := bs.cfg.Now()
+	now := bs.stamp()
 	bs.mu.Lock()
 	defer bs.mu.Unlock()
 	e, ok := bs.m[p.name]
@@ -287,7 +294,7 @@ func (bs *Breakers) Run(ctx context.Context) error {
 	poll := time.NewTicker(bs.cfg.PollEvery)
 	defer flush.Stop()
 	defer poll.Stop()
-	lastPrune := time.Time{}
+	var lastPrune time.Time // monotonic: pruning is paced by elapsed time
 	for {
 		select {
 		case <-ctx.Done():
@@ -305,9 +312,9 @@ func (bs *Breakers) Run(ctx context.Context) error {
 			bs.judge(ctx, name)
 		case <-poll.C:
 			bs.poll(ctx)
-			if now := bs.cfg.Now(); now.Sub(lastPrune) > time.Minute {
-				lastPrune = now
-				if err := bs.cfg.Store.PruneBreakerHistory(ctx, now.Add(-10*time.Minute)); err != nil {
+			if lastPrune.IsZero() || time.Since(lastPrune) > time.Minute {
+				lastPrune = time.Now()
+				if err := bs.cfg.Store.PruneBreakerHistory(ctx, bs.stamp().Add(-10*time.Minute)); err != nil {
 					bs.cfg.Logger.Warn("prune breaker history", "error", err)
 				}
 			}
@@ -363,7 +370,7 @@ func (bs *Breakers) judge(ctx context.Context, name string) {
 	if !ok {
 		return
 	}
-	now := bs.cfg.Now()
+	now := bs.stamp()
 	var (
 		to     Breaker
 		reason string
@@ -436,7 +443,7 @@ func (bs *Breakers) Force(ctx context.Context, name string, state BreakerState, 
 		if err != nil {
 			return b, err
 		}
-		to, err := b.Force(state, bs.cfg.Now())
+		to, err := b.Force(state, bs.stamp())
 		if err != nil {
 			return b, &Error{Code: EINVALID, Message: err.Error()}
 		}

@@ -294,13 +294,3 @@ func faultMessage(pe *ProviderError) string {
 	}
 	return "the provider could not be reached"
 }
-
-// StorageClock wraps now (nil: time.Now) to give UTC times at Postgres's
-// microsecond precision, so a document answered before a write and one read
-// back after it show the same instants.
-func StorageClock(now func() time.Time) func() time.Time {
-	if now == nil {
-		now = time.Now
-	}
-	return func() time.Time { return now().UTC().Truncate(time.Microsecond) }
-}

@@ -107,7 +107,7 @@ func NewOperator(cfg OperatorConfig) (*Operator, error) {
 	if cfg.LookupTimeout <= 0 {
 		cfg.LookupTimeout = 5 * time.Second
 	}
-	cfg.Now = StorageClock(cfg.Now)
+	cfg.Now = orNow(cfg.Now)
 	return &Operator{cfg: cfg}, nil
 }
 
@@ -283,7 +283,7 @@ func (o *Operator) applyJobsTx(ctx context.Context, tx pgx.Tx, actor Actor, req 
 	if err != nil {
 		return res, err
 	}
-	now := o.cfg.Now()
+	now := StorageTime(o.cfg.Now())
 	switch req.Action {
 	case ActionReprioritize:
 		for _, j := range jobs {
@@ -342,7 +342,7 @@ func (o *Operator) cancelTx(ctx context.Context, tx pgx.Tx, j JobRef, asked answ
 		return err
 	}
 	if op != nil && !op.Status.Terminal() {
-		now := o.cfg.Now()
+		now := StorageTime(o.cfg.Now())
 		if op.MayHaveCharged() {
 			settled, why := o.settle(op, asked, now)
 			switch {
@@ -382,7 +382,7 @@ func (o *Operator) retryTx(ctx context.Context, tx pgx.Tx, j JobRef, asked answe
 	}
 	finished := j.State == "discarded" || j.State == "cancelled"
 	if op != nil && finished && op.Status != StatusSucceeded && op.Status != StatusDeclined {
-		now := o.cfg.Now()
+		now := StorageTime(o.cfg.Now())
 		if op.Attempts > 0 || op.MayHaveCharged() {
 			settled, why := o.settle(op, asked, now)
 			switch {
@@ -562,7 +562,7 @@ func (o *Operator) Resolve(ctx context.Context, actor Actor, req ResolveRequest)
 			return Errorf(ECONFLICT, "its job is running right now; wait for the attempt to end, then decide")
 		}
 		before := map[string]any{"status": op.Status, "reason": op.Reason, "outcome_unknown_since": op.OutcomeUnknownSince}
-		now := o.cfg.Now()
+		now := StorageTime(o.cfg.Now())
 		op.Mode = ModeAsync
 		if req.Outcome == ResolveSucceeded {
 			op.ApplyCharge(ChargeResult{ProviderRef: req.ProviderRef}, now)

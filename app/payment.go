@@ -91,7 +91,7 @@ func ParsePaymentRequest(body []byte) (PaymentRequest, error) {
 	}
 	p.Currency = strings.ToLower(cur)
 	if !KnownCurrency(p.Currency) {
-		return p, FieldErrorf("currency", "currency %q is not a supported ISO 4217 code", truncate(cur, 16))
+		return p, FieldErrorf("currency", "currency %q is not a supported ISO 4217 code", ElideText(cur, 16))
 	}
 
 	if p.Description, err = optionalString(w.Description, "description"); err != nil {
@@ -151,7 +151,7 @@ func decodeStrict(body []byte, v any) error {
 			return FieldErrorf(ute.Field, "%s has the wrong type", ute.Field)
 		case strings.HasPrefix(err.Error(), "json: unknown field "):
 			f := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-			return FieldErrorf(truncate(f, 64), "unknown field %q", truncate(f, 64))
+			return FieldErrorf(ElideText(f, 64), "unknown field %q", ElideText(f, 64))
 		case errors.Is(err, io.EOF):
 			return Errorf(EBADREQUEST, "the request body is empty")
 		}
@@ -174,7 +174,7 @@ func parseCustomer(raw json.RawMessage) (Customer, error) {
 		}
 		if strings.HasPrefix(err.Error(), "json: unknown field ") {
 			f := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-			return Customer{}, FieldErrorf("customer."+truncate(f, 64), "unknown field %q", "customer."+truncate(f, 64))
+			return Customer{}, FieldErrorf("customer."+ElideText(f, 64), "unknown field %q", "customer."+ElideText(f, 64))
 		}
 		return Customer{}, FieldErrorf("customer", "customer must be an object")
 	}
@@ -206,7 +206,7 @@ func parseAmount(raw json.RawMessage) (int64, error) {
 	// Reject fractions and exponents outright: 19.99 is a common client
 	// mistake (major units) and must not be rounded into a charge.
 	if strings.ContainsAny(s, ".eE") {
-		return 0, FieldErrorf("amount", "amount must be an integer number of minor units, not %s", truncate(s, 32))
+		return 0, FieldErrorf("amount", "amount must be an integer number of minor units, not %s", ElideText(s, 32))
 	}
 	var n json.Number = json.Number(s)
 	v, err := n.Int64()
@@ -272,16 +272,6 @@ func checkCallbackURL(s string) error {
 
 func isJSONNull(raw json.RawMessage) bool {
 	return strings.TrimSpace(string(raw)) == "null"
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
 }
 
 // String is for logs: it leaves out the customer's contact details.

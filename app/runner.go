@@ -67,15 +67,19 @@ type RunnerConfig struct {
 	// DeferOffpeak when payments are deferred unless they say "none".
 	Offpeak      OffpeakWindow
 	DefaultDefer string
-	Now          func() time.Time
-	Logger       *slog.Logger
+	// Now is the wall clock that stamps operations (nil: time.Now). The
+	// deadline and the call's latency are measured on the monotonic
+	// clock, never on it.
+	Now    func() time.Time
+	Logger *slog.Logger
 }
 
 // Runner tries an operation synchronously within its deadline and, when that
 // cannot succeed, captures it as a River job in the same transaction.
 type Runner struct {
-	cfg  RunnerConfig
-	sync chan struct{}
+	cfg    RunnerConfig
+	sync   chan struct{}
+	charge ChargeCaller
 }
 
 // NewRunner validates cfg and returns a runner.
@@ -91,12 +95,16 @@ func NewRunner(cfg RunnerConfig) (*Runner, error) {
 	if cfg.CaptureTimeout <= 0 {
 		cfg.CaptureTimeout = time.Second
 	}
-	cfg.Now = StorageClock(cfg.Now)
+	cfg.Now = orNow(cfg.Now)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Runner{cfg: cfg, sync: make(chan struct{}, cfg.SyncLimit)}, nil
+	return &Runner{cfg: cfg, sync: make(chan struct{}, cfg.SyncLimit),
+		charge: ChargeCaller{Provider: cfg.Provider, Dependency: cfg.Dependency, Path: "sync", Metrics: cfg.Metrics}}, nil
 }
+
+// stamp is the time to write on the operation now.
+func (r *Runner) stamp() time.Time { return StorageTime(r.cfg.Now()) }
 
 // Outcome is the runner's answer to one submission.
 type Outcome struct {
@@ -125,7 +133,6 @@ const scopePayments = "payments"
 // neither to the provider's deadline nor to its breaker.
 func (r *Runner) SubmitPayment(ctx context.Context, key string, req PaymentRequest) (*Outcome, error) {
 	arrival := time.Now() // monotonic: budgets are elapsed time
-	start := r.cfg.Now()
 	// Once the provider may have been called, the result must be recorded
 	// even if the client hangs up; the bounds below still cap the work.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.Deadline+r.cfg.CaptureTimeout)
@@ -172,7 +179,7 @@ func (r *Runner) SubmitPayment(ctx context.Context, key string, req PaymentReque
 		return &Outcome{Document: cur.Document(), Replayed: true}, nil
 	}
 
-	now := r.cfg.Now()
+	now := r.stamp()
 	op := &Operation{
 		ID:        id,
 		Kind:      KindPayment,
@@ -219,7 +226,7 @@ func (r *Runner) SubmitPayment(ctx context.Context, key string, req PaymentReque
 	}
 	r.cfg.Metrics.Answered(doc)
 	r.cfg.Logger.Debug("payment", "operation_id", op.ID, "status", op.Status, "mode", op.Mode,
-		"reason", op.Reason, "elapsed", r.cfg.Now().Sub(start))
+		"reason", op.Reason, "elapsed", time.Since(arrival))
 	return &Outcome{Document: doc, Body: body, RetryAfter: retryAfter}, nil
 }
 
@@ -266,7 +273,7 @@ func (a *attempt) captureTx(ctx context.Context, r *Runner, tx pgx.Tx, op *Opera
 	if a.reason == "" {
 		return nil
 	}
-	op.Capture(a.reason, r.cfg.Now())
+	op.Capture(a.reason, r.stamp())
 	opts := PaymentArgs{}.InsertOpts()
 	opts.Priority = op.Priority
 	opts.MaxAttempts = r.cfg.MaxAttempts
@@ -284,7 +291,7 @@ func (a *attempt) captureTx(ctx context.Context, r *Runner, tx pgx.Tx, op *Opera
 // job is inserted after). It returns the polling hint for a captured
 // operation.
 func (r *Runner) attemptOrCapture(ctx context.Context, op *Operation, a *attempt) (time.Duration, error) {
-	now := r.cfg.Now()
+	now := r.stamp()
 	capture := func(reason Reason, runAt time.Time, hint time.Duration) (time.Duration, error) {
 		a.reason, a.runAt = reason, runAt
 		return hint, nil
@@ -312,24 +319,15 @@ func (r *Runner) attemptOrCapture(ctx context.Context, op *Operation, a *attempt
 		return capture(ReasonOverloaded, time.Time{}, time.Second)
 	}
 	r.cfg.Metrics.syncStarted()
-	callStart := time.Now()
-	attemptedAt := r.cfg.Now()
+	attemptedAt := r.stamp()
 	op.AttemptedAt = &attemptedAt
-	callCtx, cancel := context.WithTimeout(ctx, r.cfg.Deadline)
-	res, err := r.cfg.Provider.Charge(callCtx, op.ChargeRequest())
-	pe := ClassifyProviderError(callCtx, err)
-	cancel()
+	call := r.charge.Call(ctx, op, permit, r.cfg.Deadline)
 	<-r.sync
 	r.cfg.Metrics.syncEnded()
-	elapsed := time.Since(callStart)
-	now = r.cfg.Now()
-	r.cfg.Metrics.Called(r.cfg.Dependency, "sync", elapsed.Seconds(), pe)
-	permit.Done(pe.Fault(), elapsed)
+	now = r.stamp()
 	op.Attempts++
 
-	if pe == nil && !res.Matches(op.Payment.Amount, op.Payment.Currency) {
-		pe = &ProviderError{Kind: FaultConflict, Err: fmt.Errorf("the provider holds a charge of %d %s under this key", res.Amount, res.Currency)}
-	}
+	res, pe := call.Result, call.Err
 	switch {
 	case pe == nil:
 		a.charged = true

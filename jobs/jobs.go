@@ -82,7 +82,9 @@ func NewClient(cfg Config) (*river.Client[pgx.Tx], error) {
 	if cfg.RiverLogger == nil {
 		cfg.RiverLogger = slog.New(minLevel{cfg.Logger.Handler(), slog.LevelWarn})
 	}
-	cfg.Now = app.StorageClock(cfg.Now)
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	cfg.ReconcileAfter = cmp.Or(cfg.ReconcileAfter, 30*time.Minute)
 	workers := river.NewWorkers()
 	if err := river.AddWorkerSafely(workers, NewPaymentWorker(cfg)); err != nil {

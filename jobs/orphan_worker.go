@@ -64,8 +64,11 @@ func NewOrphanSweeper(cfg Config) *OrphanSweeper {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	return &OrphanSweeper{pool: cfg.Pool, provider: cfg.Provider, grace: cfg.Orphans.Grace, refund: cfg.Orphans.Refund,
-		timeout: cfg.CallTimeout, now: app.StorageClock(cfg.Now), log: cfg.Logger}
+		timeout: cfg.CallTimeout, now: cfg.Now, log: cfg.Logger}
 }
 
 // OrphanSweepWorker runs the sweep as a River job.
@@ -88,7 +91,7 @@ type SweepResult struct {
 // Grace, then refunds the open orphans when enabled.
 func (s *OrphanSweeper) Sweep(ctx context.Context) (SweepResult, error) {
 	var res SweepResult
-	now := s.now()
+	now := app.StorageTime(s.now())
 	upTo := now.Add(-s.grace)
 	since, ok, err := db.OrphanWatermark(ctx, s.pool, orphanSweepName)
 	if err != nil {
@@ -239,7 +242,7 @@ func (s *OrphanSweeper) refundOne(ctx context.Context, o app.OrphanCharge) (refu
 	if err != nil || !locked {
 		return 0, 0, err // busy: the next sweep decides
 	}
-	now := s.now()
+	now := app.StorageTime(s.now())
 	if opID != nil {
 		op, err := db.GetOperation(ctx, tx, *opID)
 		if err != nil && app.ErrorCode(err) != app.ENOTFOUND {

@@ -29,12 +29,12 @@ type PaymentWorker struct {
 	river.WorkerDefaults[app.PaymentArgs]
 	pool         *pgxpool.Pool
 	provider     app.PaymentProvider
+	charge       app.ChargeCaller
 	breakers     *app.Breakers
 	drain        *app.DrainLimiter
 	offpeak      app.OffpeakWindow
 	channels     map[app.Channel]bool
 	dependency   string
-	metrics      *app.Metrics
 	callTimeout  time.Duration
 	keyRetention time.Duration
 	retryBase    time.Duration
@@ -48,9 +48,10 @@ type PaymentWorker struct {
 func NewPaymentWorker(cfg Config) *PaymentWorker {
 	return &PaymentWorker{
 		pool: cfg.Pool, provider: cfg.Provider, breakers: cfg.Breakers, drain: cfg.Drain, offpeak: cfg.Offpeak,
-		channels: cfg.Channels, dependency: cfg.Dependency, metrics: cfg.Metrics,
+		channels: cfg.Channels, dependency: cfg.Dependency,
 		callTimeout: cfg.CallTimeout, keyRetention: cfg.KeyRetention, stopping: cfg.Stopping,
 		retryBase: cfg.RetryBase, retryMax: cfg.RetryMax, now: cfg.Now, log: cfg.Logger,
+		charge: app.ChargeCaller{Provider: cfg.Provider, Dependency: cfg.Dependency, Path: "async", Metrics: cfg.Metrics},
 	}
 }
 
@@ -121,33 +122,12 @@ func (w *PaymentWorker) Work(ctx context.Context, job *river.Job[app.PaymentArgs
 		// take the permit while this call is still out.
 		timeout = min(timeout, b.Policy.ProbeLease)
 	}
-	callStart := time.Now()
-	callCtx, cancel := context.WithTimeout(ctx, timeout)
-	res, err := w.provider.Charge(callCtx, op.ChargeRequest())
-	pe := app.ClassifyProviderError(callCtx, err)
-	// cut: we ended the call ourselves, before any answer, by cancelling
-	// the job's context (a hard stop's StopAndCancel, or a cancel of the
-	// job); not the call's deadline, not the provider.
-	// Whether the cut request may have taken effect is the provider's to
-	// say (OutcomeUnknown): it knows whether the request was sent.
-	cut := pe != nil && errors.Is(ctx.Err(), context.Canceled) && pe.StatusCode == 0
-	cancel()
-	elapsed := time.Since(callStart)
-	if cut {
-		// A call we cut says nothing about the provider's health; counted
-		// as a fault, a hard stop of a busy instance could open the breaker
-		// every instance shares.
-		permit.Release()
-	} else {
-		permit.Done(pe.Fault(), elapsed)
-	}
-	w.metrics.Called(w.dependency, "async", elapsed.Seconds(), pe)
-	if pe == nil && !res.Matches(op.Payment.Amount, op.Payment.Currency) {
-		pe = &app.ProviderError{Kind: app.FaultConflict,
-			Err: fmt.Errorf("the provider holds a charge of %d %s under this key", res.Amount, res.Currency)}
-	}
+	// The job's context ends the call early only on a hard stop or a
+	// cancel of the job; Call releases the permit unjudged then.
+	call := w.charge.Call(ctx, op, permit, timeout)
+	res, pe := call.Result, call.Err
 
-	now := w.now()
+	now := w.stamp()
 	if pe == nil {
 		op.ApplyCharge(res, now)
 		return w.finish(rec, job, op)
@@ -196,6 +176,9 @@ func (w *PaymentWorker) Work(ctx context.Context, job *river.Job[app.PaymentArgs
 	return pe
 }
 
+// stamp is the time to write on the operation now.
+func (w *PaymentWorker) stamp() time.Time { return app.StorageTime(w.now()) }
+
 // admit asks the breaker for a permit. While it is open the job is snoozed
 // to the probe time, which spends no attempt (and Work keeps its place for
 // when the queue is released); while it is half-open a job
@@ -241,7 +224,7 @@ func (w *PaymentWorker) lookupFirst(ctx, rec context.Context, job *river.Job[app
 	if err != nil {
 		return false, fmt.Errorf("look up %s before charging again: %w", op.ProviderKey(), err)
 	}
-	now := w.now()
+	now := w.stamp()
 	switch {
 	case op.ApplyLookup(l, now):
 		return true, w.finish(rec, job, op)

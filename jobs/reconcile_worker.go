@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/spillway/spillway/app"
 	"github.com/spillway/spillway/db"
@@ -82,7 +83,7 @@ func (w *ReconcileWorker) reconcile(ctx context.Context, id uuid.UUID, jobID int
 	if err != nil {
 		return err
 	}
-	now := w.now()
+	now := app.StorageTime(w.now())
 	if op.Attempts > 0 || op.MayHaveCharged() {
 		// Some call may have reached the provider: only its answer decides.
 		lctx, cancel := context.WithTimeout(ctx, w.timeout)
@@ -91,7 +92,7 @@ func (w *ReconcileWorker) reconcile(ctx context.Context, id uuid.UUID, jobID int
 		if err != nil {
 			return fmt.Errorf("look up %s: %w", op.ProviderKey(), err)
 		}
-		now = w.now()
+		now = app.StorageTime(w.now())
 		switch {
 		case op.ApplyLookup(l, now):
 		case l.NothingCharged(deref(op.AttemptedAt, op.CreatedAt), now):
@@ -104,7 +105,7 @@ func (w *ReconcileWorker) reconcile(ctx context.Context, id uuid.UUID, jobID int
 		}
 	}
 	if !op.Status.Terminal() {
-		if jobState == "cancelled" {
+		if jobState == string(rivertype.JobStateCancelled) {
 			op.Cancel("the job was cancelled", now)
 		} else {
 			op.Fail("attempts_exhausted", "the job ended without completing the operation", now)

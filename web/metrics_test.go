@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/spillway/spillway/db"
 	"github.com/spillway/spillway/web"
@@ -78,7 +79,7 @@ func wantQueueJobs(t *testing.T, reg prometheus.Gatherer, jobs, age float64) {
 }
 
 func payments(n float64) []db.QueueDepth {
-	return []db.QueueDepth{{Queue: "payments", State: "available", Count: int(n)}}
+	return []db.QueueDepth{{Queue: "payments", State: string(rivertype.JobStateAvailable), Count: int(n)}}
 }
 
 // eventually polls cond until it holds; the deadline only guards against a

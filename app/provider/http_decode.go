@@ -121,13 +121,7 @@ func answerStatus(body []byte) string {
 }
 
 // clip bounds untrusted text quoted in an error message.
-func clip(s string) string {
-	const maxLen = 64
-	if len(s) > maxLen {
-		return strings.ToValidUTF8(s[:maxLen], "") + "…"
-	}
-	return s
-}
+func clip(s string) string { return app.ElideText(s, 64) }
 
 // excerpt returns a short, printable piece of an error body for logs:
 // the problem+json title and detail when present, else the raw start.
@@ -150,13 +144,8 @@ func excerpt(body []byte) string {
 	if s == "" {
 		s = string(body)
 	}
-	const maxLen = 200
-	if len(s) > maxLen {
-		// Dropping invalid UTF-8 after the cut removes a split rune.
-		s = strings.ToValidUTF8(s[:maxLen], "") + "…"
-	}
 	if s == "" {
 		return "(empty body)"
 	}
-	return strings.ToValidUTF8(s, "\uFFFD")
+	return app.ElideText(s, 200)
 }

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/spillway/spillway/app"
 )
 
 // Listing limits: the default keeps an unqualified request cheap, the
@@ -87,10 +89,4 @@ func allDigits(s string) bool {
 }
 
 // clip bounds untrusted text echoed in an error detail.
-func clip(s string) string {
-	const n = 64
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
-}
+func clip(s string) string { return app.ElideText(s, 64) }

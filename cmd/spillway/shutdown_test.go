@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/spillway/spillway/app/sim"
 	"github.com/spillway/spillway/db/dbtest"
@@ -282,7 +283,7 @@ func setBreaker(t *testing.T, pool *pgxpool.Pool, state string) {
 
 // jobRow is an operation's River job as the database has it.
 type jobRow struct {
-	State   string
+	State   rivertype.JobState
 	Attempt int
 	Errors  int
 }
@@ -445,7 +446,7 @@ func TestSIGTERMFinishesInFlightWorkThenExitsZero(t *testing.T) {
 		}
 	}
 	for _, id := range running {
-		if j := jobOf(t, pool, id); j.State != "running" {
+		if j := jobOf(t, pool, id); j.State != rivertype.JobStateRunning {
 			t.Fatalf("job of %s is %s while its call is held, want running", id, j.State)
 		}
 	}
@@ -529,7 +530,7 @@ func TestSIGTERMFinishesInFlightWorkThenExitsZero(t *testing.T) {
 	// its first attempt without an error, and the operation was attempted
 	// once. The waiting job was never started.
 	for _, id := range running {
-		if j := jobOf(t, pool, id); j.State != "completed" || j.Attempt != 1 || j.Errors != 0 {
+		if j := jobOf(t, pool, id); j.State != rivertype.JobStateCompleted || j.Attempt != 1 || j.Errors != 0 {
 			t.Errorf("job of %s after shutdown: %+v, want completed on attempt 1 with no errors", id, j)
 		}
 		if o := opOf(t, pool, id); o.Status != "succeeded" || o.Attempts != 1 {
@@ -537,7 +538,7 @@ func TestSIGTERMFinishesInFlightWorkThenExitsZero(t *testing.T) {
 		}
 	}
 	for _, id := range waiting {
-		if j := jobOf(t, pool, id); j.State != "available" || j.Attempt != 0 {
+		if j := jobOf(t, pool, id); j.State != rivertype.JobStateAvailable || j.Attempt != 0 {
 			t.Errorf("waiting job of %s after shutdown: %+v, want available and never attempted", id, j)
 		}
 		if n := provider.sim.Calls(id); n != 0 {
@@ -594,7 +595,7 @@ func TestSecondSignalStopsAtOnce(t *testing.T) {
 	ids := captureWhileOpen(t, pool, api, "hard", workers)
 	provider.waitHeld(t, "both jobs in a provider call", func(k []string) bool { return len(k) == workers })
 	for _, id := range ids {
-		if j := jobOf(t, pool, id); j.State != "running" {
+		if j := jobOf(t, pool, id); j.State != rivertype.JobStateRunning {
 			t.Fatalf("job of %s is %s while its call is held, want running", id, j.State)
 		}
 	}
@@ -626,7 +627,7 @@ func TestSecondSignalStopsAtOnce(t *testing.T) {
 			t.Errorf("operation %s after a hard stop: %+v, want processing/outcome_unknown", id, o)
 		}
 		j := jobOf(t, pool, id)
-		if j.State != "available" || j.Attempt != 0 || j.Errors != 0 {
+		if j.State != rivertype.JobStateAvailable || j.Attempt != 0 || j.Errors != 0 {
 			t.Errorf("job of %s after a hard stop: %+v, want available, attempt 0, no errors", id, j)
 		}
 		t.Logf("job of %s after the hard stop: %+v; operation %+v", id, j, o)

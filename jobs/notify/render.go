@@ -9,6 +9,8 @@ import (
 	"strings"
 	texttemplate "text/template"
 	"time"
+
+	"github.com/spillway/spillway/app"
 )
 
 // PaymentNotice is what a customer is told about one payment operation.
@@ -69,7 +71,7 @@ func newPaymentView(n PaymentNotice) (paymentView, error) {
 	v := paymentView{
 		Title:       words.title,
 		Phrase:      words.phrase,
-		Amount:      FormatAmount(n.Amount, n.Currency),
+		Amount:      app.FormatAmount(n.Amount, n.Currency),
 		Description: strings.TrimSpace(n.Description),
 		OperationID: n.OperationID,
 		StatusURL:   n.StatusURL,
@@ -112,7 +114,7 @@ func RenderPaymentSMS(n PaymentNotice) string {
 	if !ok {
 		words.phrase = "is now " + oneLine(n.Status)
 	}
-	msg := fmt.Sprintf("Your payment of %s %s.", FormatAmount(n.Amount, n.Currency), words.phrase)
+	msg := fmt.Sprintf("Your payment of %s %s.", app.FormatAmount(n.Amount, n.Currency), words.phrase)
 	if n.StatusURL != "" {
 		msg += " Details: " + n.StatusURL
 	}

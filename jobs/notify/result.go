@@ -5,7 +5,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
-	"unicode/utf8"
+
+	"github.com/spillway/spillway/app"
 )
 
 // maxResponseText bounds Result.Response. The admin log wants a hint of
@@ -95,13 +96,5 @@ func responseText(raw []byte) string {
 		}
 		return r
 	}, s)
-	s = strings.TrimSpace(s)
-	if len(s) <= maxResponseText {
-		return s
-	}
-	cut := maxResponseText
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut]
+	return app.ClipText(strings.TrimSpace(s), maxResponseText)
 }

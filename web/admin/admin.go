@@ -147,7 +147,13 @@ func New(cfg Config) (http.Handler, error) {
 		return nil, err
 	}
 	idle := cmp.Or(cfg.SessionIdle, DefaultSessionIdle)
-	s := &server{cfg: cfg, operator: op, breakers: db.NewStore(cfg.Pool), now: app.StorageClock(cfg.Now),
+	wall := cfg.Now
+	if wall == nil {
+		wall = time.Now
+	}
+	// Every reading the UI takes is stamped on a row or compared with one.
+	stamp := func() time.Time { return app.StorageTime(wall()) }
+	s := &server{cfg: cfg, operator: op, breakers: db.NewStore(cfg.Pool), now: stamp,
 		log: cfg.Logger, base: cfg.BasePath, secure: secure, idle: idle,
 		// A tenth of the idle time, so someone who pauses for up to 90% of
 		// it is never signed out; at most a minute, so a busy session is

@@ -52,7 +52,7 @@ func EnsureFirstAdmin(ctx context.Context, pool *pgxpool.Pool, email, password s
 	if err != nil {
 		return fmt.Errorf("ADMIN_PASSWORD: %s", app.ErrorMessage(err))
 	}
-	now := app.StorageClock(nil)()
+	now := app.StorageTime(time.Now())
 	tx, err := pool.Begin(ctx)
 	if err != nil {
 		return err
@@ -85,7 +85,7 @@ func CreateUser(ctx context.Context, pool *pgxpool.Pool, email, password string,
 	if err != nil {
 		return "", err
 	}
-	now := app.StorageClock(nil)()
+	now := app.StorageTime(time.Now())
 	tx, err := pool.Begin(ctx)
 	if err != nil {
 		return "", err

@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/spillway/spillway/app"
 )
@@ -76,26 +75,13 @@ func fmtDuration(d time.Duration) string {
 
 func fmtPercent(f float64) string { return fmt.Sprintf("%.1f%%", f*100) }
 
-// fmtAmount shows minor units with two decimals and the currency; exact
-// for the usual two-decimal currencies, and the raw number is shown beside
-// it where it matters.
+// fmtAmount is an amount for a numeric column: app.FormatMajor's number
+// (minor units per currency, so JPY 500 is "500 JPY"), then the code.
 func fmtAmount(minor int64, currency string) string {
 	if currency == "" {
 		return ""
 	}
-	neg := ""
-	if minor < 0 {
-		neg, minor = "-", -minor
-	}
-	whole := strconv.FormatInt(minor/100, 10)
-	var b strings.Builder
-	for i, c := range whole {
-		if i > 0 && (len(whole)-i)%3 == 0 {
-			b.WriteRune(' ')
-		}
-		b.WriteRune(c)
-	}
-	return fmt.Sprintf("%s%s.%02d %s", neg, b.String(), minor%100, strings.ToUpper(currency))
+	return app.FormatMajor(minor, currency) + " " + strings.ToUpper(currency)
 }
 
 // prettyJSON indents a JSON document for a <pre>; templ escapes it.
@@ -166,14 +152,6 @@ func queryPairs(encoded string) [][2]string {
 }
 
 func joinStates(states []string) string { return strings.Join(states, ", ") }
-
-func truncate(s string, n int) string {
-	if utf8.RuneCountInString(s) <= n {
-		return s
-	}
-	r := []rune(s)
-	return string(r[:n]) + "…"
-}
 
 func pluralWord(n int, one, many string) string {
 	if n == 1 {

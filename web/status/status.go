@@ -13,7 +13,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/spillway/spillway/app"
-	"github.com/spillway/spillway/jobs/notify"
 )
 
 //go:embed live.js
@@ -40,7 +39,7 @@ func NewModel(op *app.Operation) Model {
 	}
 	return Model{
 		ID: op.ID.String(), Status: string(op.Status), StatusText: text,
-		Amount: notify.FormatAmount(op.Payment.Amount, op.Payment.Currency), Description: op.Payment.Description,
+		Amount: app.FormatAmount(op.Payment.Amount, op.Payment.Currency), Description: op.Payment.Description,
 		Updated: op.UpdatedAt.UTC().Format(time.RFC1123), Terminal: op.Status.Terminal(),
 		StreamURL: "/api/v1/operations/" + op.ID.String() + "/events",
 	}
