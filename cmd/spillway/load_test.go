@@ -11,8 +11,33 @@ import (
 	"testing"
 )
 
+// tickWriter is the load run's stdout: safe to read while the run writes,
+// and it closes ticked once a per-interval line has been written.
+type tickWriter struct {
+	mu     sync.Mutex
+	buf    bytes.Buffer
+	ticked chan struct{}
+	once   sync.Once
+}
+
+func (w *tickWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if bytes.Contains(p, []byte("req/s")) {
+		w.once.Do(func() { close(w.ticked) })
+	}
+	return w.buf.Write(p)
+}
+
+func (w *tickWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
+}
+
 func TestLoadAgainstServer(t *testing.T) {
 	t.Parallel()
+	out := &tickWriter{ticked: make(chan struct{})}
 	var mu sync.Mutex
 	keys := map[string]bool{}
 	var bad []string
@@ -31,19 +56,27 @@ func TestLoadAgainstServer(t *testing.T) {
 		}
 		keys[key] = true
 		mu.Unlock()
+		// Answers wait until a tick has been printed, so the run shows both
+		// its per-interval lines and its final table however slow the
+		// machine: it ends after a number of requests, not of seconds.
+		select {
+		case <-out.ticked:
+		case <-r.Context().Done():
+			return
+		}
 		w.WriteHeader(http.StatusCreated)
 	}))
 	defer srv.Close()
 
-	var out, errOut bytes.Buffer
-	err := runLoad(t.Context(), []string{"-url", srv.URL + "/api/v1/payments", "-c", "4", "-d", "300ms", "-amount", "4200", "-ticks", "100ms"},
-		func(string) string { return "" }, &out, &errOut)
+	var errOut bytes.Buffer
+	err := runLoad(t.Context(), []string{"-url", srv.URL + "/api/v1/payments", "-c", "4", "-n", "40", "-d", "10m", "-amount", "4200", "-ticks", "100ms"},
+		func(string) string { return "" }, out, &errOut)
 	if err != nil {
 		t.Fatalf("runLoad: %v\n%s", err, errOut.String())
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if len(bad) > 0 || len(keys) == 0 {
+	if len(bad) > 0 || len(keys) != 40 {
 		t.Fatalf("%d requests seen, bad ones: %q", len(keys), bad)
 	}
 	for _, want := range []string{"201", "req/s", "p99", "all"} {
