@@ -170,18 +170,25 @@ func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io
 		go g.Run(bctx)
 	}
 	if apiLn != nil {
+		operator, err := app.NewOperator(app.OperatorConfig{
+			Store: db.NewStore(pool), Jobs: rc, Breakers: breakers, Provider: prov, Channels: senders.Channels(),
+			GatedQueues: map[string]string{app.QueuePayments: dependencyPayment},
+			SessionIdle: cfg.AdminSessionIdle, Logger: log,
+		})
+		if err != nil {
+			return err
+		}
 		if cfg.AdminEmail != "" {
-			if err := admin.EnsureFirstAdmin(ctx, pool, cfg.AdminEmail, cfg.AdminPassword); err != nil {
+			if err := operator.EnsureFirstAdmin(ctx, cfg.AdminEmail, cfg.AdminPassword); err != nil {
 				return err // names ADMIN_EMAIL or ADMIN_PASSWORD
 			}
 		}
 		host, _, _ := net.SplitHostPort(apiLn.Addr().String())
 		ip := net.ParseIP(host)
 		adminHandler, err := admin.New(admin.Config{
-			Pool: pool, River: rc, Breakers: breakers, Logger: log, Instance: instance, Channels: senders.Channels(),
+			Pool: pool, Operator: operator, Logger: log,
 			SecureCookies: !(host == "localhost" || (ip != nil && ip.IsLoopback())),
-			GatedQueues:   map[string]string{app.QueuePayments: dependencyPayment},
-			Provider:      prov, PublicURL: cfg.PublicURL, TrustedProxies: cfg.TrustedProxies, SessionIdle: cfg.AdminSessionIdle,
+			PublicURL:     cfg.PublicURL, TrustedProxies: cfg.TrustedProxies,
 			ReconcileAfter: cfg.ReconcileAfter, OrphanRefund: cfg.OrphanRefund,
 		})
 		if err != nil {

@@ -12,7 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/spillway/spillway/app"
+	"github.com/riverqueue/river/rivertype"
 )
 
 type signInForm struct {
@@ -127,17 +127,7 @@ func compactJSON(b []byte) string {
 	return string(out)
 }
 
-func tabLabel(t app.JobTab) string {
-	switch t {
-	case app.TabFailed:
-		return "failed (discarded)"
-	case app.TabPrioritized:
-		return "prioritized (1–2)"
-	}
-	return string(t)
-}
-
-func opString(f app.JobFilter) string {
+func opString(f jobFilter) string {
 	if f.OperationID == nil {
 		return ""
 	}
@@ -165,7 +155,13 @@ func queryPairs(encoded string) [][2]string {
 	return out
 }
 
-func joinStates(states []string) string { return strings.Join(states, ", ") }
+func joinStates(states []rivertype.JobState) string {
+	s := make([]string, len(states))
+	for i, st := range states {
+		s[i] = string(st)
+	}
+	return strings.Join(s, ", ")
+}
 
 func truncate(s string, n int) string {
 	if utf8.RuneCountInString(s) <= n {

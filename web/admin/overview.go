@@ -80,7 +80,7 @@ var queueStates = []string{"available", "scheduled", "pending", "running", "retr
 func (s *server) handleOverview(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	now := s.now()
-	d := overviewData{After: s.reconcileAfter(), Gated: s.cfg.GatedQueues}
+	d := overviewData{After: s.reconcileAfter(), Gated: s.operator.GatedQueues()}
 	var err error
 	if d.Unresolved, err = db.CountUnresolved(ctx, s.cfg.Pool, now.Add(-d.After)); err != nil {
 		s.renderError(w, r, err)
