@@ -9,7 +9,6 @@ import (
 	"maps"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
@@ -37,14 +36,6 @@ type AuditEntry struct {
 	Detail     string
 	IP         string
 	RequestID  string
-}
-
-// JobRef is a River job as an operator action sees it.
-type JobRef struct {
-	ID          int64              `json:"id"`
-	State       rivertype.JobState `json:"state"`
-	Priority    int                `json:"priority"`
-	OperationID *uuid.UUID         `json:"operation_id,omitempty"`
 }
 
 // OperatorStore is the storage operator actions need. Methods ending in

@@ -14,6 +14,14 @@ import (
 	"github.com/riverqueue/river/rivertype"
 )
 
+// JobRef is a River job as an operator action sees it.
+type JobRef struct {
+	ID          int64              `json:"id"`
+	State       rivertype.JobState `json:"state"`
+	Priority    int                `json:"priority"`
+	OperationID *uuid.UUID         `json:"operation_id,omitempty"`
+}
+
 // JobStore is the storage job actions need.
 type JobStore interface {
 	// LockJobsTx locks those of ids in one of states, in id order.

@@ -238,56 +238,70 @@ func DeleteUserAdminSessions(ctx context.Context, q Querier, userID int64) (int6
 	return tag.RowsAffected(), nil
 }
 
-// The users, sign-ins and sessions part of app.OperatorStore.
+// The users, sign-ins and sessions part of app.OperatorStore, on the
+// queries above.
 
+// AdminUserByEmail implements app.OperatorStore.
 func (s *Store) AdminUserByEmail(ctx context.Context, email string) (*app.AdminUser, error) {
 	return GetAdminUserByEmail(ctx, s.Pool, email)
 }
 
+// AdminUserByEmailTx implements app.OperatorStore.
 func (s *Store) AdminUserByEmailTx(ctx context.Context, tx pgx.Tx, email string) (*app.AdminUser, error) {
 	return GetAdminUserByEmail(ctx, tx, email)
 }
 
+// UpsertAdminUserTx implements app.OperatorStore.
 func (s *Store) UpsertAdminUserTx(ctx context.Context, tx pgx.Tx, email, hash string, role app.Role, now time.Time) (int64, error) {
 	return UpsertAdminUser(ctx, tx, email, hash, role, now)
 }
 
+// InsertAdminUserIfAbsentTx implements app.OperatorStore.
 func (s *Store) InsertAdminUserIfAbsentTx(ctx context.Context, tx pgx.Tx, email, hash string, role app.Role, now time.Time) (bool, error) {
 	return InsertAdminUserIfAbsent(ctx, tx, email, hash, role, now)
 }
 
+// DeleteUserSessionsTx implements app.OperatorStore.
 func (s *Store) DeleteUserSessionsTx(ctx context.Context, tx pgx.Tx, userID int64) (int64, error) {
 	return DeleteUserAdminSessions(ctx, tx, userID)
 }
 
+// ClaimSignIn implements app.OperatorStore.
 func (s *Store) ClaimSignIn(ctx context.Context, email, ip string, lim app.SignInLimits, now time.Time) (int64, error) {
 	return ClaimSignIn(ctx, s.Pool, email, ip, lim, now)
 }
 
+// MarkSignInOKTx implements app.OperatorStore.
 func (s *Store) MarkSignInOKTx(ctx context.Context, tx pgx.Tx, id int64) error {
 	return MarkSignInOK(ctx, tx, id)
 }
 
+// CreateSessionTx implements app.OperatorStore.
 func (s *Store) CreateSessionTx(ctx context.Context, tx pgx.Tx, ns app.NewSession) error {
 	return CreateAdminSession(ctx, tx, ns)
 }
 
+// PruneSessionsTx implements app.OperatorStore.
 func (s *Store) PruneSessionsTx(ctx context.Context, tx pgx.Tx, now, idleSince time.Time) error {
 	return PruneAdminSessions(ctx, tx, now, idleSince)
 }
 
+// DeleteSessionTx implements app.OperatorStore.
 func (s *Store) DeleteSessionTx(ctx context.Context, tx pgx.Tx, tokenHash []byte) error {
 	return DeleteAdminSession(ctx, tx, tokenHash)
 }
 
+// Session implements app.OperatorStore.
 func (s *Store) Session(ctx context.Context, tokenHash []byte, now time.Time) (*app.AdminSession, error) {
 	return GetAdminSession(ctx, s.Pool, tokenHash, now)
 }
 
+// DeleteIdleSession implements app.OperatorStore.
 func (s *Store) DeleteIdleSession(ctx context.Context, tokenHash []byte, idleSince time.Time) error {
 	return DeleteIdleAdminSession(ctx, s.Pool, tokenHash, idleSince)
 }
 
+// TouchSession implements app.OperatorStore.
 func (s *Store) TouchSession(ctx context.Context, tokenHash []byte, now time.Time) error {
 	return TouchAdminSession(ctx, s.Pool, tokenHash, now)
 }

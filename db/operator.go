@@ -93,34 +93,42 @@ func LockQueueTx(ctx context.Context, tx pgx.Tx, name string) (bool, error) {
 	return pausedAt != nil, nil
 }
 
+// LockJobsTx implements app.OperatorStore.
 func (s *Store) LockJobsTx(ctx context.Context, tx pgx.Tx, ids []int64, states []rivertype.JobState) ([]app.JobRef, error) {
 	return LockJobsTx(ctx, tx, ids, states)
 }
 
+// JobOperations implements app.OperatorStore.
 func (s *Store) JobOperations(ctx context.Context, ids []int64, states []rivertype.JobState) ([]*app.Operation, error) {
 	return JobOperations(ctx, s.Pool, ids, states)
 }
 
+// MatchingJobIDs implements app.OperatorStore.
 func (s *Store) MatchingJobIDs(ctx context.Context, f app.JobFilter, states []rivertype.JobState, afterID int64, limit int, now time.Time) ([]int64, error) {
 	return AdminJobIDs(ctx, s.Pool, f, states, afterID, limit, now)
 }
 
+// ReviseOperationTx implements app.OperatorStore.
 func (s *Store) ReviseOperationTx(ctx context.Context, tx pgx.Tx, op *app.Operation, from []app.Status) (bool, error) {
 	return reviseOperationTx(ctx, tx, op, from)
 }
 
+// SetJobPriorityTx implements app.OperatorStore.
 func (s *Store) SetJobPriorityTx(ctx context.Context, tx pgx.Tx, ids []int64, priority int, now time.Time) error {
 	return SetJobPriorityTx(ctx, tx, ids, priority, now)
 }
 
+// MarkRunNowTx implements app.OperatorStore.
 func (s *Store) MarkRunNowTx(ctx context.Context, tx pgx.Tx, ids []int64) error {
 	return MarkRunNow(ctx, tx, ids)
 }
 
+// LockQueueTx implements app.OperatorStore.
 func (s *Store) LockQueueTx(ctx context.Context, tx pgx.Tx, name string) (bool, error) {
 	return LockQueueTx(ctx, tx, name)
 }
 
+// InsertAuditTx implements app.OperatorStore.
 func (s *Store) InsertAuditTx(ctx context.Context, tx pgx.Tx, e app.AuditEntry) error {
 	return InsertAudit(ctx, tx, e)
 }

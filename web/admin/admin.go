@@ -4,10 +4,12 @@
 // components that work without JavaScript (forms, POST then a 303 to a
 // GET); a small vendored script refreshes live pages as an enhancement.
 //
-// Every request but sign-in needs a session stored in Postgres; every
-// change needs the operator role, is checked on the server, and writes an
-// audit entry, in the change's own transaction where the change is ours.
-// Cross-origin unsafe requests are refused by http.CrossOriginProtection.
+// Handlers parse, call and render: pages read through db, and every change
+// (job, queue and breaker actions, users, sign-in and sessions) is made by
+// app.Operator, which writes its audit entry. Every request but sign-in
+// needs a session stored in Postgres; every change needs the operator
+// role, checked here on the server. Cross-origin unsafe requests are
+// refused by http.CrossOriginProtection.
 package admin
 
 import (

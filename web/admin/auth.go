@@ -34,13 +34,6 @@ func userFrom(ctx context.Context) *app.AdminUser {
 	return u
 }
 
-func plural(n int64, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
-}
-
 func (s *server) clientIP(r *http.Request) string { return clientIP(r, s.cfg.TrustedProxies) }
 
 // clientIP is the address a request is attributed to: what sign-in limits

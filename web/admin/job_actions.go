@@ -76,7 +76,7 @@ func settledAndRefused(settled []app.JobRef, refused []app.JobRefusal) string {
 	var b strings.Builder
 	if n := len(settled); n > 0 {
 		fmt.Fprintf(&b, " %d %s: the provider had already charged or declined it, so that outcome was recorded instead.",
-			n, plural(int64(n), "job was settled", "jobs were settled"))
+			n, pluralWord(n, "job was settled", "jobs were settled"))
 	}
 	for i, f := range refused {
 		if i == 5 {
