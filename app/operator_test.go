@@ -352,3 +352,112 @@ func TestSessionRefusesMalformedTokens(t *testing.T) {
 		}
 	}
 }
+
+// fakeUsers is a user store for sign-in: one user, and what was written.
+type fakeUsers struct {
+	fakeStore
+	user     *app.AdminUser
+	limited  bool
+	claims   int
+	marked   []int64
+	sessions []app.NewSession
+	pruned   []time.Time // idleSince of each prune
+}
+
+func (s *fakeUsers) ClaimSignIn(context.Context, string, string, app.SignInLimits, time.Time) (int64, error) {
+	if s.limited {
+		return 0, app.ErrSignInLimited
+	}
+	s.claims++
+	return int64(s.claims), nil
+}
+
+func (s *fakeUsers) AdminUserByEmail(_ context.Context, email string) (*app.AdminUser, error) {
+	if s.user == nil || s.user.Email != email {
+		return nil, app.Errorf(app.ENOTFOUND, "no such user")
+	}
+	return s.user, nil
+}
+
+func (s *fakeUsers) MarkSignInOKTx(_ context.Context, _ pgx.Tx, id int64) error {
+	s.marked = append(s.marked, id)
+	return nil
+}
+
+func (s *fakeUsers) CreateSessionTx(_ context.Context, _ pgx.Tx, ns app.NewSession) error {
+	s.sessions = append(s.sessions, ns)
+	return nil
+}
+
+func (s *fakeUsers) PruneSessionsTx(_ context.Context, _ pgx.Tx, _, idleSince time.Time) error {
+	s.pruned = append(s.pruned, idleSince)
+	return nil
+}
+
+// Sign-in opens a session only for the right password of an enabled
+// user who is not over the limit, and then stores only the token's hash,
+// marks the attempt good and audits it.
+func TestSignIn(t *testing.T) {
+	t.Parallel()
+	const pw = "correct horse battery"
+	hash, err := app.HashPassword(pw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+	disabled := at.Add(-time.Hour)
+	for _, tc := range []struct {
+		name     string
+		user     *app.AdminUser
+		limited  bool
+		email    string
+		password string
+		want     error
+	}{
+		{name: "right password", email: " OPS@example.com", password: pw},
+		{name: "wrong password", email: "ops@example.com", password: "guess", want: app.ErrWrongPassword},
+		{name: "unknown email", email: "nobody@example.com", password: pw, want: app.ErrWrongPassword},
+		{name: "disabled user", user: &app.AdminUser{ID: 7, Email: "ops@example.com", PasswordHash: hash, DisabledAt: &disabled},
+			email: "ops@example.com", password: pw, want: app.ErrWrongPassword},
+		{name: "over the limit", limited: true, email: "ops@example.com", password: pw, want: app.ErrSignInLimited},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			u := tc.user
+			if u == nil {
+				u = &app.AdminUser{ID: 7, Email: "ops@example.com", PasswordHash: hash, Role: app.RoleOperator}
+			}
+			st := &fakeUsers{user: u, limited: tc.limited}
+			op, err := app.NewOperator(app.OperatorConfig{Store: st, SessionIdle: 10 * time.Minute,
+				Now: func() time.Time { return at }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			in, err := op.SignIn(context.Background(), app.SignInRequest{Email: tc.email, Password: tc.password,
+				IP: "192.0.2.1", UserAgent: "test", RequestID: "req-1"})
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("error %v, want %v", err, tc.want)
+			}
+			if tc.want != nil {
+				if in != nil || len(st.sessions)+len(st.marked)+len(st.audits) != 0 {
+					t.Fatalf("refused sign-in wrote: %+v %v %+v", st.sessions, st.marked, st.audits)
+				}
+				return
+			}
+			if len(in.Token) != 43 || !in.Expires.Equal(at.Add(app.DefaultSignInLimits().SessionLife)) || in.User.ID != 7 {
+				t.Fatalf("signed in %+v", in)
+			}
+			if len(st.sessions) != 1 || string(st.sessions[0].TokenHash) != string(app.HashSessionToken(in.Token)) ||
+				st.sessions[0].IP != "192.0.2.1" {
+				t.Fatalf("sessions stored %+v", st.sessions)
+			}
+			if len(st.marked) != 1 || st.marked[0] != 1 || len(st.pruned) != 1 || !st.pruned[0].Equal(at.Add(-10*time.Minute)) {
+				t.Fatalf("marked %v, pruned %v", st.marked, st.pruned)
+			}
+			if len(st.audits) != 1 || st.audits[0].Action != "signin" || st.audits[0].ActorID != 7 ||
+				st.audits[0].RequestID != "req-1" || st.audits[0].Target != "user ops@example.com" {
+				t.Fatalf("audit %+v", st.audits)
+			}
+		})
+	}
+}
