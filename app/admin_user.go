@@ -1,6 +1,7 @@
 package app
 
 import (
+	"crypto/sha256"
 	"errors"
 	"net/mail"
 	"strings"
@@ -116,4 +117,32 @@ type SignInLimits struct {
 // address in 15 minutes; sessions last 12 hours.
 func DefaultSignInLimits() SignInLimits {
 	return SignInLimits{Window: 15 * time.Minute, PerEmail: 5, PerAddress: 20, SessionLife: 12 * time.Hour}
+}
+
+// DefaultSessionIdle is how long an unused session lasts when
+// OperatorConfig.SessionIdle is zero (ADMIN_SESSION_IDLE's default).
+const DefaultSessionIdle = 30 * time.Minute
+
+// AdminSession is a signed-in user's session.
+type AdminSession struct {
+	User      AdminUser
+	ExpiresAt time.Time
+	LastSeen  time.Time
+}
+
+// NewSession is a session to store: only the SHA-256 of its token is kept.
+type NewSession struct {
+	TokenHash []byte
+	UserID    int64
+	IP        string
+	UserAgent string
+	Created   time.Time
+	Expires   time.Time
+}
+
+// HashSessionToken is what is stored of a session's token, so a copy of
+// the table signs nobody in.
+func HashSessionToken(token string) []byte {
+	h := sha256.Sum256([]byte(token))
+	return h[:]
 }

@@ -1,16 +1,14 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"strconv"
-	"strings"
-	"sync"
+	"log/slog"
+	"maps"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
@@ -40,31 +38,14 @@ type AuditEntry struct {
 	RequestID  string
 }
 
-// JobRef is a River job as an operator action sees it.
-type JobRef struct {
-	ID          int64      `json:"id"`
-	State       string     `json:"state"`
-	Priority    int        `json:"priority"`
-	OperationID *uuid.UUID `json:"operation_id,omitempty"`
-}
-
-// OperatorStore is the storage operator actions need; every method runs in
-// the caller's transaction.
+// OperatorStore is the storage operator actions need. Methods ending in
+// Tx run in the caller's transaction; the others on their own.
 type OperatorStore interface {
 	BeginTx(ctx context.Context) (pgx.Tx, error)
-	// LockJobsTx locks those of ids in one of states, in id order.
-	LockJobsTx(ctx context.Context, tx pgx.Tx, ids []int64, states []string) ([]JobRef, error)
-	GetOperationTx(ctx context.Context, tx pgx.Tx, id uuid.UUID) (*Operation, error)
-	// ReviseOperationTx writes op's mutable fields if the stored operation
-	// is in one of from; false means it was not.
-	ReviseOperationTx(ctx context.Context, tx pgx.Tx, op *Operation, from []Status) (bool, error)
-	// JobOperations reads the operations of those of the given jobs in one
-	// of states, outside any transaction: what lookups must ask about
-	// before the jobs are locked.
-	JobOperations(ctx context.Context, ids []int64, states []string) ([]*Operation, error)
-	SetJobPriorityTx(ctx context.Context, tx pgx.Tx, ids []int64, priority int, now time.Time) error
-	MarkRunNowTx(ctx context.Context, tx pgx.Tx, ids []int64) error
 	InsertAuditTx(ctx context.Context, tx pgx.Tx, e AuditEntry) error
+	JobStore
+	QueueStore
+	UserStore
 }
 
 // JobController is the part of River operator actions use;
@@ -73,525 +54,101 @@ type JobController interface {
 	JobCancelTx(ctx context.Context, tx pgx.Tx, id int64) (*rivertype.JobRow, error)
 	JobRetryTx(ctx context.Context, tx pgx.Tx, id int64) (*rivertype.JobRow, error)
 	InsertManyTx(ctx context.Context, tx pgx.Tx, params []river.InsertManyParams) ([]*rivertype.JobInsertResult, error)
+	// QueuePauseTx and QueueResumeTx tell every client on commit.
+	QueuePauseTx(ctx context.Context, tx pgx.Tx, name string, opts *river.QueuePauseOpts) error
+	QueueResumeTx(ctx context.Context, tx pgx.Tx, name string, opts *river.QueuePauseOpts) error
 }
 
-// OperatorConfig wires the operator service.
+// OperatorConfig wires the operator service. Only Store is required: a
+// service without Jobs refuses job and queue actions, one without
+// Breakers refuses breaker actions (the command line only manages users).
 type OperatorConfig struct {
 	Store OperatorStore
 	Jobs  JobController
+	// Breakers is this instance's breakers; forcing one goes through them
+	// so every instance hears of it at once.
+	Breakers *Breakers
 	// Provider answers lookups before an action could lose a charge.
 	Provider PaymentProvider
 	Channels map[Channel]bool
+	// GatedQueues maps a queue to the dependency whose breaker pauses and
+	// resumes it (jobs.QueueGate). Such a queue is not paused by hand: the
+	// gate would undo it within a second; forcing the breaker is how.
+	GatedQueues map[string]string
 	// LookupTimeout bounds one provider lookup; zero means 5 s.
 	LookupTimeout time.Duration
-	Now           func() time.Time
+	// FilterBatch is how many jobs one transaction of an action on a
+	// filter changes; zero means 500: small enough to hold row locks
+	// briefly, large enough to be quick.
+	FilterBatch int
+	// Limits bound sign-in attempts and session life; zero means
+	// DefaultSignInLimits.
+	Limits SignInLimits
+	// SessionIdle ends a session not used for this long; zero means
+	// DefaultSessionIdle.
+	SessionIdle time.Duration
+	Logger      *slog.Logger
+	Now         func() time.Time
 }
 
-// Operator carries out what operators do to jobs and operations, with the
-// audit entry of each in the change's own transaction. It is built on the
-// Operation methods, so a state change exists in one place, and it never
-// ends an operation that may have been charged without the provider's
-// word: a running job is not cancelled (its call may be charging right
-// now), a waiting one whose earlier attempt may have charged is cancelled
-// only when a lookup proves nothing was, and a retry of a finished
-// operation looks up first, since the provider may have forgotten the key.
+// Operator carries out what operators do: actions on jobs and operations,
+// pausing queues, forcing breakers and setting their thresholds, managing
+// users and their sessions; each writes its audit entry, in the change's
+// own transaction where the change is ours.
+//
+// Job actions are built on the Operation methods, so a state change exists
+// in one place, and never end an operation that may have been charged
+// without the provider's word: a running job is not cancelled (its call
+// may be charging right now), a waiting one whose earlier attempt may have
+// charged is cancelled only when a lookup proves nothing was, and a retry
+// of a finished operation looks up first, since the provider may have
+// forgotten the key.
 type Operator struct {
 	cfg OperatorConfig
+	// idle ends unused sessions; touchEvery is how stale last_seen_at may
+	// get before a request refreshes it (see Session).
+	idle, touchEvery time.Duration
 }
 
 // NewOperator validates cfg and returns the service.
 func NewOperator(cfg OperatorConfig) (*Operator, error) {
-	if cfg.Store == nil || cfg.Jobs == nil {
-		return nil, errors.New("operator: Store and Jobs are required")
+	if cfg.Store == nil {
+		return nil, errors.New("operator: Store is required")
 	}
 	if cfg.LookupTimeout <= 0 {
 		cfg.LookupTimeout = 5 * time.Second
 	}
-	cfg.Now = orNow(cfg.Now)
-	return &Operator{cfg: cfg}, nil
-}
-
-// JobAction is something an operator does to jobs.
-type JobAction string
-
-const (
-	ActionReprioritize JobAction = "reprioritize"
-	ActionRetry        JobAction = "retry"
-	ActionCancel       JobAction = "cancel"
-	ActionRunNow       JobAction = "run_now"
-)
-
-// ParseJobAction accepts the four job actions.
-func ParseJobAction(s string) (JobAction, error) {
-	switch a := JobAction(s); a {
-	case ActionReprioritize, ActionRetry, ActionCancel, ActionRunNow:
-		return a, nil
+	if cfg.FilterBatch <= 0 {
+		cfg.FilterBatch = 500
 	}
-	return "", FieldErrorf("action", "unknown action %q", s)
+	if cfg.Limits == (SignInLimits{}) {
+		cfg.Limits = DefaultSignInLimits()
+	}
+	if cfg.SessionIdle < 0 {
+		return nil, errors.New("operator: SessionIdle must not be negative")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	cfg.GatedQueues = maps.Clone(cfg.GatedQueues)
+	// Every reading of the operator's clock is stored (audit entries,
+	// operations, sessions) or compared with what is stored.
+	wall := orNow(cfg.Now)
+	cfg.Now = func() time.Time { return StorageTime(wall()) }
+	idle := cmp.Or(cfg.SessionIdle, DefaultSessionIdle)
+	// A tenth of the idle time, so someone who pauses for up to 90% of it
+	// is never signed out; at most a minute, so a busy session is not
+	// rewritten on every request.
+	return &Operator{cfg: cfg, idle: idle, touchEvery: min(time.Minute, idle/10)}, nil
 }
 
-// WaitingStates are the states a job can still be reprioritized in: River
-// fetches by priority only from these (checked against River v0.51.1).
-var WaitingStates = []string{"available", "scheduled", "retryable", "pending"}
-
-// States are the job states the action applies to; jobs in others are
-// left alone (and counted as skipped).
-func (a JobAction) States() []string {
-	switch a {
-	case ActionReprioritize:
-		return WaitingStates
-	case ActionRetry:
-		// Retrying a finished job makes it available again now.
-		return []string{"discarded", "cancelled", "retryable"}
-	case ActionCancel:
-		// Running jobs are locked too, to be refused with the reason.
-		return []string{"available", "scheduled", "retryable", "pending", "running"}
-	case ActionRunNow:
-		return []string{"scheduled", "retryable"}
+// needJobs refuses job and queue actions when this service has no River.
+func (o *Operator) needJobs() error {
+	if o.cfg.Jobs == nil {
+		return errors.New("operator: no River client configured for job and queue actions")
 	}
 	return nil
 }
-
-// JobRequest is an action and its argument.
-type JobRequest struct {
-	Action   JobAction
-	Priority int // for ActionReprioritize
-	// Detail says how the jobs were chosen, for the audit log.
-	Detail string
-}
-
-// JobRefusal is a job the action was not applied to, and why, in words
-// for the operator.
-type JobRefusal struct {
-	JobID  int64
-	Reason string
-}
-
-// JobsResult is what an action did.
-type JobsResult struct {
-	Changed []JobRef // as they were before
-	// Settled are jobs whose operation a lookup found charged or declined:
-	// the operation was recorded so instead of being cancelled or retried.
-	Settled []JobRef
-	Refused []JobRefusal
-}
-
-// ApplyJobs applies req to those of ids in a state it applies to, in one
-// transaction with one audit entry. The provider lookups a cancel or a
-// retry needs are made first, concurrently and outside the transaction,
-// so no job stays locked while the provider is asked; an answer counts
-// only if the operation did not change meanwhile.
-func (o *Operator) ApplyJobs(ctx context.Context, actor Actor, req JobRequest, ids []int64) (JobsResult, error) {
-	var res JobsResult
-	if req.Action == ActionReprioritize {
-		if _, err := ParsePriority(strconv.Itoa(req.Priority)); err != nil {
-			return res, err
-		}
-	}
-	var asked answers
-	if req.Action == ActionCancel || req.Action == ActionRetry {
-		var err error
-		if asked, err = o.ask(ctx, req.Action, ids); err != nil {
-			return res, err
-		}
-	}
-	err := o.inTx(ctx, func(tx pgx.Tx) error {
-		var err error
-		res, err = o.applyJobsTx(ctx, tx, actor, req, ids, asked)
-		return err
-	})
-	return res, err
-}
-
-// answer is a provider's answer about an operation's key, with what the
-// operation looked like when it was asked.
-type answer struct {
-	lookup      ChargeLookup
-	err         error
-	keyGen      int
-	attemptedAt *time.Time
-}
-
-type answers map[uuid.UUID]answer
-
-// lookupConcurrency bounds the lookups one action makes at once.
-const lookupConcurrency = 8
-
-// ask looks up the key of every operation among the jobs' that the action
-// could not decide without the provider.
-func (o *Operator) ask(ctx context.Context, action JobAction, ids []int64) (answers, error) {
-	// A running job is refused, not asked about: its attempt is out.
-	var states []string
-	for _, st := range action.States() {
-		if st != "running" {
-			states = append(states, st)
-		}
-	}
-	ops, err := o.cfg.Store.JobOperations(ctx, ids, states)
-	if err != nil {
-		return nil, err
-	}
-	var need []*Operation
-	for _, op := range ops {
-		if needsLookup(action, op) {
-			need = append(need, op)
-		}
-	}
-	out := make(answers, len(need))
-	if len(need) == 0 || o.cfg.Provider == nil {
-		return out, nil
-	}
-	var (
-		mu   sync.Mutex
-		wg   sync.WaitGroup
-		sema = make(chan struct{}, lookupConcurrency)
-	)
-	for _, op := range need {
-		wg.Add(1)
-		sema <- struct{}{}
-		go func() {
-			defer func() { <-sema; wg.Done() }()
-			lctx, cancel := context.WithTimeout(ctx, o.cfg.LookupTimeout)
-			l, err := o.cfg.Provider.Lookup(lctx, op.ProviderKey())
-			cancel()
-			mu.Lock()
-			out[op.ID] = answer{lookup: l, err: err, keyGen: op.KeyGen, attemptedAt: op.AttemptedAt}
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	return out, nil
-}
-
-// needsLookup reports whether acting on op could lose a charge unless the
-// provider is asked first: a cancel of an open operation that may have
-// been charged, or a retry of a finished one whose key the provider may
-// know.
-func needsLookup(action JobAction, op *Operation) bool {
-	switch action {
-	case ActionCancel:
-		return !op.Status.Terminal() && op.MayHaveCharged()
-	case ActionRetry:
-		return op.Status != StatusSucceeded && op.Status != StatusDeclined && (op.Attempts > 0 || op.MayHaveCharged())
-	}
-	return false
-}
-
-func (o *Operator) applyJobsTx(ctx context.Context, tx pgx.Tx, actor Actor, req JobRequest, ids []int64, asked answers) (JobsResult, error) {
-	var res JobsResult
-	jobs, err := o.cfg.Store.LockJobsTx(ctx, tx, ids, req.Action.States())
-	if err != nil {
-		return res, err
-	}
-	now := StorageTime(o.cfg.Now())
-	switch req.Action {
-	case ActionReprioritize:
-		for _, j := range jobs {
-			if j.Priority != req.Priority {
-				res.Changed = append(res.Changed, j)
-			}
-		}
-		if len(res.Changed) > 0 {
-			if err := o.cfg.Store.SetJobPriorityTx(ctx, tx, refIDs(res.Changed), req.Priority, now); err != nil {
-				return res, err
-			}
-		}
-	case ActionRunNow:
-		for _, j := range jobs {
-			if _, err := o.cfg.Jobs.JobRetryTx(ctx, tx, j.ID); err != nil {
-				return res, fmt.Errorf("run job %d now: %w", j.ID, err)
-			}
-			res.Changed = append(res.Changed, j)
-		}
-		if len(res.Changed) > 0 {
-			if err := o.cfg.Store.MarkRunNowTx(ctx, tx, refIDs(res.Changed)); err != nil {
-				return res, err
-			}
-		}
-	case ActionRetry:
-		for _, j := range jobs {
-			if err := o.retryTx(ctx, tx, j, asked, &res); err != nil {
-				return res, err
-			}
-		}
-	case ActionCancel:
-		for _, j := range jobs {
-			if err := o.cancelTx(ctx, tx, j, asked, &res); err != nil {
-				return res, err
-			}
-		}
-	}
-	if len(res.Changed)+len(res.Settled) == 0 {
-		return res, nil
-	}
-	touched := append(append([]JobRef(nil), res.Changed...), res.Settled...)
-	e := o.audit(actor, "job."+string(req.Action), jobsTarget(refIDs(touched)), touched, req.after(res), req.Detail, now)
-	return res, o.cfg.Store.InsertAuditTx(ctx, tx, e)
-}
-
-// cancelTx cancels one locked job, and its operation unless that could
-// lose a charge.
-func (o *Operator) cancelTx(ctx context.Context, tx pgx.Tx, j JobRef, asked answers, res *JobsResult) error {
-	if j.State == "running" {
-		res.Refused = append(res.Refused, JobRefusal{j.ID, "it is running: its call to the provider may be charging " +
-			"right now. Wait for the attempt to end, then cancel."})
-		return nil
-	}
-	op, err := o.operationTx(ctx, tx, j)
-	if err != nil {
-		return err
-	}
-	if op != nil && !op.Status.Terminal() {
-		now := StorageTime(o.cfg.Now())
-		if op.MayHaveCharged() {
-			settled, why := o.settle(op, asked, now)
-			switch {
-			case why != "":
-				res.Refused = append(res.Refused, JobRefusal{j.ID, why})
-				return nil
-			case settled:
-				// The provider charged (or declined) after all: that is the
-				// outcome, not a cancellation.
-				if err := o.endTx(ctx, tx, j, op); err != nil {
-					return err
-				}
-				res.Settled = append(res.Settled, j)
-				return nil
-			}
-		}
-		op.Cancel("cancelled by an operator", now)
-		if _, err := o.writeTx(ctx, tx, op, openStatuses); err != nil {
-			return err
-		}
-	}
-	if _, err := o.cfg.Jobs.JobCancelTx(ctx, tx, j.ID); err != nil {
-		return fmt.Errorf("cancel job %d: %w", j.ID, err)
-	}
-	res.Changed = append(res.Changed, j)
-	return nil
-}
-
-// retryTx makes one locked job available again. A finished job's
-// operation is reopened, but only after the provider, which may have
-// forgotten the key by now (Stripe keeps keys 24 h), confirms nothing was
-// charged under it; the retry then charges under a fresh key.
-func (o *Operator) retryTx(ctx context.Context, tx pgx.Tx, j JobRef, asked answers, res *JobsResult) error {
-	op, err := o.operationTx(ctx, tx, j)
-	if err != nil {
-		return err
-	}
-	finished := j.State == "discarded" || j.State == "cancelled"
-	if op != nil && finished && op.Status != StatusSucceeded && op.Status != StatusDeclined {
-		now := StorageTime(o.cfg.Now())
-		if op.Attempts > 0 || op.MayHaveCharged() {
-			settled, why := o.settle(op, asked, now)
-			switch {
-			case why != "":
-				res.Refused = append(res.Refused, JobRefusal{j.ID, why})
-				return nil
-			case settled:
-				from := []Status{StatusQueued, StatusProcessing, StatusFailed, StatusCancelled}
-				if _, err := o.writeTx(ctx, tx, op, from); err != nil {
-					return err
-				}
-				res.Settled = append(res.Settled, j)
-				return nil
-			}
-			op.CloseKey(now)
-		}
-		op.Reopen(now)
-		if _, err := o.writeTx(ctx, tx, op, []Status{StatusQueued, StatusProcessing, StatusFailed, StatusCancelled}); err != nil {
-			return err
-		}
-	}
-	// River's JobRetry makes a job available now (scheduled_at moves up
-	// only if it was in the future) and gives an exhausted job one more
-	// attempt.
-	if _, err := o.cfg.Jobs.JobRetryTx(ctx, tx, j.ID); err != nil {
-		return fmt.Errorf("retry job %d: %w", j.ID, err)
-	}
-	res.Changed = append(res.Changed, j)
-	return nil
-}
-
-// settle applies what the provider said about op's key. settled means op
-// now holds the provider's answer (succeeded or declined); a non-empty why
-// means nothing can be concluded and says so; neither means nothing was
-// charged, and nothing can be under the key.
-func (o *Operator) settle(op *Operation, asked answers, now time.Time) (settled bool, why string) {
-	if o.cfg.Provider == nil {
-		return false, "an earlier attempt may have charged, and no provider is configured to ask."
-	}
-	ans, ok := asked[op.ID]
-	if !ok || ans.keyGen != op.KeyGen || !sameTime(ans.attemptedAt, op.AttemptedAt) {
-		return false, "it changed while the provider was being asked. Try again."
-	}
-	if ans.err != nil {
-		return false, "an earlier attempt may have charged and the provider could not be asked (" +
-			ErrorMessage(wrapProvider(ans.err)) + "). Try again when it answers."
-	}
-	if op.ApplyLookup(ans.lookup, now) {
-		return true, ""
-	}
-	last := op.CreatedAt
-	if op.AttemptedAt != nil {
-		last = *op.AttemptedAt
-	}
-	if !ans.lookup.NothingCharged(last, now) {
-		return false, fmt.Sprintf("an earlier attempt may have charged and the provider cannot confirm it did not "+
-			"(it says %q). Try again in a few minutes.", ans.lookup.Status)
-	}
-	if ans.lookup.KeyClosed {
-		op.CloseKey(now)
-	}
-	op.OutcomeUnknownSince = nil
-	return false, ""
-}
-
-func sameTime(a, b *time.Time) bool {
-	return (a == nil) == (b == nil) && (a == nil || a.Equal(*b))
-}
-
-// wrapProvider turns a lookup failure into words safe for an operator.
-func wrapProvider(err error) error {
-	var pe *ProviderError
-	if errors.As(err, &pe) {
-		return &Error{Code: EUNAVAILABLE, Message: faultMessage(pe), Err: err}
-	}
-	return &Error{Code: EUNAVAILABLE, Message: "the provider could not be reached", Err: err}
-}
-
-// endTx records a terminal operation found by a lookup and takes its job
-// off the queue.
-func (o *Operator) endTx(ctx context.Context, tx pgx.Tx, j JobRef, op *Operation) error {
-	if _, err := o.writeTx(ctx, tx, op, openStatuses); err != nil {
-		return err
-	}
-	if j.State != "discarded" && j.State != "cancelled" && j.State != "completed" {
-		if _, err := o.cfg.Jobs.JobCancelTx(ctx, tx, j.ID); err != nil {
-			return fmt.Errorf("cancel job %d: %w", j.ID, err)
-		}
-	}
-	return nil
-}
-
-var openStatuses = []Status{StatusQueued, StatusProcessing}
-
-// writeTx writes op if it is in one of from, with its notifications when
-// it is now terminal.
-func (o *Operator) writeTx(ctx context.Context, tx pgx.Tx, op *Operation, from []Status) (bool, error) {
-	ok, err := o.cfg.Store.ReviseOperationTx(ctx, tx, op, from)
-	if err != nil || !ok {
-		return ok, err
-	}
-	if jobs := NotificationJobs(op, o.cfg.Channels); len(jobs) > 0 {
-		if _, err := o.cfg.Jobs.InsertManyTx(ctx, tx, jobs); err != nil {
-			return false, fmt.Errorf("enqueue notifications: %w", err)
-		}
-	}
-	return true, nil
-}
-
-func (o *Operator) operationTx(ctx context.Context, tx pgx.Tx, j JobRef) (*Operation, error) {
-	if j.OperationID == nil {
-		return nil, nil
-	}
-	op, err := o.cfg.Store.GetOperationTx(ctx, tx, *j.OperationID)
-	if ErrorCode(err) == ENOTFOUND {
-		return nil, nil
-	}
-	return op, err
-}
-
-// Resolution is an operator's verdict on an operation whose outcome the
-// provider could not settle.
-type Resolution string
-
-const (
-	ResolveSucceeded Resolution = "succeeded"
-	ResolveFailed    Resolution = "failed"
-)
-
-// ResolveRequest is an operator's verdict with why; ProviderRef is the
-// provider's charge id when known (succeeded).
-type ResolveRequest struct {
-	OperationID uuid.UUID
-	Outcome     Resolution
-	Reason      string
-	ProviderRef string
-}
-
-// MaxResolveReason bounds an operator's stated reason.
-const MaxResolveReason = 500
-
-// Resolve records an operator's verdict on an open operation: succeeded
-// (they found the charge) or failed (they confirmed nothing was charged).
-// The reason is required and audited. A job still running is refused: its
-// attempt will say more than a guess.
-func (o *Operator) Resolve(ctx context.Context, actor Actor, req ResolveRequest) (*Operation, error) {
-	req.Reason = strings.TrimSpace(req.Reason)
-	switch {
-	case req.Outcome != ResolveSucceeded && req.Outcome != ResolveFailed:
-		return nil, FieldErrorf("outcome", "resolve as succeeded or failed, not %q", req.Outcome)
-	case req.Reason == "":
-		return nil, FieldErrorf("reason", "say why: what you checked at the provider, so the audit log can tell")
-	}
-	req.Reason = ClipText(req.Reason, MaxResolveReason)
-	req.ProviderRef = ClipText(strings.TrimSpace(req.ProviderRef), 255)
-	var op *Operation
-	err := o.inTx(ctx, func(tx pgx.Tx) error {
-		var err error
-		op, err = o.cfg.Store.GetOperationTx(ctx, tx, req.OperationID)
-		if err != nil {
-			return err
-		}
-		if op.Status.Terminal() {
-			return Errorf(ECONFLICT, "operation %s is already %s", op.ID, op.Status)
-		}
-		var job *JobRef
-		if op.JobID != 0 {
-			jobs, err := o.cfg.Store.LockJobsTx(ctx, tx, []int64{op.JobID}, allJobStates)
-			if err != nil {
-				return err
-			}
-			if len(jobs) == 1 {
-				job = &jobs[0]
-			}
-		}
-		if job != nil && job.State == "running" {
-			return Errorf(ECONFLICT, "its job is running right now; wait for the attempt to end, then decide")
-		}
-		before := map[string]any{"status": op.Status, "reason": op.Reason, "outcome_unknown_since": op.OutcomeUnknownSince}
-		now := StorageTime(o.cfg.Now())
-		op.Mode = ModeAsync
-		if req.Outcome == ResolveSucceeded {
-			op.ApplyCharge(ChargeResult{ProviderRef: req.ProviderRef}, now)
-		} else {
-			op.OutcomeUnknownSince = nil
-			op.Fail("resolved_failed", "an operator confirmed nothing was charged: "+req.Reason, now)
-		}
-		if ok, err := o.writeTx(ctx, tx, op, openStatuses); err != nil || !ok {
-			if err == nil {
-				err = Errorf(ECONFLICT, "operation %s changed meanwhile; reload and look again", op.ID)
-			}
-			return err
-		}
-		if job != nil && job.State != "discarded" && job.State != "cancelled" && job.State != "completed" {
-			if _, err := o.cfg.Jobs.JobCancelTx(ctx, tx, job.ID); err != nil {
-				return fmt.Errorf("cancel job %d: %w", job.ID, err)
-			}
-		}
-		after := map[string]any{"status": op.Status}
-		if req.ProviderRef != "" {
-			after["provider_ref"] = req.ProviderRef
-		}
-		return o.cfg.Store.InsertAuditTx(ctx, tx, o.audit(actor, "operation.resolve", "operation "+op.ID.String(),
-			before, after, req.Reason, now))
-	})
-	return op, err
-}
-
-var allJobStates = []string{"available", "scheduled", "retryable", "pending", "running", "discarded", "cancelled", "completed"}
 
 func (o *Operator) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	tx, err := o.cfg.Store.BeginTx(ctx)
@@ -610,22 +167,6 @@ func (o *Operator) audit(a Actor, action, target string, before, after any, deta
 		Before: jsonOf(before), After: jsonOf(after), Detail: detail, IP: a.IP, RequestID: a.RequestID}
 }
 
-func (r JobRequest) after(res JobsResult) any {
-	out := map[string]any{}
-	switch r.Action {
-	case ActionReprioritize:
-		out["priority"] = r.Priority
-	case ActionCancel:
-		out["state"] = "cancelled"
-	default:
-		out["state"] = "available"
-	}
-	if len(res.Settled) > 0 {
-		out["settled_by_lookup"] = refIDs(res.Settled)
-	}
-	return out
-}
-
 func jsonOf(v any) json.RawMessage {
 	if v == nil {
 		return nil
@@ -635,31 +176,4 @@ func jsonOf(v any) json.RawMessage {
 		return nil
 	}
 	return b
-}
-
-func refIDs(js []JobRef) []int64 {
-	ids := make([]int64, len(js))
-	for i, j := range js {
-		ids[i] = j.ID
-	}
-	return ids
-}
-
-func jobsTarget(ids []int64) string {
-	if len(ids) == 1 {
-		return "job " + strconv.FormatInt(ids[0], 10)
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "%d jobs: ", len(ids))
-	for i, id := range ids {
-		if i == 10 {
-			fmt.Fprintf(&b, " … (all in before)")
-			break
-		}
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(strconv.FormatInt(id, 10))
-	}
-	return b.String()
 }

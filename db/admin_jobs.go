@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/spillway/spillway/app"
 )
@@ -21,7 +22,7 @@ type AdminJob struct {
 	ID          int64
 	Kind        string
 	Queue       string
-	State       string
+	State       rivertype.JobState
 	Priority    int
 	Attempt     int
 	MaxAttempts int
@@ -89,21 +90,23 @@ func scanAdminJob(row pgx.Row) (AdminJob, error) {
 }
 
 // jobWhere is the filter as SQL over river_job j and operations o, with
-// its arguments; states, when given, further limits the tab's states (an
-// action's eligible ones).
-func jobWhere(f app.JobFilter, states []string, now time.Time) (string, []any) {
-	var conds []string
+// its arguments; states, when given, further limits the filter's states
+// (to an action's eligible ones).
+func jobWhere(f app.JobFilter, states []rivertype.JobState, now time.Time) (string, []any) {
+	conds := []string{"true"}
 	var args []any
 	arg := func(v any) string {
 		args = append(args, v)
 		return "$" + strconv.Itoa(len(args))
 	}
-	conds = append(conds, "j.state::text = ANY("+arg(f.Tab.States())+")")
-	if states != nil {
-		conds = append(conds, "j.state::text = ANY("+arg(states)+")")
+	if f.States != nil {
+		conds = append(conds, "j.state::text = ANY("+arg(stateStrings(f.States))+")")
 	}
-	if f.Tab == app.TabPrioritized {
-		conds = append(conds, "j.priority <= 2")
+	if states != nil {
+		conds = append(conds, "j.state::text = ANY("+arg(stateStrings(states))+")")
+	}
+	if f.MaxPriority > 0 {
+		conds = append(conds, "j.priority <= "+arg(f.MaxPriority))
 	}
 	if f.Kind != "" {
 		conds = append(conds, "j.kind = "+arg(f.Kind))
@@ -132,25 +135,43 @@ func jobWhere(f app.JobFilter, states []string, now time.Time) (string, []any) {
 	return " WHERE " + strings.Join(conds, " AND "), args
 }
 
-// ListAdminJobs returns up to limit jobs matching f after the cursor: in
-// worker order (priority, scheduled_at, id) for the waiting tabs, newest
-// first otherwise. Both orders are keyset-paginated.
-func ListAdminJobs(ctx context.Context, q Querier, f app.JobFilter, after *JobCursor, limit int, now time.Time) ([]AdminJob, error) {
+// stateStrings is states as Postgres compares them with river_job.state.
+func stateStrings(states []rivertype.JobState) []string {
+	out := make([]string, len(states))
+	for i, s := range states {
+		out[i] = string(s)
+	}
+	return out
+}
+
+// JobOrder is the order a job list is in.
+type JobOrder int
+
+const (
+	NewestFirst JobOrder = iota // by id, descending
+	// WorkerOrder is the order workers take waiting jobs in: priority,
+	// scheduled_at, id.
+	WorkerOrder
+)
+
+// ListAdminJobs returns up to limit jobs matching f after the cursor, in
+// order. Both orders are keyset-paginated.
+func ListAdminJobs(ctx context.Context, q Querier, f app.JobFilter, order JobOrder, after *JobCursor, limit int, now time.Time) ([]AdminJob, error) {
 	where, args := jobWhere(f, nil, now)
 	arg := func(v any) string {
 		args = append(args, v)
 		return "$" + strconv.Itoa(len(args))
 	}
-	order := " ORDER BY j.id DESC"
-	if f.Tab.WorkerOrder() {
-		order = " ORDER BY j.priority, j.scheduled_at, j.id"
+	orderBy := " ORDER BY j.id DESC"
+	if order == WorkerOrder {
+		orderBy = " ORDER BY j.priority, j.scheduled_at, j.id"
 		if after != nil {
 			where += " AND (j.priority, j.scheduled_at, j.id) > (" + arg(after.Priority) + ", " + arg(after.ScheduledAt) + ", " + arg(after.ID) + ")"
 		}
 	} else if after != nil {
 		where += " AND j.id < " + arg(after.ID)
 	}
-	rows, err := q.Query(ctx, `SELECT `+adminJobColumns+adminJobFrom+where+order+` LIMIT `+arg(limit), args...)
+	rows, err := q.Query(ctx, `SELECT `+adminJobColumns+adminJobFrom+where+orderBy+` LIMIT `+arg(limit), args...)
 	if err != nil {
 		return nil, fmt.Errorf("list jobs: %w", err)
 	}
@@ -167,7 +188,7 @@ func ListAdminJobs(ctx context.Context, q Querier, f app.JobFilter, after *JobCu
 }
 
 // CountAdminJobs counts the jobs matching f, limited to states when given.
-func CountAdminJobs(ctx context.Context, q Querier, f app.JobFilter, states []string, now time.Time) (int, error) {
+func CountAdminJobs(ctx context.Context, q Querier, f app.JobFilter, states []rivertype.JobState, now time.Time) (int, error) {
 	where, args := jobWhere(f, states, now)
 	var n int
 	if err := q.QueryRow(ctx, `SELECT count(*)`+adminJobFrom+where, args...).Scan(&n); err != nil {
@@ -178,7 +199,7 @@ func CountAdminJobs(ctx context.Context, q Querier, f app.JobFilter, states []st
 
 // AdminJobIDs returns up to limit ids of jobs matching f in states, above
 // afterID, in id order: one batch of a bulk action.
-func AdminJobIDs(ctx context.Context, q Querier, f app.JobFilter, states []string, afterID int64, limit int, now time.Time) ([]int64, error) {
+func AdminJobIDs(ctx context.Context, q Querier, f app.JobFilter, states []rivertype.JobState, afterID int64, limit int, now time.Time) ([]int64, error) {
 	where, args := jobWhere(f, states, now)
 	args = append(args, afterID, limit)
 	n := len(args)
@@ -234,7 +255,7 @@ func GetAdminJob(ctx context.Context, q Querier, id int64) (*AdminJobDetail, err
 		&j.OperationID, &j.OpStatus, &j.Amount, &j.Currency, &j.Email, &j.Description,
 		&d.Args, &d.Metadata, &d.Tags, &errs)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, errNotFound
+		return nil, app.Errorf(app.ENOTFOUND, "There is no such thing (any more): no job %d.", id)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("get job: %w", err)
@@ -244,7 +265,7 @@ func GetAdminJob(ctx context.Context, q Querier, id int64) (*AdminJobDetail, err
 		return nil, fmt.Errorf("decode job errors: %w", err)
 	}
 	if j.OperationID != nil {
-		if d.Operation, err = GetOperation(ctx, q, *j.OperationID); err != nil && !isNotFound(err) {
+		if d.Operation, err = GetOperation(ctx, q, *j.OperationID); err != nil && app.ErrorCode(err) != app.ENOTFOUND {
 			return nil, err
 		}
 		if err := q.QueryRow(ctx, `SELECT to_regclass('deliveries') IS NOT NULL`).Scan(&d.HasDeliveries); err != nil {

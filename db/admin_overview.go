@@ -6,12 +6,13 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river/rivertype"
 )
 
 // QueueDepth is how many jobs a queue holds in one state.
 type QueueDepth struct {
 	Queue string
-	State string
+	State rivertype.JobState
 	Count int
 }
 
@@ -43,7 +44,8 @@ func ListQueues(ctx context.Context, q Querier) ([]QueueRow, error) {
 // (zero when none waits).
 func OldestWaiting(ctx context.Context, q Querier, now time.Time) (time.Time, error) {
 	var t *time.Time
-	err := q.QueryRow(ctx, `SELECT min(scheduled_at) FROM river_job WHERE state = 'available' AND scheduled_at <= $1`, now).Scan(&t)
+	err := q.QueryRow(ctx, `SELECT min(scheduled_at) FROM river_job WHERE state::text = $2 AND scheduled_at <= $1`,
+		now, string(rivertype.JobStateAvailable)).Scan(&t)
 	if err != nil || t == nil {
 		return time.Time{}, err
 	}

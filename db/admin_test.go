@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/spillway/spillway/app"
 	"github.com/spillway/spillway/db"
@@ -42,15 +42,13 @@ func TestListAdminJobsKeysetInWorkerOrder(t *testing.T) {
 		FROM generate_series(1, 95) i`); err != nil {
 		t.Fatal(err)
 	}
-	f, err := app.ParseJobFilter(url.Values{"tab": {"pending"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The pending tab.
+	f := app.JobFilter{States: []rivertype.JobState{rivertype.JobStateAvailable, rivertype.JobStateScheduled, rivertype.JobStatePending}}
 	now := time.Now()
 	var all []db.AdminJob
 	var after *db.JobCursor
 	for {
-		page, err := db.ListAdminJobs(ctx, pool, f, after, 10, now)
+		page, err := db.ListAdminJobs(ctx, pool, f, db.WorkerOrder, after, 10, now)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -71,7 +69,7 @@ func TestListAdminJobsKeysetInWorkerOrder(t *testing.T) {
 			t.Fatalf("out of worker order at %d: %+v then %+v", i, a, b)
 		}
 	}
-	n, err := db.CountAdminJobs(ctx, pool, f, []string{"available"}, now)
+	n, err := db.CountAdminJobs(ctx, pool, f, []rivertype.JobState{rivertype.JobStateAvailable}, now)
 	if err != nil || n != 95 {
 		t.Fatalf("count %d %v", n, err)
 	}
@@ -130,7 +128,7 @@ func TestClaimSignInExactAcrossInstances(t *testing.T) {
 			wg.Go(func() {
 				<-start
 				_, err := db.ClaimSignIn(ctx, pools[i%2], c.email, c.ip, lim, now)
-				if errors.Is(err, db.ErrSignInLimited) {
+				if errors.Is(err, app.ErrSignInLimited) {
 					return
 				}
 				if err != nil {

@@ -46,7 +46,7 @@ func scanAdminUser(row pgx.Row) (*app.AdminUser, error) {
 	var u app.AdminUser
 	err := row.Scan(&u.ID, &u.Email, &u.PasswordHash, &u.Role, &u.CreatedAt, &u.DisabledAt)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, errNotFound
+		return nil, app.Errorf(app.ENOTFOUND, "no such user")
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read admin user: %w", err)
@@ -82,14 +82,10 @@ func RecordSignIn(ctx context.Context, q Querier, email, ip string, ok bool, now
 	return pruneSignIns(ctx, q, now.Add(-24*time.Hour))
 }
 
-// ErrSignInLimited is ClaimSignIn's answer when the email or the client
-// address has used up its failed sign-ins for the window.
-var ErrSignInLimited = errors.New("too many failed sign-ins")
-
 // ClaimSignIn admits one sign-in attempt if the limits allow it, recording
 // it as failed before anyone checks the password; the caller marks it with
 // MarkSignInOK if the password turns out right. It returns the attempt's
-// id, or ErrSignInLimited.
+// id, or app.ErrSignInLimited.
 //
 // Counting and recording happen in one transaction under advisory locks
 // on the email and on the address, so attempts for either, from any
@@ -125,7 +121,7 @@ func claimSignInTx(ctx context.Context, tx pgx.Tx, email, ip string, lim app.Sig
 		return 0, err
 	}
 	if byEmail >= lim.PerEmail || byIP >= lim.PerAddress {
-		return 0, ErrSignInLimited
+		return 0, app.ErrSignInLimited
 	}
 	id, err := insertSignIn(ctx, tx, email, ip, false, now)
 	if err != nil {
@@ -164,19 +160,11 @@ func pruneSignIns(ctx context.Context, q Querier, before time.Time) error {
 	return nil
 }
 
-// AdminSession is a signed-in user's session.
-type AdminSession struct {
-	User      app.AdminUser
-	ExpiresAt time.Time
-	LastSeen  time.Time
-}
-
 // CreateAdminSession stores a session under the SHA-256 of its token.
-func CreateAdminSession(ctx context.Context, q Querier, tokenHash []byte, userID int64, ip, userAgent string, now, expires time.Time) error {
-	userAgent = app.ClipText(userAgent, 512)
+func CreateAdminSession(ctx context.Context, q Querier, s app.NewSession) error {
 	_, err := q.Exec(ctx, `
 		INSERT INTO admin_sessions (token_hash, user_id, created_at, expires_at, last_seen_at, ip, user_agent)
-		VALUES ($1, $2, $3, $4, $3, $5, $6)`, tokenHash, userID, now, expires, ip, userAgent)
+		VALUES ($1, $2, $3, $4, $3, $5, $6)`, s.TokenHash, s.UserID, s.Created, s.Expires, s.IP, app.ClipText(s.UserAgent, 512))
 	if err != nil {
 		return fmt.Errorf("create session: %w", err)
 	}
@@ -193,9 +181,9 @@ func PruneAdminSessions(ctx context.Context, q Querier, now, idleSince time.Time
 }
 
 // GetAdminSession returns the live session with that token hash and its
-// (enabled) user; an ENOTFOUND error when there is none.
-func GetAdminSession(ctx context.Context, q Querier, tokenHash []byte, now time.Time) (*AdminSession, error) {
-	var s AdminSession
+// (enabled) user; ENOTFOUND when there is none.
+func GetAdminSession(ctx context.Context, q Querier, tokenHash []byte, now time.Time) (*app.AdminSession, error) {
+	var s app.AdminSession
 	err := q.QueryRow(ctx, `
 		SELECT `+adminUserColumns+`, s.expires_at, s.last_seen_at
 		FROM admin_sessions s JOIN admin_users u ON u.id = s.user_id
@@ -203,7 +191,7 @@ func GetAdminSession(ctx context.Context, q Querier, tokenHash []byte, now time.
 		Scan(&s.User.ID, &s.User.Email, &s.User.PasswordHash, &s.User.Role, &s.User.CreatedAt, &s.User.DisabledAt,
 			&s.ExpiresAt, &s.LastSeen)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, errNotFound
+		return nil, app.Errorf(app.ENOTFOUND, "no such session")
 	}
 	if err != nil {
 		return nil, fmt.Errorf("get session: %w", err)
@@ -216,13 +204,18 @@ func GetAdminSession(ctx context.Context, q Querier, tokenHash []byte, now time.
 func TouchAdminSession(ctx context.Context, q Querier, tokenHash []byte, now time.Time) error {
 	_, err := q.Exec(ctx, `UPDATE admin_sessions SET last_seen_at = greatest(last_seen_at, $2) WHERE token_hash = $1`,
 		tokenHash, now)
-	return err
+	if err != nil {
+		return fmt.Errorf("touch session: %w", err)
+	}
+	return nil
 }
 
 // DeleteAdminSession ends a session.
 func DeleteAdminSession(ctx context.Context, q Querier, tokenHash []byte) error {
-	_, err := q.Exec(ctx, `DELETE FROM admin_sessions WHERE token_hash = $1`, tokenHash)
-	return err
+	if _, err := q.Exec(ctx, `DELETE FROM admin_sessions WHERE token_hash = $1`, tokenHash); err != nil {
+		return fmt.Errorf("end session: %w", err)
+	}
+	return nil
 }
 
 // DeleteIdleAdminSession ends a session last seen before idleSince; one

@@ -7,6 +7,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/spillway/spillway/app"
 )
@@ -130,4 +131,93 @@ func (s *Store) ListenBreakers(ctx context.Context, ready func(), fn func(name s
 
 func (s *Store) TakeTokens(ctx context.Context, name string, rate float64, burst, want int) (int, time.Duration, error) {
 	return TakeTokens(ctx, s.Pool, name, rate, burst, want)
+}
+
+// app.OperatorStore: operator actions on jobs, queues and operations, with
+// their audit entries.
+
+func (s *Store) LockJobsTx(ctx context.Context, tx pgx.Tx, ids []int64, states []rivertype.JobState) ([]app.JobRef, error) {
+	return LockJobsTx(ctx, tx, ids, states)
+}
+
+func (s *Store) JobOperations(ctx context.Context, ids []int64, states []rivertype.JobState) ([]*app.Operation, error) {
+	return JobOperations(ctx, s.Pool, ids, states)
+}
+
+func (s *Store) MatchingJobIDs(ctx context.Context, f app.JobFilter, states []rivertype.JobState, afterID int64, limit int, now time.Time) ([]int64, error) {
+	return AdminJobIDs(ctx, s.Pool, f, states, afterID, limit, now)
+}
+
+func (s *Store) ReviseOperationTx(ctx context.Context, tx pgx.Tx, op *app.Operation, from []app.Status) (bool, error) {
+	return ReviseOperation(ctx, tx, op, from)
+}
+
+func (s *Store) SetJobPriorityTx(ctx context.Context, tx pgx.Tx, ids []int64, priority int, now time.Time) error {
+	return SetJobPriorityTx(ctx, tx, ids, priority, now)
+}
+
+func (s *Store) MarkRunNowTx(ctx context.Context, tx pgx.Tx, ids []int64) error {
+	return MarkRunNow(ctx, tx, ids)
+}
+
+func (s *Store) LockQueueTx(ctx context.Context, tx pgx.Tx, name string) (bool, error) {
+	return LockQueueTx(ctx, tx, name)
+}
+
+func (s *Store) InsertAuditTx(ctx context.Context, tx pgx.Tx, e app.AuditEntry) error {
+	return InsertAudit(ctx, tx, e)
+}
+
+// app.OperatorStore: users, sign-ins and sessions.
+
+func (s *Store) AdminUserByEmail(ctx context.Context, email string) (*app.AdminUser, error) {
+	return GetAdminUserByEmail(ctx, s.Pool, email)
+}
+
+func (s *Store) AdminUserByEmailTx(ctx context.Context, tx pgx.Tx, email string) (*app.AdminUser, error) {
+	return GetAdminUserByEmail(ctx, tx, email)
+}
+
+func (s *Store) UpsertAdminUserTx(ctx context.Context, tx pgx.Tx, email, hash string, role app.Role, now time.Time) (int64, error) {
+	return UpsertAdminUser(ctx, tx, email, hash, role, now)
+}
+
+func (s *Store) InsertAdminUserIfAbsentTx(ctx context.Context, tx pgx.Tx, email, hash string, role app.Role, now time.Time) (bool, error) {
+	return InsertAdminUserIfAbsent(ctx, tx, email, hash, role, now)
+}
+
+func (s *Store) DeleteUserSessionsTx(ctx context.Context, tx pgx.Tx, userID int64) (int64, error) {
+	return DeleteUserAdminSessions(ctx, tx, userID)
+}
+
+func (s *Store) ClaimSignIn(ctx context.Context, email, ip string, lim app.SignInLimits, now time.Time) (int64, error) {
+	return ClaimSignIn(ctx, s.Pool, email, ip, lim, now)
+}
+
+func (s *Store) MarkSignInOKTx(ctx context.Context, tx pgx.Tx, id int64) error {
+	return MarkSignInOK(ctx, tx, id)
+}
+
+func (s *Store) CreateSessionTx(ctx context.Context, tx pgx.Tx, ns app.NewSession) error {
+	return CreateAdminSession(ctx, tx, ns)
+}
+
+func (s *Store) PruneSessionsTx(ctx context.Context, tx pgx.Tx, now, idleSince time.Time) error {
+	return PruneAdminSessions(ctx, tx, now, idleSince)
+}
+
+func (s *Store) DeleteSessionTx(ctx context.Context, tx pgx.Tx, tokenHash []byte) error {
+	return DeleteAdminSession(ctx, tx, tokenHash)
+}
+
+func (s *Store) Session(ctx context.Context, tokenHash []byte, now time.Time) (*app.AdminSession, error) {
+	return GetAdminSession(ctx, s.Pool, tokenHash, now)
+}
+
+func (s *Store) DeleteIdleSession(ctx context.Context, tokenHash []byte, idleSince time.Time) error {
+	return DeleteIdleAdminSession(ctx, s.Pool, tokenHash, idleSince)
+}
+
+func (s *Store) TouchSession(ctx context.Context, tokenHash []byte, now time.Time) error {
+	return TouchAdminSession(ctx, s.Pool, tokenHash, now)
 }

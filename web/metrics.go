@@ -122,7 +122,7 @@ func (c *QueueDepthCollector) Collect(ch chan<- prometheus.Metric) {
 		return // still reading the first counts: report nothing rather than zeros
 	}
 	for _, q := range c.counts {
-		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(q.Count), q.Queue, q.State)
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(q.Count), q.Queue, string(q.State))
 	}
 	ch <- prometheus.MustNewConstMetric(c.ageDesc, prometheus.GaugeValue, max(0, c.now().Sub(c.fresh).Seconds()))
 }

@@ -79,7 +79,7 @@ func wantQueueJobs(t *testing.T, reg prometheus.Gatherer, jobs, age float64) {
 }
 
 func payments(n float64) []db.QueueDepth {
-	return []db.QueueDepth{{Queue: "payments", State: string(rivertype.JobStateAvailable), Count: int(n)}}
+	return []db.QueueDepth{{Queue: "payments", State: rivertype.JobStateAvailable, Count: int(n)}}
 }
 
 // eventually polls cond until it holds; the deadline only guards against a

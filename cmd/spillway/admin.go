@@ -11,7 +11,6 @@ import (
 
 	"github.com/spillway/spillway/app"
 	"github.com/spillway/spillway/db"
-	"github.com/spillway/spillway/web/admin"
 )
 
 const adminUsage = `usage: spillway admin create -email EMAIL [-role operator|viewer] [-password-file FILE]
@@ -75,7 +74,12 @@ func runAdmin(ctx context.Context, args []string, getenv func(string) string, st
 	if err := db.MigrateUp(ctx, pool, io.Discard); err != nil {
 		return err
 	}
-	e, err := admin.CreateUser(ctx, pool, *email, password, role, "cli")
+	// Users are all this command manages, so the service needs no River.
+	op, err := app.NewOperator(app.OperatorConfig{Store: db.NewStore(pool)})
+	if err != nil {
+		return err
+	}
+	e, err := op.CreateUser(ctx, app.Actor{Email: "cli"}, *email, password, role)
 	if err != nil {
 		return fmt.Errorf("admin create: %s", app.ErrorMessage(err))
 	}

@@ -4,10 +4,12 @@
 // components that work without JavaScript (forms, POST then a 303 to a
 // GET); a small vendored script refreshes live pages as an enhancement.
 //
-// Every request but sign-in needs a session stored in Postgres; every
-// change needs the operator role, is checked on the server, and writes an
-// audit entry, in the change's own transaction where the change is ours.
-// Cross-origin unsafe requests are refused by http.CrossOriginProtection.
+// Handlers parse, call and render: pages read through db, and every change
+// (job, queue and breaker actions, users, sign-in and sessions) is made by
+// app.Operator, which writes its audit entry. Every request but sign-in
+// needs a session stored in Postgres; every change needs the operator
+// role, checked here on the server. Cross-origin unsafe requests are
+// refused by http.CrossOriginProtection.
 package admin
 
 import (
@@ -26,9 +28,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/riverqueue/river"
 
 	"github.com/spillway/spillway/app"
 	"github.com/spillway/spillway/db"
@@ -36,13 +36,11 @@ import (
 
 // Config wires the admin UI.
 type Config struct {
+	// Pool serves the pages' reads.
 	Pool *pgxpool.Pool
-	// River runs job actions (JobRetryTx, JobCancelTx, QueuePauseTx) in
-	// our transactions; an insert-only client is enough.
-	River *river.Client[pgx.Tx]
-	// Breakers is this instance's breakers; forcing one goes through it so
-	// every instance hears of it at once.
-	Breakers *app.Breakers
+	// Operator carries out every change, with its audit entry: job,
+	// queue and breaker actions, users, sign-in and sessions.
+	Operator *app.Operator
 	Logger   *slog.Logger
 	Now      func() time.Time
 	// SecureCookies marks the session cookie Secure; false only for plain
@@ -58,36 +56,14 @@ type Config struct {
 	// limits, sessions, audit) to the address its X-Forwarded-For names;
 	// see clientIP. Empty: forwarded headers are ignored.
 	TrustedProxies []netip.Prefix
-	// SessionIdle ends a session not used for this long; zero means
-	// DefaultSessionIdle.
-	SessionIdle time.Duration
 	// BasePath is where the handler is mounted; "/admin" when empty.
 	BasePath string
-	// Instance names this process in breaker history; "admin" when empty.
-	Instance string
-	// Limits bound sign-in attempts and session life; zero means
-	// app.DefaultSignInLimits.
-	Limits app.SignInLimits
-	// Channels are the configured notification channels: an operation an
-	// operator cancels is announced on them like any other ending.
-	Channels map[app.Channel]bool
 	// ReconcileAfter is how long an operation may stay unresolved before
 	// the overview flags it; zero means 30 minutes.
 	ReconcileAfter time.Duration
 	// OrphanRefund says whether the orphan sweep refunds what it finds.
 	OrphanRefund bool
-	// Provider answers the lookups an operator's cancel or retry makes
-	// before it could lose a charge; nil refuses those that need one.
-	Provider app.PaymentProvider
-	// GatedQueues maps a queue to the dependency whose breaker pauses and
-	// resumes it (jobs.QueueGate). Such a queue is not paused by hand: the
-	// gate would undo it within a second; forcing the breaker is how.
-	GatedQueues map[string]string
 }
-
-// DefaultSessionIdle is how long an unused session lasts when
-// Config.SessionIdle is zero (ADMIN_SESSION_IDLE's default).
-const DefaultSessionIdle = 30 * time.Minute
 
 //go:embed static
 var static embed.FS
@@ -101,9 +77,6 @@ type server struct {
 	base     string
 	// secure marks cookies Secure: SecureCookies or an https PublicURL.
 	secure bool
-	// idle ends unused sessions; touchEvery is how stale last_seen_at may
-	// get before a request refreshes it (see session).
-	idle, touchEvery time.Duration
 }
 
 // New returns the admin UI's handler, to be mounted at cfg.BasePath.
@@ -111,19 +84,11 @@ func New(cfg Config) (http.Handler, error) {
 	switch {
 	case cfg.Pool == nil:
 		return nil, errors.New("admin: Pool is required")
-	case cfg.River == nil:
-		return nil, errors.New("admin: River is required")
-	case cfg.Breakers == nil:
-		return nil, errors.New("admin: Breakers is required")
+	case cfg.Operator == nil:
+		return nil, errors.New("admin: Operator is required")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.Limits == (app.SignInLimits{}) {
-		cfg.Limits = app.DefaultSignInLimits()
-	}
-	if cfg.SessionIdle < 0 {
-		return nil, errors.New("admin: SessionIdle must not be negative")
 	}
 	secure := cfg.SecureCookies
 	if cfg.PublicURL != "" {
@@ -140,25 +105,14 @@ func New(cfg Config) (http.Handler, error) {
 	}
 	cfg.TrustedProxies = slices.Clone(cfg.TrustedProxies)
 	cfg.BasePath = strings.TrimRight(cmp.Or(cfg.BasePath, "/admin"), "/")
-	cfg.Instance = cmp.Or(cfg.Instance, "admin")
-	op, err := app.NewOperator(app.OperatorConfig{Store: db.NewStore(cfg.Pool), Jobs: cfg.River, Provider: cfg.Provider,
-		Channels: cfg.Channels, Now: cfg.Now})
-	if err != nil {
-		return nil, err
-	}
-	idle := cmp.Or(cfg.SessionIdle, DefaultSessionIdle)
 	wall := cfg.Now
 	if wall == nil {
 		wall = time.Now
 	}
 	// Every reading the UI takes is stamped on a row or compared with one.
 	stamp := func() time.Time { return app.StorageTime(wall()) }
-	s := &server{cfg: cfg, operator: op, breakers: db.NewStore(cfg.Pool), now: stamp,
-		log: cfg.Logger, base: cfg.BasePath, secure: secure, idle: idle,
-		// A tenth of the idle time, so someone who pauses for up to 90% of
-		// it is never signed out; at most a minute, so a busy session is
-		// not rewritten on every request.
-		touchEvery: min(time.Minute, idle/10)}
+	s := &server{cfg: cfg, operator: cfg.Operator, breakers: db.NewStore(cfg.Pool), now: stamp,
+		log: cfg.Logger, base: cfg.BasePath, secure: secure}
 	return s.routes(), nil
 }
 
@@ -279,17 +233,4 @@ func (s *server) readForm(limit int64) func(http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 		})
 	}
-}
-
-// inTx runs fn in a transaction and commits it when fn succeeds.
-func (s *server) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
-	tx, err := s.cfg.Pool.Begin(ctx)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
-	if err := fn(tx); err != nil {
-		return err
-	}
-	return tx.Commit(ctx)
 }

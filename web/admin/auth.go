@@ -2,9 +2,6 @@ package admin
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
@@ -13,10 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/spillway/spillway/app"
-	"github.com/spillway/spillway/db"
 )
 
 const sessionCookie = "spillway_admin_session"
@@ -38,95 +32,6 @@ func requestID(ctx context.Context) string {
 func userFrom(ctx context.Context) *app.AdminUser {
 	u, _ := ctx.Value(userKey).(*app.AdminUser)
 	return u
-}
-
-// EnsureFirstAdmin creates an operator with this email and password unless
-// a user with the email exists (so a restart never resets a password
-// changed since). It is how ADMIN_EMAIL and ADMIN_PASSWORD take effect.
-func EnsureFirstAdmin(ctx context.Context, pool *pgxpool.Pool, email, password string) error {
-	e, err := app.NormalizeEmail(email)
-	if err != nil {
-		return fmt.Errorf("ADMIN_EMAIL: %s", app.ErrorMessage(err))
-	}
-	hash, err := app.HashPassword(password)
-	if err != nil {
-		return fmt.Errorf("ADMIN_PASSWORD: %s", app.ErrorMessage(err))
-	}
-	now := app.StorageTime(time.Now())
-	tx, err := pool.Begin(ctx)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
-	created, err := db.InsertAdminUserIfAbsent(ctx, tx, e, hash, app.RoleOperator, now)
-	if err != nil {
-		return err
-	}
-	if created {
-		if err := db.InsertAudit(ctx, tx, db.AuditEntry{At: now, ActorEmail: "env", Action: "user.create",
-			Target: "user " + e, After: jsonOf(map[string]string{"role": string(app.RoleOperator)}),
-			Detail: "first admin from ADMIN_EMAIL"}); err != nil {
-			return err
-		}
-	}
-	return tx.Commit(ctx)
-}
-
-// CreateUser creates a user, or resets the password and role of an
-// existing one, with an audit entry naming actor. A reset ends every
-// session the user had, in the same transaction: whoever knew the old
-// password, or holds a cookie from it, must sign in with the new one.
-func CreateUser(ctx context.Context, pool *pgxpool.Pool, email, password string, role app.Role, actor string) (string, error) {
-	e, err := app.NormalizeEmail(email)
-	if err != nil {
-		return "", err
-	}
-	hash, err := app.HashPassword(password)
-	if err != nil {
-		return "", err
-	}
-	now := app.StorageTime(time.Now())
-	tx, err := pool.Begin(ctx)
-	if err != nil {
-		return "", err
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
-	var before *app.AdminUser
-	if u, err := db.GetAdminUserByEmail(ctx, tx, e); err == nil {
-		before = u
-	} else if app.ErrorCode(err) != app.ENOTFOUND {
-		return "", err
-	}
-	if _, err := db.UpsertAdminUser(ctx, tx, e, hash, role, now); err != nil {
-		return "", err
-	}
-	entry := db.AuditEntry{At: now, ActorEmail: actor, Action: "user.create", Target: "user " + e,
-		After: jsonOf(map[string]string{"role": string(role)})}
-	if before != nil {
-		ended, err := db.DeleteUserAdminSessions(ctx, tx, before.ID)
-		if err != nil {
-			return "", err
-		}
-		entry.Action = "user.reset"
-		entry.Before = jsonOf(map[string]string{"role": string(before.Role)})
-		entry.Detail = fmt.Sprintf("password replaced; %d %s signed out", ended, plural(ended, "session", "sessions"))
-	}
-	if err := db.InsertAudit(ctx, tx, entry); err != nil {
-		return "", err
-	}
-	return e, tx.Commit(ctx)
-}
-
-func hashToken(token string) []byte {
-	h := sha256.Sum256([]byte(token))
-	return h[:]
-}
-
-func plural(n int64, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
 }
 
 func (s *server) clientIP(r *http.Request) string { return clientIP(r, s.cfg.TrustedProxies) }
@@ -206,82 +111,33 @@ func (s *server) handleSignInForm(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, http.StatusOK, signInPage(s.page(r, "Sign in", ""), signInForm{Next: safeNext(s.base, r.URL.Query().Get("next"))}))
 }
 
-// handleSignIn checks a sign-in form (readForm has parsed it). At most
-// Limits.PerEmail wrong passwords per account and Limits.PerAddress per
-// client address are checked in a window, counted across instances and
-// exactly, even when guesses arrive at once: db.ClaimSignIn admits and
-// records each attempt as failed under locks before its password is
-// compared. Refused attempts are not recorded, so the window runs from the
-// last guess that was checked.
+// handleSignIn checks a sign-in form (readForm has parsed it) through the
+// operator service, which counts failed attempts, and sets the session
+// cookie.
 func (s *server) handleSignIn(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
 	form := signInForm{Email: strings.TrimSpace(r.PostForm.Get("email")), Next: safeNext(s.base, r.PostForm.Get("next"))}
-	password := r.PostForm.Get("password")
-	email := app.ClipText(strings.ToLower(form.Email), 254)
-	ip := s.clientIP(r)
-	now := s.now()
-	lim := s.cfg.Limits
-	attempt, err := db.ClaimSignIn(ctx, s.cfg.Pool, email, ip, lim, now)
-	if errors.Is(err, db.ErrSignInLimited) {
-		form.Error = fmt.Sprintf("Too many failed sign-ins. Wait %s and try again.", lim.Window)
+	in, err := s.operator.SignIn(r.Context(), app.SignInRequest{Email: form.Email, Password: r.PostForm.Get("password"),
+		IP: s.clientIP(r), UserAgent: r.UserAgent(), RequestID: requestID(r.Context())})
+	switch {
+	case errors.Is(err, app.ErrSignInLimited):
+		form.Error = fmt.Sprintf("Too many failed sign-ins. Wait %s and try again.", s.operator.SignInLimits().Window)
 		s.render(w, r, http.StatusTooManyRequests, signInPage(s.page(r, "Sign in", ""), form))
 		return
-	}
-	if err != nil {
-		s.renderError(w, r, err)
-		return
-	}
-	var hash string
-	u, err := db.GetAdminUserByEmail(ctx, s.cfg.Pool, email)
-	switch {
-	case err == nil && u.DisabledAt == nil:
-		hash = u.PasswordHash
-	case err != nil && app.ErrorCode(err) != app.ENOTFOUND:
-		s.renderError(w, r, err)
-		return
-	}
-	// An unknown or disabled account compares against a dummy hash, so
-	// a wrong email takes as long as a wrong password.
-	if !app.PasswordMatches(hash, password) {
+	case errors.Is(err, app.ErrWrongPassword):
 		form.Error = "Wrong email or password."
 		s.render(w, r, http.StatusUnauthorized, signInPage(s.page(r, "Sign in", ""), form))
 		return
-	}
-	var raw [32]byte
-	_, _ = rand.Read(raw[:])
-	token := base64.RawURLEncoding.EncodeToString(raw[:])
-	expires := now.Add(lim.SessionLife)
-	err = s.inTx(ctx, func(tx pgxTx) error {
-		if err := db.MarkSignInOK(ctx, tx, attempt); err != nil {
-			return err
-		}
-		if err := db.CreateAdminSession(ctx, tx, hashToken(token), u.ID, ip, r.UserAgent(), now, expires); err != nil {
-			return err
-		}
-		if err := db.PruneAdminSessions(ctx, tx, now, now.Add(-s.idle)); err != nil {
-			return err
-		}
-		return db.InsertAudit(ctx, tx, s.audit(r, u, "signin", "user "+u.Email, nil, nil, ""))
-	})
-	if err != nil {
+	case err != nil:
 		s.renderError(w, r, err)
 		return
 	}
-	http.SetCookie(w, s.cookie(token, expires))
+	http.SetCookie(w, s.cookie(in.Token, in.Expires))
 	http.Redirect(w, r, form.Next, http.StatusSeeOther)
 }
 
 func (s *server) handleSignOut(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
 	if c, err := r.Cookie(sessionCookie); err == nil {
-		u := userFrom(ctx)
-		err := s.inTx(ctx, func(tx pgxTx) error {
-			if err := db.DeleteAdminSession(ctx, tx, hashToken(c.Value)); err != nil {
-				return err
-			}
-			return db.InsertAudit(ctx, tx, s.audit(r, u, "signout", "user "+u.Email, nil, nil, ""))
-		})
-		if err != nil {
+		if err := s.operator.SignOut(r.Context(), s.actor(r), c.Value); err != nil {
 			s.renderError(w, r, err)
 			return
 		}
@@ -297,40 +153,14 @@ func (s *server) cookie(value string, expires time.Time) *http.Cookie {
 		HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode}
 }
 
-// errNoSession is session's answer when the request has no live session:
-// ENOTFOUND, as a read of a row that does not exist answers.
-var errNoSession = app.Errorf(app.ENOTFOUND, "no session")
-
-// session returns the request's live session, or errNoSession. A
-// session unused for longer than the idle time is refused and deleted.
-// Use is recorded in last_seen_at at most every touchEvery (a tenth of the
-// idle time, a minute at most), so last_seen_at lags the last use by less
-// than that and a session used at least every nine tenths of the idle time
-// never expires.
-func (s *server) session(r *http.Request) (*db.AdminSession, error) {
+// session returns the request's live session (app.Operator.Session), or
+// an ENOTFOUND error.
+func (s *server) session(r *http.Request) (*app.AdminSession, error) {
 	c, err := r.Cookie(sessionCookie)
-	if err != nil || len(c.Value) != 43 { // 32 bytes, base64url without padding
-		return nil, errNoSession
-	}
-	ctx := r.Context()
-	token := hashToken(c.Value)
-	now := s.now()
-	sess, err := db.GetAdminSession(ctx, s.cfg.Pool, token, now)
 	if err != nil {
-		return nil, err
+		return nil, app.Errorf(app.ENOTFOUND, "no session cookie")
 	}
-	if idleSince := now.Add(-s.idle); sess.LastSeen.Before(idleSince) {
-		if err := db.DeleteIdleAdminSession(ctx, s.cfg.Pool, token, idleSince); err != nil {
-			return nil, err
-		}
-		return nil, errNoSession
-	}
-	if now.Sub(sess.LastSeen) >= s.touchEvery {
-		if err := db.TouchAdminSession(ctx, s.cfg.Pool, token, now); err != nil {
-			s.log.Warn("touch admin session", "error", err)
-		}
-	}
-	return sess, nil
+	return s.operator.Session(r.Context(), c.Value)
 }
 
 // requireSession lets signed-in users through and sends everyone else to

@@ -101,7 +101,7 @@ func TestSecureCookiesWhenConfigured(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, harnessOpts{})
 	// A second handler on the same database, as a production instance.
-	hh, err := admin.New(admin.Config{Pool: h.pool, River: h.river, Breakers: h.breakers, SecureCookies: true})
+	hh, err := admin.New(admin.Config{Pool: h.pool, Operator: h.operator, SecureCookies: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,17 +146,17 @@ func TestEnsureFirstAdmin(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, harnessOpts{})
 	ctx := context.Background()
-	if err := admin.EnsureFirstAdmin(ctx, h.pool, "Boss@Example.com", "short"); err == nil || !strings.Contains(err.Error(), "ADMIN_PASSWORD") {
+	if err := h.operator.EnsureFirstAdmin(ctx, "Boss@Example.com", "short"); err == nil || !strings.Contains(err.Error(), "ADMIN_PASSWORD") {
 		t.Fatalf("short password: %v", err)
 	}
-	if err := admin.EnsureFirstAdmin(ctx, h.pool, "not an email", testPassword); err == nil || !strings.Contains(err.Error(), "ADMIN_EMAIL") {
+	if err := h.operator.EnsureFirstAdmin(ctx, "not an email", testPassword); err == nil || !strings.Contains(err.Error(), "ADMIN_EMAIL") {
 		t.Fatalf("bad email: %v", err)
 	}
-	if err := admin.EnsureFirstAdmin(ctx, h.pool, "Boss@Example.com", testPassword); err != nil {
+	if err := h.operator.EnsureFirstAdmin(ctx, "Boss@Example.com", testPassword); err != nil {
 		t.Fatal(err)
 	}
 	// A restart with another password does not reset the one in use.
-	if err := admin.EnsureFirstAdmin(ctx, h.pool, "boss@example.com", "another long password"); err != nil {
+	if err := h.operator.EnsureFirstAdmin(ctx, "boss@example.com", "another long password"); err != nil {
 		t.Fatal(err)
 	}
 	c := h.client()
@@ -331,7 +331,7 @@ func TestSecureCookieWhenPublicURLIsHTTPS(t *testing.T) {
 		{"http://127.0.0.1:8080", true, true},
 		{"", false, false},
 	} {
-		hh, err := admin.New(admin.Config{Pool: h.pool, River: h.river, Breakers: h.breakers,
+		hh, err := admin.New(admin.Config{Pool: h.pool, Operator: h.operator,
 			PublicURL: tc.publicURL, SecureCookies: tc.secure})
 		if err != nil {
 			t.Fatal(err)
@@ -342,7 +342,7 @@ func TestSecureCookieWhenPublicURLIsHTTPS(t *testing.T) {
 			t.Errorf("PublicURL %q, SecureCookies %v: %d, cookie %q, want Secure %v", tc.publicURL, tc.secure, rec.Code, cookie, tc.want)
 		}
 	}
-	if _, err := admin.New(admin.Config{Pool: h.pool, River: h.river, Breakers: h.breakers, PublicURL: "://no scheme"}); err == nil {
+	if _, err := admin.New(admin.Config{Pool: h.pool, Operator: h.operator, PublicURL: "://no scheme"}); err == nil {
 		t.Error("a PublicURL that is no URL was accepted")
 	}
 }
@@ -358,7 +358,7 @@ func TestPasswordResetEndsTheUsersSessions(t *testing.T) {
 	colleague := h.signedIn("viewer@example.com", app.RoleViewer)
 
 	const newPassword = "a brand new passphrase"
-	if _, err := admin.CreateUser(context.Background(), h.pool, "ops@example.com", newPassword, app.RoleOperator, "cli"); err != nil {
+	if _, err := h.operator.CreateUser(context.Background(), app.Actor{Email: "cli"}, "ops@example.com", newPassword, app.RoleOperator); err != nil {
 		t.Fatal(err)
 	}
 	for name, c := range map[string]*client{"phone": phone, "laptop": laptop} {
@@ -382,15 +382,15 @@ func TestPasswordResetEndsTheUsersSessions(t *testing.T) {
 func TestIdleSessionIsRefusedAndDeleted(t *testing.T) {
 	t.Parallel()
 	clk := newClock()
-	h := newHarness(t, harnessOpts{now: clk.Now}) // SessionIdle zero: admin.DefaultSessionIdle
+	h := newHarness(t, harnessOpts{now: clk.Now}) // SessionIdle zero: app.DefaultSessionIdle
 	c := h.signedIn("ops@example.com", app.RoleOperator)
 	// Used every 29 minutes, the session outlives 30 minutes…
 	for range 3 {
-		clk.Advance(admin.DefaultSessionIdle - time.Minute)
+		clk.Advance(app.DefaultSessionIdle - time.Minute)
 		c.mustGet("/admin/audit")
 	}
 	// …but not a pause longer than that.
-	clk.Advance(admin.DefaultSessionIdle + time.Second)
+	clk.Advance(app.DefaultSessionIdle + time.Second)
 	if r := c.get("/admin/audit"); r.status != http.StatusSeeOther || !strings.HasPrefix(r.location, "/admin/signin?next=") {
 		t.Fatalf("after idling: %d %q", r.status, r.location)
 	}

@@ -43,6 +43,7 @@ type harness struct {
 	pool     *pgxpool.Pool
 	river    *river.Client[pgx.Tx]
 	breakers *app.Breakers
+	operator *app.Operator
 	url      string
 	// testRiver works the test_record kind on queue admin_test with one
 	// worker, once a test starts it; ran hears each job it works.
@@ -100,8 +101,13 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := admin.New(admin.Config{Pool: pool, River: rc, Breakers: breakers, Logger: log, Limits: o.limits,
-		Now: o.now, PublicURL: o.publicURL, TrustedProxies: o.trustedProxies, SessionIdle: o.sessionIdle})
+	op, err := app.NewOperator(app.OperatorConfig{Store: db.NewStore(pool), Jobs: rc, Breakers: breakers,
+		Limits: o.limits, SessionIdle: o.sessionIdle, Logger: log, Now: o.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := admin.New(admin.Config{Pool: pool, Operator: op, Logger: log,
+		Now: o.now, PublicURL: o.publicURL, TrustedProxies: o.trustedProxies})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,13 +129,13 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &harness{t: t, pool: pool, river: rc, breakers: breakers, url: srv.URL, testRiver: tr, ran: ran}
+	return &harness{t: t, pool: pool, river: rc, breakers: breakers, operator: op, url: srv.URL, testRiver: tr, ran: ran}
 }
 
 // user creates a user with testPassword.
 func (h *harness) user(email string, role app.Role) {
 	h.t.Helper()
-	if _, err := admin.CreateUser(context.Background(), h.pool, email, testPassword, role, "test"); err != nil {
+	if _, err := h.operator.CreateUser(context.Background(), app.Actor{Email: "test"}, email, testPassword, role); err != nil {
 		h.t.Fatal(err)
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/riverqueue/river/rivertype"
+
 	"github.com/spillway/spillway/app"
 )
 
@@ -113,17 +115,7 @@ func compactJSON(b []byte) string {
 	return string(out)
 }
 
-func tabLabel(t app.JobTab) string {
-	switch t {
-	case app.TabFailed:
-		return "failed (discarded)"
-	case app.TabPrioritized:
-		return "prioritized (1–2)"
-	}
-	return string(t)
-}
-
-func opString(f app.JobFilter) string {
+func opString(f jobFilter) string {
 	if f.OperationID == nil {
 		return ""
 	}
@@ -151,7 +143,13 @@ func queryPairs(encoded string) [][2]string {
 	return out
 }
 
-func joinStates(states []string) string { return strings.Join(states, ", ") }
+func joinStates(states []rivertype.JobState) string {
+	s := make([]string, len(states))
+	for i, st := range states {
+		s[i] = string(st)
+	}
+	return strings.Join(s, ", ")
+}
 
 func pluralWord(n int, one, many string) string {
 	if n == 1 {

@@ -13,10 +13,6 @@ import (
 	"github.com/spillway/spillway/db"
 )
 
-// bulkBatch is how many jobs one transaction of a bulk action changes:
-// small enough to hold row locks briefly, large enough to be quick.
-const bulkBatch = 500
-
 // maxSelected bounds a "selected jobs" form.
 const maxSelected = 1000
 
@@ -59,28 +55,32 @@ func (j jobRequest) describe(n int) string {
 	return ""
 }
 
+func (j jobRequest) request(detail string) app.JobRequest {
+	return app.JobRequest{Action: j.Action, Priority: j.Priority, Detail: detail}
+}
+
 // apply runs the action through the operator service and says what
 // happened in words: what changed, what a lookup settled instead, and why
 // anything was refused.
 func (s *server) apply(r *http.Request, j jobRequest, ids []int64, detail string) (app.JobsResult, string, error) {
-	res, err := s.operator.ApplyJobs(r.Context(), s.actor(r), app.JobRequest{Action: j.Action, Priority: j.Priority, Detail: detail}, ids)
+	res, err := s.operator.ApplyJobs(r.Context(), s.actor(r), j.request(detail), ids)
 	if err != nil {
 		return res, "", err
 	}
-	return res, j.describe(len(res.Changed)) + settledAndRefused(res), nil
+	return res, j.describe(len(res.Changed)) + settledAndRefused(res.Settled, res.Refused), nil
 }
 
 // settledAndRefused tells the operator about the jobs an action did not
 // simply change.
-func settledAndRefused(res app.JobsResult) string {
+func settledAndRefused(settled []app.JobRef, refused []app.JobRefusal) string {
 	var b strings.Builder
-	if n := len(res.Settled); n > 0 {
+	if n := len(settled); n > 0 {
 		fmt.Fprintf(&b, " %d %s: the provider had already charged or declined it, so that outcome was recorded instead.",
-			n, plural(int64(n), "job was settled", "jobs were settled"))
+			n, pluralWord(n, "job was settled", "jobs were settled"))
 	}
-	for i, f := range res.Refused {
+	for i, f := range refused {
 		if i == 5 {
-			fmt.Fprintf(&b, " …and %d more refused for the same kind of reason.", len(res.Refused)-i)
+			fmt.Fprintf(&b, " …and %d more refused for the same kind of reason.", len(refused)-i)
 			break
 		}
 		fmt.Fprintf(&b, " Job %d was left as it was: %s", f.JobID, f.Reason)
@@ -106,7 +106,7 @@ func (s *server) handleJobAction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if len(res.Changed)+len(res.Settled)+len(res.Refused) == 0 {
-		msg = fmt.Sprintf("Nothing changed: the job is not in a state where %s applies (or already has it).", j.Action.Label())
+		msg = fmt.Sprintf("Nothing changed: the job is not in a state where %s applies (or already has it).", actionLabel(j.Action))
 	}
 	s.redirect(w, r, fmt.Sprintf("%s/jobs/%d", s.base, id), msg)
 }
@@ -143,24 +143,25 @@ func (s *server) handleSelectedAction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if skipped := len(ids) - len(res.Changed) - len(res.Settled) - len(res.Refused); skipped > 0 {
-		msg += fmt.Sprintf(" %d left as they were (not in a state where %s applies, or already so).", skipped, j.Action.Label())
+		msg += fmt.Sprintf(" %d left as they were (not in a state where %s applies, or already so).", skipped, actionLabel(j.Action))
 	}
 	s.redirect(w, r, back, msg)
 }
 
 type bulkData struct {
-	Filter   app.JobFilter
+	Filter   jobFilter
 	Request  jobRequest
 	Eligible int
 	Matching int
 	Query    string
+	Batch    int // jobs per transaction when confirmed
 }
 
 // handleBulkConfirm shows how many jobs an action on everything matching
 // the filter would touch, and asks to confirm.
 func (s *server) handleBulkConfirm(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	f, err := app.ParseJobFilter(q)
+	f, err := parseJobFilter(q)
 	if err != nil {
 		s.renderError(w, r, err)
 		return
@@ -171,25 +172,23 @@ func (s *server) handleBulkConfirm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := s.now()
-	d := bulkData{Filter: f, Request: j, Query: f.Query().Encode()}
-	if d.Matching, err = db.CountAdminJobs(r.Context(), s.cfg.Pool, f, nil, now); err != nil {
+	d := bulkData{Filter: f, Request: j, Query: f.Query().Encode(), Batch: s.operator.FilterBatch()}
+	if d.Matching, err = db.CountAdminJobs(r.Context(), s.cfg.Pool, f.domain(), nil, now); err != nil {
 		s.renderError(w, r, err)
 		return
 	}
-	if d.Eligible, err = db.CountAdminJobs(r.Context(), s.cfg.Pool, f, j.Action.States(), now); err != nil {
+	if d.Eligible, err = db.CountAdminJobs(r.Context(), s.cfg.Pool, f.domain(), j.Action.States(), now); err != nil {
 		s.renderError(w, r, err)
 		return
 	}
 	s.render(w, r, http.StatusOK, bulkPage(s.page(r, "Confirm", "jobs"), d))
 }
 
-// handleBulkAction re-runs the filter on the server and applies the action
-// to every matching job, in batches of bulkBatch, each its own transaction
-// with its own audit entry. Jobs that start matching while it runs are
-// included; the count on the confirmation page was a preview.
+// handleBulkAction applies the action to every job matching the filter,
+// as the operator service runs it again on the server (in batches; see
+// app.Operator.ApplyToFilter).
 func (s *server) handleBulkAction(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	f, err := app.ParseJobFilter(r.PostForm)
+	f, err := parseJobFilter(r.PostForm)
 	if err != nil {
 		s.renderError(w, r, err)
 		return
@@ -199,30 +198,11 @@ func (s *server) handleBulkAction(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, r, err)
 		return
 	}
-	now := s.now()
-	detail := "all matching: " + f.String()
-	var total, batches int
-	var all app.JobsResult
-	var last int64
-	for {
-		ids, err := db.AdminJobIDs(ctx, s.cfg.Pool, f, j.Action.States(), last, bulkBatch, now)
-		if err != nil {
-			s.renderError(w, r, err)
-			return
-		}
-		if len(ids) == 0 {
-			break
-		}
-		last = ids[len(ids)-1]
-		res, _, err := s.apply(r, j, ids, detail)
-		if err != nil {
-			s.renderError(w, r, fmt.Errorf("bulk %s after %d batches (%d jobs done): %w", j.Action, batches, total, err))
-			return
-		}
-		total += len(res.Changed)
-		all.Settled = append(all.Settled, res.Settled...)
-		all.Refused = append(all.Refused, res.Refused...)
-		batches++
+	res, err := s.operator.ApplyToFilter(r.Context(), s.actor(r), j.request("all matching: "+f.String()), f.domain())
+	if err != nil {
+		s.renderError(w, r, err)
+		return
 	}
-	s.redirect(w, r, s.base+"/jobs?"+f.Query().Encode(), j.describe(total)+" (all matching: "+f.String()+")"+settledAndRefused(all))
+	s.redirect(w, r, s.base+"/jobs?"+f.Query().Encode(),
+		j.describe(res.Changed)+" (all matching: "+f.String()+")"+settledAndRefused(res.Settled, res.Refused))
 }

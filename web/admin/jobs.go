@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/spillway/spillway/app"
 	"github.com/spillway/spillway/db"
@@ -14,7 +15,7 @@ import (
 const pageSize = 50
 
 type jobsData struct {
-	Filter  app.JobFilter
+	Filter  jobFilter
 	Query   string // the filter as a query string, tab included
 	Jobs    []db.AdminJob
 	Count   int
@@ -24,7 +25,7 @@ type jobsData struct {
 }
 
 // listURL is the jobs page for a filter with extra parameters.
-func (d jobsData) tabQuery(tab app.JobTab) string {
+func (d jobsData) tabQuery(tab JobTab) string {
 	f := d.Filter
 	f.Tab = tab
 	return f.Query().Encode()
@@ -33,7 +34,7 @@ func (d jobsData) tabQuery(tab app.JobTab) string {
 func (s *server) handleJobs(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	q := r.URL.Query()
-	f, err := app.ParseJobFilter(q)
+	f, err := parseJobFilter(q)
 	if err != nil {
 		s.renderError(w, r, err)
 		return
@@ -44,9 +45,9 @@ func (s *server) handleJobs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := s.now()
-	d := jobsData{Filter: f, Query: f.Query().Encode(), Withins: app.Withins,
+	d := jobsData{Filter: f, Query: f.Query().Encode(), Withins: withins,
 		Actions: []app.JobAction{app.ActionReprioritize, app.ActionRetry, app.ActionRunNow, app.ActionCancel}}
-	jobs, err := db.ListAdminJobs(ctx, s.cfg.Pool, f, after, pageSize+1, now)
+	jobs, err := db.ListAdminJobs(ctx, s.cfg.Pool, f.domain(), f.Tab.order(), after, pageSize+1, now)
 	if err != nil {
 		s.renderError(w, r, err)
 		return
@@ -59,7 +60,7 @@ func (s *server) handleJobs(w http.ResponseWriter, r *http.Request) {
 		d.Next = nq.Encode()
 	}
 	d.Jobs = jobs
-	if d.Count, err = db.CountAdminJobs(ctx, s.cfg.Pool, f, nil, now); err != nil {
+	if d.Count, err = db.CountAdminJobs(ctx, s.cfg.Pool, f.domain(), nil, now); err != nil {
 		s.renderError(w, r, err)
 		return
 	}
@@ -88,13 +89,13 @@ func (s *server) handleJob(w http.ResponseWriter, r *http.Request) {
 }
 
 // jobActionsFor are the actions a job in this state can take.
-func jobActionsFor(state string) []app.JobAction {
+func jobActionsFor(state rivertype.JobState) []app.JobAction {
 	var out []app.JobAction
 	for _, a := range []app.JobAction{app.ActionReprioritize, app.ActionRunNow, app.ActionRetry, app.ActionCancel} {
 		for _, st := range a.States() {
 			// Cancel locks running jobs only to refuse them with the reason;
 			// the page says why instead of offering the button.
-			if st == state && !(a == app.ActionCancel && state == "running") {
+			if st == state && !(a == app.ActionCancel && state == rivertype.JobStateRunning) {
 				out = append(out, a)
 				break
 			}

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/riverqueue/river/rivertype"
+
 	"github.com/spillway/spillway/app"
 	"github.com/spillway/spillway/db"
 )
@@ -51,7 +53,7 @@ func describeMode(b app.Breaker, now time.Time) (mode, class, detail string) {
 
 type queueView struct {
 	Name     string
-	Counts   map[string]int
+	Counts   map[rivertype.JobState]int
 	Total    int
 	Paused   bool
 	PausedAt *time.Time
@@ -67,7 +69,7 @@ type overviewData struct {
 	Orphans     int
 	Gated       map[string]string
 	Modes       []modeView
-	States      []string
+	States      []rivertype.JobState
 	Queues      []queueView
 	Oldest      time.Time
 	Chart       chart
@@ -75,12 +77,14 @@ type overviewData struct {
 }
 
 // queueStates is the column order of the queue table.
-var queueStates = []string{"available", "scheduled", "pending", "running", "retryable", "discarded", "cancelled", "completed"}
+var queueStates = []rivertype.JobState{rivertype.JobStateAvailable, rivertype.JobStateScheduled, rivertype.JobStatePending,
+	rivertype.JobStateRunning, rivertype.JobStateRetryable, rivertype.JobStateDiscarded, rivertype.JobStateCancelled,
+	rivertype.JobStateCompleted}
 
 func (s *server) handleOverview(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	now := s.now()
-	d := overviewData{After: s.reconcileAfter(), Gated: s.cfg.GatedQueues}
+	d := overviewData{After: s.reconcileAfter(), Gated: s.operator.GatedQueues()}
 	var err error
 	if d.Unresolved, err = db.CountUnresolved(ctx, s.cfg.Pool, now.Add(-d.After)); err != nil {
 		s.renderError(w, r, err)
@@ -153,7 +157,7 @@ func mergeQueues(depths []db.QueueDepth, queues []db.QueueRow) []queueView {
 	get := func(name string) *queueView {
 		q, ok := byName[name]
 		if !ok {
-			q = &queueView{Name: name, Counts: map[string]int{}}
+			q = &queueView{Name: name, Counts: map[rivertype.JobState]int{}}
 			byName[name] = q
 			names = append(names, name)
 		}

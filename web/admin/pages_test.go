@@ -13,6 +13,7 @@ import (
 
 	"github.com/spillway/spillway/app"
 	"github.com/spillway/spillway/app/apptest"
+	"github.com/spillway/spillway/web/admin"
 )
 
 func TestEveryPageRenders(t *testing.T) {
@@ -34,7 +35,7 @@ func TestEveryPageRenders(t *testing.T) {
 			t.Errorf("overview lacks %q", want)
 		}
 	}
-	for _, tab := range app.JobTabs {
+	for _, tab := range admin.JobTabs {
 		c.mustGet("/admin/jobs?tab=" + string(tab))
 	}
 	detail := c.mustGet(jobPath(j.jobID))

@@ -2,19 +2,14 @@ package admin
 
 import (
 	"bytes"
-	"encoding/json"
 	"net/http"
 	"net/url"
 	"time"
 
 	"github.com/a-h/templ"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/spillway/spillway/app"
-	"github.com/spillway/spillway/db"
 )
-
-type pgxTx = pgx.Tx
 
 // Codes only the admin UI uses, beside app's.
 const (
@@ -25,9 +20,6 @@ const (
 // statusFor maps an error's code to its HTTP status: the one place that
 // does so for the admin UI.
 func statusFor(err error) int {
-	if app.ErrorCode(err) == app.ENOTFOUND {
-		return http.StatusNotFound
-	}
 	switch app.ErrorCode(err) {
 	case app.EINVALID, app.EBADREQUEST:
 		return http.StatusUnprocessableEntity
@@ -84,9 +76,6 @@ func (s *server) render(w http.ResponseWriter, r *http.Request, status int, c te
 func (s *server) renderError(w http.ResponseWriter, r *http.Request, err error) {
 	status := statusFor(err)
 	msg := app.ErrorMessage(err)
-	if app.ErrorCode(err) == app.ENOTFOUND {
-		msg = "There is no such thing (any more)."
-	}
 	if status == http.StatusInternalServerError {
 		s.log.Error("admin", "method", r.Method, "path", r.URL.Path, "error", err)
 		msg = "Something went wrong on our side. It has been logged; try again in a moment."
@@ -120,16 +109,6 @@ func (s *server) takeFlash(w http.ResponseWriter, r *http.Request) string {
 	return app.ClipText(msg, 300)
 }
 
-// audit is an audit entry for an action taken in request r by u.
-func (s *server) audit(r *http.Request, u *app.AdminUser, action, target string, before, after any, detail string) db.AuditEntry {
-	e := db.AuditEntry{At: s.now(), Action: action, Target: target, Before: jsonOf(before), After: jsonOf(after),
-		Detail: detail, IP: s.clientIP(r), RequestID: requestID(r.Context())}
-	if u != nil {
-		e.ActorID, e.ActorEmail = u.ID, u.Email
-	}
-	return e
-}
-
 // actor is who makes the request, for the operator service's audit
 // entries.
 func (s *server) actor(r *http.Request) app.Actor {
@@ -138,17 +117,6 @@ func (s *server) actor(r *http.Request) app.Actor {
 		a.UserID, a.Email = u.ID, u.Email
 	}
 	return a
-}
-
-func jsonOf(v any) json.RawMessage {
-	if v == nil {
-		return nil
-	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return nil
-	}
-	return b
 }
 
 func urlQueryEscape(s string) string { return url.QueryEscape(s) }

@@ -252,18 +252,25 @@ func (s *Service) jobProvider() app.PaymentProvider {
 // buildAPI builds the HTTP server: the API, the status page, /metrics and
 // the admin UI.
 func (s *Service) buildAPI(ctx context.Context, ac app.Config, senders *jobs.Senders) error {
+	operator, err := app.NewOperator(app.OperatorConfig{
+		Store: db.NewStore(s.pool), Jobs: s.river, Breakers: s.breakers, Provider: s.provider, Channels: senders.Channels(),
+		GatedQueues: map[string]string{app.QueuePayments: DependencyPayment},
+		SessionIdle: ac.AdminSessionIdle, Logger: s.log,
+	})
+	if err != nil {
+		return err
+	}
 	if ac.AdminEmail != "" {
-		if err := admin.EnsureFirstAdmin(ctx, s.pool, ac.AdminEmail, ac.AdminPassword); err != nil {
+		if err := operator.EnsureFirstAdmin(ctx, ac.AdminEmail, ac.AdminPassword); err != nil {
 			return err // names ADMIN_EMAIL or ADMIN_PASSWORD
 		}
 	}
 	host, _, _ := net.SplitHostPort(s.apiLn.Addr().String())
 	ip := net.ParseIP(host)
 	adminHandler, err := admin.New(admin.Config{
-		Pool: s.pool, River: s.river, Breakers: s.breakers, Logger: s.log, Instance: s.instance, Channels: senders.Channels(),
+		Pool: s.pool, Operator: operator, Logger: s.log,
 		SecureCookies: !(host == "localhost" || (ip != nil && ip.IsLoopback())),
-		GatedQueues:   map[string]string{app.QueuePayments: DependencyPayment},
-		Provider:      s.provider, PublicURL: ac.PublicURL, TrustedProxies: ac.TrustedProxies, SessionIdle: ac.AdminSessionIdle,
+		PublicURL:     ac.PublicURL, TrustedProxies: ac.TrustedProxies,
 		ReconcileAfter: ac.ReconcileAfter, OrphanRefund: ac.OrphanRefund,
 	})
 	if err != nil {
