@@ -24,6 +24,10 @@ type Transition struct {
 	Counts   Counts
 	Instance string
 	Actor    string // "system" or the operator
+	// Audit, for an operator's change, is written in the transition's own
+	// transaction: the change and its audit entry exist together or not
+	// at all.
+	Audit *AuditEntry
 }
 
 // BreakerStore keeps breakers where every instance sees them.
@@ -438,6 +442,13 @@ func (bs *Breakers) transition(ctx context.Context, from, to Breaker, t Transiti
 // Force sets an operator's state (forced_open, forced_closed, or closed
 // for back to auto), recorded with the actor's name.
 func (bs *Breakers) Force(ctx context.Context, name string, state BreakerState, actor, reason string) (Breaker, error) {
+	return bs.force(ctx, name, state, actor, reason, nil)
+}
+
+// force is Force with, when audit is set, the audit entry of the change
+// from one breaker to the next written in the same transaction.
+func (bs *Breakers) force(ctx context.Context, name string, state BreakerState, actor, reason string,
+	audit func(from, to Breaker) AuditEntry) (Breaker, error) {
 	for range 5 {
 		b, err := bs.cfg.Store.GetBreaker(ctx, name)
 		if err != nil {
@@ -447,7 +458,12 @@ func (bs *Breakers) Force(ctx context.Context, name string, state BreakerState, 
 		if err != nil {
 			return b, &Error{Code: EINVALID, Message: err.Error()}
 		}
-		won, err := bs.cfg.Store.Transition(ctx, b, to, Transition{Reason: reason, Instance: bs.cfg.Instance, Actor: actor})
+		t := Transition{Reason: reason, Instance: bs.cfg.Instance, Actor: actor}
+		if audit != nil {
+			e := audit(b, to)
+			t.Audit = &e
+		}
+		won, err := bs.cfg.Store.Transition(ctx, b, to, t)
 		if err != nil {
 			return b, err
 		}

@@ -7,8 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 )
 
 // PolicyText is a breaker's thresholds as operators read and write them:
@@ -114,10 +112,9 @@ func (o *Operator) breaker(ctx context.Context, bs *Breakers, name string) (Brea
 }
 
 // ForceBreaker forces a breaker open or closed, or returns it to auto
-// (BreakerClosed), with the operator's reason. The breaker and its history
-// are written in one transaction that tells every instance; the audit
-// entry follows it, not atomically, and the breaker's history names the
-// actor too.
+// (BreakerClosed), with the operator's reason. The breaker, its history and
+// the audit entry are written in one transaction that tells every
+// instance.
 func (o *Operator) ForceBreaker(ctx context.Context, actor Actor, name string, state BreakerState, reason string) (Breaker, error) {
 	bs, err := o.breakers()
 	if err != nil {
@@ -136,20 +133,17 @@ func (o *Operator) ForceBreaker(ctx context.Context, actor Actor, name string, s
 	if reason != "" {
 		why += ": " + reason
 	}
-	after, err := bs.Force(ctx, name, state, actor.Email, why)
-	if err != nil {
-		return after, err
-	}
-	e := o.audit(actor, "breaker.force", "breaker "+name, map[string]any{"state": before.State},
-		map[string]any{"state": after.State}, reason, o.cfg.Now())
-	return after, o.insertAudit(ctx, e)
+	return bs.force(ctx, name, state, actor.Email, why, func(from, to Breaker) AuditEntry {
+		return o.audit(actor, "breaker.force", "breaker "+name, map[string]any{"state": from.State},
+			map[string]any{"state": to.State}, reason, o.cfg.Now())
+	})
 }
 
 // SetBreakerPolicy replaces a breaker's thresholds with those in t; every
 // instance uses them within a second. It reports false, and writes
 // nothing, when they are what the breaker already has; an EINVALID error
-// names every bad field. Like ForceBreaker, the audit entry follows the
-// breaker's own transaction, whose history names the actor.
+// names every bad field. The thresholds, the breaker's history and the
+// audit entry are written in one transaction.
 func (o *Operator) SetBreakerPolicy(ctx context.Context, actor Actor, name string, t PolicyText) (bool, error) {
 	bs, err := o.breakers()
 	if err != nil {
@@ -167,16 +161,10 @@ func (o *Operator) SetBreakerPolicy(ctx context.Context, actor Actor, name strin
 		return false, nil
 	}
 	now := o.cfg.Now()
-	tr := Transition{Reason: "thresholds changed by " + actor.Email, Instance: bs.cfg.Instance, Actor: actor.Email}
+	e := o.audit(actor, "breaker.policy", "breaker "+name, before.Policy.Text(), p.Text(), "", now)
+	tr := Transition{Reason: "thresholds changed by " + actor.Email, Instance: bs.cfg.Instance, Actor: actor.Email, Audit: &e}
 	if err := bs.cfg.Store.SetPolicy(ctx, name, p, tr, now); err != nil {
 		return false, err
 	}
-	e := o.audit(actor, "breaker.policy", "breaker "+name, before.Policy.Text(), p.Text(), "", now)
-	return true, o.insertAudit(ctx, e)
-}
-
-// insertAudit records an entry on its own, for a change that committed in
-// a transaction of its own.
-func (o *Operator) insertAudit(ctx context.Context, e AuditEntry) error {
-	return o.inTx(ctx, func(tx pgx.Tx) error { return o.cfg.Store.InsertAuditTx(ctx, tx, e) })
+	return true, nil
 }

@@ -159,6 +159,11 @@ func TransitionBreaker(ctx context.Context, pool *pgxpool.Pool, from, to app.Bre
 		t.Instance, t.Actor, to.Since); err != nil {
 		return false, fmt.Errorf("record transition: %w", err)
 	}
+	if t.Audit != nil {
+		if err := InsertAudit(ctx, tx, *t.Audit); err != nil {
+			return false, err
+		}
+	}
 	if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, BreakerChannel, from.Name); err != nil {
 		return false, fmt.Errorf("notify transition: %w", err)
 	}
@@ -185,6 +190,11 @@ func SetBreakerPolicy(ctx context.Context, pool *pgxpool.Pool, name string, p ap
 		VALUES ($1, $2, $3, $3, $4, 0, 0, 0, $5, $6, $7)`,
 		name, b.Generation, b.State, t.Reason, t.Instance, t.Actor, now); err != nil {
 		return fmt.Errorf("record policy change: %w", err)
+	}
+	if t.Audit != nil {
+		if err := InsertAudit(ctx, tx, *t.Audit); err != nil {
+			return err
+		}
 	}
 	if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, BreakerChannel, name); err != nil {
 		return err
