@@ -321,19 +321,10 @@ func (o *Operator) cancelTx(ctx context.Context, tx pgx.Tx, j JobRef, asked answ
 	if op != nil && !op.Status.Terminal() {
 		now := o.cfg.Now()
 		if op.MayHaveCharged() {
-			settled, why := o.settle(op, asked, now)
-			switch {
-			case why != "":
-				res.Refused = append(res.Refused, JobRefusal{j.ID, why})
-				return nil
-			case settled:
-				// The provider charged (or declined) after all: that is the
-				// outcome, not a cancellation.
-				if err := o.endTx(ctx, tx, j, op); err != nil {
-					return err
-				}
-				res.Settled = append(res.Settled, j)
-				return nil
+			// The provider charged (or declined) after all: that is the
+			// outcome, not a cancellation.
+			if done, err := o.decided(op, asked, now, j, res, func() error { return o.endTx(ctx, tx, j, op) }); done {
+				return err
 			}
 		}
 		op.Cancel("cancelled by an operator", now)
@@ -346,6 +337,27 @@ func (o *Operator) cancelTx(ctx context.Context, tx pgx.Tx, j JobRef, asked answ
 	}
 	res.Changed = append(res.Changed, j)
 	return nil
+}
+
+// decided applies the provider's answer about op before a cancel or a
+// retry of job j: refused when the provider could not say (res says why),
+// settled when it charged or declined after all (record writes that
+// outcome). Either way the action goes no further; false means nothing
+// was charged and it may.
+func (o *Operator) decided(op *Operation, asked answers, now time.Time, j JobRef, res *JobsResult, record func() error) (bool, error) {
+	settled, why := o.settle(op, asked, now)
+	switch {
+	case why != "":
+		res.Refused = append(res.Refused, JobRefusal{j.ID, why})
+		return true, nil
+	case settled:
+		if err := record(); err != nil {
+			return true, err
+		}
+		res.Settled = append(res.Settled, j)
+		return true, nil
+	}
+	return false, nil
 }
 
 // retryTx makes one locked job available again. A finished job's
@@ -361,18 +373,12 @@ func (o *Operator) retryTx(ctx context.Context, tx pgx.Tx, j JobRef, asked answe
 	if op != nil && finished && op.Status != StatusSucceeded && op.Status != StatusDeclined {
 		now := o.cfg.Now()
 		if op.Attempts > 0 || op.MayHaveCharged() {
-			settled, why := o.settle(op, asked, now)
-			switch {
-			case why != "":
-				res.Refused = append(res.Refused, JobRefusal{j.ID, why})
-				return nil
-			case settled:
-				from := []Status{StatusQueued, StatusProcessing, StatusFailed, StatusCancelled}
-				if _, err := o.writeTx(ctx, tx, op, from); err != nil {
-					return err
-				}
-				res.Settled = append(res.Settled, j)
-				return nil
+			record := func() error {
+				_, err := o.writeTx(ctx, tx, op, []Status{StatusQueued, StatusProcessing, StatusFailed, StatusCancelled})
+				return err
+			}
+			if done, err := o.decided(op, asked, now, j, res, record); done {
+				return err
 			}
 			op.CloseKey(now)
 		}
