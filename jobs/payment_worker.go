@@ -238,27 +238,32 @@ func (w *PaymentWorker) lookupFirst(ctx, rec context.Context, job *river.Job[app
 // finish records a terminal outcome, enqueues its notifications and
 // completes the job, all in one transaction.
 func (w *PaymentWorker) finish(ctx context.Context, job *river.Job[app.PaymentArgs], op *app.Operation) error {
-	tx, err := w.pool.Begin(ctx)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
-	if err := updateOperationTx(ctx, tx, op, w.channels); err != nil {
-		return err
-	}
-	if _, err := river.JobCompleteTx[*riverpgxv5.Driver](ctx, tx, job); err != nil {
-		return fmt.Errorf("complete job: %w", err)
-	}
-	return tx.Commit(ctx)
+	return w.record(ctx, op, func(tx pgx.Tx) error {
+		if _, err := river.JobCompleteTx[*riverpgxv5.Driver](ctx, tx, job); err != nil {
+			return fmt.Errorf("complete job: %w", err)
+		}
+		return nil
+	})
 }
 
+// update records an outcome that leaves the job to River (a retry, a
+// snooze, an unknown outcome).
 func (w *PaymentWorker) update(ctx context.Context, op *app.Operation) error {
+	return w.record(ctx, op, func(pgx.Tx) error { return nil })
+}
+
+// record writes op and its notifications, then runs also, in one
+// transaction.
+func (w *PaymentWorker) record(ctx context.Context, op *app.Operation, also func(pgx.Tx) error) error {
 	tx, err := w.pool.Begin(ctx)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
 	if err := updateOperationTx(ctx, tx, op, w.channels); err != nil {
+		return err
+	}
+	if err := also(tx); err != nil {
 		return err
 	}
 	return tx.Commit(ctx)
