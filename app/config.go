@@ -25,13 +25,11 @@ type Config struct {
 	StripeSecretKey     string
 	StripePaymentMethod string
 
-	PaymentDeadline     time.Duration
-	CaptureTimeout      time.Duration
-	PaymentAsyncTimeout time.Duration
-	PaymentMaxAttempts  int
-	PaymentRetryBase    time.Duration
-	PaymentRetryMax     time.Duration
-	HighValueAmount     int64
+	// Deps are each declared dependency's settings, by name (see
+	// Dependencies); Dep reads one.
+	Deps            map[string]DependencySettings
+	CaptureTimeout  time.Duration
+	HighValueAmount int64
 
 	// DBMaxConns is every connection this instance may open: the request
 	// and worker pool, BreakerConns for the breakers and River's LISTEN
@@ -68,9 +66,6 @@ type Config struct {
 	// PublicURL is the base of links sent to customers.
 	PublicURL string
 
-	// DrainRate caps async payment calls per second across instances; 0
-	// means no cap.
-	DrainRate      float64
 	Offpeak        OffpeakWindow
 	PaymentDefer   string // "" or DeferOffpeak: the kind's default
 	IdempotencyTTL time.Duration
@@ -88,9 +83,6 @@ type Config struct {
 	// MetricsToken, when set, is the bearer token /metrics requires.
 	MetricsToken string
 
-	// PaymentBreaker holds the payment breaker's thresholds set in the
-	// environment (BREAKER_PAYMENT_*); unset ones keep the stored values.
-	PaymentBreaker PolicyOverride
 	// Instance names this process in breaker history; default host:pid.
 	Instance string
 
@@ -118,12 +110,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		StripeAPIBase:       l.str("STRIPE_API_BASE", ""),
 		StripeSecretKey:     l.str("STRIPE_SECRET_KEY", ""),
 		StripePaymentMethod: l.str("STRIPE_PAYMENT_METHOD", "pm_card_visa"),
-		PaymentDeadline:     l.duration("PAYMENT_DEADLINE", 3*time.Second, time.Millisecond, time.Minute),
 		CaptureTimeout:      l.duration("CAPTURE_TIMEOUT", time.Second, time.Millisecond, time.Minute),
-		PaymentAsyncTimeout: l.duration("PAYMENT_ASYNC_TIMEOUT", 30*time.Second, time.Millisecond, 10*time.Minute),
-		PaymentMaxAttempts:  l.integer("PAYMENT_MAX_ATTEMPTS", 25, 1, 1000),
-		PaymentRetryBase:    l.duration("PAYMENT_RETRY_BASE", 2*time.Second, time.Millisecond, 24*time.Hour),
-		PaymentRetryMax:     l.duration("PAYMENT_RETRY_MAX", time.Hour, time.Millisecond, 7*24*time.Hour),
 		HighValueAmount:     int64(l.integer("HIGH_VALUE_AMOUNT", 100000, 1, MaxAmount)),
 		DBMaxConns:          l.integer("DB_MAX_CONNS", 30, minDBConns, 1000),
 		DBMinConns:          l.integer("DB_MIN_CONNS", 4, 0, 1000),
@@ -143,7 +130,6 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		WebhookSecret:       l.str("WEBHOOK_SECRET", ""),
 		WebhookAllowPrivate: l.boolean("WEBHOOK_ALLOW_PRIVATE"),
 		PublicURL:           l.str("PUBLIC_URL", ""),
-		DrainRate:           l.float("DRAIN_RATE", 0, 0, 1_000_000),
 		PaymentDefer:        l.oneOf("PAYMENT_DEFER", "", "", DeferOffpeak),
 		IdempotencyTTL:      l.duration("IDEMPOTENCY_TTL", 24*time.Hour, time.Minute, 365*24*time.Hour),
 		AdminEmail:          l.str("ADMIN_EMAIL", ""),
@@ -152,7 +138,6 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		TrustedProxies:      l.prefixes("TRUSTED_PROXIES"),
 		SSEMaxStreams:       l.integer("SSE_MAX_STREAMS", 1000, 1, 1_000_000),
 		MetricsToken:        l.str("METRICS_TOKEN", ""),
-		PaymentBreaker:      l.breakerOverride("BREAKER_PAYMENT_"),
 		Instance:            l.str("SPILLWAY_INSTANCE", ""),
 		LogLevel:            l.oneOf("LOG_LEVEL", "info", "debug", "info", "warn", "error"),
 		LogFormat:           l.oneOf("LOG_FORMAT", "text", "text", "json"),
@@ -177,17 +162,23 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			l.fail("STRIPE_API_BASE", "must be an absolute http or https URL")
 		}
 	}
-	// Running jobs get the grace to finish their provider call, so a
-	// SIGTERM never spends an attempt.
-	c.ShutdownGrace = l.duration("SHUTDOWN_GRACE", c.PaymentAsyncTimeout+5*time.Second, time.Millisecond, time.Hour)
-	if c.ShutdownGrace < c.PaymentAsyncTimeout {
-		l.fail("SHUTDOWN_GRACE", fmt.Sprintf("must be at least PAYMENT_ASYNC_TIMEOUT (%s) so a running call can finish", c.PaymentAsyncTimeout))
+	c.Deps = map[string]DependencySettings{}
+	var longest Dependency
+	for _, d := range Dependencies() {
+		c.Deps[d.Name] = l.dependency(d)
+		if c.Deps[d.Name].AsyncTimeout > c.Deps[longest.Name].AsyncTimeout {
+			longest = d
+		}
+	}
+	// Running jobs get the grace to finish their call, whichever
+	// dependency it is to, so a SIGTERM never spends an attempt.
+	async := c.Deps[longest.Name].AsyncTimeout
+	c.ShutdownGrace = l.duration("SHUTDOWN_GRACE", async+5*time.Second, time.Millisecond, time.Hour)
+	if c.ShutdownGrace < async {
+		l.fail("SHUTDOWN_GRACE", fmt.Sprintf("must be at least %sASYNC_TIMEOUT (%s) so a running call can finish", longest.EnvPrefix(), async))
 	}
 	if c.DBMinConns > c.PoolConns() {
 		l.fail("DB_MIN_CONNS", fmt.Sprintf("must be at most DB_MAX_CONNS-%d (%d)", outsidePoolConns, c.PoolConns()))
-	}
-	if c.PaymentRetryMax < c.PaymentRetryBase {
-		l.fail("PAYMENT_RETRY_MAX", "must not be less than PAYMENT_RETRY_BASE")
 	}
 	// Each sync call holds a pooled connection for up to the deadline;
 	// leave connections for captures, workers and River's own maintenance.
@@ -218,12 +209,41 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	if (c.AdminEmail == "") != (c.AdminPassword == "") {
 		l.fail("ADMIN_EMAIL/ADMIN_PASSWORD", "must be set together")
 	}
-	if !c.PaymentBreaker.Empty() {
-		if err := c.PaymentBreaker.Apply(DefaultBreakerPolicy()).Validate(); err != nil {
-			l.fail("BREAKER_PAYMENT_*", err.Error())
+	return c, l.err()
+}
+
+// Dep is the settings of the dependency named name; the zero value for a
+// name that is not declared.
+func (c Config) Dep(name string) DependencySettings { return c.Deps[name] }
+
+// dependency reads one dependency's settings: <NAME>_DEADLINE,
+// <NAME>_ASYNC_TIMEOUT, <NAME>_MAX_ATTEMPTS, <NAME>_RETRY_BASE,
+// <NAME>_RETRY_MAX, <NAME>_DRAIN_RATE and BREAKER_<NAME>_*.
+func (l *loader) dependency(d Dependency) DependencySettings {
+	p, def := d.EnvPrefix(), d.Defaults
+	s := DependencySettings{
+		Deadline:     l.duration(p+"DEADLINE", def.Deadline, time.Millisecond, time.Minute),
+		AsyncTimeout: l.duration(p+"ASYNC_TIMEOUT", def.AsyncTimeout, time.Millisecond, 10*time.Minute),
+		MaxAttempts:  l.integer(p+"MAX_ATTEMPTS", int64(def.MaxAttempts), 1, 1000),
+		RetryBase:    l.duration(p+"RETRY_BASE", def.RetryBase, time.Millisecond, 24*time.Hour),
+		RetryMax:     l.duration(p+"RETRY_MAX", def.RetryMax, time.Millisecond, 7*24*time.Hour),
+		Breaker:      l.breakerOverride(d.BreakerEnvPrefix()),
+	}
+	drain := p + "DRAIN_RATE"
+	if d.Name == DepPayment && l.getenv(drain) == "" {
+		// DRAIN_RATE named the payment's rate before there were others.
+		drain = "DRAIN_RATE"
+	}
+	s.DrainRate = l.float(drain, def.DrainRate, 0, 1_000_000)
+	if s.RetryMax < s.RetryBase {
+		l.fail(p+"RETRY_MAX", "must not be less than "+p+"RETRY_BASE")
+	}
+	if !s.Breaker.Empty() {
+		if err := s.Breaker.Apply(DefaultBreakerPolicy()).Validate(); err != nil {
+			l.fail(d.BreakerEnvPrefix()+"*", err.Error())
 		}
 	}
-	return c, l.err()
+	return s
 }
 
 // breakerOverride reads one dependency's BREAKER_<DEP>_* variables.

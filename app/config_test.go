@@ -18,7 +18,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Addr != "127.0.0.1:8080" || c.PaymentDeadline != 3*time.Second || c.PaymentProvider != "sim" ||
+	if c.Addr != "127.0.0.1:8080" || c.Dep(app.DepPayment).Deadline != 3*time.Second || c.PaymentProvider != "sim" ||
 		c.HighValueAmount != 100000 || c.SyncConcurrency >= c.DBMaxConns {
 		t.Fatalf("unexpected defaults: %+v", c)
 	}
@@ -42,6 +42,11 @@ func TestLoadConfigNamesTheBadVariable(t *testing.T) {
 		{map[string]string{"DB_MAX_CONNS": "20", "SYNC_CONCURRENCY": "19"}, "SYNC_CONCURRENCY"},
 		{map[string]string{"PAYMENT_RETRY_BASE": "1m", "PAYMENT_RETRY_MAX": "1s"}, "PAYMENT_RETRY_MAX"},
 		{map[string]string{"LOG_LEVEL": "loud"}, "LOG_LEVEL"},
+		{map[string]string{"INVENTORY_DEADLINE": "soon"}, "INVENTORY_DEADLINE"},
+		{map[string]string{"INVENTORY_RETRY_BASE": "1m", "INVENTORY_RETRY_MAX": "1s"}, "INVENTORY_RETRY_MAX"},
+		{map[string]string{"INVENTORY_DRAIN_RATE": "-1"}, "INVENTORY_DRAIN_RATE"},
+		{map[string]string{"BREAKER_INVENTORY_FAILURE_RATE": "2"}, "BREAKER_INVENTORY_FAILURE_RATE"},
+		{map[string]string{"INVENTORY_ASYNC_TIMEOUT": "1m", "SHUTDOWN_GRACE": "30s"}, "SHUTDOWN_GRACE"},
 	}
 	for _, tt := range tests {
 		_, err := app.LoadConfig(env(tt.env))
@@ -60,5 +65,36 @@ func TestPaymentPriority(t *testing.T) {
 		if got := app.PaymentPriority(tt.amount, 100000); got != tt.want {
 			t.Errorf("PaymentPriority(%d) = %d, want %d", tt.amount, got, tt.want)
 		}
+	}
+}
+
+// Every declared dependency gets its settings from variables under its
+// own name, defaults otherwise, and one dependency's variables never
+// change another's.
+func TestDependencySettingsComeFromTheirOwnVariables(t *testing.T) {
+	t.Parallel()
+	c, err := app.LoadConfig(env(map[string]string{
+		"INVENTORY_DEADLINE": "250ms", "INVENTORY_MAX_ATTEMPTS": "7", "INVENTORY_DRAIN_RATE": "50",
+		"BREAKER_INVENTORY_MIN_CALLS": "5", "DRAIN_RATE": "20",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range app.Dependencies() {
+		if _, ok := c.Deps[d.Name]; !ok {
+			t.Errorf("no settings for declared dependency %s", d.Name)
+		}
+	}
+	inv, pay := c.Dep(app.DepInventory), c.Dep(app.DepPayment)
+	if inv.Deadline != 250*time.Millisecond || inv.MaxAttempts != 7 || inv.DrainRate != 50 ||
+		inv.Breaker.MinCalls == nil || *inv.Breaker.MinCalls != 5 {
+		t.Errorf("inventory settings %+v", inv)
+	}
+	// DRAIN_RATE is the payment's, as before there were other dependencies.
+	if pay.Deadline != 3*time.Second || pay.MaxAttempts != 25 || pay.DrainRate != 20 || !pay.Breaker.Empty() {
+		t.Errorf("payment settings %+v", pay)
+	}
+	if c.ShutdownGrace < max(inv.AsyncTimeout, pay.AsyncTimeout) {
+		t.Errorf("SHUTDOWN_GRACE %s is shorter than a running call may take", c.ShutdownGrace)
 	}
 }

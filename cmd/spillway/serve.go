@@ -51,7 +51,7 @@ func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io
 		fmt.Fprintf(stdout, "simulator on http://%s (chaos: PUT /control)\n", a)
 	}
 	if a := svc.APIAddr(); a != nil {
-		fmt.Fprintf(stdout, "spillway serving on http://%s (provider %s, deadline %s)\n", a, cfg.PaymentProvider, cfg.PaymentDeadline)
+		fmt.Fprintf(stdout, "spillway serving on http://%s (provider %s, deadline %s)\n", a, cfg.PaymentProvider, cfg.Dep(app.DepPayment).Deadline)
 		fmt.Fprintf(stdout, "admin UI on http://%s/admin (first operator from ADMIN_EMAIL/ADMIN_PASSWORD or `spillway admin create`)\n", a)
 	} else {
 		fmt.Fprintf(stdout, "spillway worker running (provider %s)\n", cfg.PaymentProvider)

@@ -37,7 +37,7 @@ import (
 )
 
 // DependencyPayment names the payment provider's breaker.
-const DependencyPayment = "payment"
+const DependencyPayment = app.DepPayment
 
 // Config is what the service is built from: the environment's app.Config,
 // where the database is, and where to listen. The remaining fields are
@@ -69,8 +69,9 @@ type Config struct {
 	// configures and the check of callback URLs at request time.
 	Senders       *jobs.Senders
 	CheckCallback func(ctx context.Context, url string) error
-	// BreakerPolicy replaces the payment breaker's default policy
-	// (App.PaymentBreaker still overrides single thresholds).
+	// BreakerPolicy replaces the payment breaker's default policy (the
+	// dependency's BREAKER_PAYMENT_* settings still override single
+	// thresholds).
 	BreakerPolicy *app.BreakerPolicy
 	Tuning        Tuning
 }
@@ -189,8 +190,17 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 	if cfg.BreakerPolicy != nil {
 		policy = *cfg.BreakerPolicy
 	}
-	if err := s.breakers.Register(ctx, DependencyPayment, policy, ac.PaymentBreaker); err != nil {
-		return nil, err
+	// Every declared dependency has its breaker, shared by the instances,
+	// whether or not this instance calls it yet: the pages and metrics
+	// show each one.
+	for _, d := range app.Dependencies() {
+		p := app.DefaultBreakerPolicy()
+		if d.Name == DependencyPayment {
+			p = policy
+		}
+		if err := s.breakers.Register(ctx, d.Name, p, ac.Dep(d.Name).Breaker); err != nil {
+			return nil, err
+		}
 	}
 
 	senders, check, err := newSenders(ac)
@@ -206,12 +216,13 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 	if s.river, err = jobs.NewClient(s.jobsConfig(ac, senders, metrics)); err != nil {
 		return nil, err
 	}
+	pay := ac.Dep(DependencyPayment)
 	if s.runner, err = app.NewRunner(app.RunnerConfig{
-		Store: db.NewStore(s.pool), Jobs: s.river, Provider: s.provider, Deadline: ac.PaymentDeadline,
+		Store: db.NewStore(s.pool), Jobs: s.river, Provider: s.provider, Deadline: pay.Deadline,
 		CaptureTimeout: ac.CaptureTimeout, SyncLimit: ac.SyncConcurrency,
 		Breakers: s.breakers, Dependency: DependencyPayment, Metrics: metrics,
 		Channels: senders.Channels(), Offpeak: ac.Offpeak, DefaultDefer: ac.PaymentDefer,
-		CheckCallback: check, HighValueAmount: ac.HighValueAmount, MaxAttempts: ac.PaymentMaxAttempts,
+		CheckCallback: check, HighValueAmount: ac.HighValueAmount, MaxAttempts: pay.MaxAttempts,
 		Logger: s.log, Now: cfg.Tuning.RunnerNow,
 	}); err != nil {
 		return nil, err
@@ -226,18 +237,19 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 
 // jobsConfig is the River client's configuration.
 func (s *Service) jobsConfig(ac app.Config, senders *jobs.Senders, metrics *app.Metrics) jobs.Config {
+	pay := ac.Dep(DependencyPayment)
 	return jobs.Config{
-		Pool: s.pool, Provider: s.jobProvider(), Workers: ac.Workers, CallTimeout: ac.PaymentAsyncTimeout,
+		Pool: s.pool, Provider: s.jobProvider(), Workers: ac.Workers, CallTimeout: pay.AsyncTimeout,
 		KeyRetention: ac.PaymentKeyRetention, Stopping: s.stopping,
-		RetryBase: ac.PaymentRetryBase, RetryMax: ac.PaymentRetryMax, Logger: s.log, RiverLogger: s.cfg.RiverLogger,
+		RetryBase: pay.RetryBase, RetryMax: pay.RetryMax, Logger: s.log, RiverLogger: s.cfg.RiverLogger,
 		Breakers: s.breakers, Dependency: DependencyPayment, Metrics: metrics,
-		Drain:   app.NewDrainLimiter(db.NewStore(s.pool), DependencyPayment, ac.DrainRate),
+		Drain:   app.NewDrainLimiter(db.NewStore(s.pool), DependencyPayment, pay.DrainRate),
 		Offpeak: ac.Offpeak, Channels: senders.Channels(), Senders: senders, PublicURL: ac.PublicURL,
 		IdempotencyTTL: ac.IdempotencyTTL, ReconcileEvery: ac.ReconcileEvery, ReconcileAfter: ac.ReconcileAfter,
 		// A charge younger than the grace may belong to a request still
 		// committing (it can take the deadline and the capture budget).
 		Orphans: jobs.OrphanConfig{Every: ac.OrphanSweepEvery, Refund: ac.OrphanRefund,
-			Grace: max(ac.OrphanGrace, ac.PaymentDeadline+ac.CaptureTimeout+time.Minute)},
+			Grace: max(ac.OrphanGrace, pay.Deadline+ac.CaptureTimeout+time.Minute)},
 	}
 }
 
@@ -376,7 +388,7 @@ func (s *Service) Shutdown(hard <-chan struct{}) error {
 	var cut []string
 	if s.api != nil {
 		// In-flight requests' budget: deadline + capture, and a little.
-		ctx, cancel := hardCtx(s.cfg.App.PaymentDeadline + s.cfg.App.CaptureTimeout + time.Second)
+		ctx, cancel := hardCtx(s.cfg.App.Dep(DependencyPayment).Deadline + s.cfg.App.CaptureTimeout + time.Second)
 		if err := s.api.Shutdown(ctx); err != nil {
 			s.log.Warn("http shutdown", "error", err)
 			_ = s.api.Close()

@@ -137,17 +137,20 @@ func (p *Product) start(apiAddr string, workers int, name string) *service.Servi
 	}
 	cfg.Instance = t.Name() + "/" + name
 	cfg.Workers = workers
-	cfg.PaymentDeadline = or(o.Deadline, Guard)
 	cfg.CaptureTimeout = or(o.CaptureTimeout, Guard)
-	cfg.PaymentAsyncTimeout = or(o.AsyncTimeout, Guard)
 	cfg.ShutdownGrace = Guard
-	cfg.PaymentMaxAttempts = or(o.MaxAttempts, GuardAttempts)
 	cfg.SyncConcurrency = or(o.SyncLimit, 16)
 	cfg.DBMaxConns = or(o.PoolSize, 40) + app.BreakerConns + app.RiverListenerConns
 	cfg.DBMinConns = 1
-	cfg.PaymentRetryBase, cfg.PaymentRetryMax = 20*time.Millisecond, 100*time.Millisecond
+	pay := cfg.Dep(app.DepPayment)
+	pay.Deadline = or(o.Deadline, Guard)
+	pay.AsyncTimeout = or(o.AsyncTimeout, Guard)
+	pay.MaxAttempts = or(o.MaxAttempts, GuardAttempts)
+	pay.RetryBase, pay.RetryMax = 20*time.Millisecond, 100*time.Millisecond
+	pay.DrainRate = o.DrainRate
+	cfg.Deps[app.DepPayment] = pay
 	cfg.HighValueAmount = 100000
-	cfg.DrainRate, cfg.Offpeak, cfg.PublicURL = o.DrainRate, o.Offpeak, o.PublicURL
+	cfg.Offpeak, cfg.PublicURL = o.Offpeak, o.PublicURL
 	cfg.ReconcileEvery = or(o.ReconcileEvery, cfg.ReconcileEvery)
 	log := slog.New(slog.DiscardHandler)
 	var riverLog *slog.Logger
