@@ -78,10 +78,10 @@ func TestNextOrderActionForEveryStepOutcome(t *testing.T) {
 		{[]string{ok, ok, p}, true, release(0)},
 		{[]string{rel, ok, p}, true, release(1)},
 		{[]string{rel, rel, p}, true, finish(app.StatusCancelled, "cancelled")},
-		{[]string{ok, run, p}, true, look(1)}, // a reservation may have been made: known first
-		{[]string{ok, ok, run}, true, look(2)}, // a charge may have been made: known first
+		{[]string{ok, run, p}, true, look(1)},                         // a reservation may have been made: known first
+		{[]string{ok, ok, run}, true, look(2)},                        // a charge may have been made: known first
 		{[]string{ok, ok, ok}, true, finish(app.StatusSucceeded, "")}, // too late: it was paid
-		{[]string{ok, no, p}, true, release(0)}, // the decline, not the cancel, decides the code
+		{[]string{ok, no, p}, true, release(0)},                       // the decline, not the cancel, decides the code
 		{[]string{rel, no, p}, true, finish(app.StatusDeclined, "out_of_stock")},
 	}
 	for _, tt := range tests {
