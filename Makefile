@@ -14,9 +14,11 @@ build:
 	$(GO) build -o $(BIN) ./cmd/spillway
 
 # Starts the local Postgres under .data/ when DATABASE_URL is unset, migrates,
-# and serves the API, the workers and the simulator (Ctrl-C stops them;
-# `make stop` stops the local Postgres).
+# seeds the demo catalog (only the products missing from it), and serves the
+# API, the workers and the simulator (Ctrl-C stops them; `make stop` stops
+# the local Postgres).
 run: setup build
+	./$(BIN) seed
 	./$(BIN) serve
 
 stop: build

@@ -26,6 +26,7 @@ commands:
   load [flags]           closed-loop payment load against a loopback API (-h for flags)
   admin create -email E [-role operator|viewer] [-password-file F]
                          an admin UI user (password from $ADMIN_PASSWORD or the file)
+  seed                   add the demo catalog's products that are missing (make run does)
 
 Configuration is read from the environment; see README.md.`
 
@@ -50,6 +51,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runLoad(ctx, rest, getenv, stdout, stderr)
 	case "admin":
 		return runAdmin(ctx, rest, getenv, stdout, stderr)
+	case "seed":
+		if len(rest) > 0 {
+			return fmt.Errorf("seed: unexpected arguments %q", rest)
+		}
+		return runSeed(ctx, getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil
