@@ -37,7 +37,10 @@ type Config struct {
 	DBMaxConns      int
 	DBMinConns      int
 	SyncConcurrency int
-	Workers         int
+	// SyncHighValueReserve is how many sync slots only high-value work may
+	// take (SYNC_HIGH_VALUE_RESERVE).
+	SyncHighValueReserve int
+	Workers              int
 
 	// ShutdownGrace is how long running jobs may take to finish after a
 	// SIGTERM before they are cancelled.
@@ -184,6 +187,10 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	// leave connections for captures, workers and River's own maintenance.
 	if c.SyncConcurrency > c.PoolConns()-reservedConns {
 		l.fail("SYNC_CONCURRENCY", fmt.Sprintf("must be at most DB_MAX_CONNS-%d (%d) so sync calls cannot exhaust the pool", outsidePoolConns+reservedConns, c.PoolConns()-reservedConns))
+	}
+	c.SyncHighValueReserve = l.integer("SYNC_HIGH_VALUE_RESERVE", int64(DefaultHighValueReserve(c.SyncConcurrency)), 0, 1000)
+	if c.SyncHighValueReserve >= c.SyncConcurrency {
+		l.fail("SYNC_HIGH_VALUE_RESERVE", fmt.Sprintf("must be less than SYNC_CONCURRENCY (%d), so ordinary work keeps a sync slot", c.SyncConcurrency))
 	}
 	if w, err := ParseOffpeakWindow(l.str("OFFPEAK_WINDOW", "01:00-05:00"), l.str("OFFPEAK_TZ", "UTC")); err != nil {
 		l.fail("OFFPEAK_WINDOW/OFFPEAK_TZ", err.Error())

@@ -50,6 +50,10 @@ type RunnerConfig struct {
 	// it is captured with reason overloaded instead of waiting. It must stay
 	// below the pool size, because each sync call holds a connection.
 	SyncLimit int
+	// HighValueReserve is how many of the SyncLimit slots only high-value
+	// payments (HighValueAmount and above) may take, so those are the last
+	// to be sent async under overload.
+	HighValueReserve int
 	// Breakers guards the provider; nil means no breaker.
 	Breakers *Breakers
 	// Dependency names the provider's breaker.
@@ -78,7 +82,7 @@ type RunnerConfig struct {
 // cannot succeed, captures it as a River job in the same transaction.
 type Runner struct {
 	cfg    RunnerConfig
-	sync   chan struct{}
+	sync   *Admission
 	charge ChargeCaller
 }
 
@@ -99,7 +103,7 @@ func NewRunner(cfg RunnerConfig) (*Runner, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Runner{cfg: cfg, sync: make(chan struct{}, cfg.SyncLimit),
+	return &Runner{cfg: cfg, sync: NewAdmission(cfg.SyncLimit, cfg.HighValueReserve),
 		charge: ChargeCaller{Provider: cfg.Provider, Dependency: cfg.Dependency, Path: "sync", Metrics: cfg.Metrics}}, nil
 }
 
@@ -312,9 +316,7 @@ func (r *Runner) attemptOrCapture(ctx context.Context, op *Operation, a *attempt
 		permit.Release()
 		return capture(ReasonOverloaded, time.Time{}, time.Second)
 	}
-	select {
-	case r.sync <- struct{}{}:
-	default:
+	if !r.sync.TryAcquire(op.Payment.Amount >= r.cfg.HighValueAmount) {
 		permit.Release()
 		return capture(ReasonOverloaded, time.Time{}, time.Second)
 	}
@@ -322,7 +324,7 @@ func (r *Runner) attemptOrCapture(ctx context.Context, op *Operation, a *attempt
 	attemptedAt := r.stamp()
 	op.AttemptedAt = &attemptedAt
 	call := r.charge.Call(ctx, op, permit, r.cfg.Deadline)
-	<-r.sync
+	r.sync.Release()
 	r.cfg.Metrics.syncEnded()
 	now = r.stamp()
 	op.Attempts++

@@ -219,7 +219,7 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 	pay := ac.Dep(DependencyPayment)
 	if s.runner, err = app.NewRunner(app.RunnerConfig{
 		Store: db.NewStore(s.pool), Jobs: s.river, Provider: s.provider, Deadline: pay.Deadline,
-		CaptureTimeout: ac.CaptureTimeout, SyncLimit: ac.SyncConcurrency,
+		CaptureTimeout: ac.CaptureTimeout, SyncLimit: ac.SyncConcurrency, HighValueReserve: ac.SyncHighValueReserve,
 		Breakers: s.breakers, Dependency: DependencyPayment, Metrics: metrics,
 		Channels: senders.Channels(), Offpeak: ac.Offpeak, DefaultDefer: ac.PaymentDefer,
 		CheckCallback: check, HighValueAmount: ac.HighValueAmount, MaxAttempts: pay.MaxAttempts,

@@ -56,11 +56,14 @@ type Options struct {
 	Workers     int           // WORKERS; 0: no workers (jobs stay queued)
 	MaxAttempts int           // PAYMENT_MAX_ATTEMPTS; 0: GuardAttempts
 	SyncLimit   int           // SYNC_CONCURRENCY; 0: 16
-	Breaker     *app.BreakerPolicy
-	DrainRate   float64
-	Offpeak     app.OffpeakWindow
-	Senders     *jobs.Senders
-	PublicURL   string
+	// HighValueReserve is SYNC_HIGH_VALUE_RESERVE; 0 means the product's
+	// default share of SyncLimit, -1 none.
+	HighValueReserve int
+	Breaker          *app.BreakerPolicy
+	DrainRate        float64
+	Offpeak          app.OffpeakWindow
+	Senders          *jobs.Senders
+	PublicURL        string
 	// CheckCallback vets callback URLs at request time; nil accepts all.
 	CheckCallback func(url string) error
 	// PoolSize sizes the request and worker pool as DB_MAX_CONNS less the
@@ -140,6 +143,7 @@ func (p *Product) start(apiAddr string, workers int, name string) *service.Servi
 	cfg.CaptureTimeout = or(o.CaptureTimeout, Guard)
 	cfg.ShutdownGrace = Guard
 	cfg.SyncConcurrency = or(o.SyncLimit, 16)
+	cfg.SyncHighValueReserve = max(0, or(o.HighValueReserve, app.DefaultHighValueReserve(cfg.SyncConcurrency)))
 	cfg.DBMaxConns = or(o.PoolSize, 40) + app.BreakerConns + app.RiverListenerConns
 	cfg.DBMinConns = 1
 	pay := cfg.Dep(app.DepPayment)
