@@ -225,16 +225,19 @@ func (c Config) Dep(name string) DependencySettings { return c.Deps[name] }
 
 // dependency reads one dependency's settings: <NAME>_DEADLINE,
 // <NAME>_ASYNC_TIMEOUT, <NAME>_MAX_ATTEMPTS, <NAME>_RETRY_BASE,
-// <NAME>_RETRY_MAX, <NAME>_DRAIN_RATE and BREAKER_<NAME>_*.
+// <NAME>_RETRY_MAX, <NAME>_DRAIN_RATE, <NAME>_MAX_BACKLOG,
+// <NAME>_MAX_BACKLOG_AGE and BREAKER_<NAME>_*.
 func (l *loader) dependency(d Dependency) DependencySettings {
 	p, def := d.EnvPrefix(), d.Defaults
 	s := DependencySettings{
-		Deadline:     l.duration(p+"DEADLINE", def.Deadline, time.Millisecond, time.Minute),
-		AsyncTimeout: l.duration(p+"ASYNC_TIMEOUT", def.AsyncTimeout, time.Millisecond, 10*time.Minute),
-		MaxAttempts:  l.integer(p+"MAX_ATTEMPTS", int64(def.MaxAttempts), 1, 1000),
-		RetryBase:    l.duration(p+"RETRY_BASE", def.RetryBase, time.Millisecond, 24*time.Hour),
-		RetryMax:     l.duration(p+"RETRY_MAX", def.RetryMax, time.Millisecond, 7*24*time.Hour),
-		Breaker:      l.breakerOverride(d.BreakerEnvPrefix()),
+		Deadline:      l.duration(p+"DEADLINE", def.Deadline, time.Millisecond, time.Minute),
+		AsyncTimeout:  l.duration(p+"ASYNC_TIMEOUT", def.AsyncTimeout, time.Millisecond, 10*time.Minute),
+		MaxAttempts:   l.integer(p+"MAX_ATTEMPTS", int64(def.MaxAttempts), 1, 1000),
+		RetryBase:     l.duration(p+"RETRY_BASE", def.RetryBase, time.Millisecond, 24*time.Hour),
+		RetryMax:      l.duration(p+"RETRY_MAX", def.RetryMax, time.Millisecond, 7*24*time.Hour),
+		Breaker:       l.breakerOverride(d.BreakerEnvPrefix()),
+		MaxBacklog:    l.integer(p+"MAX_BACKLOG", int64(def.MaxBacklog), 0, 100_000_000),
+		MaxBacklogAge: l.duration(p+"MAX_BACKLOG_AGE", def.MaxBacklogAge, 0, 30*24*time.Hour),
 	}
 	drain := p + "DRAIN_RATE"
 	if d.Name == DepPayment && l.getenv(drain) == "" {

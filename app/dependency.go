@@ -44,6 +44,12 @@ type DependencySettings struct {
 	// Breaker holds the thresholds set in the environment
 	// (BREAKER_<NAME>_*); unset ones keep the stored values.
 	Breaker PolicyOverride
+	// MaxBacklog and MaxBacklogAge bound the captured calls waiting for
+	// it (<NAME>_MAX_BACKLOG, <NAME>_MAX_BACKLOG_AGE): past either, a new
+	// capture is refused with 503 and nothing is acknowledged. Zero means
+	// no bound.
+	MaxBacklog    int
+	MaxBacklogAge time.Duration
 }
 
 // EnvPrefix is how the dependency's variables begin: "PAYMENT_" for
@@ -52,6 +58,12 @@ func (d Dependency) EnvPrefix() string { return strings.ToUpper(d.Name) + "_" }
 
 // BreakerEnvPrefix is how its breaker's variables begin: "BREAKER_PAYMENT_".
 func (d Dependency) BreakerEnvPrefix() string { return "BREAKER_" + d.EnvPrefix() }
+
+// DefaultMaxBacklog is a dependency's backlog bound when the environment
+// sets none: far above what an outage of minutes captures at this
+// machine's rates, and below what would make the queue itself the
+// problem.
+const DefaultMaxBacklog = 100_000
 
 // QueueInventory is the River queue of captured inventory calls.
 const QueueInventory = "inventory"
@@ -62,11 +74,11 @@ func Dependencies() []Dependency {
 	return []Dependency{
 		{Name: DepPayment, Queue: QueuePayments, Defaults: DependencySettings{
 			Deadline: 3 * time.Second, AsyncTimeout: 30 * time.Second, MaxAttempts: 25,
-			RetryBase: 2 * time.Second, RetryMax: time.Hour,
+			RetryBase: 2 * time.Second, RetryMax: time.Hour, MaxBacklog: DefaultMaxBacklog,
 		}},
 		{Name: DepInventory, Queue: QueueInventory, Defaults: DependencySettings{
 			Deadline: time.Second, AsyncTimeout: 10 * time.Second, MaxAttempts: 25,
-			RetryBase: time.Second, RetryMax: 10 * time.Minute,
+			RetryBase: time.Second, RetryMax: 10 * time.Minute, MaxBacklog: DefaultMaxBacklog,
 		}},
 	}
 }

@@ -1,6 +1,8 @@
 package app
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -13,6 +15,9 @@ type Metrics struct {
 	Transitions  *prometheus.CounterVec   // breaker transitions this instance saw
 	SyncInFlight prometheus.Gauge         // synchronous provider calls under way
 	Unresolved   prometheus.Gauge         // operations flagged for an operator (outcome still unknown)
+	BacklogJobs  *prometheus.GaugeVec     // captured jobs waiting, by dependency
+	BacklogAge   *prometheus.GaugeVec     // how long the oldest has waited, by dependency
+	BacklogShed  *prometheus.CounterVec   // captures refused because a backlog was over its bound
 }
 
 // NewMetrics creates the collectors and registers them on reg.
@@ -44,7 +49,20 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Open operations whose outcome the provider has not settled for longer than RECONCILE_AFTER, as the reconciler last counted them.",
 		}),
 	}
-	reg.MustRegister(m.Requests, m.ProviderCall, m.BreakerState, m.Transitions, m.SyncInFlight, m.Unresolved)
+	m.BacklogJobs = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "spillway_backlog_jobs",
+		Help: "Captured calls waiting for each dependency, as this instance last read them.",
+	}, []string{"dependency"})
+	m.BacklogAge = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "spillway_backlog_oldest_seconds",
+		Help: "How long the oldest captured call waiting for each dependency has waited.",
+	}, []string{"dependency"})
+	m.BacklogShed = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "spillway_backlog_refusals_total",
+		Help: "Requests answered 503 because their dependency's backlog was over its bound (<DEP>_MAX_BACKLOG).",
+	}, []string{"dependency"})
+	reg.MustRegister(m.Requests, m.ProviderCall, m.BreakerState, m.Transitions, m.SyncInFlight, m.Unresolved,
+		m.BacklogJobs, m.BacklogAge, m.BacklogShed)
 	return m
 }
 
@@ -97,4 +115,23 @@ func (m *Metrics) syncEnded() {
 	if m != nil {
 		m.SyncInFlight.Dec()
 	}
+}
+
+func (m *Metrics) backlogRead(dependency string, b Backlog, now time.Time) {
+	if m == nil {
+		return
+	}
+	m.BacklogJobs.WithLabelValues(dependency).Set(float64(b.Jobs))
+	age := 0.0
+	if !b.Oldest.IsZero() {
+		age = max(0, now.Sub(b.Oldest).Seconds())
+	}
+	m.BacklogAge.WithLabelValues(dependency).Set(age)
+}
+
+func (m *Metrics) backlogRefused(dependency string) {
+	if m == nil {
+		return
+	}
+	m.BacklogShed.WithLabelValues(dependency).Inc()
 }

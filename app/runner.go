@@ -50,6 +50,9 @@ type RunnerConfig struct {
 	// it is captured with reason overloaded instead of waiting. It must stay
 	// below the pool size, because each sync call holds a connection.
 	SyncLimit int
+	// Backlog refuses captures past the dependency's backlog bound; nil
+	// means no bound.
+	Backlog *BacklogBounds
 	// HighValueReserve is how many of the SyncLimit slots only high-value
 	// payments (HighValueAmount and above) may take, so those are the last
 	// to be sent async under overload.
@@ -199,6 +202,15 @@ func (r *Runner) SubmitPayment(ctx context.Context, key string, req PaymentReque
 	retryAfter, err := r.attemptOrCapture(ctx, op, &a)
 	if err != nil {
 		return nil, err
+	}
+	if a.reason != "" && !a.charged {
+		// Nothing has happened downstream, so the request can still be
+		// refused rather than queued behind more than we said we would
+		// finish. A call that may have taken effect is captured whatever
+		// the backlog: its outcome must be tracked.
+		if err := r.cfg.Backlog.Admit(r.cfg.Dependency); err != nil {
+			return nil, err
+		}
 	}
 	post, cancelPost := context.WithTimeout(ctx, a.postBudget(r.cfg.CaptureTimeout))
 	defer cancelPost()

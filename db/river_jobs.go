@@ -3,6 +3,9 @@ package db
 import (
 	"context"
 	"fmt"
+	"time"
+
+	"github.com/spillway/spillway/app"
 )
 
 // HoldJobPlace remembers a job's place in its queue before the breaker
@@ -42,4 +45,23 @@ func ReleaseHeldJobs(ctx context.Context, q Querier, queue string) error {
 		return fmt.Errorf("release held jobs: %w", err)
 	}
 	return nil
+}
+
+// QueueBacklog counts the jobs of queue waiting to be worked (available,
+// scheduled, retryable or pending: not running, not finished) and finds
+// when the oldest was created. It uses River's fetch index on (state,
+// queue, …), so it costs an index scan of the backlog, which is why it is
+// read in the background at most once a second per instance.
+func QueueBacklog(ctx context.Context, q Querier, queue string) (app.Backlog, error) {
+	var b app.Backlog
+	var oldest *time.Time
+	err := q.QueryRow(ctx, `SELECT count(*), min(created_at) FROM river_job
+		WHERE state IN ('available', 'scheduled', 'retryable', 'pending') AND queue = $1`, queue).Scan(&b.Jobs, &oldest)
+	if err != nil {
+		return b, fmt.Errorf("queue backlog %s: %w", queue, err)
+	}
+	if oldest != nil {
+		b.Oldest = *oldest
+	}
+	return b, nil
 }

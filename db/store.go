@@ -14,7 +14,7 @@ import (
 
 // Store is db's one adapter to app's ports: the interfaces app declares
 // for what it needs stored (OperationStore, OperatorStore, BreakerStore,
-// RateLimitStore, OperationReader, OperationWatcher). Every query is a free
+// RateLimitStore, OperationReader, OperationWatcher, BacklogReader). Every query is a free
 // function in this package taking a Querier (or a pgx.Tx, ending in Tx,
 // when it needs the caller's transaction, or the pool when it runs its own);
 // Store only binds them to a pool, so this file is the map from each port
@@ -33,6 +33,7 @@ var (
 	_ app.RateLimitStore   = (*Store)(nil)
 	_ app.OperationReader  = (*Store)(nil)
 	_ app.OperationWatcher = (*Store)(nil)
+	_ app.BacklogReader    = (*Store)(nil)
 )
 
 // BeginTx starts a read-committed transaction.
@@ -125,6 +126,12 @@ func (s *Store) PruneBreakerHistory(ctx context.Context, before time.Time) error
 
 func (s *Store) ListenBreakers(ctx context.Context, ready func(), fn func(name string)) error {
 	return ListenBreakers(ctx, s.Pool, ready, fn)
+}
+
+// app.BacklogReader: the backlog bounds.
+
+func (s *Store) QueueBacklog(ctx context.Context, queue string) (app.Backlog, error) {
+	return QueueBacklog(ctx, s.Pool, queue)
 }
 
 // app.RateLimitStore: the shared drain buckets.

@@ -85,6 +85,8 @@ type Tuning struct {
 	BreakerNow, RunnerNow func() time.Time
 	// MetricsWait bounds how long a scrape waits for fresh queue counts.
 	MetricsWait time.Duration
+	// BacklogEvery is how often the backlog bounds are read.
+	BacklogEvery time.Duration
 }
 
 // Service is the whole product of one instance.
@@ -98,6 +100,7 @@ type Service struct {
 	breakers    *app.Breakers
 	river       *river.Client[pgx.Tx]
 	runner      *app.Runner
+	backlog     *app.BacklogBounds
 	hub         *web.EventHub
 	gate        atomic.Pointer[jobs.QueueGate]
 	instance    string
@@ -217,9 +220,17 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 		return nil, err
 	}
 	pay := ac.Dep(DependencyPayment)
+	var bounds []app.BacklogBound
+	for _, d := range app.Dependencies() {
+		ds := ac.Dep(d.Name)
+		bounds = append(bounds, app.BacklogBound{Dependency: d.Name, Queue: d.Queue, MaxJobs: ds.MaxBacklog, MaxAge: ds.MaxBacklogAge})
+	}
+	s.backlog = app.NewBacklogBounds(app.BacklogConfig{Reader: db.NewStore(s.pool), Bounds: bounds,
+		Every: cfg.Tuning.BacklogEvery, Metrics: metrics, Logger: s.log})
 	if s.runner, err = app.NewRunner(app.RunnerConfig{
 		Store: db.NewStore(s.pool), Jobs: s.river, Provider: s.provider, Deadline: pay.Deadline,
 		CaptureTimeout: ac.CaptureTimeout, SyncLimit: ac.SyncConcurrency, HighValueReserve: ac.SyncHighValueReserve,
+		Backlog:  s.backlog,
 		Breakers: s.breakers, Dependency: DependencyPayment, Metrics: metrics,
 		Channels: senders.Channels(), Offpeak: ac.Offpeak, DefaultDefer: ac.PaymentDefer,
 		CheckCallback: check, HighValueAmount: ac.HighValueAmount, MaxAttempts: pay.MaxAttempts,
@@ -310,6 +321,7 @@ func (s *Service) buildAPI(ctx context.Context, ac app.Config, senders *jobs.Sen
 func (s *Service) Start(ctx context.Context) error {
 	s.bctx, s.stopBg = context.WithCancel(context.WithoutCancel(ctx))
 	go func() { s.breakersDone <- s.breakers.Run(s.bctx) }()
+	go s.backlog.Run(s.bctx)
 	if s.sim != nil {
 		go func() { s.errc <- serveHTTP(s.sim, s.simLn) }()
 	}
@@ -463,6 +475,7 @@ func (s *Service) Breakers() *app.Breakers       { return s.breakers }
 func (s *Service) River() *river.Client[pgx.Tx]  { return s.river }
 func (s *Service) Provider() app.PaymentProvider { return s.provider }
 func (s *Service) Runner() *app.Runner           { return s.runner }
+func (s *Service) Backlog() *app.BacklogBounds   { return s.backlog }
 func (s *Service) Instance() string              { return s.instance }
 func (s *Service) Metrics() prometheus.Gatherer  { return s.registry }
 

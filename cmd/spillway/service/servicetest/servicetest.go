@@ -74,6 +74,8 @@ type Options struct {
 	CaptureTimeout time.Duration
 	// AsyncTimeout is PAYMENT_ASYNC_TIMEOUT; 0 means Guard.
 	AsyncTimeout time.Duration
+	// MaxBacklog is PAYMENT_MAX_BACKLOG; 0 means the product's default.
+	MaxBacklog int
 	// ReconcileEvery is RECONCILE_EVERY; 0 means the product's default.
 	ReconcileEvery time.Duration
 	// SyncTimeoutOnHold and JobTimeoutOnHold make a sync call, or a
@@ -152,6 +154,7 @@ func (p *Product) start(apiAddr string, workers int, name string) *service.Servi
 	pay.MaxAttempts = or(o.MaxAttempts, GuardAttempts)
 	pay.RetryBase, pay.RetryMax = 20*time.Millisecond, 100*time.Millisecond
 	pay.DrainRate = o.DrainRate
+	pay.MaxBacklog = or(o.MaxBacklog, pay.MaxBacklog)
 	cfg.Deps[app.DepPayment] = pay
 	cfg.HighValueAmount = 100000
 	cfg.Offpeak, cfg.PublicURL = o.Offpeak, o.PublicURL
@@ -170,7 +173,7 @@ func (p *Product) start(apiAddr string, workers int, name string) *service.Servi
 		Provider: timeoutOnHold(p.Provider, p.Sim, o.SyncTimeoutOnHold), Senders: senders,
 		CheckCallback: func(context.Context, string) error { return nil }, BreakerPolicy: o.Breaker,
 		Tuning: service.Tuning{BreakerFlushEvery: 20 * time.Millisecond, BreakerPollEvery: 200 * time.Millisecond,
-			GatePollEvery: 50 * time.Millisecond, BreakerNow: o.Clock, RunnerNow: o.RunnerNow,
+			GatePollEvery: 50 * time.Millisecond, BacklogEvery: 20 * time.Millisecond, BreakerNow: o.Clock, RunnerNow: o.RunnerNow,
 			// A scrape waits for the counts however slow the query: a test
 			// reads what it scrapes, never the give-up-and-serve-stale path.
 			MetricsWait: Guard},

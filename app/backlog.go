@@ -1,0 +1,144 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// Backlog is how much captured work waits for a dependency: jobs not yet
+// finished nor running, and when the oldest was captured.
+type Backlog struct {
+	Jobs   int
+	Oldest time.Time // zero when there are none
+}
+
+// BacklogReader reads the backlog of a River queue; db.Store is one.
+type BacklogReader interface {
+	QueueBacklog(ctx context.Context, queue string) (Backlog, error)
+}
+
+// BacklogBound is one dependency's bound (<DEP>_MAX_BACKLOG,
+// <DEP>_MAX_BACKLOG_AGE); zero in either means no bound on it.
+type BacklogBound struct {
+	Dependency string
+	Queue      string
+	MaxJobs    int
+	MaxAge     time.Duration
+}
+
+// BacklogConfig wires the backlog bounds of one instance.
+type BacklogConfig struct {
+	Reader BacklogReader
+	Bounds []BacklogBound
+	// Every is how often the backlogs are read; zero means every second.
+	// A capture is judged against the last reading, so the bound may be
+	// overshot by what one instance captures in that time.
+	Every   time.Duration
+	Metrics *Metrics
+	Now     func() time.Time
+	Logger  *slog.Logger
+}
+
+// BacklogBounds is the admission check on captures: past a dependency's
+// bound, a new capture for it is refused with 503 and nothing is
+// acknowledged, so Spillway never accepts work it has said it cannot
+// finish. Backlogs are read in the background, never by a request.
+type BacklogBounds struct {
+	cfg    BacklogConfig
+	bounds map[string]BacklogBound
+
+	mu   sync.Mutex
+	last map[string]Backlog
+}
+
+// NewBacklogBounds returns the bounds; call Run. Until the first reading
+// every capture is admitted.
+func NewBacklogBounds(cfg BacklogConfig) *BacklogBounds {
+	if cfg.Every <= 0 {
+		cfg.Every = time.Second
+	}
+	cfg.Now = orNow(cfg.Now)
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	b := &BacklogBounds{cfg: cfg, bounds: map[string]BacklogBound{}, last: map[string]Backlog{}}
+	for _, x := range cfg.Bounds {
+		b.bounds[x.Dependency] = x
+	}
+	return b
+}
+
+// Run reads every dependency's backlog until ctx ends.
+func (b *BacklogBounds) Run(ctx context.Context) {
+	t := time.NewTicker(b.cfg.Every)
+	defer t.Stop()
+	for {
+		b.Refresh(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Refresh reads every dependency's backlog now.
+func (b *BacklogBounds) Refresh(ctx context.Context) {
+	for _, x := range b.bounds {
+		rctx, cancel := context.WithTimeout(ctx, b.cfg.Every*5)
+		bl, err := b.cfg.Reader.QueueBacklog(rctx, x.Queue)
+		cancel()
+		if err != nil {
+			if ctx.Err() == nil {
+				// The last reading stands: a database too slow to count
+				// the backlog is no reason to refuse or admit more.
+				b.cfg.Logger.Warn("read backlog", "dependency", x.Dependency, "error", err)
+			}
+			continue
+		}
+		b.mu.Lock()
+		b.last[x.Dependency] = bl
+		b.mu.Unlock()
+		b.cfg.Metrics.backlogRead(x.Dependency, bl, b.cfg.Now())
+	}
+}
+
+// Last is the dependency's backlog as last read.
+func (b *BacklogBounds) Last(dependency string) (Backlog, bool) {
+	if b == nil {
+		return Backlog{}, false
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	bl, ok := b.last[dependency]
+	return bl, ok
+}
+
+// Admit says whether a new capture for dependency may be acknowledged: nil,
+// or an EUNAVAILABLE error whose message says which bound is passed and
+// that nothing was done. A nil *BacklogBounds admits everything.
+func (b *BacklogBounds) Admit(dependency string) error {
+	if b == nil {
+		return nil
+	}
+	x, ok := b.bounds[dependency]
+	bl, read := b.Last(dependency)
+	if !ok || !read {
+		return nil
+	}
+	var why string
+	switch {
+	case x.MaxJobs > 0 && bl.Jobs >= x.MaxJobs:
+		why = fmt.Sprintf("%d jobs wait, the most it takes is %d", bl.Jobs, x.MaxJobs)
+	case x.MaxAge > 0 && !bl.Oldest.IsZero() && b.cfg.Now().Sub(bl.Oldest) >= x.MaxAge:
+		why = fmt.Sprintf("its oldest job has waited %s, the longest it allows is %s",
+			b.cfg.Now().Sub(bl.Oldest).Round(time.Second), x.MaxAge)
+	default:
+		return nil
+	}
+	b.cfg.Metrics.backlogRefused(dependency)
+	return Errorf(EUNAVAILABLE, "the %s backlog is over its bound (%s); nothing was done, retry later", dependency, why)
+}
