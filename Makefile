@@ -35,6 +35,8 @@ fuzz:
 	$(GO) test ./app/sim -run '^$$' -fuzz FuzzChargeRequest -fuzztime $(FUZZTIME)
 	$(GO) test ./app/sim -run '^$$' -fuzz FuzzControlPatch -fuzztime $(FUZZTIME)
 	$(GO) test ./app/sim -run '^$$' -fuzz FuzzListQuery -fuzztime $(FUZZTIME)
+	$(GO) test ./app/sim -run '^$$' -fuzz FuzzReservationRequest -fuzztime $(FUZZTIME)
+	$(GO) test ./app/sim -run '^$$' -fuzz FuzzStockQuery -fuzztime $(FUZZTIME)
 	$(GO) test ./app/provider -run '^$$' -fuzz FuzzDecodeChargeAnswer -fuzztime $(FUZZTIME)
 	$(GO) test ./app/provider -run '^$$' -fuzz FuzzDecodeLookupAnswer -fuzztime $(FUZZTIME)
 	$(GO) test ./app/provider -run '^$$' -fuzz FuzzDecodeChargePage -fuzztime $(FUZZTIME)

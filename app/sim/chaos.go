@@ -73,55 +73,90 @@ func clampRate(r float64) float64 {
 	return r
 }
 
-// SetChaos replaces the chaos settings. Out-of-range values are clamped
-// (rates into 0..1, durations into 0..MaxDuration); use Chaos.Validate first
-// to reject them instead. The flap clock restarts when FlapPeriod changes.
+// chaosState is one dependency's chaos and its flap clock. The simulator
+// keeps one per dependency it serves, so a test can take the payment
+// provider down while the inventory stays up, and each flaps on its own
+// schedule.
+type chaosState struct {
+	name      string // what a 503 says is down: "provider", "inventory"
+	chaos     Chaos
+	flapStart time.Time
+}
+
+// setLocked replaces the settings; the flap clock restarts when FlapPeriod
+// changes.
+func (cs *chaosState) setLocked(c Chaos, now time.Time) {
+	if c.FlapPeriod != cs.chaos.FlapPeriod {
+		cs.flapStart = now
+	}
+	cs.chaos = c
+}
+
+// resetLocked turns chaos off and restarts the flap clock.
+func (cs *chaosState) resetLocked(now time.Time) {
+	cs.chaos = Chaos{}
+	cs.flapStart = now
+}
+
+// SetChaos replaces the payment provider's chaos settings. Out-of-range
+// values are clamped (rates into 0..1, durations into 0..MaxDuration); use
+// Chaos.Validate first to reject them instead. The flap clock restarts
+// when FlapPeriod changes.
 func (s *Sim) SetChaos(c Chaos) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.setChaosLocked(c.clamped())
+	s.pay.setLocked(c.clamped(), s.now())
 }
 
-func (s *Sim) setChaosLocked(c Chaos) {
-	if c.FlapPeriod != s.chaos.FlapPeriod {
-		s.flapStart = s.now()
-	}
-	s.chaos = c
-}
-
-// Chaos returns the current chaos settings.
+// Chaos returns the payment provider's current chaos settings.
 func (s *Sim) Chaos() Chaos {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.chaos
+	return s.pay.chaos
 }
 
-// downLocked reports whether the simulator is down right now, either hard
-// down or in the down half of a flap cycle.
-func (s *Sim) downLocked() bool {
-	if s.chaos.Down {
+// SetInventoryChaos is SetChaos for the inventory routes, which have chaos
+// of their own. DeclineRate there is the fraction of new reservations
+// answered out_of_stock whatever the stock.
+func (s *Sim) SetInventoryChaos(c Chaos) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.inv.setLocked(c.clamped(), s.now())
+}
+
+// InventoryChaos returns the inventory's current chaos settings.
+func (s *Sim) InventoryChaos() Chaos {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.inv.chaos
+}
+
+// downLocked reports whether cs's dependency is down right now, either
+// hard down or in the down half of a flap cycle.
+func (s *Sim) downLocked(cs *chaosState) bool {
+	if cs.chaos.Down {
 		return true
 	}
-	p := s.chaos.FlapPeriod
+	p := cs.chaos.FlapPeriod
 	if p <= 0 {
 		return false
 	}
-	elapsed := s.now().Sub(s.flapStart)
+	elapsed := s.now().Sub(cs.flapStart)
 	if elapsed < 0 {
 		return false // clock went backwards: stay up rather than guess
 	}
 	return (elapsed/p)%2 == 1
 }
 
-// chaosFailureLocked decides whether the request arriving now fails with
-// a 503 because of Down, flapping or ErrorRate. It draws from rand only
-// when ErrorRate is set, so a test's draw sequence is not disturbed by
-// settings it did not ask for.
-func (s *Sim) chaosFailureLocked() (answer, bool) {
-	if s.downLocked() {
-		return unavailable("simulated outage: provider is down"), true
+// chaosFailureLocked decides whether the request arriving now for cs's
+// dependency fails with a 503 because of Down, flapping or ErrorRate. It
+// draws from rand only when ErrorRate is set, so a test's draw sequence is
+// not disturbed by settings it did not ask for.
+func (s *Sim) chaosFailureLocked(cs *chaosState) (answer, bool) {
+	if s.downLocked(cs) {
+		return unavailable("simulated outage: " + cs.name + " is down"), true
 	}
-	if s.chaos.ErrorRate > 0 && s.rand() < s.chaos.ErrorRate {
+	if cs.chaos.ErrorRate > 0 && s.rand() < cs.chaos.ErrorRate {
 		return unavailable("simulated transient error"), true
 	}
 	return answer{}, false

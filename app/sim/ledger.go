@@ -191,16 +191,18 @@ func (s *Sim) FailNextLookups(n int) {
 	s.failNext = max(n, 0)
 }
 
-// Reset turns all chaos off, releases every hold and forgets every key,
-// charge and refund. A request in flight during Reset completes against
+// Reset turns all chaos off, for both dependencies, releases every hold,
+// forgets every key, charge, refund and reservation, and puts the stock
+// back to Config.Stock. A request in flight during Reset completes against
 // the forgotten entry and is not counted.
 func (s *Sim) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.chaos = Chaos{}
-	s.flapStart = s.now()
+	s.pay.resetLocked(s.now())
+	s.inv.resetLocked(s.now())
 	s.releaseAllLocked()
 	s.clearLocked()
+	s.clearInventoryLocked()
 }
 
 func (s *Sim) clearLocked() {
