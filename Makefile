@@ -41,6 +41,10 @@ fuzz:
 	$(GO) test ./app/provider -run '^$$' -fuzz FuzzDecodeLookupAnswer -fuzztime $(FUZZTIME)
 	$(GO) test ./app/provider -run '^$$' -fuzz FuzzDecodeChargePage -fuzztime $(FUZZTIME)
 	$(GO) test ./app/provider -run '^$$' -fuzz FuzzDecodeRefundAnswer -fuzztime $(FUZZTIME)
+	$(GO) test ./app/provider -run '^$$' -fuzz FuzzDecodeReservationAnswer -fuzztime $(FUZZTIME)
+	$(GO) test ./app/provider -run '^$$' -fuzz FuzzDecodeReleaseAnswer -fuzztime $(FUZZTIME)
+	$(GO) test ./app/provider -run '^$$' -fuzz FuzzDecodeReservationLookup -fuzztime $(FUZZTIME)
+	$(GO) test ./app/provider -run '^$$' -fuzz FuzzDecodeStock -fuzztime $(FUZZTIME)
 	$(GO) test ./jobs/notify -run '^$$' -fuzz FuzzParseRetryAfter -fuzztime $(FUZZTIME)
 	$(GO) test ./jobs/notify -run '^$$' -fuzz FuzzCheckURL -fuzztime $(FUZZTIME)
 
