@@ -11,20 +11,24 @@ import (
 // an unbounded latency would pin server goroutines for good.
 const MaxDuration = 10 * time.Minute
 
-// Chaos is the fault injection currently applied to the provider routes:
-// charges, lookups, listings and refunds alike, because a provider in
-// trouble cannot answer any of them. GET /health follows Down and
-// flapping only. The zero value is a perfectly healthy provider.
+// Chaos is the fault injection currently applied to one dependency's
+// routes: the payment provider's charges, lookups, listings and refunds
+// alike, or the inventory's reservations, lookups, releases and stock
+// reads, because a dependency in trouble cannot answer any of them. Its
+// health route follows Down and flapping only. The zero value is a
+// perfectly healthy dependency.
 type Chaos struct {
-	// Latency is added to every provider answer, after any effect (a
-	// charge, a refund, a lookup closing a key) has been recorded.
+	// Latency is added to every answer, after any effect (a charge, a
+	// refund, a reservation, a release, a lookup closing a key) has been
+	// recorded.
 	Latency time.Duration
 	// ErrorRate is the fraction (0..1) of requests answered 503 with no
 	// effect.
 	ErrorRate float64
 	// Down answers every request 503 with no effect.
 	Down bool
-	// DeclineRate is the fraction (0..1) of new charges declined.
+	// DeclineRate is the fraction (0..1) of new charges declined; on the
+	// inventory, of new reservations answered out_of_stock.
 	DeclineRate float64
 	// FlapPeriod, when > 0, alternates up/down every period, starting up at
 	// the moment the period was last changed.

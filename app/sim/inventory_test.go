@@ -344,3 +344,46 @@ func TestStockReads(t *testing.T) {
 		}
 	}
 }
+
+// TestReservationLookupRacingFirstReservationNeverSeesBoth: a lookup and
+// the key's first reservation race; either the lookup closed the key and
+// nothing was held, or it saw the very reservation that was made.
+func TestReservationLookupRacingFirstReservationNeverSeesBoth(t *testing.T) {
+	t.Parallel()
+	s, srv := start(t, sim.Config{Stock: map[string]int{"sku-a": 1000}})
+	const rounds = 200
+	var sawClosed, sawReserved int
+	for i := range rounds {
+		key := fmt.Sprintf("race-%d", i)
+		var lr, rr reply
+		var wg sync.WaitGroup
+		gate := make(chan struct{})
+		wg.Go(func() {
+			<-gate
+			lr = get(t, srv, http.MethodGet, "/inventory/reservations/by-key/"+key)
+		})
+		wg.Go(func() {
+			<-gate
+			rr = reserve(t, srv, key, reserveBody("sku-a", 1))
+		})
+		close(gate)
+		wg.Wait()
+
+		effects := s.InventoryEffects(key)
+		switch {
+		case lr.status == http.StatusNotFound && rr.status == http.StatusConflict && effects == 0:
+			sawClosed++
+		case lr.status == http.StatusOK && rr.status == http.StatusOK && effects == 1:
+			if got, want := decode[reservationJSON](t, lr.body).ID, decode[reservationJSON](t, rr.body).ID; got != want {
+				t.Fatalf("round %d: lookup saw %s, reservation answered %s", i, got, want)
+			}
+			sawReserved++
+		default:
+			t.Fatalf("round %d: lookup %d %s, reserve %d %s, effects %d", i, lr.status, lr.body, rr.status, rr.body, effects)
+		}
+	}
+	if n := available(t, s, "sku-a"); n != 1000-sawReserved {
+		t.Errorf("stock = %d, want %d", n, 1000-sawReserved)
+	}
+	t.Logf("%d rounds: %d closed first, %d reserved first", rounds, sawClosed, sawReserved)
+}
