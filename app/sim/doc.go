@@ -109,5 +109,6 @@
 // so, or closes the key with 404 {"status":"not_found"}. A release gives
 // the stock back the first time and answers 200 released every time; an
 // id never issued is 404. Hold works for reservation keys and lookups as
-// for charges, and for a release under the reservation's id.
+// for charges, and for a release under the reservation's id;
+// FailNextReservationLookups is FailNextLookups for the inventory.
 package sim

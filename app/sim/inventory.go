@@ -30,6 +30,7 @@ type inventory struct {
 	releases     int                     // releases that gave stock back
 	releaseCalls int                     // valid DELETE requests
 	seq          int                     // sequence number of the last reservation
+	failNext     int                     // lookups still to fail, see FailNextReservationLookups
 }
 
 // invEntry is everything the inventory knows about one idempotency key. Its
@@ -210,6 +211,15 @@ func (s *Sim) SetStock(sku string, n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.inventory.stock[sku] = max(n, 0)
+}
+
+// FailNextReservationLookups makes the next n reservation lookups answer
+// 503 whatever the inventory's chaos, as FailNextLookups does for charge
+// lookups. It is a Go hook for tests only.
+func (s *Sim) FailNextReservationLookups(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.inventory.failNext = max(n, 0)
 }
 
 // TotalReservations returns the number of reservations made over all keys.

@@ -387,3 +387,22 @@ func TestReservationLookupRacingFirstReservationNeverSeesBoth(t *testing.T) {
 	}
 	t.Logf("%d rounds: %d closed first, %d reserved first", rounds, sawClosed, sawReserved)
 }
+
+func TestFailNextReservationLookupsFailsExactlyThose(t *testing.T) {
+	t.Parallel()
+	s, srv := start(t, sim.Config{})
+	s.FailNextReservationLookups(2)
+	for i, want := range []int{http.StatusServiceUnavailable, http.StatusServiceUnavailable, http.StatusNotFound} {
+		if r := get(t, srv, http.MethodGet, "/inventory/reservations/by-key/k"); r.status != want {
+			t.Errorf("lookup %d = %d, want %d", i, r.status, want)
+		}
+	}
+	// Charge lookups are not the inventory's.
+	s.FailNextReservationLookups(1)
+	if r := get(t, srv, http.MethodGet, "/charges/c"); r.status != http.StatusNotFound {
+		t.Errorf("charge lookup = %d, want 404", r.status)
+	}
+	if n := s.InventoryLookups("k"); n != 3 {
+		t.Errorf("lookups = %d, want 3", n)
+	}
+}

@@ -181,7 +181,7 @@ func (s *Sim) TotalRefunds() int {
 	return s.refunded
 }
 
-// FailNextLookups makes the next n lookups answer 503 whatever the chaos
+// FailNextLookups makes the next n charge lookups answer 503 whatever the chaos
 // settings, so a test can fail exactly the lookups it means to. It is a Go
 // hook for tests only; the HTTP control API stays the way to inject
 // chaos into a running simulator.

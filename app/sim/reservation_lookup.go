@@ -31,6 +31,11 @@ func (s *Sim) reservationLookup(key string) (answer, time.Duration) {
 	e.lookups++
 	inv.lookups++
 	latency := s.inv.chaos.Latency
+	if inv.failNext > 0 {
+		inv.failNext--
+		s.mu.Unlock()
+		return unavailable("simulated reservation lookup failure"), latency
+	}
 	if ans, failed := s.chaosFailureLocked(&s.inv); failed {
 		s.mu.Unlock()
 		return ans, latency
