@@ -130,7 +130,13 @@ func (p *InventoryHTTP) Stock(ctx context.Context, skus []string) ([]app.StockLe
 		}
 		levels, err = decodeStockLevel(status, body, skus[0])
 	default:
-		target := p.stockURL + "?skus=" + url.QueryEscape(strings.Join(skus, ","))
+		// Each SKU escaped, the commas between them literal: the contract's
+		// ?skus=a,b as written, for a server that splits before unescaping.
+		escaped := make([]string, len(skus))
+		for i, sku := range skus {
+			escaped[i] = url.QueryEscape(sku)
+		}
+		target := p.stockURL + "?skus=" + strings.Join(escaped, ",")
 		status, body, pe := p.exchange(ctx, http.MethodGet, target, "", nil, "stock read")
 		if pe != nil {
 			return nil, readFault(pe)

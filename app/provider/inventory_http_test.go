@@ -305,6 +305,7 @@ func TestInventoryHTTPStock(t *testing.T) {
 		{[]string{"sku c/d"}, map[string]int{"sku c/d": 2}},
 		{[]string{"nope"}, map[string]int{}},
 		{[]string{"sku-a", "sku-b", "nope", "sku-a"}, map[string]int{"sku-a": 5, "sku-b": 0}},
+		{[]string{"sku c/d", "sku-a"}, map[string]int{"sku c/d": 2, "sku-a": 5}},
 		{[]string{"sku-a", "sku-a"}, map[string]int{"sku-a": 5}}, // one SKU after all
 		{nil, map[string]int{}},
 	}
