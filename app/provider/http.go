@@ -31,9 +31,15 @@ type HTTPConfig struct {
 // HTTP is an app.PaymentProvider speaking the generic JSON contract.
 // It is safe for concurrent use.
 type HTTP struct {
+	caller
 	chargesURL string // {BaseURL}/charges: charges, lookups, listings, refunds
 	healthURL  string // {BaseURL}/health
-	client     *http.Client
+}
+
+// caller sends the requests of one generic-contract adapter (HTTP,
+// InventoryHTTP): both decide a fault's OutcomeUnknown the same way.
+type caller struct {
+	client *http.Client
 }
 
 var _ app.PaymentProvider = (*HTTP)(nil)
@@ -44,11 +50,19 @@ func NewHTTP(cfg HTTPConfig) (*HTTP, error) {
 	if err != nil {
 		return nil, fmt.Errorf("http provider: %w", err)
 	}
-	client := cfg.Client
+	return &HTTP{
+		caller:     newCaller(cfg.Client),
+		chargesURL: u.JoinPath("charges").String(),
+		healthURL:  u.JoinPath("health").String(),
+	}, nil
+}
+
+// newCaller uses client, or a pooled one when it is nil.
+func newCaller(client *http.Client) caller {
 	if client == nil {
 		client = newPooledClient()
 	}
-	return &HTTP{chargesURL: u.JoinPath("charges").String(), healthURL: u.JoinPath("health").String(), client: client}, nil
+	return caller{client: client}
 }
 
 // parseBaseURL accepts only absolute http/https URLs without query or
@@ -99,7 +113,7 @@ func (p *HTTP) Charge(ctx context.Context, c app.Charge) (app.ChargeResult, erro
 // OutcomeUnknown says whether the request may have reached the provider;
 // an answer is left to the caller's decoder. key, when not "", is sent as
 // the Idempotency-Key; payload, when not nil, as a JSON body.
-func (p *HTTP) exchange(ctx context.Context, method, target, key string, payload []byte, what string) (int, []byte, *app.ProviderError) {
+func (p caller) exchange(ctx context.Context, method, target, key string, payload []byte, what string) (int, []byte, *app.ProviderError) {
 	var reqBody io.Reader
 	if payload != nil {
 		reqBody = bytes.NewReader(payload)

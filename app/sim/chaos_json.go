@@ -9,16 +9,17 @@ import (
 	"time"
 )
 
-// chaosView is the wire shape of GET/PUT /control. Durations travel as
-// whole milliseconds because JSON has no duration type.
+// chaosView is the wire shape of GET/PUT /control and /control/inventory.
+// Durations travel as whole milliseconds because JSON has no duration
+// type.
 type chaosView struct {
 	LatencyMS    int64   `json:"latency_ms"`
 	ErrorRate    float64 `json:"error_rate"`
 	Down         bool    `json:"down"`
 	DeclineRate  float64 `json:"decline_rate"`
 	FlapPeriodMS int64   `json:"flap_period_ms"`
-	// DownNow is read-only: whether a charge arriving now would get a 503
-	// from Down or flapping (error_rate aside).
+	// DownNow is read-only: whether a request arriving now would get a
+	// 503 from Down or flapping (error_rate aside).
 	DownNow bool `json:"down_now"`
 }
 
@@ -33,7 +34,8 @@ func viewOf(c Chaos, downNow bool) chaosView {
 	}
 }
 
-// chaosPatch is a PUT /control body: nil fields keep their current value.
+// chaosPatch is a PUT /control (or /control/inventory) body: nil fields
+// keep their current value.
 type chaosPatch struct {
 	LatencyMS    *int64   `json:"latency_ms"`
 	ErrorRate    *float64 `json:"error_rate"`

@@ -62,8 +62,8 @@ func (s *Sim) charge(key string, req chargeRequest) (answer, time.Duration) {
 	e := s.enterLocked(key)
 	e.calls++
 	s.calls++
-	latency := s.chaos.Latency
-	if ans, failed := s.chaosFailureLocked(); failed {
+	latency := s.pay.chaos.Latency
+	if ans, failed := s.chaosFailureLocked(&s.pay); failed {
 		s.mu.Unlock()
 		return ans, latency
 	}
@@ -95,7 +95,7 @@ func (s *Sim) charge(key string, req chargeRequest) (answer, time.Duration) {
 	status := http.StatusOK
 
 	s.mu.Lock()
-	if req.Amount%100 == 2 || (s.chaos.DeclineRate > 0 && s.rand() < s.chaos.DeclineRate) {
+	if req.Amount%100 == 2 || (s.pay.chaos.DeclineRate > 0 && s.rand() < s.pay.chaos.DeclineRate) {
 		rec.outcome, rec.declineCode = StatusDeclined, DeclineCode
 		status = http.StatusPaymentRequired
 	}

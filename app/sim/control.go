@@ -4,17 +4,34 @@ import (
 	"net/http"
 )
 
+// GET|PUT /control are the payment provider's chaos (they came first, and
+// scripts and tests use them); GET|PUT /control/inventory are the
+// inventory's, in the same shape.
+
 func (s *Sim) handleGetControl(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, s.view())
+	writeJSON(w, http.StatusOK, s.view(&s.pay))
 }
 
-func (s *Sim) view() chaosView {
+func (s *Sim) handleGetInventoryControl(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, s.view(&s.inv))
+}
+
+func (s *Sim) view(cs *chaosState) chaosView {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return viewOf(s.chaos, s.downLocked())
+	return viewOf(cs.chaos, s.downLocked(cs))
 }
 
 func (s *Sim) handlePutControl(w http.ResponseWriter, r *http.Request) {
+	s.putControl(w, r, &s.pay)
+}
+
+func (s *Sim) handlePutInventoryControl(w http.ResponseWriter, r *http.Request) {
+	s.putControl(w, r, &s.inv)
+}
+
+// putControl merges a PUT body over cs's chaos.
+func (s *Sim) putControl(w http.ResponseWriter, r *http.Request, cs *chaosState) {
 	body, ok := readBody(w, r)
 	if !ok {
 		return
@@ -26,11 +43,11 @@ func (s *Sim) handlePutControl(w http.ResponseWriter, r *http.Request) {
 	}
 
 	s.mu.Lock()
-	next, err := patch.apply(s.chaos)
+	next, err := patch.apply(cs.chaos)
 	if err == nil {
-		s.setChaosLocked(next)
+		cs.setLocked(next, s.now())
 	}
-	v := viewOf(s.chaos, s.downLocked())
+	v := viewOf(cs.chaos, s.downLocked(cs))
 	s.mu.Unlock()
 
 	if err != nil {
@@ -50,11 +67,26 @@ func (s *Sim) handleEffects(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, st)
 }
 
+func (s *Sim) handleInventoryEffects(w http.ResponseWriter, r *http.Request) {
+	st, ok := s.InventoryKey(r.PathValue("key"))
+	if !ok {
+		writeProblem(w, http.StatusNotFound, "no reservation request has carried this idempotency key")
+		return
+	}
+	writeJSON(w, http.StatusOK, st)
+}
+
 func (s *Sim) handleStats(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, s.totals())
 }
 
+func (s *Sim) handleInventoryStats(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, s.inventoryTotals())
+}
+
+// handleReset clears both dependencies and answers the payment's chaos,
+// as it always has.
 func (s *Sim) handleReset(w http.ResponseWriter, _ *http.Request) {
 	s.Reset()
-	writeJSON(w, http.StatusOK, s.view())
+	writeJSON(w, http.StatusOK, s.view(&s.pay))
 }

@@ -1,8 +1,11 @@
-// Package sim is Spillway's downstream payment simulator. It serves the
-// generic HTTP payment contract that provider.HTTP speaks, plus a control
-// API that injects chaos (latency, error rate, hard down, flapping, random
-// declines) and counts effects per idempotency key, so a demo or a test can
-// prove that Spillway charges exactly once however badly the downstream
+// Package sim is Spillway's downstream simulator: the payment provider and
+// the inventory service, in one http.Handler. It serves the generic HTTP
+// payment contract that provider.HTTP speaks and, under InventoryPath,
+// the generic inventory contract that provider.InventoryHTTP speaks, plus
+// a control API that injects chaos (latency, error rate, hard down,
+// flapping, random declines) into each dependency on its own and counts
+// effects per idempotency key, so a demo or a test can prove that Spillway
+// charges and reserves exactly once however badly either downstream
 // behaves.
 //
 // Routes:
@@ -12,12 +15,30 @@
 //	GET  /charges?created_after=&limit=&after=
 //	                                 charges oldest first, paged
 //	POST /charges/{id}/refunds       refund a charge (header Idempotency-Key)
-//	GET  /health                     200 up, 503 down
-//	GET  /control                    current chaos
-//	PUT  /control                    merge-update chaos
-//	GET  /control/effects/{key...}   effects, calls, lookups, seq, refunds for one key
-//	GET  /control/stats              totals
-//	POST /control/reset              clear chaos and counters
+//	GET  /health                     payment provider: 200 up, 503 down
+//
+//	POST   /inventory/reservations                reserve (header Idempotency-Key)
+//	GET    /inventory/reservations/by-key/{key...} what happened under a key; 404 closes it
+//	DELETE /inventory/reservations/{id}           release, idempotent
+//	GET    /inventory/stock/{sku}                 one SKU's stock; 404 unknown_sku
+//	GET    /inventory/stock?skus=a,b              several (no skus: all), unknown ones left out
+//	GET    /inventory/health                      inventory: 200 up, 503 down
+//
+//	GET  /control                    payment chaos
+//	PUT  /control                    merge-update payment chaos
+//	GET  /control/effects/{key...}   effects, calls, lookups, seq, refunds for one charge key
+//	GET  /control/stats              payment totals
+//	GET  /control/inventory          inventory chaos
+//	PUT  /control/inventory          merge-update inventory chaos (same fields)
+//	GET  /control/inventory/effects/{key...}
+//	                                 reservations, calls, lookups, releases for one key
+//	GET  /control/inventory/stats    inventory totals and the stock now
+//	POST /control/reset              clear both dependencies' chaos and counters, restock
+//
+// The inventory lives under a path of its own so that INVENTORY_URL (the
+// simulator's URL + InventoryPath) gets every route of its contract,
+// /health included, while the root keeps serving the payment contract as
+// before.
 //
 // Deterministic declines: an amount whose last two digits are 02 (102,
 // 1002, 25002…) is always declined with decline_code "card_declined", so
@@ -71,4 +92,23 @@
 // Chaos applies to charges, lookups, listings and refunds alike: a down
 // provider cannot answer anything. GET /health follows down and flapping
 // only, without latency, so drills can ask whether the provider is up.
+//
+// The inventory mirrors all of this with its own chaos (SetInventoryChaos,
+// PUT /control/inventory), so either dependency can be down, slow or
+// flapping while the other is healthy. Its stock starts at Config.Stock
+// (DefaultStock when nil) and Reset restores it. A reservation runs like a
+// charge: validated (400), counted, inventory chaos (503, no effect), then
+// under the key's lock the stored answer replayed, or 409 key_closed, or —
+// under the simulator's lock, so stock never goes negative — 422 for an
+// unknown SKU (nothing stored), 409 {"status":"out_of_stock","available":n}
+// when the quantity exceeds the stock or a decline_rate draw says so
+// (stored: a repeated key never reserves what its first request could
+// not), else the stock taken and 200 {"id","status":"reserved"} stored;
+// only then latency. A lookup by key answers the reservation as it is now
+// (reserved or released), or 200 out_of_stock for a key first answered
+// so, or closes the key with 404 {"status":"not_found"}. A release gives
+// the stock back the first time and answers 200 released every time; an
+// id never issued is 404. Hold works for reservation keys and lookups as
+// for charges, and for a release under the reservation's id;
+// FailNextReservationLookups is FailNextLookups for the inventory.
 package sim

@@ -121,3 +121,68 @@ func FuzzListQuery(f *testing.F) {
 		}
 	})
 }
+
+// FuzzReservationRequest checks that the reservation decoder never panics
+// and that whatever it accepts is a reservation the inventory can hold.
+func FuzzReservationRequest(f *testing.F) {
+	for _, seed := range []string{
+		`{"sku":"sku-tea","quantity":2,"reference":"op"}`,
+		`{"sku":"sku-tea","quantity":0}`,
+		`{"sku":"sku-tea","quantity":1e2}`,
+		`{"sku":"sku-tea","quantity":9223372036854775808}`,
+		`{"sku":"a,b","quantity":1}`,
+		`{"sku":"","quantity":1}`,
+		`{"sku":"x","quantity":1} trailing`,
+		`null`, `[]`, ``, `{`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		req, err := decodeReservationRequest(body)
+		if err != nil {
+			if req != (reservationRequest{}) {
+				t.Errorf("error %v came with a non-zero request %+v", err, req)
+			}
+			return
+		}
+		if req.Quantity < 1 || req.Quantity > maxQuantity {
+			t.Errorf("accepted quantity %d", req.Quantity)
+		}
+		if validateSKU(req.SKU) != nil {
+			t.Errorf("accepted sku %q", req.SKU)
+		}
+		if len(req.Reference) > maxReferenceLen {
+			t.Errorf("accepted reference of %d bytes", len(req.Reference))
+		}
+	})
+}
+
+// FuzzStockQuery checks that the GET /stock query parser never panics and
+// that what it accepts is a bounded list of distinct, valid SKUs.
+func FuzzStockQuery(f *testing.F) {
+	for _, seed := range []string{
+		"", "skus=a", "skus=a,b,a", "skus=", "skus=a,,b", "sku=a", "skus=a&skus=b",
+		"skus=%2C", "skus=%zz", "skus=a%20b",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		skus, err := parseStockQuery(raw)
+		if err != nil {
+			if skus != nil {
+				t.Errorf("error %v came with skus %q", err, skus)
+			}
+			return
+		}
+		if len(skus) > maxStockSKUs {
+			t.Errorf("accepted %d skus", len(skus))
+		}
+		seen := map[string]bool{}
+		for _, sku := range skus {
+			if validateSKU(sku) != nil || seen[sku] {
+				t.Errorf("accepted sku %q (repeated: %v)", sku, seen[sku])
+			}
+			seen[sku] = true
+		}
+	})
+}

@@ -11,14 +11,16 @@ type hold struct {
 	held int
 }
 
-// Hold makes the simulator keep back its answers to charges and lookups
-// under key until Release(key), or until the client gives up. An answer
+// Hold makes the simulator keep back its answers to charges, reservations
+// and their lookups under key, and to releases of the reservation whose id
+// is key, until Release(key), or until the client gives up. An answer
 // is held only once everything its request does has been recorded: the
-// call or lookup counted, a charge made or replayed, a key closed, chaos
-// applied. So a test can keep a call in flight for exactly as long as it
-// needs (the call is still out while it acts), or time a client out at
-// the moment the provider has acted (see Held), without a latency that
-// races a deadline. It is a Go hook for tests only, like
+// call or lookup counted, a charge or reservation made or replayed, a
+// release given back, a key closed, chaos applied. So a test can keep a
+// call in flight for exactly as long as it needs (the call is still out
+// while it acts), or time a client out at the moment the downstream has
+// acted (see Held), without a latency that races a deadline. Charge and
+// reservation keys share the holds: a key used for both is held for both. It is a Go hook for tests only, like
 // FailNextLookups; the HTTP contract has no hold. Holding a key already
 // held changes nothing.
 func (s *Sim) Hold(key string) {

@@ -181,7 +181,7 @@ func (s *Sim) TotalRefunds() int {
 	return s.refunded
 }
 
-// FailNextLookups makes the next n lookups answer 503 whatever the chaos
+// FailNextLookups makes the next n charge lookups answer 503 whatever the chaos
 // settings, so a test can fail exactly the lookups it means to. It is a Go
 // hook for tests only; the HTTP control API stays the way to inject
 // chaos into a running simulator.
@@ -191,16 +191,18 @@ func (s *Sim) FailNextLookups(n int) {
 	s.failNext = max(n, 0)
 }
 
-// Reset turns all chaos off, releases every hold and forgets every key,
-// charge and refund. A request in flight during Reset completes against
+// Reset turns all chaos off, for both dependencies, releases every hold,
+// forgets every key, charge, refund and reservation, and puts the stock
+// back to Config.Stock. A request in flight during Reset completes against
 // the forgotten entry and is not counted.
 func (s *Sim) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.chaos = Chaos{}
-	s.flapStart = s.now()
+	s.pay.resetLocked(s.now())
+	s.inv.resetLocked(s.now())
 	s.releaseAllLocked()
 	s.clearLocked()
+	s.clearInventoryLocked()
 }
 
 func (s *Sim) clearLocked() {

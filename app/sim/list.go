@@ -43,8 +43,8 @@ func (s *Sim) handleList(w http.ResponseWriter, r *http.Request) {
 func (s *Sim) list(q listQuery) (answer, time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	latency := s.chaos.Latency
-	if ans, failed := s.chaosFailureLocked(); failed {
+	latency := s.pay.chaos.Latency
+	if ans, failed := s.chaosFailureLocked(&s.pay); failed {
 		return ans, latency
 	}
 

@@ -41,13 +41,13 @@ func (s *Sim) lookup(key string) (answer, time.Duration) {
 	e := s.enterLocked(key)
 	e.lookups++
 	s.lookups++
-	latency := s.chaos.Latency
+	latency := s.pay.chaos.Latency
 	if s.failNext > 0 {
 		s.failNext--
 		s.mu.Unlock()
 		return unavailable("simulated lookup failure"), latency
 	}
-	if ans, failed := s.chaosFailureLocked(); failed {
+	if ans, failed := s.chaosFailureLocked(&s.pay); failed {
 		s.mu.Unlock()
 		return ans, latency
 	}

@@ -49,8 +49,8 @@ func (s *Sim) handleRefund(w http.ResponseWriter, r *http.Request) {
 func (s *Sim) refund(id, key string) (answer, time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	latency := s.chaos.Latency
-	if ans, failed := s.chaosFailureLocked(); failed {
+	latency := s.pay.chaos.Latency
+	if ans, failed := s.chaosFailureLocked(&s.pay); failed {
 		return ans, latency
 	}
 	if prev := s.refunds[key]; prev != nil {

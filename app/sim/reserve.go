@@ -1,0 +1,118 @@
+package sim
+
+import (
+	"net/http"
+	"time"
+)
+
+// reservationResponse is the body of a 200 reservation answer, and of a
+// 200 lookup of a reservation (with its status now).
+type reservationResponse struct {
+	ID        string `json:"id"`
+	Status    string `json:"status"` // reserved | released
+	SKU       string `json:"sku"`
+	Quantity  int    `json:"quantity"`
+	Reference string `json:"reference"`
+}
+
+// outOfStockResponse is the body of a 409 out-of-stock answer, and of a
+// 200 lookup of a key first answered so.
+type outOfStockResponse struct {
+	Status    string `json:"status"` // out_of_stock
+	Available int    `json:"available"`
+	SKU       string `json:"sku,omitempty"`
+	Quantity  int    `json:"quantity,omitempty"`
+}
+
+func (s *Sim) handleReserve(w http.ResponseWriter, r *http.Request) {
+	key := r.Header.Get("Idempotency-Key")
+	if err := validateKey(key); err != nil {
+		writeProblem(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	body, ok := readBody(w, r)
+	if !ok {
+		return
+	}
+	req, err := decodeReservationRequest(body)
+	if err != nil {
+		writeProblem(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	ans, latency := s.reserve(key, req)
+	// As for charges: the stock is held before the answer is delayed, so
+	// a client that gave up may have reserved.
+	s.awaitRelease(r.Context(), key)
+	sleep(r.Context(), latency)
+	writeAnswer(w, ans)
+}
+
+// reserve runs one valid reservation request through the inventory's
+// chaos and the stock, and returns the answer plus the latency to add.
+//
+// Ordering, as for a charge: counted as a call; 503 with no effect when
+// down or on an error_rate draw; then, holding the key's lock, the stored
+// answer replayed, or 409 key_closed if a lookup closed the key, or — under
+// Sim.mu, so stock never goes negative however many keys race — 422 for an
+// SKU the inventory does not know (not stored: nothing was decided), 409
+// out_of_stock when the quantity exceeds the stock or a decline_rate draw
+// says so, else the stock taken and the reservation recorded. Out of stock
+// is stored as the key's answer like a reservation: it is a business
+// answer, and a repeated key must not reserve what its first request
+// could not.
+func (s *Sim) reserve(key string, req reservationRequest) (answer, time.Duration) {
+	inv := &s.inventory
+	s.mu.Lock()
+	e := inv.enterLocked(key)
+	e.calls++
+	inv.calls++
+	latency := s.inv.chaos.Latency
+	if ans, failed := s.chaosFailureLocked(&s.inv); failed {
+		s.mu.Unlock()
+		return ans, latency
+	}
+	s.mu.Unlock()
+
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.answer != nil {
+		return *e.answer, latency
+	}
+	if e.closed {
+		return answer{status: http.StatusConflict, body: keyClosedBody}, latency
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// After a Reset the entry is orphaned: its answer is still given, but
+	// it must not take the new generation's stock or show in its counts.
+	current := inv.entries[key] == e
+	avail, known := inv.stock[req.SKU]
+	if !known {
+		return problemAnswer(http.StatusUnprocessableEntity, "unknown sku "+clip(req.SKU)), latency
+	}
+	if req.Quantity > avail || (s.inv.chaos.DeclineRate > 0 && s.rand() < s.inv.chaos.DeclineRate) {
+		e.outOfStock, e.available = true, avail
+		if current {
+			inv.outOfStock++
+		}
+		e.answer = &answer{status: http.StatusConflict, body: mustJSON(outOfStockResponse{
+			Status: StatusOutOfStock, Available: avail, SKU: req.SKU, Quantity: req.Quantity,
+		})}
+		return *e.answer, latency
+	}
+	rec := &reservation{id: newReservationID(), key: key, sku: req.SKU, quantity: req.Quantity, reference: req.Reference}
+	e.res = rec
+	if current {
+		inv.stock[req.SKU] = avail - req.Quantity
+		e.effects++
+		inv.reservations++
+		inv.seq++
+		rec.seq = inv.seq
+		inv.byID[rec.id] = rec
+	}
+	e.answer = &answer{status: http.StatusOK, body: mustJSON(reservationResponse{
+		ID: rec.id, Status: StatusReserved, SKU: rec.sku, Quantity: rec.quantity, Reference: rec.reference,
+	})}
+	return *e.answer, latency
+}
