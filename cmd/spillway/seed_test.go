@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spillway/spillway/app/sim"
 	"github.com/spillway/spillway/db"
 	"github.com/spillway/spillway/db/dbtest"
 )
@@ -43,5 +44,27 @@ func TestSeedAddsTheDemoCatalogOnce(t *testing.T) {
 	}
 	if err := run(ctx, []string{"seed", "now"}, getenv, &out, &errb); err == nil {
 		t.Fatal("seed took an argument")
+	}
+}
+
+// The demo catalog and the simulator's inventory name the same products,
+// so every product `make run` offers can be reserved.
+func TestDemoCatalogMatchesTheSimulatorsStock(t *testing.T) {
+	t.Parallel()
+	all, err := demoProducts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stock := sim.DefaultStock()
+	for _, p := range all {
+		if _, ok := stock[p.SKU]; !ok {
+			t.Errorf("%s is in the catalog but not in the simulator's stock", p.SKU)
+		}
+		if err := p.Validate(); err != nil {
+			t.Errorf("%s: %v", p.SKU, err)
+		}
+	}
+	if len(all) != len(stock) {
+		t.Errorf("catalog has %d products, the simulator stocks %d", len(all), len(stock))
 	}
 }
