@@ -18,9 +18,12 @@ type Config struct {
 	DatabaseURL string // empty: a project-local cluster under .data/
 	Addr        string // SPILLWAY_ADDR
 
-	PaymentProvider     string // sim | http | stripe
-	PaymentProviderURL  string
-	SimAddr             string // where the in-process simulator listens
+	PaymentProvider    string // sim | http | stripe
+	PaymentProviderURL string
+	SimAddr            string // where the in-process simulator listens
+	// InventoryURL is the inventory dependency's base URL (INVENTORY_URL);
+	// empty with PAYMENT_PROVIDER=sim means the embedded simulator's.
+	InventoryURL        string
 	StripeAPIBase       string
 	StripeSecretKey     string
 	StripePaymentMethod string
@@ -110,6 +113,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		PaymentProvider:     l.oneOf("PAYMENT_PROVIDER", ProviderSim, ProviderSim, ProviderHTTP, ProviderStripe),
 		PaymentProviderURL:  l.str("PAYMENT_PROVIDER_URL", ""),
 		SimAddr:             l.addr("SIM_ADDR", "127.0.0.1:8081"),
+		InventoryURL:        l.str("INVENTORY_URL", ""),
 		StripeAPIBase:       l.str("STRIPE_API_BASE", ""),
 		StripeSecretKey:     l.str("STRIPE_SECRET_KEY", ""),
 		StripePaymentMethod: l.str("STRIPE_PAYMENT_METHOD", "pm_card_visa"),
@@ -196,6 +200,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		l.fail("OFFPEAK_WINDOW/OFFPEAK_TZ", err.Error())
 	} else {
 		c.Offpeak = w
+	}
+	if c.InventoryURL != "" && !isHTTPURL(c.InventoryURL) {
+		l.fail("INVENTORY_URL", "must be an absolute http or https URL")
 	}
 	if c.PublicURL == "" {
 		c.PublicURL = "http://" + c.Addr

@@ -150,6 +150,25 @@ func TestServeWalkthrough(t *testing.T) {
 	if eff["effects"] != 1.0 {
 		t.Fatalf("simulator effects for %s: %v, want 1", id, eff)
 	}
+
+	// The embedded simulator serves the inventory beside the payments, and
+	// the demo catalog's products are stocked there.
+	if status, stock, _ := call(t, "GET", sim+"/inventory/stock/sku-tea", "", ""); status != http.StatusOK || stock["sku"] != "sku-tea" {
+		t.Fatalf("inventory stock: %d %v", status, stock)
+	}
+	if b := printedLine(&stdout, "simulator on"); !strings.Contains(b, "inventory under /inventory") {
+		t.Fatalf("start-up does not say where the inventory is: %q", b)
+	}
+}
+
+// printedLine is the first line of out containing prefix.
+func printedLine(out interface{ String() string }, prefix string) string {
+	for _, l := range strings.Split(out.String(), "\n") {
+		if strings.Contains(l, prefix) {
+			return l
+		}
+	}
+	return ""
 }
 
 func TestBadConfigStopsStartupNamingTheVariable(t *testing.T) {

@@ -48,7 +48,7 @@ func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io
 		return err
 	}
 	if a := svc.SimAddr(); a != nil {
-		fmt.Fprintf(stdout, "simulator on http://%s (chaos: PUT /control)\n", a)
+		fmt.Fprintf(stdout, "simulator on http://%s (payments; inventory under %s; chaos: PUT /control, /control/inventory)\n", a, sim.InventoryPath)
 	}
 	if a := svc.APIAddr(); a != nil {
 		fmt.Fprintf(stdout, "spillway serving on http://%s (provider %s, deadline %s)\n", a, cfg.PaymentProvider, cfg.Dep(app.DepPayment).Deadline)

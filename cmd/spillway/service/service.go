@@ -65,6 +65,9 @@ type Config struct {
 	// replaces it again for the workers (a test makes their calls, not the
 	// runner's, time out).
 	Provider, JobProvider app.PaymentProvider
+	// Inventory replaces the inventory App names (INVENTORY_URL, or the
+	// embedded simulator's).
+	Inventory app.InventoryService
 	// Senders and CheckCallback replace the notification senders App
 	// configures and the check of callback URLs at request time.
 	Senders       *jobs.Senders
@@ -96,6 +99,7 @@ type Service struct {
 	pool        *pgxpool.Pool
 	breakerPool *pgxpool.Pool
 	provider    app.PaymentProvider
+	inventory   app.InventoryService // nil: none configured
 	registry    *prometheus.Registry
 	breakers    *app.Breakers
 	river       *river.Client[pgx.Tx]
@@ -162,6 +166,17 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 		}
 		if s.provider, err = newProvider(ac); err != nil {
 			return nil, err
+		}
+	}
+	if s.inventory = cfg.Inventory; s.inventory == nil {
+		url := ac.InventoryURL
+		if url == "" && s.simLn != nil {
+			url = "http://" + s.simLn.Addr().String() + sim.InventoryPath
+		}
+		if url != "" {
+			if s.inventory, err = provider.NewInventoryHTTP(provider.InventoryHTTPConfig{BaseURL: url}); err != nil {
+				return nil, fmt.Errorf("INVENTORY_URL: %w", err)
+			}
 		}
 	}
 
@@ -470,14 +485,15 @@ func addr(ln net.Listener) net.Addr {
 
 // Pool is the request and worker pool; Breakers, River, Provider, Runner
 // and Instance are what the service built. Tests reach through them.
-func (s *Service) Pool() *pgxpool.Pool           { return s.pool }
-func (s *Service) Breakers() *app.Breakers       { return s.breakers }
-func (s *Service) River() *river.Client[pgx.Tx]  { return s.river }
-func (s *Service) Provider() app.PaymentProvider { return s.provider }
-func (s *Service) Runner() *app.Runner           { return s.runner }
-func (s *Service) Backlog() *app.BacklogBounds   { return s.backlog }
-func (s *Service) Instance() string              { return s.instance }
-func (s *Service) Metrics() prometheus.Gatherer  { return s.registry }
+func (s *Service) Pool() *pgxpool.Pool             { return s.pool }
+func (s *Service) Breakers() *app.Breakers         { return s.breakers }
+func (s *Service) River() *river.Client[pgx.Tx]    { return s.river }
+func (s *Service) Provider() app.PaymentProvider   { return s.provider }
+func (s *Service) Runner() *app.Runner             { return s.runner }
+func (s *Service) Backlog() *app.BacklogBounds     { return s.backlog }
+func (s *Service) Inventory() app.InventoryService { return s.inventory }
+func (s *Service) Instance() string                { return s.instance }
+func (s *Service) Metrics() prometheus.Gatherer    { return s.registry }
 
 // checkConnLimit refuses to start when this instance's connections could
 // exceed what the server allows: better a clear message now than

@@ -98,11 +98,13 @@ type Product struct {
 	Pool     *pgxpool.Pool
 	Sim      *sim.Sim
 	Provider app.PaymentProvider // the simulator's, without the test's timeouts
-	River    *river.Client[pgx.Tx]
-	Breakers *app.Breakers
-	URL      string
-	dbURL    string
-	o        Options
+	// Inventory is the simulator's inventory, called as the product calls it.
+	Inventory app.InventoryService
+	River     *river.Client[pgx.Tx]
+	Breakers  *app.Breakers
+	URL       string
+	dbURL     string
+	o         Options
 }
 
 // New starts the product for t and stops it when t ends.
@@ -116,7 +118,11 @@ func New(t *testing.T, o Options) *Product {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &Product{T: t, Sim: s, Provider: prov, dbURL: dbURL, o: o}
+	inv, err := provider.NewInventoryHTTP(provider.InventoryHTTPConfig{BaseURL: simSrv.URL + sim.InventoryPath})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &Product{T: t, Sim: s, Provider: prov, Inventory: inv, dbURL: dbURL, o: o}
 	svc := p.start("127.0.0.1:0", o.Workers, "api")
 	p.Service, p.Pool, p.River, p.Breakers = svc, svc.Pool(), svc.River(), svc.Breakers()
 	p.URL = "http://" + svc.APIAddr().String()
@@ -170,7 +176,7 @@ func (p *Product) start(apiAddr string, workers int, name string) *service.Servi
 		senders = &jobs.Senders{}
 	}
 	sc := service.Config{App: cfg, DatabaseURL: p.dbURL, APIAddr: apiAddr, Logger: log, RiverLogger: riverLog,
-		Provider: timeoutOnHold(p.Provider, p.Sim, o.SyncTimeoutOnHold), Senders: senders,
+		Provider: timeoutOnHold(p.Provider, p.Sim, o.SyncTimeoutOnHold), Inventory: p.Inventory, Senders: senders,
 		CheckCallback: func(context.Context, string) error { return nil }, BreakerPolicy: o.Breaker,
 		Tuning: service.Tuning{BreakerFlushEvery: 20 * time.Millisecond, BreakerPollEvery: 200 * time.Millisecond,
 			GatePollEvery: 50 * time.Millisecond, BacklogEvery: 20 * time.Millisecond, BreakerNow: o.Clock, RunnerNow: o.RunnerNow,
