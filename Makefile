@@ -34,6 +34,7 @@ test: setup
 FUZZTIME ?= 20s
 fuzz:
 	$(GO) test ./app -run '^$$' -fuzz FuzzParsePaymentRequest -fuzztime $(FUZZTIME)
+	$(GO) test ./app -run '^$$' -fuzz FuzzParseOrderRequest -fuzztime $(FUZZTIME)
 	$(GO) test ./app/sim -run '^$$' -fuzz FuzzChargeRequest -fuzztime $(FUZZTIME)
 	$(GO) test ./app/sim -run '^$$' -fuzz FuzzControlPatch -fuzztime $(FUZZTIME)
 	$(GO) test ./app/sim -run '^$$' -fuzz FuzzListQuery -fuzztime $(FUZZTIME)
