@@ -67,7 +67,9 @@ type Operation struct {
 	Attempts int    // provider calls made, sync and async
 	Priority int    // River priority the job was (or would be) inserted at
 	Payment  PaymentRequest
-	JobID    int64 // River job id when captured async
+	// Order is set for an operation of kind order: its lines and steps.
+	Order *Order
+	JobID int64 // River job id when captured async
 	// KeyGen counts the provider keys this operation has used; see
 	// ProviderKey.
 	KeyGen int
@@ -115,6 +117,9 @@ type OperationDocument struct {
 	CompletedAt *time.Time      `json:"completed_at"`
 	Result      json.RawMessage `json:"result,omitempty"`
 	Error       *OperationError `json:"error,omitempty"`
+	// Lines and Steps are an order's (kind order).
+	Lines []PricedLine   `json:"lines,omitempty"`
+	Steps []StepDocument `json:"steps,omitempty"`
 }
 
 // Document returns the operation's public representation.
@@ -137,6 +142,12 @@ func (o *Operation) Document() OperationDocument {
 	if o.CompletedAt != nil {
 		t := o.CompletedAt.UTC()
 		d.CompletedAt = &t
+	}
+	if o.Order != nil {
+		d.Lines = o.Order.Lines
+		for _, s := range o.Order.Steps {
+			d.Steps = append(d.Steps, StepDocument{Name: s.Name, Dependency: s.Dependency, Status: s.Status, Mode: s.Mode, Attempts: s.Attempts})
+		}
 	}
 	return d
 }

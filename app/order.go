@@ -28,19 +28,45 @@ const (
 
 // OrderStep is one call an order makes, with its own idempotency key.
 type OrderStep struct {
-	Name       string // reserve:<sku> or charge
-	Dependency string
-	Status     StepStatus
-	Mode       Mode
-	Attempts   int
+	Name       string     `json:"name"` // reserve:<sku> or charge
+	Dependency string     `json:"dependency"`
+	Status     StepStatus `json:"status"`
+	Mode       Mode       `json:"mode,omitempty"`
+	Attempts   int        `json:"attempts"`
 	// OutcomeUnknown: the step's latest call timed out or lost its
 	// connection after it may have been sent, so it may have taken effect.
 	// Until a lookup says what happened, nothing after it runs and nothing
 	// before it is compensated.
-	OutcomeUnknown bool
+	OutcomeUnknown bool `json:"outcome_unknown,omitempty"`
 	// Ref is the dependency's id for what the step did: a reservation's
 	// id (what a release names) or a charge's.
-	Ref string
+	Ref string `json:"ref,omitempty"`
+}
+
+// Order is what an operation of kind order carries beyond a payment's
+// fields: its priced lines and its steps. The operation's amount is the
+// lines' total.
+type Order struct {
+	Lines []PricedLine
+	Steps []OrderStep
+}
+
+// PricedLine is an order line with the catalog's price at the time the
+// order was recorded: what the customer is charged, whatever the catalog
+// says later.
+type PricedLine struct {
+	SKU       string `json:"sku"`
+	Quantity  int    `json:"quantity"`
+	UnitPrice int64  `json:"unit_price"`
+}
+
+// StepDocument is a step as clients see it (DESIGN.md, Orders).
+type StepDocument struct {
+	Name       string     `json:"name"`
+	Dependency string     `json:"dependency"`
+	Status     StepStatus `json:"status"`
+	Mode       Mode       `json:"mode,omitempty"`
+	Attempts   int        `json:"attempts"`
 }
 
 // StepCharge is the name of an order's payment step.

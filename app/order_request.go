@@ -164,3 +164,33 @@ func (o OrderRequest) Fingerprint() []byte {
 	sum := sha256.Sum256(append([]byte("order\x00"), b...))
 	return sum[:]
 }
+
+// PriceOrder prices an order's lines from the catalog (the products with
+// its SKUs, read in the transaction that records the order) and returns
+// them with the total. A SKU that is not in the catalog, or not for sale,
+// or priced in another currency than the order's, is an EINVALID error on
+// that line: nothing is recorded for such an order.
+func PriceOrder(o OrderRequest, catalog map[string]Product) ([]PricedLine, int64, error) {
+	lines := make([]PricedLine, 0, len(o.Lines))
+	var total int64
+	for i, l := range o.Lines {
+		field := fmt.Sprintf("lines[%d].sku", i)
+		p, ok := catalog[l.SKU]
+		switch {
+		case !ok:
+			return nil, 0, FieldErrorf(field, "we have no product %s", l.SKU)
+		case !p.Active:
+			return nil, 0, FieldErrorf(field, "%s is no longer for sale", l.SKU)
+		case p.Currency != o.Currency:
+			return nil, 0, FieldErrorf("currency", "%s is priced in %s, not %s", l.SKU, strings.ToUpper(p.Currency), strings.ToUpper(o.Currency))
+		}
+		// Quantities are at most MaxQuantity and prices at most MaxAmount,
+		// so the product cannot overflow; the sum is checked as it grows.
+		total += p.Price * int64(l.Quantity)
+		if total > MaxAmount {
+			return nil, 0, FieldErrorf("lines", "the order's total is more than the most we charge at once (%d)", MaxAmount)
+		}
+		lines = append(lines, PricedLine{SKU: l.SKU, Quantity: l.Quantity, UnitPrice: p.Price})
+	}
+	return lines, total, nil
+}

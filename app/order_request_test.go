@@ -131,3 +131,41 @@ func FuzzParseOrderRequest(f *testing.F) {
 		}
 	})
 }
+
+func TestPriceOrder(t *testing.T) {
+	t.Parallel()
+	catalog := map[string]app.Product{
+		"sku-tea":  {SKU: "sku-tea", Price: 450, Currency: "usd", Active: true},
+		"sku-mug":  {SKU: "sku-mug", Price: 1200, Currency: "usd", Active: true},
+		"sku-old":  {SKU: "sku-old", Price: 100, Currency: "usd", Active: false},
+		"sku-euro": {SKU: "sku-euro", Price: 100, Currency: "eur", Active: true},
+		"sku-gold": {SKU: "sku-gold", Price: app.MaxAmount / 10, Currency: "usd", Active: true},
+	}
+	order := func(lines ...app.OrderLine) app.OrderRequest { return app.OrderRequest{Lines: lines, Currency: "usd"} }
+	tests := []struct {
+		name  string
+		order app.OrderRequest
+		total int64
+		field string // "" means priced
+	}{
+		{"two lines", order(app.OrderLine{SKU: "sku-tea", Quantity: 2}, app.OrderLine{SKU: "sku-mug", Quantity: 1}), 2100, ""},
+		{"unknown sku", order(app.OrderLine{SKU: "sku-tea", Quantity: 1}, app.OrderLine{SKU: "sku-nope", Quantity: 1}), 0, "lines[1].sku"},
+		{"not for sale", order(app.OrderLine{SKU: "sku-old", Quantity: 1}), 0, "lines[0].sku"},
+		{"other currency", order(app.OrderLine{SKU: "sku-euro", Quantity: 1}), 0, "currency"},
+		{"total too large", order(app.OrderLine{SKU: "sku-gold", Quantity: 11}), 0, "lines"},
+	}
+	for _, tt := range tests {
+		lines, total, err := app.PriceOrder(tt.order, catalog)
+		var e *app.Error
+		switch {
+		case tt.field == "" && (err != nil || total != tt.total || len(lines) != len(tt.order.Lines)):
+			t.Errorf("%s: %v %d %v", tt.name, lines, total, err)
+		case tt.field != "" && (!errors.As(err, &e) || e.Code != app.EINVALID || e.Field != tt.field || lines != nil):
+			t.Errorf("%s: %v %v, want EINVALID on %s", tt.name, lines, err, tt.field)
+		}
+	}
+	lines, _, _ := app.PriceOrder(order(app.OrderLine{SKU: "sku-tea", Quantity: 2}), catalog)
+	if lines[0].UnitPrice != 450 {
+		t.Errorf("the line carries the catalog's price: %+v", lines[0])
+	}
+}

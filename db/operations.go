@@ -17,17 +17,19 @@ import (
 
 const operationColumns = `id, kind, status, mode, coalesce(reason, ''), attempts, priority, amount, currency,
 	coalesce(customer_email, ''), coalesce(customer_phone, ''), coalesce(description, ''), coalesce(callback_url, ''),
-	coalesce(job_id, 0), key_gen, outcome_unknown_since, attempted_at, result, error, created_at, updated_at, completed_at`
+	coalesce(job_id, 0), key_gen, outcome_unknown_since, attempted_at, result, error, created_at, updated_at, completed_at,
+	lines, steps`
 
 func scanOperation(row pgx.Row) (*app.Operation, error) {
 	var (
 		op           app.Operation
 		email, phone string
 		result, oerr []byte
+		lines, steps []byte
 	)
 	err := row.Scan(&op.ID, &op.Kind, &op.Status, &op.Mode, &op.Reason, &op.Attempts, &op.Priority,
 		&op.Payment.Amount, &op.Payment.Currency, &email, &phone, &op.Payment.Description, &op.Payment.CallbackURL,
-		&op.JobID, &op.KeyGen, &op.OutcomeUnknownSince, &op.AttemptedAt, &result, &oerr, &op.CreatedAt, &op.UpdatedAt, &op.CompletedAt)
+		&op.JobID, &op.KeyGen, &op.OutcomeUnknownSince, &op.AttemptedAt, &result, &oerr, &op.CreatedAt, &op.UpdatedAt, &op.CompletedAt, &lines, &steps)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, errNotFound
 	}
@@ -44,6 +46,15 @@ func scanOperation(row pgx.Row) (*app.Operation, error) {
 		op.Error = &app.OperationError{}
 		if err := json.Unmarshal(oerr, op.Error); err != nil {
 			return nil, fmt.Errorf("decode operation error: %w", err)
+		}
+	}
+	if lines != nil || steps != nil {
+		op.Order = &app.Order{}
+		if err := json.Unmarshal(lines, &op.Order.Lines); err != nil {
+			return nil, fmt.Errorf("decode order lines: %w", err)
+		}
+		if err := json.Unmarshal(steps, &op.Order.Steps); err != nil {
+			return nil, fmt.Errorf("decode order steps: %w", err)
 		}
 	}
 	return &op, nil
@@ -89,9 +100,9 @@ func RecordTx(ctx context.Context, tx pgx.Tx, op *app.Operation, rec *app.Idempo
 const insertOperation = `
 	INSERT INTO operations (id, kind, status, mode, reason, attempts, priority, amount, currency,
 		customer_email, customer_phone, description, callback_url, job_id, result, error,
-		created_at, updated_at, completed_at, key_gen, outcome_unknown_since, attempted_at)
+		created_at, updated_at, completed_at, key_gen, outcome_unknown_since, attempted_at, lines, steps)
 	VALUES ($1, $2, $3, $4, nullif($5, ''), $6, $7, $8, $9, nullif($10, ''), nullif($11, ''),
-		nullif($12, ''), nullif($13, ''), nullif($14, 0), $15, $16, $17, $18, $19, $20, $21, $22)
+		nullif($12, ''), nullif($13, ''), nullif($14, 0), $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)
 	ON CONFLICT (id) DO NOTHING`
 
 func insertOperationArgs(op *app.Operation) []any {
@@ -101,7 +112,8 @@ func insertOperationArgs(op *app.Operation) []any {
 	}
 	return []any{op.ID, op.Kind, op.Status, op.Mode, op.Reason, op.Attempts, op.Priority, op.Payment.Amount,
 		op.Payment.Currency, email, phone, op.Payment.Description, op.Payment.CallbackURL, op.JobID,
-		nullJSON(op.Result), errorJSON(op.Error), op.CreatedAt, op.UpdatedAt, op.CompletedAt, op.KeyGen, op.OutcomeUnknownSince, op.AttemptedAt}
+		nullJSON(op.Result), errorJSON(op.Error), op.CreatedAt, op.UpdatedAt, op.CompletedAt, op.KeyGen, op.OutcomeUnknownSince, op.AttemptedAt,
+		orderLinesJSON(op.Order), orderStepsJSON(op.Order)}
 }
 
 // UpdateOpenOperation writes op's mutable fields unless the stored
@@ -117,10 +129,10 @@ func ReviseOperation(ctx context.Context, q Querier, op *app.Operation, from []a
 	tag, err := q.Exec(ctx, `
 		UPDATE operations SET status = $2, mode = $3, reason = nullif($4, ''), attempts = $5,
 			job_id = nullif($6, 0), result = $7, error = $8, updated_at = $9, completed_at = $10,
-			key_gen = $11, outcome_unknown_since = $12, attempted_at = $13
+			key_gen = $11, outcome_unknown_since = $12, attempted_at = $13, steps = coalesce($15, steps)
 		WHERE id = $1 AND status = ANY($14)`, op.ID, op.Status, op.Mode, op.Reason, op.Attempts, op.JobID,
 		nullJSON(op.Result), errorJSON(op.Error), op.UpdatedAt, op.CompletedAt, op.KeyGen, op.OutcomeUnknownSince,
-		op.AttemptedAt, from)
+		op.AttemptedAt, from, orderStepsJSON(op.Order))
 	if err != nil {
 		return false, fmt.Errorf("update operation: %w", err)
 	}
@@ -191,6 +203,25 @@ func nullJSON(b json.RawMessage) []byte {
 	if len(b) == 0 {
 		return nil
 	}
+	return b
+}
+
+// orderLinesJSON and orderStepsJSON are an order's lines and steps as
+// stored; nil for an operation that is no order. The lines never change
+// after the order is recorded; the steps change with every call.
+func orderLinesJSON(o *app.Order) []byte {
+	if o == nil {
+		return nil
+	}
+	b, _ := json.Marshal(o.Lines) // plain fields: cannot fail
+	return b
+}
+
+func orderStepsJSON(o *app.Order) []byte {
+	if o == nil {
+		return nil
+	}
+	b, _ := json.Marshal(o.Steps)
 	return b
 }
 
