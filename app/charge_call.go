@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 )
@@ -44,20 +43,12 @@ type ChargeCall struct {
 // provider's to say (OutcomeUnknown): it knows whether the request was
 // sent.
 func (c *ChargeCaller) Call(ctx context.Context, op *Operation, permit *Permit, timeout time.Duration) ChargeCall {
-	start := time.Now()
-	callCtx, cancel := context.WithTimeout(ctx, timeout)
-	res, err := c.Provider.Charge(callCtx, op.ChargeRequest())
-	pe := ClassifyProviderError(callCtx, err)
-	// Not the call's deadline, not the provider: our own cancel.
-	cut := pe != nil && errors.Is(ctx.Err(), context.Canceled) && pe.StatusCode == 0
-	cancel()
-	elapsed := time.Since(start)
-	if cut {
-		permit.Release()
-	} else {
-		permit.Done(pe.Fault(), elapsed)
-	}
-	c.Metrics.Called(c.Dependency, c.Path, elapsed.Seconds(), pe)
+	var res ChargeResult
+	pe, elapsed := guardedCall(ctx, permit, timeout, c.Metrics, c.Dependency, c.Path, func(ctx context.Context) error {
+		var err error
+		res, err = c.Provider.Charge(ctx, op.ChargeRequest())
+		return err
+	})
 	if pe == nil && !res.Matches(op.Payment.Amount, op.Payment.Currency) {
 		pe = &ProviderError{Kind: FaultConflict,
 			Err: fmt.Errorf("the provider holds a charge of %d %s under this key", res.Amount, res.Currency)}

@@ -3,6 +3,7 @@ package app
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 )
@@ -38,6 +39,10 @@ type OrderStep struct {
 	// Until a lookup says what happened, nothing after it runs and nothing
 	// before it is compensated.
 	OutcomeUnknown bool `json:"outcome_unknown,omitempty"`
+	// AttemptedAt is when the step's latest call started: a lookup that
+	// finds nothing and cannot close the key is believed only well after
+	// it (LookupSettle).
+	AttemptedAt *time.Time `json:"attempted_at,omitempty"`
 	// Ref is the dependency's id for what the step did: a reservation's
 	// id (what a release names) or a charge's.
 	Ref string `json:"ref,omitempty"`

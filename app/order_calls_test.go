@@ -1,0 +1,183 @@
+package app_test
+
+import (
+	"context"
+	"errors"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/spillway/spillway/app"
+	"github.com/spillway/spillway/app/apptest"
+	"github.com/spillway/spillway/app/provider"
+	"github.com/spillway/spillway/app/sim"
+)
+
+// orderRig is an order's calls against the real simulator on loopback.
+type orderRig struct {
+	sim   *sim.Sim
+	calls *app.OrderCalls
+}
+
+func newOrderRig(t *testing.T) *orderRig {
+	t.Helper()
+	s := sim.New(sim.Config{})
+	srv := httptest.NewServer(s)
+	t.Cleanup(srv.Close)
+	t.Cleanup(s.Reset) // first: answers a failed test left held are sent
+	pay, err := provider.NewHTTP(provider.HTTPConfig{BaseURL: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv, err := provider.NewInventoryHTTP(provider.InventoryHTTPConfig{BaseURL: srv.URL + sim.InventoryPath})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &orderRig{sim: s, calls: &app.OrderCalls{Inventory: inv, Payments: pay, Path: "async"}}
+}
+
+// newOrder is an order for lines at unit prices, total amount.
+func newOrder(key string, amount int64, lines ...app.PricedLine) *app.Operation {
+	var ls []app.OrderLine
+	for _, l := range lines {
+		ls = append(ls, app.OrderLine{SKU: l.SKU, Quantity: l.Quantity})
+	}
+	now := time.Now().UTC()
+	return &app.Operation{ID: app.OperationID("orders", key), Kind: app.KindOrder, Status: app.StatusProcessing,
+		Payment: app.PaymentRequest{Amount: amount, Currency: "usd"}, CreatedAt: now, UpdatedAt: now,
+		Order: &app.Order{Lines: lines, Steps: app.NewOrderSteps(ls)}}
+}
+
+// drive plays op to its end, as a worker would, with every fault retried
+// at once: the simulator's answers decide everything.
+func (r *orderRig) drive(t *testing.T, ctx context.Context, op *app.Operation) app.OrderEnding {
+	t.Helper()
+	for range 50 {
+		a := app.NextOrderAction(op.Order.Steps, false)
+		if a.Kind == app.OrderFinish {
+			return a.Ending
+		}
+		if err := r.calls.Do(ctx, op, a, 5*time.Second); err != nil {
+			var pe *app.ProviderError
+			if !errors.As(err, &pe) {
+				t.Fatalf("%s: %v", a, err)
+			}
+		}
+	}
+	t.Fatalf("order never ended: %+v", op.Order.Steps)
+	return app.OrderEnding{}
+}
+
+func TestOrderCallsAgainstTheSimulator(t *testing.T) {
+	t.Parallel()
+	tea := app.PricedLine{SKU: "sku-tea", Quantity: 2, UnitPrice: 450}
+	mug := app.PricedLine{SKU: "sku-mug", Quantity: 1, UnitPrice: 1200}
+	soldOut := app.PricedLine{SKU: "sku-sold-out", Quantity: 1, UnitPrice: 9900}
+	ctx := context.Background()
+
+	t.Run("reserves each line once, then charges once", func(t *testing.T) {
+		t.Parallel()
+		r := newOrderRig(t)
+		op := newOrder("ok-1", 2100, tea, mug)
+		if end := r.drive(t, ctx, op); end.Status != app.StatusSucceeded {
+			t.Fatalf("ended %+v, steps %+v", end, op.Order.Steps)
+		}
+		for _, s := range op.Order.Steps {
+			key := app.StepKey(op.ID, s.Name)
+			effects := r.sim.Effects(key)
+			if s.IsReserve() {
+				effects = r.sim.InventoryEffects(key)
+			}
+			if effects != 1 || s.Status != app.StepSucceeded || s.Ref == "" {
+				t.Errorf("step %s: %+v, %d effects", s.Name, s, effects)
+			}
+		}
+		if left, _ := r.sim.Available("sku-tea"); left != 998 {
+			t.Errorf("tea left %d, want 998", left)
+		}
+	})
+
+	t.Run("out of stock: declined, the earlier line released, nothing charged", func(t *testing.T) {
+		t.Parallel()
+		r := newOrderRig(t)
+		op := newOrder("oos-1", 10800, tea, soldOut)
+		end := r.drive(t, ctx, op)
+		if end.Status != app.StatusDeclined || end.Code != "out_of_stock" {
+			t.Fatalf("ended %+v", end)
+		}
+		if r.sim.Effects(app.StepKey(op.ID, app.StepCharge)) != 0 || r.sim.Calls(app.StepKey(op.ID, app.StepCharge)) != 0 {
+			t.Fatal("an out-of-stock order called the payment provider")
+		}
+		ref := op.Order.Steps[0].Ref
+		if op.Order.Steps[0].Status != app.StepReleased || r.sim.Releases(ref) != 1 {
+			t.Fatalf("tea: %+v, released %d times", op.Order.Steps[0], r.sim.Releases(ref))
+		}
+		if left, _ := r.sim.Available("sku-tea"); left != 1000 {
+			t.Errorf("tea left %d, want all 1000 back", left)
+		}
+	})
+
+	t.Run("declined charge: every reservation released once", func(t *testing.T) {
+		t.Parallel()
+		r := newOrderRig(t)
+		op := newOrder("dec-1", 1002, app.PricedLine{SKU: "sku-tea", Quantity: 1, UnitPrice: 1002}) // ends in 02: declined
+		if end := r.drive(t, ctx, op); end.Status != app.StatusDeclined || end.Code != "declined" {
+			t.Fatalf("ended %+v, steps %+v", end, op.Order.Steps)
+		}
+		if ref := op.Order.Steps[0].Ref; r.sim.Releases(ref) != 1 {
+			t.Fatalf("released %d times", r.sim.Releases(ref))
+		}
+	})
+
+	t.Run("inventory down: a fault, the step waits, nothing happens", func(t *testing.T) {
+		t.Parallel()
+		r := newOrderRig(t)
+		r.sim.SetInventoryChaos(sim.Chaos{Down: true})
+		op := newOrder("down-1", 900, tea)
+		a := app.NextOrderAction(op.Order.Steps, false)
+		err := r.calls.Do(ctx, op, a, 5*time.Second)
+		var pe *app.ProviderError
+		if !errors.As(err, &pe) || op.Order.Steps[0].Status != app.StepPending || op.Order.Steps[0].OutcomeUnknown {
+			t.Fatalf("%v, step %+v; want a fault and the step still pending", err, op.Order.Steps[0])
+		}
+		r.sim.SetInventoryChaos(sim.Chaos{})
+		if end := r.drive(t, ctx, op); end.Status != app.StatusSucceeded {
+			t.Fatalf("after recovery: %+v", end)
+		}
+		if n := r.sim.InventoryEffects(app.StepKey(op.ID, op.Order.Steps[0].Name)); n != 1 {
+			t.Fatalf("reserved %d times", n)
+		}
+	})
+
+	t.Run("a reservation whose answer is lost is looked up, never made twice", func(t *testing.T) {
+		t.Parallel()
+		r := newOrderRig(t)
+		op := newOrder("lost-1", 900, tea)
+		key := app.StepKey(op.ID, op.Order.Steps[0].Name)
+		r.sim.Hold(key)
+		// The call's deadline passes once the simulator holds its answer:
+		// the reservation was made, the caller did not hear.
+		cctx, expire := apptest.ExpiringContext()
+		go func() {
+			// Bounded, so a regression fails the test instead of hanging it.
+			for end := time.Now().Add(apptest.Patience); r.sim.Held(key) == 0 && time.Now().Before(end); {
+				time.Sleep(time.Millisecond)
+			}
+			expire()
+		}()
+		err := r.calls.Do(cctx, op, app.NextOrderAction(op.Order.Steps, false), 5*time.Second)
+		r.sim.Release(key)
+		if err == nil || !op.Order.Steps[0].OutcomeUnknown {
+			t.Fatalf("%v, step %+v; want an unknown outcome", err, op.Order.Steps[0])
+		}
+		if a := app.NextOrderAction(op.Order.Steps, false); a.Kind != app.OrderLookUp {
+			t.Fatalf("next %s, want a lookup", a)
+		}
+		if end := r.drive(t, ctx, op); end.Status != app.StatusSucceeded {
+			t.Fatalf("ended %+v", end)
+		}
+		if n := r.sim.InventoryEffects(key); n != 1 || op.Order.Steps[0].Ref != r.sim.ReservationID(key) {
+			t.Fatalf("reserved %d times, step %+v", n, op.Order.Steps[0])
+		}
+	})
+}
