@@ -55,3 +55,9 @@ func (a *Admission) InUse() int {
 	defer a.mu.Unlock()
 	return a.inUse
 }
+
+// Limit is how many slots there are.
+func (a *Admission) Limit() int { return a.limit }
+
+// Reserved is how many of them only high-value work may take.
+func (a *Admission) Reserved() int { return a.reserved }

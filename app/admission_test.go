@@ -30,6 +30,9 @@ func TestAdmissionShedsLowPriorityFirst(t *testing.T) {
 		for a.TryAcquire(true) {
 			high++
 		}
+		if a.Limit() != tt.limit || a.Reserved() != tt.highValue {
+			t.Errorf("limit %d reserved %d: reports %d slots, %d reserved", tt.limit, tt.reserved, a.Limit(), a.Reserved())
+		}
 		if ordinary != tt.ordinary || high != tt.highValue || a.InUse() != tt.limit {
 			t.Errorf("limit %d reserved %d: admitted %d ordinary and %d high-value (%d in use), want %d and %d",
 				tt.limit, tt.reserved, ordinary, high, a.InUse(), tt.ordinary, tt.highValue)

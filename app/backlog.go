@@ -117,6 +117,29 @@ func (b *BacklogBounds) Last(dependency string) (Backlog, bool) {
 	return bl, ok
 }
 
+// Bound is the dependency's configured bound.
+func (b *BacklogBounds) Bound(dependency string) (BacklogBound, bool) {
+	if b == nil {
+		return BacklogBound{}, false
+	}
+	x, ok := b.bounds[dependency]
+	return x, ok
+}
+
+// Exceeded says whether bl is past the bound at now, and if so which part
+// and by how much, in words. Admit refuses exactly when it says so; the
+// admin overview shows the same verdict.
+func (x BacklogBound) Exceeded(bl Backlog, now time.Time) (why string, over bool) {
+	switch {
+	case x.MaxJobs > 0 && bl.Jobs >= x.MaxJobs:
+		return fmt.Sprintf("%d jobs wait, the most it takes is %d", bl.Jobs, x.MaxJobs), true
+	case x.MaxAge > 0 && !bl.Oldest.IsZero() && now.Sub(bl.Oldest) >= x.MaxAge:
+		return fmt.Sprintf("its oldest job has waited %s, the longest it allows is %s",
+			now.Sub(bl.Oldest).Round(time.Second), x.MaxAge), true
+	}
+	return "", false
+}
+
 // Admit says whether a new capture for dependency may be acknowledged: nil,
 // or an EUNAVAILABLE error whose message says which bound is passed and
 // that nothing was done. A nil *BacklogBounds admits everything.
@@ -129,14 +152,8 @@ func (b *BacklogBounds) Admit(dependency string) error {
 	if !ok || !read {
 		return nil
 	}
-	var why string
-	switch {
-	case x.MaxJobs > 0 && bl.Jobs >= x.MaxJobs:
-		why = fmt.Sprintf("%d jobs wait, the most it takes is %d", bl.Jobs, x.MaxJobs)
-	case x.MaxAge > 0 && !bl.Oldest.IsZero() && b.cfg.Now().Sub(bl.Oldest) >= x.MaxAge:
-		why = fmt.Sprintf("its oldest job has waited %s, the longest it allows is %s",
-			b.cfg.Now().Sub(bl.Oldest).Round(time.Second), x.MaxAge)
-	default:
+	why, over := x.Exceeded(bl, b.cfg.Now())
+	if !over {
 		return nil
 	}
 	b.cfg.Metrics.backlogRefused(dependency)

@@ -110,6 +110,10 @@ func NewRunner(cfg RunnerConfig) (*Runner, error) {
 		charge: ChargeCaller{Provider: cfg.Provider, Dependency: cfg.Dependency, Path: "sync", Metrics: cfg.Metrics}}, nil
 }
 
+// Admission is the bulkhead in front of the runner's sync calls, for the
+// pages that show it.
+func (r *Runner) Admission() *Admission { return r.sync }
+
 // stamp is the time to write on the operation now.
 func (r *Runner) stamp() time.Time { return StorageTime(r.cfg.Now()) }
 

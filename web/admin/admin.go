@@ -63,6 +63,28 @@ type Config struct {
 	ReconcileAfter time.Duration
 	// OrphanRefund says whether the orphan sweep refunds what it finds.
 	OrphanRefund bool
+	// Backlog is each dependency's backlog as last read and its bound
+	// (app.BacklogBounds); nil leaves backlogs off the overview.
+	Backlog Backlogs
+	// Bulkheads are this instance's sync bulkheads by dependency (the
+	// runner's app.Admission); a dependency without one shows none.
+	Bulkheads map[string]Bulkhead
+	// HighValueAmount is HIGH_VALUE_AMOUNT, in the words about the slots
+	// the bulkhead keeps for high-value work.
+	HighValueAmount int64
+}
+
+// Backlogs reads what app.BacklogBounds holds in memory: no query.
+type Backlogs interface {
+	Last(dependency string) (app.Backlog, bool)
+	Bound(dependency string) (app.BacklogBound, bool)
+}
+
+// Bulkhead is what app.Admission says of itself.
+type Bulkhead interface {
+	InUse() int
+	Limit() int
+	Reserved() int
 }
 
 //go:embed static

@@ -57,6 +57,9 @@ type harnessOpts struct {
 	publicURL      string
 	trustedProxies []netip.Prefix
 	sessionIdle    time.Duration
+	backlog        admin.Backlogs
+	bulkheads      map[string]admin.Bulkhead
+	highValue      int64
 }
 
 // clock is a test's time for the admin UI: it moves only when the test
@@ -107,7 +110,8 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 		t.Fatal(err)
 	}
 	h, err := admin.New(admin.Config{Pool: pool, Operator: op, Logger: log,
-		Now: o.now, PublicURL: o.publicURL, TrustedProxies: o.trustedProxies})
+		Now: o.now, PublicURL: o.publicURL, TrustedProxies: o.trustedProxies,
+		Backlog: o.backlog, Bulkheads: o.bulkheads, HighValueAmount: o.highValue})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,6 +27,76 @@ type modeView struct {
 	FailureRate float64
 	SlowRate    float64
 	Policy      app.BreakerPolicy
+	// Backlog and Bulkhead are nil when not configured: not shown.
+	Backlog  *backlogView
+	Bulkhead *bulkheadView
+}
+
+// backlogView is a dependency's captured work against its bound, as the
+// admission check last read it.
+type backlogView struct {
+	Read   bool // false until the first reading
+	Jobs   int
+	Oldest time.Time
+	Age    time.Duration
+	Bound  string // "at most 100000 jobs, the oldest at most 10m00s", or "no bound"
+	Over   bool
+	Why    string // which part of the bound is passed, in words
+}
+
+func newBacklogView(x app.BacklogBound, bl app.Backlog, read bool, now time.Time) *backlogView {
+	v := &backlogView{Read: read, Jobs: bl.Jobs, Oldest: bl.Oldest, Bound: describeBound(x)}
+	if !bl.Oldest.IsZero() {
+		v.Age = max(now.Sub(bl.Oldest), 0)
+	}
+	if read {
+		v.Why, v.Over = x.Exceeded(bl, now)
+	}
+	return v
+}
+
+// oldest is the age of the oldest waiting job, to follow the count.
+func (v *backlogView) oldest() string {
+	if v.Oldest.IsZero() {
+		return ""
+	}
+	return ", the oldest captured " + fmtDuration(v.Age) + " ago"
+}
+
+func describeBound(x app.BacklogBound) string {
+	switch {
+	case x.MaxJobs > 0 && x.MaxAge > 0:
+		return fmt.Sprintf("at most %d jobs, the oldest at most %s", x.MaxJobs, fmtDuration(x.MaxAge))
+	case x.MaxJobs > 0:
+		return fmt.Sprintf("at most %d jobs, of any age", x.MaxJobs)
+	case x.MaxAge > 0:
+		return fmt.Sprintf("any number of jobs, the oldest at most %s", fmtDuration(x.MaxAge))
+	}
+	return "no bound"
+}
+
+// bulkheadView is this instance's sync bulkhead for a dependency, in words.
+type bulkheadView struct {
+	InUse, Limit, Reserved int
+	Summary                string // "4 of 16 sync slots in use on this instance; 4 kept for …"
+	Shedding               string // what happens to new work now, when it is shed; else ""
+}
+
+func newBulkheadView(b Bulkhead, highValue int64) *bulkheadView {
+	v := &bulkheadView{InUse: b.InUse(), Limit: b.Limit(), Reserved: b.Reserved()}
+	v.Summary = fmt.Sprintf("%d of %d sync slots in use on this instance; ", v.InUse, v.Limit)
+	if v.Reserved > 0 {
+		v.Summary += fmt.Sprintf("%d kept for payments ≥ %d (HIGH_VALUE_AMOUNT, minor units).", v.Reserved, highValue)
+	} else {
+		v.Summary += "none kept for high-value payments (SYNC_HIGH_VALUE_RESERVE is 0)."
+	}
+	switch {
+	case v.InUse >= v.Limit:
+		v.Shedding = "Every slot is taken: new payments are captured (overloaded) and answer 202."
+	case v.Reserved > 0 && v.InUse >= v.Limit-v.Reserved:
+		v.Shedding = fmt.Sprintf("Only payments ≥ %d call the provider now; the others are captured (overloaded) and answer 202.", highValue)
+	}
+	return v
 }
 
 // describeMode says what a breaker state means for requests, in words for
@@ -117,6 +187,15 @@ func (s *server) handleOverview(w http.ResponseWriter, r *http.Request) {
 		if m.P95, m.P95Calls, err = db.SyncLatencyP95(ctx, s.cfg.Pool, now.Add(-m.P95Over)); err != nil {
 			s.renderError(w, r, err)
 			return
+		}
+		if s.cfg.Backlog != nil {
+			if x, ok := s.cfg.Backlog.Bound(b.Name); ok {
+				bl, read := s.cfg.Backlog.Last(b.Name)
+				m.Backlog = newBacklogView(x, bl, read, now)
+			}
+		}
+		if bh := s.cfg.Bulkheads[b.Name]; bh != nil {
+			m.Bulkhead = newBulkheadView(bh, s.cfg.HighValueAmount)
 		}
 		d.Modes = append(d.Modes, m)
 	}

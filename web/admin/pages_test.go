@@ -35,6 +35,9 @@ func TestEveryPageRenders(t *testing.T) {
 			t.Errorf("overview lacks %q", want)
 		}
 	}
+	if strings.Contains(overview, "Backlog waiting") || strings.Contains(overview, "Sync bulkhead") {
+		t.Error("the overview shows a backlog or bulkhead it was not given")
+	}
 	for _, tab := range admin.JobTabs {
 		c.mustGet("/admin/jobs?tab=" + string(tab))
 	}
@@ -237,4 +240,88 @@ func TestRaisedJobIsWorkedFirst(t *testing.T) {
 	if fmt.Sprint(ran[1:]) != fmt.Sprint(older) {
 		t.Fatalf("the rest ran as %v, want %v", ran[1:], older)
 	}
+}
+
+// backlogReader is a fixed backlog per queue.
+type backlogReader map[string]app.Backlog
+
+func (r backlogReader) QueueBacklog(_ context.Context, queue string) (app.Backlog, error) {
+	return r[queue], nil
+}
+
+// Each dependency's card shows its backlog against its bound, with a
+// warning once past it, and the payment card this instance's sync
+// bulkhead in words.
+func TestOverviewShowsBacklogAndBulkhead(t *testing.T) {
+	t.Parallel()
+	clk := newClock()
+	backlog := app.NewBacklogBounds(app.BacklogConfig{
+		Reader: backlogReader{
+			app.QueuePayments:  {Jobs: 12, Oldest: clk.Now().Add(-3 * time.Minute)},
+			app.QueueInventory: {Jobs: 10, Oldest: clk.Now().Add(-5 * time.Second)},
+		},
+		Bounds: []app.BacklogBound{
+			{Dependency: app.DepPayment, Queue: app.QueuePayments, MaxJobs: 100, MaxAge: 10 * time.Minute},
+			{Dependency: app.DepInventory, Queue: app.QueueInventory, MaxJobs: 10},
+		},
+		Now: clk.Now,
+	})
+	backlog.Refresh(context.Background())
+	sync := app.NewAdmission(16, 4)
+	for range 4 {
+		sync.TryAcquire(false)
+	}
+	h := newHarness(t, harnessOpts{now: clk.Now, backlog: backlog, highValue: 100000,
+		bulkheads: map[string]admin.Bulkhead{app.DepPayment: sync}})
+	if err := h.breakers.Register(context.Background(), app.DepInventory, app.DefaultBreakerPolicy(), app.PolicyOverride{}); err != nil {
+		t.Fatal(err)
+	}
+	c := h.signedIn("look@example.com", app.RoleViewer)
+
+	page := c.mustGet("/admin/")
+	payment, inventory := card(t, page, app.DepPayment), card(t, page, app.DepInventory)
+	for _, want := range []string{
+		`<strong>12</strong> jobs`, "the oldest captured 3m00s ago", "bound: at most 100 jobs, the oldest at most 10m00s",
+		`id="bulkhead-payment"`, "4 of 16 sync slots in use on this instance; 4 kept for payments ≥ 100000 (HIGH_VALUE_AMOUNT, minor units).",
+	} {
+		if !strings.Contains(payment, want) {
+			t.Errorf("payment card lacks %q:\n%s", want, payment)
+		}
+	}
+	if strings.Contains(payment, "backlog-over") || strings.Contains(payment, `class="shedding"`) {
+		t.Errorf("payment card warns though under its bound with slots free:\n%s", payment)
+	}
+	for _, want := range []string{
+		`class="backlog-over"`, "bound: at most 10 jobs, of any age", `id="backlog-over-inventory"`,
+		"10 jobs wait, the most it takes is 10", "new captures are refused with 503",
+	} {
+		if !strings.Contains(inventory, want) {
+			t.Errorf("inventory card lacks %q:\n%s", want, inventory)
+		}
+	}
+	if strings.Contains(inventory, "Sync bulkhead") {
+		t.Error("inventory card shows a bulkhead it has none of")
+	}
+
+	// Past the ordinary slots, the card says who still calls sync; the
+	// reading is live, not cached.
+	for range 8 {
+		sync.TryAcquire(false)
+	}
+	payment = card(t, c.mustGet("/admin/"), app.DepPayment)
+	for _, want := range []string{"12 of 16 sync slots in use", "Only payments ≥ 100000 call the provider now"} {
+		if !strings.Contains(payment, want) {
+			t.Errorf("payment card under load lacks %q:\n%s", want, payment)
+		}
+	}
+}
+
+// card is the overview's section for one dependency.
+func card(t *testing.T, page, dep string) string {
+	t.Helper()
+	m := regexp.MustCompile(`(?s)<section class="card" id="dep-` + regexp.QuoteMeta(dep) + `">.*?</section>`).FindString(page)
+	if m == "" {
+		t.Fatalf("the overview has no card for %s:\n%s", dep, page)
+	}
+	return m
 }

@@ -310,6 +310,9 @@ func (s *Service) buildAPI(ctx context.Context, ac app.Config, senders *jobs.Sen
 		SecureCookies: !(host == "localhost" || (ip != nil && ip.IsLoopback())),
 		PublicURL:     ac.PublicURL, TrustedProxies: ac.TrustedProxies,
 		ReconcileAfter: ac.ReconcileAfter, OrphanRefund: ac.OrphanRefund,
+		Backlog:         s.backlog,
+		Bulkheads:       map[string]admin.Bulkhead{DependencyPayment: s.runner.Admission()},
+		HighValueAmount: ac.HighValueAmount,
 	})
 	if err != nil {
 		return err
