@@ -33,8 +33,7 @@ var keyClosedBody = []byte(`{"status":"key_closed"}`)
 
 func (s *Sim) handleCharge(w http.ResponseWriter, r *http.Request) {
 	key := r.Header.Get("Idempotency-Key")
-	if err := validateKey(key); err != nil {
-		writeProblem(w, http.StatusBadRequest, err.Error())
+	if !keyValid(w, key) {
 		return
 	}
 	body, ok := readBody(w, r)
@@ -50,9 +49,7 @@ func (s *Sim) handleCharge(w http.ResponseWriter, r *http.Request) {
 	ans, latency := s.charge(key, req)
 	// The effect (if any) is already recorded: delaying only the answer is
 	// what lets a timed-out client have caused a charge it never heard of.
-	s.awaitRelease(r.Context(), key)
-	sleep(r.Context(), latency)
-	writeAnswer(w, ans)
+	s.answerHeld(w, r, key, ans, latency)
 }
 
 // charge runs one valid charge request through chaos and the ledger and

@@ -30,12 +30,8 @@ type chargeRequest struct {
 // request has its currency lower-cased.
 func decodeChargeRequest(body []byte) (chargeRequest, error) {
 	var req chargeRequest
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(&req); err != nil {
-		return chargeRequest{}, fmt.Errorf("decode charge body: %w", err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return chargeRequest{}, errors.New("decode charge body: trailing data after JSON object")
+	if err := decodeBody(body, &req, "charge"); err != nil {
+		return chargeRequest{}, err
 	}
 	if req.Amount <= 0 {
 		return chargeRequest{}, fmt.Errorf("amount must be a positive integer in minor units, got %d", req.Amount)
@@ -61,6 +57,20 @@ func isCurrency(s string) bool {
 		}
 	}
 	return true
+}
+
+// decodeBody decodes one JSON value of a what request body into v, and
+// nothing after it. Unknown fields are ignored so the contract can grow
+// without breaking older callers.
+func decodeBody(body []byte, v any, what string) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("decode %s body: %w", what, err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return fmt.Errorf("decode %s body: trailing data after JSON object", what)
+	}
+	return nil
 }
 
 func validateKey(key string) error {

@@ -1,6 +1,10 @@
 package sim
 
-import "context"
+import (
+	"context"
+	"net/http"
+	"time"
+)
 
 // hold is a test's hold on the answers under one key.
 type hold struct {
@@ -87,4 +91,14 @@ func (s *Sim) releaseAllLocked() {
 		}
 	}
 	s.holds = make(map[string]*hold)
+}
+
+// answerHeld sends a keyed request's answer once the key is no longer held
+// and the chaos latency has passed. Whatever the request did is recorded
+// before this, so a client that gives up meanwhile may have caused an
+// effect it never heard of: the case idempotency keys exist for.
+func (s *Sim) answerHeld(w http.ResponseWriter, r *http.Request, key string, ans answer, latency time.Duration) {
+	s.awaitRelease(r.Context(), key)
+	sleep(r.Context(), latency)
+	writeAnswer(w, ans)
 }

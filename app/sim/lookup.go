@@ -21,16 +21,13 @@ var notFoundBody = []byte(`{"status":"not_found"}`)
 
 func (s *Sim) handleLookup(w http.ResponseWriter, r *http.Request) {
 	key := r.PathValue("key")
-	if err := validateKey(key); err != nil {
-		writeProblem(w, http.StatusBadRequest, err.Error())
+	if !keyValid(w, key) {
 		return
 	}
 	ans, latency := s.lookup(key)
 	// As for charges: what the lookup did (closing the key) is recorded
 	// before the delay, so a client that gives up has still closed it.
-	s.awaitRelease(r.Context(), key)
-	sleep(r.Context(), latency)
-	writeAnswer(w, ans)
+	s.answerHeld(w, r, key, ans, latency)
 }
 
 // lookup answers what happened under key. Finding nothing closes the key,

@@ -91,3 +91,12 @@ func mustJSON(v any) []byte {
 	}
 	return b
 }
+
+// keyValid answers 400 and reports false when key is not one.
+func keyValid(w http.ResponseWriter, key string) bool {
+	if err := validateKey(key); err != nil {
+		writeProblem(w, http.StatusBadRequest, err.Error())
+		return false
+	}
+	return true
+}

@@ -21,9 +21,7 @@ func (s *Sim) handleRelease(w http.ResponseWriter, r *http.Request) {
 	}
 	ans, latency := s.release(id)
 	// Held under the reservation id, the only name a release has.
-	s.awaitRelease(r.Context(), id)
-	sleep(r.Context(), latency)
-	writeAnswer(w, ans)
+	s.answerHeld(w, r, id, ans, latency)
 }
 
 // release gives a reservation's stock back, once. It runs entirely under

@@ -7,14 +7,11 @@ import (
 
 func (s *Sim) handleReservationLookup(w http.ResponseWriter, r *http.Request) {
 	key := r.PathValue("key")
-	if err := validateKey(key); err != nil {
-		writeProblem(w, http.StatusBadRequest, err.Error())
+	if !keyValid(w, key) {
 		return
 	}
 	ans, latency := s.reservationLookup(key)
-	s.awaitRelease(r.Context(), key)
-	sleep(r.Context(), latency)
-	writeAnswer(w, ans)
+	s.answerHeld(w, r, key, ans, latency)
 }
 
 // reservationLookup answers what happened under a reservation key, with

@@ -26,8 +26,7 @@ type outOfStockResponse struct {
 
 func (s *Sim) handleReserve(w http.ResponseWriter, r *http.Request) {
 	key := r.Header.Get("Idempotency-Key")
-	if err := validateKey(key); err != nil {
-		writeProblem(w, http.StatusBadRequest, err.Error())
+	if !keyValid(w, key) {
 		return
 	}
 	body, ok := readBody(w, r)
@@ -42,9 +41,7 @@ func (s *Sim) handleReserve(w http.ResponseWriter, r *http.Request) {
 	ans, latency := s.reserve(key, req)
 	// As for charges: the stock is held before the answer is delayed, so
 	// a client that gave up may have reserved.
-	s.awaitRelease(r.Context(), key)
-	sleep(r.Context(), latency)
-	writeAnswer(w, ans)
+	s.answerHeld(w, r, key, ans, latency)
 }
 
 // reserve runs one valid reservation request through the inventory's

@@ -1,11 +1,8 @@
 package sim
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 )
 
@@ -28,12 +25,8 @@ type reservationRequest struct {
 // decodeReservationRequest parses and validates a reservation body.
 func decodeReservationRequest(body []byte) (reservationRequest, error) {
 	var req reservationRequest
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(&req); err != nil {
-		return reservationRequest{}, fmt.Errorf("decode reservation body: %w", err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return reservationRequest{}, errors.New("decode reservation body: trailing data after JSON object")
+	if err := decodeBody(body, &req, "reservation"); err != nil {
+		return reservationRequest{}, err
 	}
 	if err := validateSKU(req.SKU); err != nil {
 		return reservationRequest{}, err
