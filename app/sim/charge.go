@@ -32,6 +32,16 @@ type chargeResponse struct {
 var keyClosedBody = []byte(`{"status":"key_closed"}`)
 
 func (s *Sim) handleCharge(w http.ResponseWriter, r *http.Request) {
+	serveKeyedPost(s, w, r, decodeChargeRequest, s.charge)
+}
+
+// serveKeyedPost serves a POST under an Idempotency-Key: the key and the
+// body checked (400 otherwise), the request carried out by do, and its
+// answer sent after the key's hold and the latency. The effect, if any, is
+// recorded before the answer is delayed: that is what lets a timed-out
+// client have caused an effect it never heard of.
+func serveKeyedPost[T any](s *Sim, w http.ResponseWriter, r *http.Request, decode func([]byte) (T, error),
+	do func(key string, req T) (answer, time.Duration)) {
 	key := r.Header.Get("Idempotency-Key")
 	if !keyValid(w, key) {
 		return
@@ -40,15 +50,12 @@ func (s *Sim) handleCharge(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	req, err := decodeChargeRequest(body)
+	req, err := decode(body)
 	if err != nil {
 		writeProblem(w, http.StatusBadRequest, err.Error())
 		return
 	}
-
-	ans, latency := s.charge(key, req)
-	// The effect (if any) is already recorded: delaying only the answer is
-	// what lets a timed-out client have caused a charge it never heard of.
+	ans, latency := do(key, req)
 	s.answerHeld(w, r, key, ans, latency)
 }
 

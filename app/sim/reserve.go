@@ -24,24 +24,10 @@ type outOfStockResponse struct {
 	Quantity  int    `json:"quantity,omitempty"`
 }
 
+// As for charges, the stock is held before the answer is delayed, so a
+// client that gave up may have reserved.
 func (s *Sim) handleReserve(w http.ResponseWriter, r *http.Request) {
-	key := r.Header.Get("Idempotency-Key")
-	if !keyValid(w, key) {
-		return
-	}
-	body, ok := readBody(w, r)
-	if !ok {
-		return
-	}
-	req, err := decodeReservationRequest(body)
-	if err != nil {
-		writeProblem(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	ans, latency := s.reserve(key, req)
-	// As for charges: the stock is held before the answer is delayed, so
-	// a client that gave up may have reserved.
-	s.answerHeld(w, r, key, ans, latency)
+	serveKeyedPost(s, w, r, decodeReservationRequest, s.reserve)
 }
 
 // reserve runs one valid reservation request through the inventory's
