@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -11,6 +12,8 @@ import (
 	"github.com/spillway/spillway/app/apptest"
 	"github.com/spillway/spillway/app/provider"
 	"github.com/spillway/spillway/app/sim"
+	"github.com/spillway/spillway/db"
+	"github.com/spillway/spillway/db/dbtest"
 )
 
 // orderRig is an order's calls against the real simulator on loopback.
@@ -180,4 +183,64 @@ func TestOrderCallsAgainstTheSimulator(t *testing.T) {
 			t.Fatalf("reserved %d times, step %+v", n, op.Order.Steps[0])
 		}
 	})
+}
+
+// Each step goes through its own dependency's breaker: an inventory outage
+// opens the inventory breaker only, after which reservations are not even
+// sent, while charges still go through the payment breaker, closed.
+func TestOneDependencysOutageOpensOnlyItsBreaker(t *testing.T) {
+	t.Parallel()
+	pool := dbtest.New(t)
+	clk := newClock() // held: the inventory breaker stays open until the test ends
+	bs, err := app.NewBreakers(app.BreakersConfig{Store: db.NewStore(pool), Instance: "orders", FlushEvery: 20 * time.Millisecond,
+		PollEvery: time.Hour, Now: clk.Now, Rand: func() float64 { return 0.5 }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range app.Dependencies() {
+		if err := bs.Register(context.Background(), d.Name, testPolicy(), app.PolicyOverride{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = bs.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	r := newOrderRig(t)
+	r.calls.Breakers = bs
+	r.sim.SetInventoryChaos(sim.Chaos{Down: true})
+	tea := app.PricedLine{SKU: "sku-tea", Quantity: 1, UnitPrice: 450}
+	// More failures than the policy's minimum volume, all of them faults.
+	for i := range testPolicy().MinCalls + 5 {
+		op := newOrder(fmt.Sprintf("down-%d", i), 450, tea)
+		if err := r.calls.Do(context.Background(), op, app.NextOrderAction(op.Order.Steps, false), 5*time.Second); err == nil {
+			t.Fatal("a reservation succeeded while the inventory was down")
+		}
+	}
+	apptest.WaitFor(t, "the inventory breaker to open", func() bool {
+		b, _ := bs.Get(app.DepInventory)
+		return b.State == app.BreakerOpen
+	})
+	if b, _ := bs.Get(app.DepPayment); b.State != app.BreakerClosed {
+		t.Fatalf("the payment breaker is %s after an inventory outage", b.State)
+	}
+
+	// Reservations are no longer sent.
+	op := newOrder("held-back", 450, tea)
+	if err := r.calls.Do(context.Background(), op, app.NextOrderAction(op.Order.Steps, false), 5*time.Second); !errors.Is(err, app.ErrBreakerOpen) {
+		t.Fatalf("a reservation with the inventory breaker open: %v, want ErrBreakerOpen", err)
+	}
+	if r.sim.InventoryCalls(app.StepKey(op.ID, op.Order.Steps[0].Name)) != 0 || op.Order.Steps[0].Status != app.StepPending || op.Order.Steps[0].Attempts != 0 {
+		t.Fatalf("a held-back reservation reached the inventory or was counted: %+v", op.Order.Steps[0])
+	}
+	// Charges still are.
+	paid := newOrder("paid", 450, tea)
+	paid.Order.Steps[0].Status, paid.Order.Steps[0].Ref = app.StepSucceeded, "res_x"
+	if err := r.calls.Do(context.Background(), paid, app.NextOrderAction(paid.Order.Steps, false), 5*time.Second); err != nil {
+		t.Fatalf("a charge with only the inventory breaker open: %v", err)
+	}
+	if paid.Order.Steps[1].Status != app.StepSucceeded || r.sim.Effects(app.StepKey(paid.ID, app.StepCharge)) != 1 {
+		t.Fatalf("charge step %+v", paid.Order.Steps[1])
+	}
 }
