@@ -230,3 +230,43 @@ func NewOrderSteps(lines []OrderLine) []OrderStep {
 	}
 	return append(steps, OrderStep{Name: StepCharge, Dependency: DepPayment, Status: StepPending})
 }
+
+// ApplyOrderEnding ends an order as NextOrderAction decided, once every
+// reservation it must give back has been given back.
+func (o *Operation) ApplyOrderEnding(e OrderEnding, now time.Time) {
+	o.OutcomeUnknownSince = nil
+	switch e.Status {
+	case StatusSucceeded:
+		o.Error = nil
+		o.complete(StatusSucceeded, nil, now)
+	case StatusDeclined:
+		msg := "the payment was declined; every reservation was released"
+		if e.Code == "out_of_stock" {
+			msg = "a line is out of stock; nothing was charged and every reservation was released"
+		}
+		o.Error = &OperationError{Code: e.Code, Message: msg}
+		o.complete(StatusDeclined, nil, now)
+	case StatusCancelled:
+		o.Cancel("cancelled by an operator; every reservation was released", now)
+	default:
+		o.Fail(e.Code, "a step failed for good; nothing was charged and every reservation was released", now)
+	}
+}
+
+// TrackUnknown keeps the operation's unknown-outcome mark in step with its
+// steps': set from the first step whose outcome we do not know, cleared
+// when none is left. While it is set the order may have taken effect
+// somewhere, so nothing reports it failed or cancelled (MayHaveCharged).
+func (o *Operation) TrackUnknown(now time.Time) {
+	unknown := false
+	for _, s := range o.Order.Steps {
+		unknown = unknown || s.OutcomeUnknown
+	}
+	switch {
+	case unknown && o.OutcomeUnknownSince == nil:
+		o.OutcomeUnknownSince = &now
+		o.Reason = ReasonOutcomeUnknown
+	case !unknown:
+		o.OutcomeUnknownSince = nil
+	}
+}

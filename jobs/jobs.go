@@ -23,6 +23,11 @@ import (
 type Config struct {
 	Pool     *pgxpool.Pool
 	Provider app.PaymentProvider
+	// Inventory is the inventory dependency orders reserve stock at; nil
+	// means none (orders cannot be worked).
+	Inventory app.InventoryService
+	// AsyncTimeouts bound one async call to each dependency, by name.
+	AsyncTimeouts map[string]time.Duration
 	// Breakers guards the provider; a worker consults it before calling.
 	Breakers   *app.Breakers
 	Dependency string
@@ -90,6 +95,9 @@ func NewClient(cfg Config) (*river.Client[pgx.Tx], error) {
 	if err := river.AddWorkerSafely(workers, NewPaymentWorker(cfg)); err != nil {
 		return nil, err
 	}
+	if err := river.AddWorkerSafely(workers, NewOrderWorker(cfg)); err != nil {
+		return nil, err
+	}
 	if err := river.AddWorkerSafely(workers, NewReconcileWorker(cfg)); err != nil {
 		return nil, err
 	}
@@ -121,6 +129,7 @@ func NewClient(cfg Config) (*river.Client[pgx.Tx], error) {
 		}
 		rc.Queues = map[string]river.QueueConfig{
 			app.QueuePayments:   {MaxWorkers: cfg.Workers},
+			app.QueueOrders:     {MaxWorkers: max(4, cfg.Workers/4)},
 			app.QueueDeliveries: {MaxWorkers: max(4, cfg.Workers/4)},
 			river.QueueDefault:  {MaxWorkers: 2},
 		}

@@ -265,7 +265,8 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 func (s *Service) jobsConfig(ac app.Config, senders *jobs.Senders, metrics *app.Metrics) jobs.Config {
 	pay := ac.Dep(DependencyPayment)
 	return jobs.Config{
-		Pool: s.pool, Provider: s.jobProvider(), Workers: ac.Workers, CallTimeout: pay.AsyncTimeout,
+		Pool: s.pool, Provider: s.jobProvider(), Inventory: s.inventory, AsyncTimeouts: asyncTimeouts(ac),
+		Workers: ac.Workers, CallTimeout: pay.AsyncTimeout,
 		KeyRetention: ac.PaymentKeyRetention, Stopping: s.stopping,
 		RetryBase: pay.RetryBase, RetryMax: pay.RetryMax, Logger: s.log, RiverLogger: s.cfg.RiverLogger,
 		Breakers: s.breakers, Dependency: DependencyPayment, Metrics: metrics,
@@ -277,6 +278,15 @@ func (s *Service) jobsConfig(ac app.Config, senders *jobs.Senders, metrics *app.
 		Orphans: jobs.OrphanConfig{Every: ac.OrphanSweepEvery, Refund: ac.OrphanRefund,
 			Grace: max(ac.OrphanGrace, pay.Deadline+ac.CaptureTimeout+time.Minute)},
 	}
+}
+
+// asyncTimeouts is each dependency's bound on one worker call.
+func asyncTimeouts(ac app.Config) map[string]time.Duration {
+	m := map[string]time.Duration{}
+	for _, d := range app.Dependencies() {
+		m[d.Name] = ac.Dep(d.Name).AsyncTimeout
+	}
+	return m
 }
 
 // jobProvider is the provider the workers call.
