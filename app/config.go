@@ -30,8 +30,11 @@ type Config struct {
 
 	// Deps are each declared dependency's settings, by name (see
 	// Dependencies); Dep reads one.
-	Deps            map[string]DependencySettings
-	CaptureTimeout  time.Duration
+	Deps           map[string]DependencySettings
+	CaptureTimeout time.Duration
+	// OrderDeadline bounds an order's synchronous steps together
+	// (ORDER_DEADLINE).
+	OrderDeadline   time.Duration
 	HighValueAmount int64
 
 	// DBMaxConns is every connection this instance may open: the request
@@ -118,6 +121,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		StripeSecretKey:     l.str("STRIPE_SECRET_KEY", ""),
 		StripePaymentMethod: l.str("STRIPE_PAYMENT_METHOD", "pm_card_visa"),
 		CaptureTimeout:      l.duration("CAPTURE_TIMEOUT", time.Second, time.Millisecond, time.Minute),
+		OrderDeadline:       l.duration("ORDER_DEADLINE", DefaultOrderDeadline, time.Millisecond, time.Minute),
 		HighValueAmount:     int64(l.integer("HIGH_VALUE_AMOUNT", 100000, 1, MaxAmount)),
 		DBMaxConns:          l.integer("DB_MAX_CONNS", 30, minDBConns, 1000),
 		DBMinConns:          l.integer("DB_MIN_CONNS", 4, 0, 1000),

@@ -50,6 +50,16 @@ type RunnerConfig struct {
 	// it is captured with reason overloaded instead of waiting. It must stay
 	// below the pool size, because each sync call holds a connection.
 	SyncLimit int
+	// Inventory, Catalog, OrderDeadline and DependencyDeadlines are what
+	// orders need: the inventory the lines are reserved at, the catalog
+	// they are priced from, the budget of an order's synchronous steps
+	// (zero: DefaultOrderDeadline) and each dependency's deadline for one
+	// synchronous call (a missing one: Deadline). Without Inventory orders
+	// are refused with 503.
+	Inventory           InventoryService
+	Catalog             CatalogStore
+	OrderDeadline       time.Duration
+	DependencyDeadlines map[string]time.Duration
 	// Backlog refuses captures past the dependency's backlog bound; nil
 	// means no bound.
 	Backlog *BacklogBounds
@@ -102,6 +112,12 @@ func NewRunner(cfg RunnerConfig) (*Runner, error) {
 	if cfg.CaptureTimeout <= 0 {
 		cfg.CaptureTimeout = time.Second
 	}
+	if cfg.OrderDeadline <= 0 {
+		cfg.OrderDeadline = DefaultOrderDeadline
+	}
+	if cfg.Inventory != nil && cfg.Catalog == nil {
+		return nil, errors.New("runner: Catalog is required with Inventory")
+	}
 	cfg.Now = orNow(cfg.Now)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -151,13 +167,8 @@ func (r *Runner) SubmitPayment(ctx context.Context, key string, req PaymentReque
 	pre, cancelPre := context.WithTimeout(ctx, r.cfg.CaptureTimeout)
 	defer cancelPre()
 
-	if req.CallbackURL != "" && r.cfg.CheckCallback != nil {
-		if err := r.cfg.CheckCallback(pre, req.CallbackURL); err != nil {
-			if ErrorCode(err) == EUNAVAILABLE {
-				return nil, err // a transient lookup failure: nothing was done, retry
-			}
-			return nil, &Error{Code: EINVALID, Field: "callback_url", Message: "callback_url is not an address we will call: " + err.Error(), Err: err}
-		}
+	if err := r.checkCallback(pre, req.CallbackURL); err != nil {
+		return nil, err
 	}
 	tx, err := r.cfg.Store.BeginTx(pre)
 	if err != nil {
@@ -169,25 +180,9 @@ func (r *Runner) SubmitPayment(ctx context.Context, key string, req PaymentReque
 
 	fp := req.Fingerprint()
 	id := OperationID(scopePayments, key)
-	claim, err := r.cfg.Store.ClaimKeyTx(pre, tx, scopePayments, key, id)
-	if err != nil {
-		return nil, unavailable("claim idempotency key", err)
-	}
-	switch rec := claim.Record; {
-	case !claim.Locked:
-		return nil, Errorf(ECONFLICT, "a request with this Idempotency-Key is still in flight; retry later")
-	case rec != nil && !rec.Matches(fp):
-		return nil, Errorf(EKEYREUSED, "this Idempotency-Key was already used with a different request body")
-	case rec != nil:
-		return replay(rec.Response)
-	case claim.OperationExists:
-		// The key's record expired but its operation remains: report the
-		// operation as it stands rather than charging again.
-		cur, err := r.cfg.Store.GetOperationTx(pre, tx, id)
-		if err != nil {
-			return nil, unavailable("read operation", err)
-		}
-		return &Outcome{Document: cur.Document(), Replayed: true}, nil
+	claim, answered, err := r.claim(pre, tx, scopePayments, key, id, fp)
+	if answered != nil || err != nil {
+		return answered, err
 	}
 
 	now := r.stamp()
@@ -248,6 +243,49 @@ func (r *Runner) SubmitPayment(ctx context.Context, key string, req PaymentReque
 	r.cfg.Logger.Debug("payment", "operation_id", op.ID, "status", op.Status, "mode", op.Mode,
 		"reason", op.Reason, "elapsed", time.Since(arrival))
 	return &Outcome{Document: doc, Body: body, RetryAfter: retryAfter}, nil
+}
+
+// checkCallback vets a callback URL before anything is recorded.
+func (r *Runner) checkCallback(ctx context.Context, url string) error {
+	if url == "" || r.cfg.CheckCallback == nil {
+		return nil
+	}
+	if err := r.cfg.CheckCallback(ctx, url); err != nil {
+		if ErrorCode(err) == EUNAVAILABLE {
+			return err // a transient lookup failure: nothing was done, retry
+		}
+		return &Error{Code: EINVALID, Field: "callback_url", Message: "callback_url is not an address we will call: " + err.Error(), Err: err}
+	}
+	return nil
+}
+
+// claim takes the request's idempotency key in tx. It answers the
+// request itself (answered, or an error) when the key is in flight, was
+// used for another body, or already has an answer to replay; otherwise the
+// caller goes on with the claim.
+func (r *Runner) claim(ctx context.Context, tx pgx.Tx, scope, key string, id uuid.UUID, fp []byte) (KeyClaim, *Outcome, error) {
+	claim, err := r.cfg.Store.ClaimKeyTx(ctx, tx, scope, key, id)
+	if err != nil {
+		return claim, nil, unavailable("claim idempotency key", err)
+	}
+	switch rec := claim.Record; {
+	case !claim.Locked:
+		return claim, nil, Errorf(ECONFLICT, "a request with this Idempotency-Key is still in flight; retry later")
+	case rec != nil && !rec.Matches(fp):
+		return claim, nil, Errorf(EKEYREUSED, "this Idempotency-Key was already used with a different request body")
+	case rec != nil:
+		out, err := replay(rec.Response)
+		return claim, out, err
+	case claim.OperationExists:
+		// The key's record expired but its operation remains: report the
+		// operation as it stands rather than doing it again.
+		cur, err := r.cfg.Store.GetOperationTx(ctx, tx, id)
+		if err != nil {
+			return claim, nil, unavailable("read operation", err)
+		}
+		return claim, &Outcome{Document: cur.Document(), Replayed: true}, nil
+	}
+	return claim, nil, nil
 }
 
 // attempt is one request's progress through its budget: how much of the

@@ -34,6 +34,7 @@ var (
 	_ app.OperationReader  = (*Store)(nil)
 	_ app.OperationWatcher = (*Store)(nil)
 	_ app.BacklogReader    = (*Store)(nil)
+	_ app.CatalogStore     = (*Store)(nil)
 )
 
 // BeginTx starts a read-committed transaction.
@@ -54,6 +55,12 @@ func (s *Store) RecordTx(ctx context.Context, tx pgx.Tx, op *app.Operation, rec 
 
 func (s *Store) GetOperationTx(ctx context.Context, tx pgx.Tx, id uuid.UUID) (*app.Operation, error) {
 	return GetOperation(ctx, tx, id)
+}
+
+// app.CatalogStore: the prices orders are charged at.
+
+func (s *Store) GetProductsTx(ctx context.Context, tx pgx.Tx, skus []string) (map[string]app.Product, error) {
+	return GetProducts(ctx, tx, skus)
 }
 
 // app.OperationReader and app.OperationWatcher: the inbound side's reads.

@@ -35,23 +35,33 @@ func handleCreatePayment(runner PaymentSubmitter, log *slog.Logger, retryAfter i
 
 // decodePayment checks the headers and reads and validates the body.
 func decodePayment(w http.ResponseWriter, r *http.Request) (app.PaymentRequest, string, error) {
+	body, key, err := readKeyedJSON(w, r)
+	if err != nil {
+		return app.PaymentRequest{}, "", err
+	}
+	req, err := app.ParsePaymentRequest(body)
+	return req, key, err
+}
+
+// readKeyedJSON checks a create request's headers (a JSON body, an
+// Idempotency-Key) and reads its body, capped at MaxBodyBytes.
+func readKeyedJSON(w http.ResponseWriter, r *http.Request) ([]byte, string, error) {
 	if !isJSON(r.Header.Get("Content-Type")) {
-		return app.PaymentRequest{}, "", app.Errorf(app.EUNSUPPORTED, "send the body as application/json")
+		return nil, "", app.Errorf(app.EUNSUPPORTED, "send the body as application/json")
 	}
 	key := r.Header.Get("Idempotency-Key")
 	if err := app.CheckIdempotencyKey(key); err != nil {
-		return app.PaymentRequest{}, "", err
+		return nil, "", err
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return app.PaymentRequest{}, "", app.Errorf(app.ETOOLARGE, "the request body must be at most %d bytes", MaxBodyBytes)
+			return nil, "", app.Errorf(app.ETOOLARGE, "the request body must be at most %d bytes", MaxBodyBytes)
 		}
-		return app.PaymentRequest{}, "", &app.Error{Code: app.EBADREQUEST, Message: "the request body could not be read", Err: err}
+		return nil, "", &app.Error{Code: app.EBADREQUEST, Message: "the request body could not be read", Err: err}
 	}
-	req, err := app.ParsePaymentRequest(body)
-	return req, key, err
+	return body, key, nil
 }
 
 func isJSON(contentType string) bool {

@@ -35,6 +35,9 @@ func routes(cfg Config) http.Handler {
 	}
 	r.Route("/api/v1", func(r chi.Router) {
 		r.Post("/payments", handleCreatePayment(cfg.Payments, cfg.Logger, cfg.RetryAfterSeconds))
+		if cfg.Orders != nil {
+			r.Post("/orders", handleCreateOrder(cfg.Orders, cfg.Logger, cfg.RetryAfterSeconds))
+		}
 		r.Get("/operations/{id}", handleGetOperation(cfg.Operations))
 		if cfg.Events != nil {
 			r.Get("/operations/{id}/events", handleOperationEvents(cfg.Operations, cfg.Events, newStreamLimits(cfg)))

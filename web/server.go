@@ -26,6 +26,8 @@ const MaxBodyBytes = 64 << 10
 type Config struct {
 	// Payments takes POST /api/v1/payments: the runner.
 	Payments PaymentSubmitter
+	// Orders takes POST /api/v1/orders: the runner; nil serves no orders.
+	Orders OrderSubmitter
 	// Operations reads operations for GET /api/v1/operations/{id}, its
 	// event stream and the status page: db.Store.
 	Operations app.OperationReader

@@ -245,8 +245,9 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 	if s.runner, err = app.NewRunner(app.RunnerConfig{
 		Store: db.NewStore(s.pool), Jobs: s.river, Provider: s.provider, Deadline: pay.Deadline,
 		CaptureTimeout: ac.CaptureTimeout, SyncLimit: ac.SyncConcurrency, HighValueReserve: ac.SyncHighValueReserve,
-		Backlog:  s.backlog,
-		Breakers: s.breakers, Dependency: DependencyPayment, Metrics: metrics,
+		Backlog: s.backlog, Inventory: s.inventory, Catalog: db.NewStore(s.pool), OrderDeadline: ac.OrderDeadline,
+		DependencyDeadlines: deadlines(ac),
+		Breakers:            s.breakers, Dependency: DependencyPayment, Metrics: metrics,
 		Channels: senders.Channels(), Offpeak: ac.Offpeak, DefaultDefer: ac.PaymentDefer,
 		CheckCallback: check, HighValueAmount: ac.HighValueAmount, MaxAttempts: pay.MaxAttempts,
 		Logger: s.log, Now: cfg.Tuning.RunnerNow,
@@ -278,6 +279,15 @@ func (s *Service) jobsConfig(ac app.Config, senders *jobs.Senders, metrics *app.
 		Orphans: jobs.OrphanConfig{Every: ac.OrphanSweepEvery, Refund: ac.OrphanRefund,
 			Grace: max(ac.OrphanGrace, pay.Deadline+ac.CaptureTimeout+time.Minute)},
 	}
+}
+
+// deadlines is each dependency's bound on one synchronous call.
+func deadlines(ac app.Config) map[string]time.Duration {
+	m := map[string]time.Duration{}
+	for _, d := range app.Dependencies() {
+		m[d.Name] = ac.Dep(d.Name).Deadline
+	}
+	return m
 }
 
 // asyncTimeouts is each dependency's bound on one worker call.
@@ -330,7 +340,7 @@ func (s *Service) buildAPI(ctx context.Context, ac app.Config, senders *jobs.Sen
 	store := db.NewStore(s.pool)
 	s.hub = web.NewEventHub(store, s.log)
 	s.api = &http.Server{
-		Handler: web.NewServer(web.Config{Payments: s.runner, Operations: store, Health: store, Logger: s.log,
+		Handler: web.NewServer(web.Config{Payments: s.runner, Orders: s.runner, Operations: store, Health: store, Logger: s.log,
 			Metrics: s.registry, Events: s.hub, Admin: adminHandler, MaxStreams: ac.SSEMaxStreams,
 			MetricsToken: ac.MetricsToken}),
 		ReadHeaderTimeout: 5 * time.Second,
