@@ -245,6 +245,9 @@ func (o *Operator) ask(ctx context.Context, action JobAction, ids []int64) (answ
 // been charged, or a retry of a finished one whose key the provider may
 // know.
 func needsLookup(action JobAction, op *Operation) bool {
+	if op.Kind == KindOrder {
+		return false // refused without asking (ordersNotYet)
+	}
 	switch action {
 	case ActionCancel:
 		return !op.Status.Terminal() && op.MayHaveCharged()
@@ -306,6 +309,15 @@ func (o *Operator) applyJobsTx(ctx context.Context, tx pgx.Tx, actor Actor, req 
 	return res, o.cfg.Store.InsertAuditTx(ctx, tx, e)
 }
 
+// ordersNotYet is why an operator's cancel, retry or verdict is refused
+// for an order: its steps have keys of their own, which the payment
+// lookups behind these actions do not ask about, so acting on the
+// operation alone could report a charged order failed or leave its
+// reservations held. The order worker carries every order to its end
+// meanwhile; reprioritize and run-now work on orders as on payments.
+const ordersNotYet = "it is an order: cancel, retry and resolve do not handle orders' steps yet, so nothing was changed; " +
+	"its worker carries it to its end"
+
 // cancelTx cancels one locked job, and its operation unless that could
 // lose a charge.
 func (o *Operator) cancelTx(ctx context.Context, tx pgx.Tx, j JobRef, asked answers, res *JobsResult) error {
@@ -317,6 +329,10 @@ func (o *Operator) cancelTx(ctx context.Context, tx pgx.Tx, j JobRef, asked answ
 	op, err := o.operationTx(ctx, tx, j)
 	if err != nil {
 		return err
+	}
+	if op != nil && op.Kind == KindOrder {
+		res.Refused = append(res.Refused, JobRefusal{j.ID, ordersNotYet})
+		return nil
 	}
 	if op != nil && !op.Status.Terminal() {
 		now := o.cfg.Now()
@@ -368,6 +384,10 @@ func (o *Operator) retryTx(ctx context.Context, tx pgx.Tx, j JobRef, asked answe
 	op, err := o.operationTx(ctx, tx, j)
 	if err != nil {
 		return err
+	}
+	if op != nil && op.Kind == KindOrder {
+		res.Refused = append(res.Refused, JobRefusal{j.ID, ordersNotYet})
+		return nil
 	}
 	finished := j.State == rivertype.JobStateDiscarded || j.State == rivertype.JobStateCancelled
 	if op != nil && finished && op.Status != StatusSucceeded && op.Status != StatusDeclined {
@@ -536,6 +556,9 @@ func (o *Operator) Resolve(ctx context.Context, actor Actor, req ResolveRequest)
 		}
 		if op.Status.Terminal() {
 			return Errorf(ECONFLICT, "operation %s is already %s", op.ID, op.Status)
+		}
+		if op.Kind == KindOrder {
+			return Errorf(ECONFLICT, "%s", ordersNotYet)
 		}
 		var job *JobRef
 		if op.JobID != 0 {

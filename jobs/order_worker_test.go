@@ -6,12 +6,14 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/riverqueue/river"
 
 	"github.com/spillway/spillway/app"
 	"github.com/spillway/spillway/app/apptest"
 	"github.com/spillway/spillway/app/sim"
 	"github.com/spillway/spillway/cmd/spillway/service/servicetest"
 	"github.com/spillway/spillway/db"
+	"github.com/spillway/spillway/jobs"
 )
 
 // captureOrder records an order and its job in one transaction, as a
@@ -154,4 +156,57 @@ func TestOrderWorkerCarriesCapturedOrdersToTheirEnd(t *testing.T) {
 			t.Fatalf("the reservation was sent %d times; it had succeeded before the charge was tried", p.Sim.InventoryCalls(reserve))
 		}
 	})
+}
+
+// Until the reconciler and operator actions know orders' steps, they leave
+// orders alone rather than conclude from the operation's own key, which no
+// step uses: a discarded order job is not failed by the reconciler (its
+// charge may have gone through under the step's key), and a cancel or
+// retry is refused with the reason, changing nothing.
+func TestReconcilerAndOperatorLeaveOrdersAlone(t *testing.T) {
+	t.Parallel()
+	p := servicetest.New(t, servicetest.Options{}) // no workers: the job waits
+	ctx := context.Background()
+	op := captureOrder(t, p, "alone-1", app.PricedLine{SKU: "sku-tea", Quantity: 1, UnitPrice: 450})
+	op.Order.Steps[0].Status, op.Order.Steps[0].Ref = app.StepSucceeded, "res_1"
+	op.Order.Steps[1].Status, op.Order.Steps[1].OutcomeUnknown = app.StepProcessing, true
+	op.Attempts = 2
+	op.TrackUnknown(app.StorageTime(time.Now()))
+	if ok, err := db.UpdateOpenOperation(ctx, p.Pool, op); err != nil || !ok {
+		t.Fatalf("set up: %v %v", ok, err)
+	}
+
+	operator, err := app.NewOperator(app.OperatorConfig{Store: db.NewStore(p.Pool), Jobs: p.River, Provider: p.Provider})
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := func(action app.JobAction) {
+		t.Helper()
+		res, err := operator.ApplyJobs(ctx, app.Actor{Email: "ops@example.com"}, app.JobRequest{Action: action}, []int64{op.JobID})
+		if err != nil || len(res.Refused) != 1 || len(res.Changed)+len(res.Settled) != 0 {
+			t.Fatalf("%s of an order: %+v %v, want it refused", action, res, err)
+		}
+	}
+	refused(app.ActionCancel)
+	if _, err := operator.Resolve(ctx, app.Actor{Email: "ops@example.com"}, app.ResolveRequest{OperationID: op.ID,
+		Outcome: app.ResolveFailed, Reason: "checked"}); app.ErrorCode(err) != app.ECONFLICT {
+		t.Fatalf("resolve of an order: %v, want it refused", err)
+	}
+
+	// River gives up on the job; the reconciler leaves the order open.
+	if _, err := p.Pool.Exec(ctx, `UPDATE river_job SET state = 'discarded', finalized_at = now() WHERE id = $1`, op.JobID); err != nil {
+		t.Fatal(err)
+	}
+	refused(app.ActionRetry)
+	rw := jobs.NewReconcileWorker(jobs.Config{Pool: p.Pool, Provider: p.Provider, CallTimeout: time.Second, Now: time.Now})
+	if err := rw.Work(ctx, &river.Job[jobs.ReconcileArgs]{}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := db.GetOperation(ctx, p.Pool, op.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status.Terminal() || !got.MayHaveCharged() {
+		t.Fatalf("after the reconciler the order is %s (unknown since %v); want it left open", got.Status, got.OutcomeUnknownSince)
+	}
 }
