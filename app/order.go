@@ -238,7 +238,16 @@ func (o *Operation) ApplyOrderEnding(e OrderEnding, now time.Time) {
 	switch e.Status {
 	case StatusSucceeded:
 		o.Error = nil
-		o.complete(StatusSucceeded, nil, now)
+		// The charge's reference, as a payment records it: what the orphan
+		// sweep matches the provider's charges against, so a paid order's
+		// charge is never taken for an orphan and refunded.
+		var ref string
+		for _, s := range o.Order.Steps {
+			if s.Name == StepCharge {
+				ref = s.Ref
+			}
+		}
+		o.complete(StatusSucceeded, PaymentResult{ProviderRef: ref}, now)
 	case StatusDeclined:
 		msg := "the payment was declined; every reservation was released"
 		if e.Code == "out_of_stock" {

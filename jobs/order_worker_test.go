@@ -83,6 +83,13 @@ func TestOrderWorkerCarriesCapturedOrdersToTheirEnd(t *testing.T) {
 		if op.Status != app.StatusSucceeded || op.Mode != app.ModeAsync || op.CompletedAt == nil {
 			t.Fatalf("ended %s/%s: %+v", op.Status, op.Mode, op.Error)
 		}
+		// The orphan sweep finds the order's charge accounted for: a paid
+		// order is never refunded as an orphan.
+		charge := op.Order.Steps[len(op.Order.Steps)-1]
+		if v := app.JudgeCharge(app.ProviderCharge{ID: charge.Ref, Reference: op.ID.String(), Status: "succeeded"}, op); v != app.ChargeAccounted ||
+			op.ProviderRef() != charge.Ref {
+			t.Fatalf("the sweep judges the paid order's charge %v (recorded ref %q, charge %q)", v, op.ProviderRef(), charge.Ref)
+		}
 		for _, s := range op.Order.Steps {
 			key := app.StepKey(op.ID, s.Name)
 			n := p.Sim.Effects(key)
