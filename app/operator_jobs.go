@@ -318,6 +318,16 @@ func (o *Operator) applyJobsTx(ctx context.Context, tx pgx.Tx, actor Actor, req 
 const ordersNotYet = "it is an order: cancel, retry and resolve do not handle orders' steps yet, so nothing was changed; " +
 	"its worker carries it to its end"
 
+// refusedOrder refuses the action for job j when its operation is an order
+// (see ordersNotYet), and says so.
+func refusedOrder(j JobRef, op *Operation, res *JobsResult) bool {
+	if op == nil || op.Kind != KindOrder {
+		return false
+	}
+	res.Refused = append(res.Refused, JobRefusal{j.ID, ordersNotYet})
+	return true
+}
+
 // cancelTx cancels one locked job, and its operation unless that could
 // lose a charge.
 func (o *Operator) cancelTx(ctx context.Context, tx pgx.Tx, j JobRef, asked answers, res *JobsResult) error {
@@ -330,8 +340,7 @@ func (o *Operator) cancelTx(ctx context.Context, tx pgx.Tx, j JobRef, asked answ
 	if err != nil {
 		return err
 	}
-	if op != nil && op.Kind == KindOrder {
-		res.Refused = append(res.Refused, JobRefusal{j.ID, ordersNotYet})
+	if refusedOrder(j, op, res) {
 		return nil
 	}
 	if op != nil && !op.Status.Terminal() {
@@ -385,8 +394,7 @@ func (o *Operator) retryTx(ctx context.Context, tx pgx.Tx, j JobRef, asked answe
 	if err != nil {
 		return err
 	}
-	if op != nil && op.Kind == KindOrder {
-		res.Refused = append(res.Refused, JobRefusal{j.ID, ordersNotYet})
+	if refusedOrder(j, op, res) {
 		return nil
 	}
 	finished := j.State == rivertype.JobStateDiscarded || j.State == rivertype.JobStateCancelled

@@ -2,9 +2,7 @@ package app
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -96,26 +94,10 @@ func (r *Runner) SubmitOrder(ctx context.Context, key string, req OrderRequest) 
 		}
 		op.JobID = res.Job.ID
 	}
-	if jobs := NotificationJobs(op, r.cfg.Channels); len(jobs) > 0 {
-		if _, err := r.cfg.Jobs.InsertManyTx(post, tx, jobs); err != nil {
-			return nil, a.unavailable("enqueue notifications", err)
-		}
-	}
-	doc := op.Document()
-	body, err := json.Marshal(doc)
+	doc, body, err := r.recordTx(post, tx, &a, op, &IdempotencyRecord{Scope: scopeOrders, Key: key, Fingerprint: fp,
+		OperationID: op.ID, CreatedAt: now})
 	if err != nil {
-		return nil, fmt.Errorf("encode operation: %w", err)
-	}
-	if err := r.cfg.Store.RecordTx(post, tx, op, &IdempotencyRecord{
-		Scope: scopeOrders, Key: key, Fingerprint: fp, OperationID: op.ID, Response: body, CreatedAt: now,
-	}); err != nil {
-		return nil, a.unavailable("record operation", err)
-	}
-	if err := tx.Commit(post); err != nil {
-		// Steps may have taken effect; the client was told nothing and a
-		// retry with the same key derives the same step keys, so every
-		// dependency replays its first answer instead of acting again.
-		return nil, a.unavailable("commit", err)
+		return nil, err
 	}
 	r.cfg.Logger.Debug("order", "operation_id", op.ID, "status", op.Status, "mode", op.Mode, "reason", op.Reason,
 		"elapsed", time.Since(arrival))

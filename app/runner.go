@@ -216,33 +216,44 @@ func (r *Runner) SubmitPayment(ctx context.Context, key string, req PaymentReque
 	if err := a.captureTx(post, r, tx, op); err != nil {
 		return nil, err
 	}
-	if jobs := NotificationJobs(op, r.cfg.Channels); len(jobs) > 0 {
-		if _, err := r.cfg.Jobs.InsertManyTx(post, tx, jobs); err != nil {
-			return nil, a.unavailable("enqueue notifications", err)
-		}
-	}
-	doc := op.Document()
-	body, err := json.Marshal(doc)
+	doc, body, err := r.recordTx(post, tx, &a, op, &IdempotencyRecord{Scope: scopePayments, Key: key, Fingerprint: fp,
+		OperationID: op.ID, CreatedAt: now})
 	if err != nil {
-		return nil, fmt.Errorf("encode operation: %w", err)
-	}
-	// The operation is written once, in its final form for this request,
-	// together with the key's answer.
-	if err := r.cfg.Store.RecordTx(post, tx, op, &IdempotencyRecord{
-		Scope: scopePayments, Key: key, Fingerprint: fp, OperationID: op.ID, Response: body, CreatedAt: now,
-	}); err != nil {
-		return nil, a.unavailable("record operation", err)
-	}
-	if err := tx.Commit(post); err != nil {
-		// The provider may have charged; the client was told nothing and a
-		// retry with the same key reuses the same operation id, so the
-		// provider replays its first answer instead of charging again.
-		return nil, a.unavailable("commit", err)
+		return nil, err
 	}
 	r.cfg.Metrics.Answered(doc)
 	r.cfg.Logger.Debug("payment", "operation_id", op.ID, "status", op.Status, "mode", op.Mode,
 		"reason", op.Reason, "elapsed", time.Since(arrival))
 	return &Outcome{Document: doc, Body: body, RetryAfter: retryAfter}, nil
+}
+
+// recordTx finishes a request's transaction: the notifications of an
+// operation that ended, the operation itself, written once in its final
+// form for this request together with the key's answer (rec, whose
+// Response it fills), and the commit. Nothing is acknowledged unless the
+// commit succeeded. If it fails, whatever was called may have taken effect
+// while the client was told nothing; a retry with the same key derives the
+// same keys for every call, so each dependency replays its first answer
+// instead of acting again.
+func (r *Runner) recordTx(ctx context.Context, tx pgx.Tx, a *attempt, op *Operation, rec *IdempotencyRecord) (OperationDocument, []byte, error) {
+	doc := op.Document()
+	if jobs := NotificationJobs(op, r.cfg.Channels); len(jobs) > 0 {
+		if _, err := r.cfg.Jobs.InsertManyTx(ctx, tx, jobs); err != nil {
+			return doc, nil, a.unavailable("enqueue notifications", err)
+		}
+	}
+	body, err := json.Marshal(doc)
+	if err != nil {
+		return doc, nil, fmt.Errorf("encode operation: %w", err)
+	}
+	rec.Response = body
+	if err := r.cfg.Store.RecordTx(ctx, tx, op, rec); err != nil {
+		return doc, nil, a.unavailable("record operation", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return doc, nil, a.unavailable("commit", err)
+	}
+	return doc, body, nil
 }
 
 // checkCallback vets a callback URL before anything is recorded.
