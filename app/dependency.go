@@ -65,9 +65,6 @@ func (d Dependency) BreakerEnvPrefix() string { return "BREAKER_" + d.EnvPrefix(
 // problem.
 const DefaultMaxBacklog = 100_000
 
-// QueueInventory is the River queue of captured inventory calls.
-const QueueInventory = "inventory"
-
 // Dependencies lists every dependency Spillway calls, in the order pages
 // show them. Adding one here is what declaring a dependency means.
 func Dependencies() []Dependency {
@@ -76,7 +73,10 @@ func Dependencies() []Dependency {
 			Deadline: 3 * time.Second, AsyncTimeout: 30 * time.Second, MaxAttempts: 25,
 			RetryBase: 2 * time.Second, RetryMax: time.Hour, MaxBacklog: DefaultMaxBacklog,
 		}},
-		{Name: DepInventory, Queue: QueueInventory, Defaults: DependencySettings{
+		// Inventory calls are made by orders, and a captured order waits
+		// in the orders queue, whichever step it stands at: that queue's
+		// backlog is what INVENTORY_MAX_BACKLOG bounds.
+		{Name: DepInventory, Queue: QueueOrders, Defaults: DependencySettings{
 			Deadline: time.Second, AsyncTimeout: 10 * time.Second, MaxAttempts: 25,
 			RetryBase: time.Second, RetryMax: 10 * time.Minute, MaxBacklog: DefaultMaxBacklog,
 		}},

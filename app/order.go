@@ -87,12 +87,9 @@ func (s OrderStep) IsReserve() bool { return strings.HasPrefix(s.Name, "reserve:
 // StepKey is the idempotency key of one step's call: derived from the
 // order and the step alone, so every attempt of the step, sync or async,
 // in any process, carries the same key and the step takes effect once.
-// A reservation's release has a key of its own (ReleaseKey).
+// A release needs none: it names the reservation, and releasing one twice
+// is releasing it once.
 func StepKey(order uuid.UUID, step string) string { return order.String() + ":" + step }
-
-// ReleaseKey is the idempotency key of the release of the reservation a
-// reserve step made.
-func ReleaseKey(order uuid.UUID, step string) string { return order.String() + ":release:" + step }
 
 // OrderEnding is how a finished order ended, and the error code a failed
 // one reports.

@@ -38,18 +38,11 @@ func (r *Runner) SubmitOrder(ctx context.Context, key string, req OrderRequest) 
 	}
 	arrival := time.Now() // monotonic: budgets are elapsed time
 	budget := r.cfg.OrderDeadline
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), budget+r.cfg.CaptureTimeout)
-	defer cancel()
-	pre, cancelPre := context.WithTimeout(ctx, r.cfg.CaptureTimeout)
-	defer cancelPre()
-	if err := r.checkCallback(pre, req.CallbackURL); err != nil {
+	ctx, pre, tx, end, err := r.begin(ctx, budget, req.CallbackURL)
+	if err != nil {
 		return nil, err
 	}
-	tx, err := r.cfg.Store.BeginTx(pre)
-	if err != nil {
-		return nil, unavailable("begin transaction", err)
-	}
-	defer tx.Rollback(ctx) //nolint:errcheck // no-op after commit
+	defer end()
 
 	fp := req.Fingerprint()
 	id := OperationID(scopeOrders, key)
@@ -82,6 +75,14 @@ func (r *Runner) SubmitOrder(ctx context.Context, key string, req OrderRequest) 
 	// longer than ORDER_DEADLINE + CAPTURE_TIMEOUT.
 	a := attempt{pre: pre, arrival: arrival, preUsed: time.Since(arrival)}
 	reason := r.runOrderSync(ctx, op, &a, time.Now().Add(budget))
+	if reason != "" && !a.charged {
+		// Nothing has happened downstream yet: past the backlog bound the
+		// order is refused rather than queued (orders wait in the queue
+		// the inventory dependency declares).
+		if err := r.cfg.Backlog.Admit(DepInventory); err != nil {
+			return nil, err
+		}
+	}
 	post, cancelPost := context.WithTimeout(ctx, a.postBudget(r.cfg.CaptureTimeout))
 	defer cancelPost()
 	if reason != "" {

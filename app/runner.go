@@ -160,23 +160,11 @@ const scopePayments = "payments"
 // neither to the provider's deadline nor to its breaker.
 func (r *Runner) SubmitPayment(ctx context.Context, key string, req PaymentRequest) (*Outcome, error) {
 	arrival := time.Now() // monotonic: budgets are elapsed time
-	// Once the provider may have been called, the result must be recorded
-	// even if the client hangs up; the bounds below still cap the work.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.Deadline+r.cfg.CaptureTimeout)
-	defer cancel()
-	pre, cancelPre := context.WithTimeout(ctx, r.cfg.CaptureTimeout)
-	defer cancelPre()
-
-	if err := r.checkCallback(pre, req.CallbackURL); err != nil {
+	ctx, pre, tx, end, err := r.begin(ctx, r.cfg.Deadline, req.CallbackURL)
+	if err != nil {
 		return nil, err
 	}
-	tx, err := r.cfg.Store.BeginTx(pre)
-	if err != nil {
-		return nil, unavailable("begin transaction", err)
-	}
-	// Bounded by the request's whole budget: a rollback that cannot reach
-	// the database closes the connection, which aborts the transaction.
-	defer tx.Rollback(ctx) //nolint:errcheck // no-op after commit
+	defer end()
 
 	fp := req.Fingerprint()
 	id := OperationID(scopePayments, key)
@@ -254,6 +242,33 @@ func (r *Runner) recordTx(ctx context.Context, tx pgx.Tx, a *attempt, op *Operat
 		return doc, nil, a.unavailable("commit", err)
 	}
 	return doc, body, nil
+}
+
+// begin opens a request: its whole budget (work, the time its calls may
+// take, plus CaptureTimeout) on a context no client hang-up cancels, since
+// once a call may have taken effect its result must be recorded; the
+// capture budget for the steps before the first call (pre); the callback
+// check; and the transaction. end rolls back what was not committed, within
+// the whole budget (a rollback that cannot reach the database closes the
+// connection, which aborts the transaction), and releases the contexts.
+func (r *Runner) begin(parent context.Context, work time.Duration, callbackURL string) (
+	ctx, pre context.Context, tx pgx.Tx, end func(), err error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(parent), work+r.cfg.CaptureTimeout)
+	pre, cancelPre := context.WithTimeout(ctx, r.cfg.CaptureTimeout)
+	release := func() { cancelPre(); cancel() }
+	if err := r.checkCallback(pre, callbackURL); err != nil {
+		release()
+		return nil, nil, nil, nil, err
+	}
+	if tx, err = r.cfg.Store.BeginTx(pre); err != nil {
+		release()
+		return nil, nil, nil, nil, unavailable("begin transaction", err)
+	}
+	end = func() {
+		_ = tx.Rollback(ctx) // a no-op after commit
+		release()
+	}
+	return ctx, pre, tx, end, nil
 }
 
 // checkCallback vets a callback URL before anything is recorded.

@@ -39,12 +39,3 @@ func GetProducts(ctx context.Context, q Querier, skus []string) (map[string]app.
 	}
 	return m, nil
 }
-
-// ListProducts reads the whole catalog, by SKU.
-func ListProducts(ctx context.Context, q Querier) ([]app.Product, error) {
-	rows, err := q.Query(ctx, `SELECT sku, name, price, currency, active FROM products ORDER BY sku`)
-	if err != nil {
-		return nil, fmt.Errorf("list products: %w", err)
-	}
-	return pgx.CollectRows(rows, pgx.RowToStructByPos[app.Product])
-}

@@ -78,8 +78,13 @@ func (w *OrderWorker) Work(ctx context.Context, job *river.Job[app.OrderArgs]) e
 		}
 		dep := op.Order.Steps[a.Step].Dependency
 		err := w.calls.Do(ctx, op, a, w.timeout(dep))
+		if errors.Is(err, app.ErrBreakerOpen) {
+			// Nothing was tried, so nothing changed to write down.
+			b, _ := w.breakers.Get(dep)
+			return river.JobSnooze(max(time.Second, b.RetryAt(w.now()).Sub(w.now())))
+		}
 		now = app.StorageTime(w.now())
-		if a.Kind == app.OrderCall && !errors.Is(err, app.ErrBreakerOpen) {
+		if a.Kind == app.OrderCall {
 			op.Attempts++
 		}
 		op.Status, op.Mode, op.UpdatedAt = app.StatusProcessing, app.ModeAsync, now
@@ -95,11 +100,7 @@ func (w *OrderWorker) Work(ctx context.Context, job *river.Job[app.OrderArgs]) e
 		} else if rerr != nil {
 			return rerr
 		}
-		switch {
-		case errors.Is(err, app.ErrBreakerOpen):
-			b, _ := w.breakers.Get(dep)
-			return river.JobSnooze(max(time.Second, b.RetryAt(w.now()).Sub(w.now())))
-		case err != nil:
+		if err != nil {
 			return err
 		}
 	}

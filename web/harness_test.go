@@ -42,6 +42,7 @@ type harnessOpts struct {
 	syncLimit         int
 	highValueReserve  int
 	maxBacklog        int
+	orderMaxBacklog   int
 	breaker           *app.BreakerPolicy
 	drainRate         float64
 	offpeak           app.OffpeakWindow
@@ -61,7 +62,7 @@ type harnessOpts struct {
 func newHarness(t *testing.T, o harnessOpts) *harness {
 	t.Helper()
 	p := servicetest.New(t, servicetest.Options{Deadline: o.deadline, Workers: o.workers, MaxAttempts: o.maxAttempts,
-		SyncLimit: o.syncLimit, HighValueReserve: o.highValueReserve, MaxBacklog: o.maxBacklog, Breaker: o.breaker, DrainRate: o.drainRate, Offpeak: o.offpeak, Senders: o.senders,
+		SyncLimit: o.syncLimit, HighValueReserve: o.highValueReserve, MaxBacklog: o.maxBacklog, OrderMaxBacklog: o.orderMaxBacklog, Breaker: o.breaker, DrainRate: o.drainRate, Offpeak: o.offpeak, Senders: o.senders,
 		PublicURL: o.publicURL, CheckCallback: o.checkCallback, PoolSize: o.poolSize, CaptureTimeout: o.captureTimeout,
 		AsyncTimeout: o.asyncTimeout, ReconcileEvery: o.reconcileEvery, SyncTimeoutOnHold: o.syncTimeoutOnHold,
 		JobTimeoutOnHold: o.jobTimeoutOnHold, Clock: o.clock, RunnerNow: o.runnerNow})

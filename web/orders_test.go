@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/spillway/spillway/app"
+	"github.com/spillway/spillway/app/apptest"
 	"github.com/spillway/spillway/app/sim"
 	"github.com/spillway/spillway/db"
 )
@@ -121,6 +122,29 @@ func TestOrders(t *testing.T) {
 		id := app.OperationID("orders", "o-down")
 		if h.sim.InventoryEffects(app.StepKey(id, "reserve:sku-tea")) != 1 || h.sim.Effects(app.StepKey(id, app.StepCharge)) != 1 {
 			t.Fatalf("after the worker: %v", done)
+		}
+	})
+
+	t.Run("past the orders' backlog bound: 503, nothing written", func(t *testing.T) {
+		t.Parallel()
+		h := newHarness(t, harnessOpts{orderMaxBacklog: 2})
+		stockCatalog(t, h)
+		h.sim.SetInventoryChaos(sim.Chaos{Down: true}) // refused before any effect: captured at the first step
+		for _, key := range []string{"o-bl-1", "o-bl-2"} {
+			if r := h.order(key, `{"lines": [{"sku": "sku-tea", "quantity": 1}], "currency": "usd"}`); r.status != http.StatusAccepted {
+				t.Fatalf("%s: %d %s", key, r.status, r.body)
+			}
+		}
+		apptest.WaitFor(t, "the bound to read the orders' backlog", func() bool {
+			b, ok := h.Service.Backlog().Last(app.DepInventory)
+			return ok && b.Jobs >= 2
+		})
+		r := h.order("o-bl-3", `{"lines": [{"sku": "sku-tea", "quantity": 1}], "currency": "usd"}`)
+		if r.status != http.StatusServiceUnavailable || !strings.Contains(string(r.body), "nothing was done") {
+			t.Fatalf("over the bound: %d %s", r.status, r.body)
+		}
+		if n := h.count(`SELECT count(*) FROM operations WHERE id = $1`, orderKey("o-bl-3")); n != 0 {
+			t.Fatalf("a refused order left %d operations", n)
 		}
 	})
 

@@ -257,12 +257,12 @@ func TestOverviewShowsBacklogAndBulkhead(t *testing.T) {
 	clk := newClock()
 	backlog := app.NewBacklogBounds(app.BacklogConfig{
 		Reader: backlogReader{
-			app.QueuePayments:  {Jobs: 12, Oldest: clk.Now().Add(-3 * time.Minute)},
-			app.QueueInventory: {Jobs: 10, Oldest: clk.Now().Add(-5 * time.Second)},
+			app.QueuePayments: {Jobs: 12, Oldest: clk.Now().Add(-3 * time.Minute)},
+			app.QueueOrders:   {Jobs: 10, Oldest: clk.Now().Add(-5 * time.Second)},
 		},
 		Bounds: []app.BacklogBound{
 			{Dependency: app.DepPayment, Queue: app.QueuePayments, MaxJobs: 100, MaxAge: 10 * time.Minute},
-			{Dependency: app.DepInventory, Queue: app.QueueInventory, MaxJobs: 10},
+			{Dependency: app.DepInventory, Queue: app.QueueOrders, MaxJobs: 10},
 		},
 		Now: clk.Now,
 	})

@@ -506,17 +506,12 @@ func addr(ln net.Listener) net.Addr {
 	return ln.Addr()
 }
 
-// Pool is the request and worker pool; Breakers, River, Provider, Runner
-// and Instance are what the service built. Tests reach through them.
-func (s *Service) Pool() *pgxpool.Pool             { return s.pool }
-func (s *Service) Breakers() *app.Breakers         { return s.breakers }
-func (s *Service) River() *river.Client[pgx.Tx]    { return s.river }
-func (s *Service) Provider() app.PaymentProvider   { return s.provider }
-func (s *Service) Runner() *app.Runner             { return s.runner }
-func (s *Service) Backlog() *app.BacklogBounds     { return s.backlog }
-func (s *Service) Inventory() app.InventoryService { return s.inventory }
-func (s *Service) Instance() string                { return s.instance }
-func (s *Service) Metrics() prometheus.Gatherer    { return s.registry }
+// Pool is the request and worker pool; Breakers, River and Backlog are
+// what the service built. Tests reach through them.
+func (s *Service) Pool() *pgxpool.Pool          { return s.pool }
+func (s *Service) Breakers() *app.Breakers      { return s.breakers }
+func (s *Service) River() *river.Client[pgx.Tx] { return s.river }
+func (s *Service) Backlog() *app.BacklogBounds  { return s.backlog }
 
 // checkConnLimit refuses to start when this instance's connections could
 // exceed what the server allows: better a clear message now than

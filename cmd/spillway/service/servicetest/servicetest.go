@@ -74,8 +74,10 @@ type Options struct {
 	CaptureTimeout time.Duration
 	// AsyncTimeout is PAYMENT_ASYNC_TIMEOUT; 0 means Guard.
 	AsyncTimeout time.Duration
-	// MaxBacklog is PAYMENT_MAX_BACKLOG; 0 means the product's default.
-	MaxBacklog int
+	// MaxBacklog is PAYMENT_MAX_BACKLOG, OrderMaxBacklog
+	// INVENTORY_MAX_BACKLOG (the orders queue's); 0 means the product's
+	// default.
+	MaxBacklog, OrderMaxBacklog int
 	// ReconcileEvery is RECONCILE_EVERY; 0 means the product's default.
 	ReconcileEvery time.Duration
 	// SyncTimeoutOnHold and JobTimeoutOnHold make a sync call, or a
@@ -162,6 +164,9 @@ func (p *Product) start(apiAddr string, workers int, name string) *service.Servi
 	pay.DrainRate = o.DrainRate
 	pay.MaxBacklog = or(o.MaxBacklog, pay.MaxBacklog)
 	cfg.Deps[app.DepPayment] = pay
+	inv := cfg.Dep(app.DepInventory)
+	inv.MaxBacklog = or(o.OrderMaxBacklog, inv.MaxBacklog)
+	cfg.Deps[app.DepInventory] = inv
 	cfg.HighValueAmount = 100000
 	cfg.Offpeak, cfg.PublicURL = o.Offpeak, o.PublicURL
 	cfg.ReconcileEvery = or(o.ReconcileEvery, cfg.ReconcileEvery)
