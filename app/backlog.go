@@ -159,3 +159,14 @@ func (b *BacklogBounds) Admit(dependency string) error {
 	b.cfg.Metrics.backlogRefused(dependency)
 	return Errorf(EUNAVAILABLE, "the %s backlog is over its bound (%s); nothing was done, retry later", dependency, why)
 }
+
+// AdmitQueue is Admit for the dependency that declares queue, whose bound
+// is that queue's; work on a queue no dependency declares is admitted.
+func (b *BacklogBounds) AdmitQueue(queue string) error {
+	for _, d := range Dependencies() {
+		if d.Queue == queue {
+			return b.Admit(d.Name)
+		}
+	}
+	return nil
+}

@@ -52,7 +52,8 @@ const (
 	ReasonOutcomeUnknown Reason = "outcome_unknown"
 )
 
-// KindPayment is the only operation kind so far.
+// KindPayment is the single-call kind: one charge at the payment
+// dependency. Step kinds (StepKind) are declared beside it.
 const KindPayment = "payment"
 
 // Operation is one business request a client made, tracked from capture to
@@ -67,8 +68,14 @@ type Operation struct {
 	Attempts int    // provider calls made, sync and async
 	Priority int    // River priority the job was (or would be) inserted at
 	Payment  PaymentRequest
-	// Order is set for an operation of kind order: its lines and steps.
-	Order *Order
+	// Steps are the calls of an operation of a step kind (StepKind);
+	// Lines an order's priced lines. Both are nil for a payment.
+	Steps []Step
+	Lines []PricedLine
+	// CancelRequestedAt is when an operator asked to cancel an operation
+	// of a step kind: its worker undoes what its steps did, then ends it
+	// cancelled (or, if the last step already took effect, succeeded).
+	CancelRequestedAt *time.Time
 	JobID int64 // River job id when captured async
 	// KeyGen counts the provider keys this operation has used; see
 	// ProviderKey.
@@ -117,7 +124,7 @@ type OperationDocument struct {
 	CompletedAt *time.Time      `json:"completed_at"`
 	Result      json.RawMessage `json:"result,omitempty"`
 	Error       *OperationError `json:"error,omitempty"`
-	// Lines and Steps are an order's (kind order).
+	// Lines and Steps are an order's, Steps any step kind's.
 	Lines []PricedLine   `json:"lines,omitempty"`
 	Steps []StepDocument `json:"steps,omitempty"`
 }
@@ -143,11 +150,9 @@ func (o *Operation) Document() OperationDocument {
 		t := o.CompletedAt.UTC()
 		d.CompletedAt = &t
 	}
-	if o.Order != nil {
-		d.Lines = o.Order.Lines
-		for _, s := range o.Order.Steps {
-			d.Steps = append(d.Steps, StepDocument{Name: s.Name, Dependency: s.Dependency, Status: s.Status, Mode: s.Mode, Attempts: s.Attempts})
-		}
+	d.Lines = o.Lines
+	for _, s := range o.Steps {
+		d.Steps = append(d.Steps, StepDocument{Name: s.Name, Dependency: s.Dependency, Status: s.Status, Mode: s.Mode, Attempts: s.Attempts})
 	}
 	return d
 }
@@ -172,6 +177,10 @@ func (o *Operation) ProviderRef() string {
 	}
 	return r.ProviderRef
 }
+
+// CancelRequested reports whether an operator asked to cancel the
+// operation.
+func (o *Operation) CancelRequested() bool { return o.CancelRequestedAt != nil }
 
 // MayHaveCharged reports whether an attempt may have taken effect that no
 // provider answer has accounted for yet.

@@ -19,7 +19,7 @@ import (
 // orderRig is an order's calls against the real simulator on loopback.
 type orderRig struct {
 	sim   *sim.Sim
-	calls *app.OrderCalls
+	calls *app.StepCalls
 }
 
 func newOrderRig(t *testing.T) *orderRig {
@@ -36,7 +36,22 @@ func newOrderRig(t *testing.T) *orderRig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &orderRig{sim: s, calls: &app.OrderCalls{Inventory: inv, Payments: pay, Path: "async"}}
+	return &orderRig{sim: s, calls: &app.StepCalls{Kinds: orderKinds(t, inv, pay), Path: "async"}}
+}
+
+// orderKinds declares orders calling inv and pay; their catalog is never
+// read by calls.
+func orderKinds(t *testing.T, inv app.InventoryService, pay app.PaymentProvider) *app.Kinds {
+	t.Helper()
+	order, err := app.NewOrderKind(app.OrderKindConfig{Inventory: inv, Payments: pay, Catalog: db.NewStore(nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds, err := app.NewKinds(order)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kinds
 }
 
 // newOrder is an order for lines at unit prices, total amount.
@@ -48,16 +63,16 @@ func newOrder(key string, amount int64, lines ...app.PricedLine) *app.Operation 
 	now := time.Now().UTC()
 	return &app.Operation{ID: app.OperationID("orders", key), Kind: app.KindOrder, Status: app.StatusProcessing,
 		Payment: app.PaymentRequest{Amount: amount, Currency: "usd"}, CreatedAt: now, UpdatedAt: now,
-		Order: &app.Order{Lines: lines, Steps: app.NewOrderSteps(ls)}}
+		Lines: lines, Steps: app.NewOrderSteps(ls)}
 }
 
 // drive plays op to its end, as a worker would, with every fault retried
 // at once: the simulator's answers decide everything.
-func (r *orderRig) drive(t *testing.T, ctx context.Context, op *app.Operation) app.OrderEnding {
+func (r *orderRig) drive(t *testing.T, ctx context.Context, op *app.Operation) app.Ending {
 	t.Helper()
 	for range 50 {
-		a := app.NextOrderAction(op.Order.Steps, false)
-		if a.Kind == app.OrderFinish {
+		a := app.NextStepAction(op.Steps, false)
+		if a.Kind == app.ActFinish {
 			return a.Ending
 		}
 		if err := r.calls.Do(ctx, op, a, 5*time.Second); err != nil {
@@ -67,8 +82,8 @@ func (r *orderRig) drive(t *testing.T, ctx context.Context, op *app.Operation) a
 			}
 		}
 	}
-	t.Fatalf("order never ended: %+v", op.Order.Steps)
-	return app.OrderEnding{}
+	t.Fatalf("order never ended: %+v", op.Steps)
+	return app.Ending{}
 }
 
 func TestOrderCallsAgainstTheSimulator(t *testing.T) {
@@ -83,12 +98,12 @@ func TestOrderCallsAgainstTheSimulator(t *testing.T) {
 		r := newOrderRig(t)
 		op := newOrder("ok-1", 2100, tea, mug)
 		if end := r.drive(t, ctx, op); end.Status != app.StatusSucceeded {
-			t.Fatalf("ended %+v, steps %+v", end, op.Order.Steps)
+			t.Fatalf("ended %+v, steps %+v", end, op.Steps)
 		}
-		for _, s := range op.Order.Steps {
+		for _, s := range op.Steps {
 			key := app.StepKey(op.ID, s.Name)
 			effects := r.sim.Effects(key)
-			if s.IsReserve() {
+			if s.Compensable {
 				effects = r.sim.InventoryEffects(key)
 			}
 			if effects != 1 || s.Status != app.StepSucceeded || s.Ref == "" {
@@ -111,9 +126,9 @@ func TestOrderCallsAgainstTheSimulator(t *testing.T) {
 		if r.sim.Effects(app.StepKey(op.ID, app.StepCharge)) != 0 || r.sim.Calls(app.StepKey(op.ID, app.StepCharge)) != 0 {
 			t.Fatal("an out-of-stock order called the payment provider")
 		}
-		ref := op.Order.Steps[0].Ref
-		if op.Order.Steps[0].Status != app.StepReleased || r.sim.Releases(ref) != 1 {
-			t.Fatalf("tea: %+v, released %d times", op.Order.Steps[0], r.sim.Releases(ref))
+		ref := op.Steps[0].Ref
+		if op.Steps[0].Status != app.StepReleased || r.sim.Releases(ref) != 1 {
+			t.Fatalf("tea: %+v, released %d times", op.Steps[0], r.sim.Releases(ref))
 		}
 		if left, _ := r.sim.Available("sku-tea"); left != 1000 {
 			t.Errorf("tea left %d, want all 1000 back", left)
@@ -125,9 +140,9 @@ func TestOrderCallsAgainstTheSimulator(t *testing.T) {
 		r := newOrderRig(t)
 		op := newOrder("dec-1", 1002, app.PricedLine{SKU: "sku-tea", Quantity: 1, UnitPrice: 1002}) // ends in 02: declined
 		if end := r.drive(t, ctx, op); end.Status != app.StatusDeclined || end.Code != "declined" {
-			t.Fatalf("ended %+v, steps %+v", end, op.Order.Steps)
+			t.Fatalf("ended %+v, steps %+v", end, op.Steps)
 		}
-		if ref := op.Order.Steps[0].Ref; r.sim.Releases(ref) != 1 {
+		if ref := op.Steps[0].Ref; r.sim.Releases(ref) != 1 {
 			t.Fatalf("released %d times", r.sim.Releases(ref))
 		}
 	})
@@ -137,17 +152,17 @@ func TestOrderCallsAgainstTheSimulator(t *testing.T) {
 		r := newOrderRig(t)
 		r.sim.SetInventoryChaos(sim.Chaos{Down: true})
 		op := newOrder("down-1", 900, tea)
-		a := app.NextOrderAction(op.Order.Steps, false)
+		a := app.NextStepAction(op.Steps, false)
 		err := r.calls.Do(ctx, op, a, 5*time.Second)
 		var pe *app.ProviderError
-		if !errors.As(err, &pe) || op.Order.Steps[0].Status != app.StepPending || op.Order.Steps[0].OutcomeUnknown {
-			t.Fatalf("%v, step %+v; want a fault and the step still pending", err, op.Order.Steps[0])
+		if !errors.As(err, &pe) || op.Steps[0].Status != app.StepPending || op.Steps[0].OutcomeUnknown {
+			t.Fatalf("%v, step %+v; want a fault and the step still pending", err, op.Steps[0])
 		}
 		r.sim.SetInventoryChaos(sim.Chaos{})
 		if end := r.drive(t, ctx, op); end.Status != app.StatusSucceeded {
 			t.Fatalf("after recovery: %+v", end)
 		}
-		if n := r.sim.InventoryEffects(app.StepKey(op.ID, op.Order.Steps[0].Name)); n != 1 {
+		if n := r.sim.InventoryEffects(app.StepKey(op.ID, op.Steps[0].Name)); n != 1 {
 			t.Fatalf("reserved %d times", n)
 		}
 	})
@@ -156,7 +171,7 @@ func TestOrderCallsAgainstTheSimulator(t *testing.T) {
 		t.Parallel()
 		r := newOrderRig(t)
 		op := newOrder("lost-1", 900, tea)
-		key := app.StepKey(op.ID, op.Order.Steps[0].Name)
+		key := app.StepKey(op.ID, op.Steps[0].Name)
 		r.sim.Hold(key)
 		// The call's deadline passes once the simulator holds its answer:
 		// the reservation was made, the caller did not hear.
@@ -168,19 +183,19 @@ func TestOrderCallsAgainstTheSimulator(t *testing.T) {
 			}
 			expire()
 		}()
-		err := r.calls.Do(cctx, op, app.NextOrderAction(op.Order.Steps, false), 5*time.Second)
+		err := r.calls.Do(cctx, op, app.NextStepAction(op.Steps, false), 5*time.Second)
 		r.sim.Release(key)
-		if err == nil || !op.Order.Steps[0].OutcomeUnknown {
-			t.Fatalf("%v, step %+v; want an unknown outcome", err, op.Order.Steps[0])
+		if err == nil || !op.Steps[0].OutcomeUnknown {
+			t.Fatalf("%v, step %+v; want an unknown outcome", err, op.Steps[0])
 		}
-		if a := app.NextOrderAction(op.Order.Steps, false); a.Kind != app.OrderLookUp {
+		if a := app.NextStepAction(op.Steps, false); a.Kind != app.ActLookUp {
 			t.Fatalf("next %s, want a lookup", a)
 		}
 		if end := r.drive(t, ctx, op); end.Status != app.StatusSucceeded {
 			t.Fatalf("ended %+v", end)
 		}
-		if n := r.sim.InventoryEffects(key); n != 1 || op.Order.Steps[0].Ref != r.sim.ReservationID(key) {
-			t.Fatalf("reserved %d times, step %+v", n, op.Order.Steps[0])
+		if n := r.sim.InventoryEffects(key); n != 1 || op.Steps[0].Ref != r.sim.ReservationID(key) {
+			t.Fatalf("reserved %d times, step %+v", n, op.Steps[0])
 		}
 	})
 }
@@ -214,7 +229,7 @@ func TestOneDependencysOutageOpensOnlyItsBreaker(t *testing.T) {
 	// More failures than the policy's minimum volume, all of them faults.
 	for i := range testPolicy().MinCalls + 5 {
 		op := newOrder(fmt.Sprintf("down-%d", i), 450, tea)
-		if err := r.calls.Do(context.Background(), op, app.NextOrderAction(op.Order.Steps, false), 5*time.Second); err == nil {
+		if err := r.calls.Do(context.Background(), op, app.NextStepAction(op.Steps, false), 5*time.Second); err == nil {
 			t.Fatal("a reservation succeeded while the inventory was down")
 		}
 	}
@@ -228,19 +243,19 @@ func TestOneDependencysOutageOpensOnlyItsBreaker(t *testing.T) {
 
 	// Reservations are no longer sent.
 	op := newOrder("held-back", 450, tea)
-	if err := r.calls.Do(context.Background(), op, app.NextOrderAction(op.Order.Steps, false), 5*time.Second); !errors.Is(err, app.ErrBreakerOpen) {
+	if err := r.calls.Do(context.Background(), op, app.NextStepAction(op.Steps, false), 5*time.Second); !errors.Is(err, app.ErrBreakerOpen) {
 		t.Fatalf("a reservation with the inventory breaker open: %v, want ErrBreakerOpen", err)
 	}
-	if r.sim.InventoryCalls(app.StepKey(op.ID, op.Order.Steps[0].Name)) != 0 || op.Order.Steps[0].Status != app.StepPending || op.Order.Steps[0].Attempts != 0 {
-		t.Fatalf("a held-back reservation reached the inventory or was counted: %+v", op.Order.Steps[0])
+	if r.sim.InventoryCalls(app.StepKey(op.ID, op.Steps[0].Name)) != 0 || op.Steps[0].Status != app.StepPending || op.Steps[0].Attempts != 0 {
+		t.Fatalf("a held-back reservation reached the inventory or was counted: %+v", op.Steps[0])
 	}
 	// Charges still are.
 	paid := newOrder("paid", 450, tea)
-	paid.Order.Steps[0].Status, paid.Order.Steps[0].Ref = app.StepSucceeded, "res_x"
-	if err := r.calls.Do(context.Background(), paid, app.NextOrderAction(paid.Order.Steps, false), 5*time.Second); err != nil {
+	paid.Steps[0].Status, paid.Steps[0].Ref = app.StepSucceeded, "res_x"
+	if err := r.calls.Do(context.Background(), paid, app.NextStepAction(paid.Steps, false), 5*time.Second); err != nil {
 		t.Fatalf("a charge with only the inventory breaker open: %v", err)
 	}
-	if paid.Order.Steps[1].Status != app.StepSucceeded || r.sim.Effects(app.StepKey(paid.ID, app.StepCharge)) != 1 {
-		t.Fatalf("charge step %+v", paid.Order.Steps[1])
+	if paid.Steps[1].Status != app.StepSucceeded || r.sim.Effects(app.StepKey(paid.ID, app.StepCharge)) != 1 {
+		t.Fatalf("charge step %+v", paid.Steps[1])
 	}
 }

@@ -165,6 +165,9 @@ func (o OrderRequest) Fingerprint() []byte {
 	return sum[:]
 }
 
+// Callback is the webhook URL to vet before the order is recorded.
+func (o OrderRequest) Callback() string { return o.CallbackURL }
+
 // PriceOrder prices an order's lines from the catalog (the products with
 // its SKUs, read in the transaction that records the order) and returns
 // them with the total. A SKU that is not in the catalog, or not for sale,

@@ -9,7 +9,7 @@ import (
 
 // order builds the steps of an order of two lines with statuses given in
 // step order; "?" is a step whose outcome is unknown.
-func order(statuses ...string) []app.OrderStep {
+func order(statuses ...string) []app.Step {
 	steps := app.NewOrderSteps([]app.OrderLine{{SKU: "tea", Quantity: 1}, {SKU: "mug", Quantity: 2}})
 	for i, st := range statuses {
 		if st == "?" {
@@ -17,8 +17,20 @@ func order(statuses ...string) []app.OrderStep {
 			continue
 		}
 		steps[i].Status = app.StepStatus(st)
+		if steps[i].Status == app.StepDeclined {
+			steps[i].Code = declineCode(steps[i])
+		}
 	}
 	return steps
+}
+
+// declineCode is the code an order's handlers give a declined step: a
+// reservation is out of stock, a charge declined.
+func declineCode(s app.Step) string {
+	if s.Compensable {
+		return "out_of_stock"
+	}
+	return "declined"
 }
 
 // Every outcome of every step, at every position, with the steps before it
@@ -34,16 +46,16 @@ func TestNextOrderActionForEveryStepOutcome(t *testing.T) {
 		unk = "?"
 		rel = "released"
 	)
-	call := func(i int) app.OrderAction { return app.OrderAction{Kind: app.OrderCall, Step: i} }
-	look := func(i int) app.OrderAction { return app.OrderAction{Kind: app.OrderLookUp, Step: i} }
-	release := func(i int) app.OrderAction { return app.OrderAction{Kind: app.OrderRelease, Step: i} }
-	finish := func(s app.Status, code string) app.OrderAction {
-		return app.OrderAction{Kind: app.OrderFinish, Ending: app.OrderEnding{Status: s, Code: code}}
+	call := func(i int) app.StepAction { return app.StepAction{Kind: app.ActCall, Step: i} }
+	look := func(i int) app.StepAction { return app.StepAction{Kind: app.ActLookUp, Step: i} }
+	release := func(i int) app.StepAction { return app.StepAction{Kind: app.ActCompensate, Step: i} }
+	finish := func(s app.Status, code string) app.StepAction {
+		return app.StepAction{Kind: app.ActFinish, Ending: app.Ending{Status: s, Code: code}}
 	}
 	tests := []struct {
 		steps     []string
 		cancelled bool
-		want      app.OrderAction
+		want      app.StepAction
 	}{
 		// Nothing done yet.
 		{[]string{p, p, p}, false, call(0)},
@@ -86,7 +98,7 @@ func TestNextOrderActionForEveryStepOutcome(t *testing.T) {
 	}
 	for _, tt := range tests {
 		name := fmt.Sprintf("%v cancelled=%v", tt.steps, tt.cancelled)
-		if got := app.NextOrderAction(order(tt.steps...), tt.cancelled); got != tt.want {
+		if got := app.NextStepAction(order(tt.steps...), tt.cancelled); got != tt.want {
 			t.Errorf("%s: %s, want %s", name, got, tt.want)
 		}
 	}
@@ -102,7 +114,7 @@ type world struct {
 	actions  int
 }
 
-func (w *world) play(t *testing.T, steps []app.OrderStep, cancelAfter int) app.OrderEnding {
+func (w *world) play(t *testing.T, steps []app.Step, cancelAfter int) app.Ending {
 	t.Helper()
 	real := map[int]string{} // what an unknown call really did, by step
 	for {
@@ -110,9 +122,9 @@ func (w *world) play(t *testing.T, steps []app.OrderStep, cancelAfter int) app.O
 		if w.actions > 100 {
 			t.Fatalf("the order never ends: %+v", steps)
 		}
-		a := app.NextOrderAction(steps, cancelAfter >= 0 && w.actions > cancelAfter)
+		a := app.NextStepAction(steps, cancelAfter >= 0 && w.actions > cancelAfter)
 		switch a.Kind {
-		case app.OrderCall:
+		case app.ActCall:
 			s := &steps[a.Step]
 			if len(w.outcomes) == 0 {
 				t.Fatalf("step %s called with no outcome left", s.Name)
@@ -125,7 +137,7 @@ func (w *world) play(t *testing.T, steps []app.OrderStep, cancelAfter int) app.O
 				w.effects[s.Name]++
 				s.Status = app.StepSucceeded
 			case "declined":
-				s.Status = app.StepDeclined
+				s.Status, s.Code = app.StepDeclined, declineCode(*s)
 			case "failed":
 				s.Status = app.StepFailed
 			case "unknown:succeeded":
@@ -134,7 +146,7 @@ func (w *world) play(t *testing.T, steps []app.OrderStep, cancelAfter int) app.O
 			case "unknown:nothing":
 				s.Status, s.OutcomeUnknown, real[a.Step] = app.StepProcessing, true, "nothing"
 			}
-		case app.OrderLookUp:
+		case app.ActLookUp:
 			s := &steps[a.Step]
 			// A lookup that finds nothing closes the key: the step failed
 			// for good, and nothing can happen under it any more.
@@ -144,7 +156,7 @@ func (w *world) play(t *testing.T, steps []app.OrderStep, cancelAfter int) app.O
 			} else {
 				s.Status = app.StepFailed
 			}
-		case app.OrderRelease:
+		case app.ActCompensate:
 			s := &steps[a.Step]
 			for _, u := range steps {
 				if u.OutcomeUnknown {
@@ -153,7 +165,7 @@ func (w *world) play(t *testing.T, steps []app.OrderStep, cancelAfter int) app.O
 			}
 			w.released[s.Name]++
 			s.Status = app.StepReleased
-		case app.OrderFinish:
+		case app.ActFinish:
 			return a.Ending
 		}
 	}
@@ -186,7 +198,7 @@ func TestOrderPlaysEveryOutcomeToAnEnd(t *testing.T) {
 			end := w.play(t, steps, cancelAfter)
 			charged := w.effects[app.StepCharge] > 0
 			for _, s := range steps {
-				if !s.IsReserve() {
+				if !s.Compensable {
 					continue
 				}
 				made, released := w.effects[s.Name], w.released[s.Name]

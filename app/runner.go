@@ -50,15 +50,12 @@ type RunnerConfig struct {
 	// it is captured with reason overloaded instead of waiting. It must stay
 	// below the pool size, because each sync call holds a connection.
 	SyncLimit int
-	// Inventory, Catalog, OrderDeadline and DependencyDeadlines are what
-	// orders need: the inventory the lines are reserved at, the catalog
-	// they are priced from, the budget of an order's synchronous steps
-	// (zero: DefaultOrderDeadline) and each dependency's deadline for one
-	// synchronous call (a missing one: Deadline). Without Inventory orders
-	// are refused with 503.
-	Inventory           InventoryService
-	Catalog             CatalogStore
-	OrderDeadline       time.Duration
+	// Kinds are the step kinds this runner takes (Submit); StepDeadline
+	// bounds an operation's synchronous steps together (ORDER_DEADLINE;
+	// zero: DefaultOrderDeadline), and DependencyDeadlines each
+	// dependency's synchronous call (a missing one: Deadline).
+	Kinds               *Kinds
+	StepDeadline        time.Duration
 	DependencyDeadlines map[string]time.Duration
 	// Backlog refuses captures past the dependency's backlog bound; nil
 	// means no bound.
@@ -112,11 +109,8 @@ func NewRunner(cfg RunnerConfig) (*Runner, error) {
 	if cfg.CaptureTimeout <= 0 {
 		cfg.CaptureTimeout = time.Second
 	}
-	if cfg.OrderDeadline <= 0 {
-		cfg.OrderDeadline = DefaultOrderDeadline
-	}
-	if cfg.Inventory != nil && cfg.Catalog == nil {
-		return nil, errors.New("runner: Catalog is required with Inventory")
+	if cfg.StepDeadline <= 0 {
+		cfg.StepDeadline = DefaultOrderDeadline
 	}
 	cfg.Now = orNow(cfg.Now)
 	if cfg.Logger == nil {

@@ -18,7 +18,7 @@ import (
 const operationColumns = `id, kind, status, mode, coalesce(reason, ''), attempts, priority, amount, currency,
 	coalesce(customer_email, ''), coalesce(customer_phone, ''), coalesce(description, ''), coalesce(callback_url, ''),
 	coalesce(job_id, 0), key_gen, outcome_unknown_since, attempted_at, result, error, created_at, updated_at, completed_at,
-	lines, steps`
+	lines, steps, cancel_requested_at`
 
 func scanOperation(row pgx.Row) (*app.Operation, error) {
 	var (
@@ -29,7 +29,8 @@ func scanOperation(row pgx.Row) (*app.Operation, error) {
 	)
 	err := row.Scan(&op.ID, &op.Kind, &op.Status, &op.Mode, &op.Reason, &op.Attempts, &op.Priority,
 		&op.Payment.Amount, &op.Payment.Currency, &email, &phone, &op.Payment.Description, &op.Payment.CallbackURL,
-		&op.JobID, &op.KeyGen, &op.OutcomeUnknownSince, &op.AttemptedAt, &result, &oerr, &op.CreatedAt, &op.UpdatedAt, &op.CompletedAt, &lines, &steps)
+		&op.JobID, &op.KeyGen, &op.OutcomeUnknownSince, &op.AttemptedAt, &result, &oerr, &op.CreatedAt, &op.UpdatedAt, &op.CompletedAt, &lines, &steps,
+		&op.CancelRequestedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, errNotFound
 	}
@@ -48,13 +49,14 @@ func scanOperation(row pgx.Row) (*app.Operation, error) {
 			return nil, fmt.Errorf("decode operation error: %w", err)
 		}
 	}
-	if lines != nil || steps != nil {
-		op.Order = &app.Order{}
-		if err := json.Unmarshal(lines, &op.Order.Lines); err != nil {
+	if lines != nil {
+		if err := json.Unmarshal(lines, &op.Lines); err != nil {
 			return nil, fmt.Errorf("decode order lines: %w", err)
 		}
-		if err := json.Unmarshal(steps, &op.Order.Steps); err != nil {
-			return nil, fmt.Errorf("decode order steps: %w", err)
+	}
+	if steps != nil {
+		if err := json.Unmarshal(steps, &op.Steps); err != nil {
+			return nil, fmt.Errorf("decode steps: %w", err)
 		}
 	}
 	return &op, nil
@@ -113,7 +115,7 @@ func insertOperationArgs(op *app.Operation) []any {
 	return []any{op.ID, op.Kind, op.Status, op.Mode, op.Reason, op.Attempts, op.Priority, op.Payment.Amount,
 		op.Payment.Currency, email, phone, op.Payment.Description, op.Payment.CallbackURL, op.JobID,
 		nullJSON(op.Result), errorJSON(op.Error), op.CreatedAt, op.UpdatedAt, op.CompletedAt, op.KeyGen, op.OutcomeUnknownSince, op.AttemptedAt,
-		orderLinesJSON(op.Order), orderStepsJSON(op.Order)}
+		linesJSON(op), stepsJSON(op)}
 }
 
 // UpdateOpenOperation writes op's mutable fields unless the stored
@@ -126,17 +128,23 @@ func UpdateOpenOperation(ctx context.Context, q Querier, op *app.Operation) (boo
 // ReviseOperation writes op's mutable fields if the stored operation is in
 // one of from; false means it was not.
 func ReviseOperation(ctx context.Context, q Querier, op *app.Operation, from []app.Status) (bool, error) {
-	tag, err := q.Exec(ctx, `
+	// The cancel request is read back, never written here: an operator
+	// may make it while a worker holds an older copy of the operation.
+	err := q.QueryRow(ctx, `
 		UPDATE operations SET status = $2, mode = $3, reason = nullif($4, ''), attempts = $5,
 			job_id = nullif($6, 0), result = $7, error = $8, updated_at = $9, completed_at = $10,
 			key_gen = $11, outcome_unknown_since = $12, attempted_at = $13, steps = coalesce($15, steps)
-		WHERE id = $1 AND status = ANY($14)`, op.ID, op.Status, op.Mode, op.Reason, op.Attempts, op.JobID,
+		WHERE id = $1 AND status = ANY($14)
+		RETURNING cancel_requested_at`, op.ID, op.Status, op.Mode, op.Reason, op.Attempts, op.JobID,
 		nullJSON(op.Result), errorJSON(op.Error), op.UpdatedAt, op.CompletedAt, op.KeyGen, op.OutcomeUnknownSince,
-		op.AttemptedAt, from, orderStepsJSON(op.Order))
+		op.AttemptedAt, from, stepsJSON(op)).Scan(&op.CancelRequestedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
 	if err != nil {
 		return false, fmt.Errorf("update operation: %w", err)
 	}
-	return tag.RowsAffected() == 1, nil
+	return true, nil
 }
 
 // StartAttempt marks an open operation as processing and counts the attempt,
@@ -206,22 +214,22 @@ func nullJSON(b json.RawMessage) []byte {
 	return b
 }
 
-// orderLinesJSON and orderStepsJSON are an order's lines and steps as
-// stored; nil for an operation that is no order. The lines never change
-// after the order is recorded; the steps change with every call.
-func orderLinesJSON(o *app.Order) []byte {
-	if o == nil {
+// linesJSON and stepsJSON are an operation's lines and steps as stored;
+// nil for an operation without (a payment has neither). The lines never
+// change after the order is recorded; the steps change with every call.
+func linesJSON(op *app.Operation) []byte {
+	if op.Lines == nil {
 		return nil
 	}
-	b, _ := json.Marshal(o.Lines) // plain fields: cannot fail
+	b, _ := json.Marshal(op.Lines) // plain fields: cannot fail
 	return b
 }
 
-func orderStepsJSON(o *app.Order) []byte {
-	if o == nil {
+func stepsJSON(op *app.Operation) []byte {
+	if op.Steps == nil {
 		return nil
 	}
-	b, _ := json.Marshal(o.Steps)
+	b, _ := json.Marshal(op.Steps)
 	return b
 }
 

@@ -25,7 +25,7 @@ func TestOrderLinesAndStepsRoundTrip(t *testing.T) {
 	op := &app.Operation{
 		ID: app.OperationID("orders", "rt-1"), Kind: app.KindOrder, Status: app.StatusProcessing, Mode: app.ModeSync,
 		Priority: 3, Payment: app.PaymentRequest{Amount: 2100, Currency: "usd"}, CreatedAt: now, UpdatedAt: now,
-		Order: &app.Order{Lines: lines, Steps: app.NewOrderSteps([]app.OrderLine{{SKU: "sku-tea", Quantity: 2}, {SKU: "sku-mug", Quantity: 1}})},
+		Lines: lines, Steps: app.NewOrderSteps([]app.OrderLine{{SKU: "sku-tea", Quantity: 2}, {SKU: "sku-mug", Quantity: 1}}),
 	}
 	tx, err := pool.Begin(ctx)
 	if err != nil {
@@ -41,15 +41,15 @@ func TestOrderLinesAndStepsRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(got.Order, op.Order) {
-		t.Fatalf("read back %+v, wrote %+v", got.Order, op.Order)
+	if !reflect.DeepEqual(got.Lines, op.Lines) || !reflect.DeepEqual(got.Steps, op.Steps) {
+		t.Fatalf("read back %+v %+v, wrote %+v %+v", got.Lines, got.Steps, op.Lines, op.Steps)
 	}
 
 	// The first reservation succeeded, the second's outcome is unknown.
-	got.Order.Steps[0].Status, got.Order.Steps[0].Mode, got.Order.Steps[0].Attempts, got.Order.Steps[0].Ref =
+	got.Steps[0].Status, got.Steps[0].Mode, got.Steps[0].Attempts, got.Steps[0].Ref =
 		app.StepSucceeded, app.ModeSync, 1, "res_1"
-	got.Order.Steps[1].Status, got.Order.Steps[1].OutcomeUnknown, got.Order.Steps[1].Attempts = app.StepProcessing, true, 1
-	got.Order.Lines = nil // a revise never rewrites the lines
+	got.Steps[1].Status, got.Steps[1].OutcomeUnknown, got.Steps[1].Attempts = app.StepProcessing, true, 1
+	got.Lines = nil // a revise never rewrites the lines
 	if ok, err := db.UpdateOpenOperation(ctx, pool, got); err != nil || !ok {
 		t.Fatalf("revise: %v %v", ok, err)
 	}
@@ -57,8 +57,8 @@ func TestOrderLinesAndStepsRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(again.Order.Lines, lines) || !reflect.DeepEqual(again.Order.Steps, got.Order.Steps) {
-		t.Fatalf("after the revise: %+v", again.Order)
+	if !reflect.DeepEqual(again.Lines, lines) || !reflect.DeepEqual(again.Steps, got.Steps) {
+		t.Fatalf("after the revise: %+v %+v", again.Lines, again.Steps)
 	}
 	if doc := again.Document(); len(doc.Steps) != 3 || doc.Steps[1].Status != app.StepProcessing || len(doc.Lines) != 2 {
 		t.Fatalf("document %+v", doc)
@@ -66,12 +66,12 @@ func TestOrderLinesAndStepsRoundTrip(t *testing.T) {
 
 	// An order must carry its lines and steps; a payment carries none.
 	bad := *op
-	bad.ID, bad.Order = app.OperationID("orders", "rt-2"), nil
+	bad.ID, bad.Lines, bad.Steps = app.OperationID("orders", "rt-2"), nil, nil
 	if _, err := db.InsertOperationTx(ctx, mustBegin(t, pool), &bad); err == nil {
 		t.Fatal("an order without steps was stored")
 	}
 	pay := *op
-	pay.ID, pay.Kind, pay.Order = app.OperationID("payments", "rt-3"), app.KindPayment, nil
+	pay.ID, pay.Kind, pay.Lines, pay.Steps = app.OperationID("payments", "rt-3"), app.KindPayment, nil, nil
 	tx = mustBegin(t, pool)
 	if _, err := db.InsertOperationTx(ctx, tx, &pay); err != nil {
 		t.Fatal(err)
@@ -79,7 +79,7 @@ func TestOrderLinesAndStepsRoundTrip(t *testing.T) {
 	if err := tx.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if p, err := db.GetOperation(ctx, pool, pay.ID); err != nil || p.Order != nil || p.Document().Steps != nil {
+	if p, err := db.GetOperation(ctx, pool, pay.ID); err != nil || p.Steps != nil || p.Lines != nil || p.Document().Steps != nil {
 		t.Fatalf("a payment read back with order fields: %+v %v", p, err)
 	}
 }

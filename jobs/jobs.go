@@ -23,9 +23,11 @@ import (
 type Config struct {
 	Pool     *pgxpool.Pool
 	Provider app.PaymentProvider
-	// Inventory is the inventory dependency orders reserve stock at; nil
-	// means none (orders cannot be worked).
-	Inventory app.InventoryService
+	// Kinds are the step kinds (orders, …) the workers carry on, and
+	// StepWorkers register each one's worker (StepWorkerFor); a kind's
+	// queue is worked beside the payments'.
+	Kinds       *app.Kinds
+	StepWorkers []StepRegistration
 	// AsyncTimeouts bound one async call to each dependency, by name.
 	AsyncTimeouts map[string]time.Duration
 	// Breakers guards the provider; a worker consults it before calling.
@@ -95,8 +97,10 @@ func NewClient(cfg Config) (*river.Client[pgx.Tx], error) {
 	if err := river.AddWorkerSafely(workers, NewPaymentWorker(cfg)); err != nil {
 		return nil, err
 	}
-	if err := river.AddWorkerSafely(workers, NewOrderWorker(cfg)); err != nil {
-		return nil, err
+	for _, register := range cfg.StepWorkers {
+		if err := register(workers, cfg); err != nil {
+			return nil, err
+		}
 	}
 	if err := river.AddWorkerSafely(workers, NewReconcileWorker(cfg)); err != nil {
 		return nil, err
@@ -132,6 +136,12 @@ func NewClient(cfg Config) (*river.Client[pgx.Tx], error) {
 			app.QueueOrders:     {MaxWorkers: max(4, cfg.Workers/4)},
 			app.QueueDeliveries: {MaxWorkers: max(4, cfg.Workers/4)},
 			river.QueueDefault:  {MaxWorkers: 2},
+		}
+		for _, name := range cfg.Kinds.Names() {
+			k, _ := cfg.Kinds.Get(name)
+			if _, ok := rc.Queues[k.Queue]; !ok {
+				rc.Queues[k.Queue] = river.QueueConfig{MaxWorkers: max(4, cfg.Workers/4)}
+			}
 		}
 		rc.PeriodicJobs = []*river.PeriodicJob{
 			// Unique per interval, so instances running the same schedule

@@ -30,7 +30,7 @@ func captureOrder(t *testing.T, p *servicetest.Product, key string, lines ...app
 	now := app.StorageTime(time.Now())
 	op := &app.Operation{ID: app.OperationID("orders", key), Kind: app.KindOrder, Priority: app.PriorityNormal,
 		Payment: app.PaymentRequest{Amount: total, Currency: "usd"}, CreatedAt: now, UpdatedAt: now,
-		Order: &app.Order{Lines: lines, Steps: app.NewOrderSteps(ls)}}
+		Lines: lines, Steps: app.NewOrderSteps(ls)}
 	op.Capture(app.ReasonProviderError, now)
 	tx, err := p.Pool.Begin(ctx)
 	if err != nil {
@@ -85,15 +85,15 @@ func TestOrderWorkerCarriesCapturedOrdersToTheirEnd(t *testing.T) {
 		}
 		// The orphan sweep finds the order's charge accounted for: a paid
 		// order is never refunded as an orphan.
-		charge := op.Order.Steps[len(op.Order.Steps)-1]
+		charge := op.Steps[len(op.Steps)-1]
 		if v := app.JudgeCharge(app.ProviderCharge{ID: charge.Ref, Reference: op.ID.String(), Status: "succeeded"}, op); v != app.ChargeAccounted ||
 			op.ProviderRef() != charge.Ref {
 			t.Fatalf("the sweep judges the paid order's charge %v (recorded ref %q, charge %q)", v, op.ProviderRef(), charge.Ref)
 		}
-		for _, s := range op.Order.Steps {
+		for _, s := range op.Steps {
 			key := app.StepKey(op.ID, s.Name)
 			n := p.Sim.Effects(key)
-			if s.IsReserve() {
+			if s.Compensable {
 				n = p.Sim.InventoryEffects(key)
 			}
 			if n != 1 || s.Status != app.StepSucceeded || s.Mode != app.ModeAsync {
@@ -112,7 +112,7 @@ func TestOrderWorkerCarriesCapturedOrdersToTheirEnd(t *testing.T) {
 		if n := p.Sim.Calls(app.StepKey(op.ID, app.StepCharge)); n != 0 {
 			t.Fatalf("the payment provider was called %d times for an out-of-stock order", n)
 		}
-		if s := op.Order.Steps[0]; s.Status != app.StepReleased || p.Sim.Releases(s.Ref) != 1 {
+		if s := op.Steps[0]; s.Status != app.StepReleased || p.Sim.Releases(s.Ref) != 1 {
 			t.Fatalf("tea %+v released %d times", s, p.Sim.Releases(s.Ref))
 		}
 	})
@@ -124,7 +124,7 @@ func TestOrderWorkerCarriesCapturedOrdersToTheirEnd(t *testing.T) {
 		if op.Status != app.StatusDeclined || op.Error == nil || op.Error.Code != "declined" {
 			t.Fatalf("ended %s %+v", op.Status, op.Error)
 		}
-		if s := op.Order.Steps[0]; s.Status != app.StepReleased || p.Sim.Releases(s.Ref) != 1 {
+		if s := op.Steps[0]; s.Status != app.StepReleased || p.Sim.Releases(s.Ref) != 1 {
 			t.Fatalf("kettle %+v released %d times", s, p.Sim.Releases(s.Ref))
 		}
 		if left, _ := p.Sim.Available("sku-kettle"); left != 50 {
@@ -137,7 +137,7 @@ func TestOrderWorkerCarriesCapturedOrdersToTheirEnd(t *testing.T) {
 		p := servicetest.New(t, servicetest.Options{Workers: 1})
 		p.Sim.SetInventoryChaos(sim.Chaos{Down: true})
 		op := captureOrder(t, p, "w-down", tea)
-		key := app.StepKey(op.ID, op.Order.Steps[0].Name)
+		key := app.StepKey(op.ID, op.Steps[0].Name)
 		apptest.WaitFor(t, "the worker to have tried twice", func() bool { return p.Sim.InventoryCalls(key) >= 2 })
 		p.Sim.SetInventoryChaos(sim.Chaos{})
 		op = ended(t, p, op.ID)
@@ -155,7 +155,7 @@ func TestOrderWorkerCarriesCapturedOrdersToTheirEnd(t *testing.T) {
 		apptest.WaitFor(t, "the worker to have tried the charge twice", func() bool { return p.Sim.Calls(charge) >= 2 })
 		p.Sim.SetChaos(sim.Chaos{})
 		op = ended(t, p, op.ID)
-		reserve := app.StepKey(op.ID, op.Order.Steps[0].Name)
+		reserve := app.StepKey(op.ID, op.Steps[0].Name)
 		if op.Status != app.StatusSucceeded || p.Sim.InventoryEffects(reserve) != 1 || p.Sim.Effects(charge) != 1 {
 			t.Fatalf("ended %s; reservations %d, charges %d", op.Status, p.Sim.InventoryEffects(reserve), p.Sim.Effects(charge))
 		}
@@ -175,8 +175,8 @@ func TestReconcilerAndOperatorLeaveOrdersAlone(t *testing.T) {
 	p := servicetest.New(t, servicetest.Options{}) // no workers: the job waits
 	ctx := context.Background()
 	op := captureOrder(t, p, "alone-1", app.PricedLine{SKU: "sku-tea", Quantity: 1, UnitPrice: 450})
-	op.Order.Steps[0].Status, op.Order.Steps[0].Ref = app.StepSucceeded, "res_1"
-	op.Order.Steps[1].Status, op.Order.Steps[1].OutcomeUnknown = app.StepProcessing, true
+	op.Steps[0].Status, op.Steps[0].Ref = app.StepSucceeded, "res_1"
+	op.Steps[1].Status, op.Steps[1].OutcomeUnknown = app.StepProcessing, true
 	op.Attempts = 2
 	op.TrackUnknown(app.StorageTime(time.Now()))
 	if ok, err := db.UpdateOpenOperation(ctx, p.Pool, op); err != nil || !ok {

@@ -8,9 +8,10 @@ import (
 	"github.com/spillway/spillway/app"
 )
 
-// OrderSubmitter is the runner as the order handler sees it.
+// OrderSubmitter is the runner as the order handler sees it: orders are
+// one step kind among those it takes.
 type OrderSubmitter interface {
-	SubmitOrder(ctx context.Context, key string, req app.OrderRequest) (*app.Outcome, error)
+	Submit(ctx context.Context, kind, key string, req app.StepRequest) (*app.Outcome, error)
 }
 
 // handleCreateOrder serves POST /api/v1/orders. Its answers are those of
@@ -29,7 +30,7 @@ func handleCreateOrder(orders OrderSubmitter, log *slog.Logger, retryAfter int) 
 			writeProblem(w, r, problemFor(err, retryAfter))
 			return
 		}
-		out, err := orders.SubmitOrder(r.Context(), key, req)
+		out, err := orders.Submit(r.Context(), app.KindOrder, key, req)
 		if err != nil {
 			p := problemFor(err, retryAfter)
 			if p.Status >= 500 {

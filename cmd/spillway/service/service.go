@@ -72,11 +72,20 @@ type Config struct {
 	// configures and the check of callback URLs at request time.
 	Senders       *jobs.Senders
 	CheckCallback func(ctx context.Context, url string) error
+	// Kinds are step kinds beyond the product's own (orders), each with
+	// its worker's registration: a new kind needs nothing else.
+	Kinds []Kind
 	// BreakerPolicy replaces the payment breaker's default policy (the
 	// dependency's BREAKER_PAYMENT_* settings still override single
 	// thresholds).
 	BreakerPolicy *app.BreakerPolicy
 	Tuning        Tuning
+}
+
+// Kind is a step kind and its worker's registration.
+type Kind struct {
+	Kind   *app.StepKind
+	Worker jobs.StepRegistration
 }
 
 // Tuning shortens the product's timers and replaces its clocks, for tests.
@@ -231,7 +240,17 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 	if cfg.CheckCallback != nil {
 		check = cfg.CheckCallback
 	}
-	if s.river, err = jobs.NewClient(s.jobsConfig(ac, senders, metrics)); err != nil {
+	// The workers' kinds call the workers' provider (a test may replace
+	// it), the runner's the runner's.
+	syncKinds, err := s.kinds(s.provider)
+	if err != nil {
+		return nil, err
+	}
+	jobKinds, err := s.kinds(s.jobProvider())
+	if err != nil {
+		return nil, err
+	}
+	if s.river, err = jobs.NewClient(s.jobsConfig(ac, senders, metrics, jobKinds)); err != nil {
 		return nil, err
 	}
 	pay := ac.Dep(DependencyPayment)
@@ -245,7 +264,7 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 	if s.runner, err = app.NewRunner(app.RunnerConfig{
 		Store: db.NewStore(s.pool), Jobs: s.river, Provider: s.provider, Deadline: pay.Deadline,
 		CaptureTimeout: ac.CaptureTimeout, SyncLimit: ac.SyncConcurrency, HighValueReserve: ac.SyncHighValueReserve,
-		Backlog: s.backlog, Inventory: s.inventory, Catalog: db.NewStore(s.pool), OrderDeadline: ac.OrderDeadline,
+		Backlog: s.backlog, Kinds: syncKinds, StepDeadline: ac.OrderDeadline,
 		DependencyDeadlines: deadlines(ac),
 		Breakers:            s.breakers, Dependency: DependencyPayment, Metrics: metrics,
 		Channels: senders.Channels(), Offpeak: ac.Offpeak, DefaultDefer: ac.PaymentDefer,
@@ -263,10 +282,14 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 }
 
 // jobsConfig is the River client's configuration.
-func (s *Service) jobsConfig(ac app.Config, senders *jobs.Senders, metrics *app.Metrics) jobs.Config {
+func (s *Service) jobsConfig(ac app.Config, senders *jobs.Senders, metrics *app.Metrics, kinds *app.Kinds) jobs.Config {
 	pay := ac.Dep(DependencyPayment)
+	workers := []jobs.StepRegistration{jobs.StepWorkerFor[app.OrderArgs]()}
+	for _, k := range s.cfg.Kinds {
+		workers = append(workers, k.Worker)
+	}
 	return jobs.Config{
-		Pool: s.pool, Provider: s.jobProvider(), Inventory: s.inventory, AsyncTimeouts: asyncTimeouts(ac),
+		Pool: s.pool, Provider: s.jobProvider(), Kinds: kinds, StepWorkers: workers, AsyncTimeouts: asyncTimeouts(ac),
 		Workers: ac.Workers, CallTimeout: pay.AsyncTimeout,
 		KeyRetention: ac.PaymentKeyRetention, Stopping: s.stopping,
 		RetryBase: pay.RetryBase, RetryMax: pay.RetryMax, Logger: s.log, RiverLogger: s.cfg.RiverLogger,
@@ -279,6 +302,24 @@ func (s *Service) jobsConfig(ac app.Config, senders *jobs.Senders, metrics *app.
 		Orphans: jobs.OrphanConfig{Every: ac.OrphanSweepEvery, Refund: ac.OrphanRefund,
 			Grace: max(ac.OrphanGrace, pay.Deadline+ac.CaptureTimeout+time.Minute)},
 	}
+}
+
+// kinds is the registry of step kinds, their payment steps calling
+// payments: orders when an inventory is configured (without one they are
+// refused with 503), and the kinds Config adds.
+func (s *Service) kinds(payments app.PaymentProvider) (*app.Kinds, error) {
+	var ks []*app.StepKind
+	if s.inventory != nil {
+		order, err := app.NewOrderKind(app.OrderKindConfig{Inventory: s.inventory, Payments: payments, Catalog: db.NewStore(s.pool)})
+		if err != nil {
+			return nil, err
+		}
+		ks = append(ks, order)
+	}
+	for _, k := range s.cfg.Kinds {
+		ks = append(ks, k.Kind)
+	}
+	return app.NewKinds(ks...)
 }
 
 // deadlines is each dependency's bound on one synchronous call.
