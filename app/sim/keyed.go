@@ -84,6 +84,30 @@ var keyClosedBody = []byte(`{"status":"key_closed"}`)
 // notFoundBody answers a lookup that found nothing (and closed the key).
 var notFoundBody = []byte(`{"status":"not_found"}`)
 
+// begin opens a request or a lookup under key, holding Sim.mu, which
+// guards the counts and the chaos: count counts it and may fail it first
+// (FailNext…), then cs's chaos may. It returns key's entry, the latency
+// to add, and the 503 if it failed. Nothing is decided yet, so the key's
+// lock is not needed (and must not be taken under Sim.mu anyway).
+func (l *keyedLedger[R]) begin(s *Sim, cs *chaosState, key string,
+	count func(e *keyedEntry[R]) (answer, bool)) (e *keyedEntry[R], latency time.Duration, ans answer, failed bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e = l.enterLocked(key)
+	latency = cs.chaos.Latency
+	if ans, failed = count(e); !failed {
+		ans, failed = s.chaosFailureLocked(cs)
+	}
+	return e, latency, ans, failed
+}
+
+// countCallLocked counts a keyed request; nothing but chaos fails one.
+func (l *keyedLedger[R]) countCallLocked(e *keyedEntry[R]) (answer, bool) {
+	e.calls++
+	l.calls++
+	return answer{}, false
+}
+
 // post runs one valid keyed request: counted as a call, cs's chaos (503,
 // no effect), then, holding the key's lock, the stored answer replayed,
 // or 409 key_closed if a lookup closed the key, or else decide. decide is
@@ -92,16 +116,10 @@ var notFoundBody = []byte(`{"status":"not_found"}`)
 // It returns the answer plus the latency to add before sending it.
 func (l *keyedLedger[R]) post(s *Sim, cs *chaosState, key string,
 	decide func(e *keyedEntry[R]) (ans answer, store bool)) (answer, time.Duration) {
-	s.mu.Lock()
-	e := l.enterLocked(key)
-	e.calls++
-	l.calls++
-	latency := cs.chaos.Latency
-	if ans, failed := s.chaosFailureLocked(cs); failed {
-		s.mu.Unlock()
+	e, latency, ans, failed := l.begin(s, cs, key, l.countCallLocked)
+	if failed {
 		return ans, latency
 	}
-	s.mu.Unlock()
 
 	// Per-key critical section: a concurrent request for the same key waits
 	// here and then finds the stored answer, and a concurrent lookup
@@ -130,21 +148,19 @@ func (l *keyedLedger[R]) post(s *Sim, cs *chaosState, key string,
 // asked for by FailNext… (503 failMsg), then cs's chaos (503), then found
 // answers for the record, called holding both e.mu and Sim.mu.
 func (l *keyedLedger[R]) lookup(s *Sim, cs *chaosState, key, failMsg string, found func(rec *R) answer) (answer, time.Duration) {
-	s.mu.Lock()
-	e := l.enterLocked(key)
-	e.lookups++
-	l.lookups++
-	latency := cs.chaos.Latency
-	if l.failNext > 0 {
-		l.failNext--
-		s.mu.Unlock()
-		return unavailable(failMsg), latency
+	countLookup := func(e *keyedEntry[R]) (answer, bool) {
+		e.lookups++
+		l.lookups++
+		if l.failNext > 0 {
+			l.failNext--
+			return unavailable(failMsg), true
+		}
+		return answer{}, false
 	}
-	if ans, failed := s.chaosFailureLocked(cs); failed {
-		s.mu.Unlock()
+	e, latency, ans, failed := l.begin(s, cs, key, countLookup)
+	if failed {
 		return ans, latency
 	}
-	s.mu.Unlock()
 
 	// The key's lock orders this lookup against the key's requests: one
 	// that holds it has recorded its effect before releasing it, so we see

@@ -6,6 +6,10 @@ import (
 	"time"
 )
 
+// The payment provider's books: its charges and refunds, and what the
+// control API reads of them. What is kept per idempotency key is
+// Sim.chargeKeys, the keyed ledger of keyed.go that the inventory uses too.
+
 // chargeRecord is one recorded charge (an effect).
 type chargeRecord struct {
 	id          string
