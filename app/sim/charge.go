@@ -28,66 +28,22 @@ type chargeResponse struct {
 	DeclineCode string    `json:"decline_code,omitempty"`
 }
 
-// keyClosedBody answers a charge whose key a lookup closed.
-var keyClosedBody = []byte(`{"status":"key_closed"}`)
-
 func (s *Sim) handleCharge(w http.ResponseWriter, r *http.Request) {
 	serveKeyedPost(s, w, r, decodeChargeRequest, s.charge)
-}
-
-// serveKeyedPost serves a POST under an Idempotency-Key: the key and the
-// body checked (400 otherwise), the request carried out by do, and its
-// answer sent after the key's hold and the latency. The effect, if any, is
-// recorded before the answer is delayed: that is what lets a timed-out
-// client have caused an effect it never heard of.
-func serveKeyedPost[T any](s *Sim, w http.ResponseWriter, r *http.Request, decode func([]byte) (T, error),
-	do func(key string, req T) (answer, time.Duration)) {
-	key := r.Header.Get("Idempotency-Key")
-	if !keyValid(w, key) {
-		return
-	}
-	body, ok := readBody(w, r)
-	if !ok {
-		return
-	}
-	req, err := decode(body)
-	if err != nil {
-		writeProblem(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	ans, latency := do(key, req)
-	s.answerHeld(w, r, key, ans, latency)
 }
 
 // charge runs one valid charge request through chaos and the ledger and
 // returns the answer plus the latency to add before sending it.
 func (s *Sim) charge(key string, req chargeRequest) (answer, time.Duration) {
-	s.mu.Lock()
-	e := s.enterLocked(key)
-	e.calls++
-	s.calls++
-	latency := s.pay.chaos.Latency
-	if ans, failed := s.chaosFailureLocked(&s.pay); failed {
-		s.mu.Unlock()
-		return ans, latency
-	}
-	s.mu.Unlock()
+	return s.chargeKeys.post(s, &s.pay, key, func(e *keyedEntry[chargeRecord]) (answer, bool) {
+		return s.decideCharge(key, req, e)
+	})
+}
 
-	// Per-key critical section: a concurrent request for the same key waits
-	// here and then finds the stored answer, and a concurrent lookup
-	// either ran before (and closed the key) or runs after (and finds the
-	// charge).
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.answer != nil {
-		return *e.answer, latency
-	}
-	if e.closed {
-		// Not stored as the key's answer: nothing happened, and the key
-		// stays closed for good anyway.
-		return answer{status: http.StatusConflict, body: keyClosedBody}, latency
-	}
-
+// decideCharge records the charge under key, the key's first: called
+// holding e.mu, as post decides. The answer is to be stored unless it is
+// a 500, which recorded nothing.
+func (s *Sim) decideCharge(key string, req chargeRequest, e *keyedEntry[chargeRecord]) (answer, bool) {
 	rec := &chargeRecord{
 		id:        newChargeID(),
 		key:       key,
@@ -99,6 +55,7 @@ func (s *Sim) charge(key string, req chargeRequest) (answer, time.Duration) {
 	status := http.StatusOK
 
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if req.Amount%100 == 2 || (s.pay.chaos.DeclineRate > 0 && s.rand() < s.pay.chaos.DeclineRate) {
 		rec.outcome, rec.declineCode = StatusDeclined, DeclineCode
 		status = http.StatusPaymentRequired
@@ -118,23 +75,14 @@ func (s *Sim) charge(key string, req chargeRequest) (answer, time.Duration) {
 	if err != nil {
 		// Only an injected clock outside years 0–9999 gets here. Nothing is
 		// recorded, so the key can still charge once the clock is sane.
-		s.mu.Unlock()
-		return problemAnswer(http.StatusInternalServerError, "encode charge: "+err.Error()), latency
+		return problemAnswer(http.StatusInternalServerError, "encode charge: "+err.Error()), false
 	}
-	e.charge = rec
-	// After a Reset the entry is orphaned; its effect belongs to the old
-	// generation and must not leak into the new counters.
-	if s.entries[key] == e {
-		e.effects++
-		s.effects++
-		s.seq++
-		rec.seq = s.seq
+	e.rec = rec
+	if s.chargeKeys.currentLocked(key, e) {
+		rec.seq = s.chargeKeys.effectLocked(e)
 		s.addChargeLocked(rec)
 	}
-	s.mu.Unlock()
-
-	e.answer = &answer{status: status, body: body}
-	return *e.answer, latency
+	return answer{status: status, body: body}, true
 }
 
 // newChargeID returns a random id; random rather than a counter so ids stay

@@ -6,7 +6,6 @@ import (
 	"maps"
 	"net/http"
 	"strings"
-	"sync"
 )
 
 // Reservation statuses the inventory answers with.
@@ -18,41 +17,22 @@ const (
 
 // inventory is the simulated inventory service: stock per SKU, and what
 // each reservation key and reservation did. Guarded by Sim.mu, except
-// where invEntry says otherwise.
+// where keyedEntry says otherwise.
 type inventory struct {
-	stock        map[string]int          // units available now, by SKU
-	entries      map[string]*invEntry    // by reservation idempotency key
-	byID         map[string]*reservation // by reservation id
-	reservations int                     // reservations made (effects)
-	outOfStock   int                     // keys first answered out_of_stock
-	calls        int                     // valid POST /reservations requests
-	lookups      int                     // valid lookups
-	releases     int                     // releases that gave stock back
-	releaseCalls int                     // valid DELETE requests
-	seq          int                     // sequence number of the last reservation
-	failNext     int                     // lookups still to fail, see FailNextReservationLookups
+	stock        map[string]int              // units available now, by SKU
+	keys         keyedLedger[reserveOutcome] // by reservation idempotency key; its effects are reservations
+	byID         map[string]*reservation     // by reservation id
+	outOfStock   int                         // keys first answered out_of_stock
+	releases     int                         // releases that gave stock back
+	releaseCalls int                         // valid DELETE requests
 }
 
-// invEntry is everything the inventory knows about one idempotency key. Its
-// locking is entry's: mu serializes the key's reservations and lookups (so
-// two concurrent first requests cannot both hold stock, and a lookup
-// either sees the reservation or closes the key before it is decided); it
-// is never taken while Sim.mu is held, and never held across latency.
-type invEntry struct {
-	mu     sync.Mutex
-	answer *answer // first stored answer; guarded by mu
-
-	// Guarded by Sim.mu.
-	calls   int
-	lookups int
-	effects int
-
-	// Written holding both mu and Sim.mu, so either lock is enough to
-	// read them.
-	closed     bool         // a lookup found nothing and closed the key
-	res        *reservation // the reservation made under the key; nil before
-	outOfStock bool         // the key's first answer was out_of_stock
-	available  int          // what that answer said was in stock
+// reserveOutcome is what a reservation key decided: a reservation, or an
+// out-of-stock answer. Both are stored (a repeated key must not reserve
+// what its first request could not) and both are what a lookup finds.
+type reserveOutcome struct {
+	res       *reservation // the reservation made; nil when out of stock
+	available int          // out of stock: what that answer said was in stock
 }
 
 // reservation is one reservation made (an effect).
@@ -80,19 +60,10 @@ func (r *reservation) status() string {
 // stock back to what the simulator was configured with.
 func (s *Sim) clearInventoryLocked() {
 	s.inventory = inventory{
-		stock:   maps.Clone(s.stock),
-		entries: make(map[string]*invEntry),
-		byID:    make(map[string]*reservation),
+		stock: maps.Clone(s.stock),
+		keys:  newKeyedLedger[reserveOutcome](),
+		byID:  make(map[string]*reservation),
 	}
-}
-
-func (inv *inventory) enterLocked(key string) *invEntry {
-	e := inv.entries[key]
-	if e == nil {
-		e = &invEntry{}
-		inv.entries[key] = e
-	}
-	return e
 }
 
 // newReservationID returns a random id, unique across Reset and restarts.
@@ -134,17 +105,17 @@ type InventoryKeyStats struct {
 func (s *Sim) InventoryKey(key string) (InventoryKeyStats, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e := s.inventory.entries[key]
+	e := s.inventory.keys.entries[key]
 	if e == nil {
 		return InventoryKeyStats{}, false
 	}
 	st := InventoryKeyStats{Key: key, Reservations: e.effects, Calls: e.calls, Lookups: e.lookups, Closed: e.closed}
-	switch r := e.res; {
-	case r != nil:
-		st.Status, st.ReservationID, st.SKU, st.Quantity, st.Seq = r.status(), r.id, r.sku, r.quantity, r.seq
-		st.Releases, st.ReleaseCalls = r.releases, r.releaseCalls
-	case e.outOfStock:
+	if o := e.rec; o != nil {
 		st.Status = StatusOutOfStock
+		if r := o.res; r != nil {
+			st.Status, st.ReservationID, st.SKU, st.Quantity, st.Seq = r.status(), r.id, r.sku, r.quantity, r.seq
+			st.Releases, st.ReleaseCalls = r.releases, r.releaseCalls
+		}
 	}
 	return st, true
 }
@@ -219,14 +190,14 @@ func (s *Sim) SetStock(sku string, n int) {
 func (s *Sim) FailNextReservationLookups(n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.inventory.failNext = max(n, 0)
+	s.inventory.keys.failNext = max(n, 0)
 }
 
 // TotalReservations returns the number of reservations made over all keys.
 func (s *Sim) TotalReservations() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.inventory.reservations
+	return s.inventory.keys.effects
 }
 
 // TotalReleases returns the number of releases that gave stock back.
@@ -253,11 +224,11 @@ func (s *Sim) inventoryTotals() inventoryTotals {
 	defer s.mu.Unlock()
 	inv := &s.inventory
 	return inventoryTotals{
-		Reservations: inv.reservations,
+		Reservations: inv.keys.effects,
 		OutOfStock:   inv.outOfStock,
-		Calls:        inv.calls,
-		Keys:         len(inv.entries),
-		Lookups:      inv.lookups,
+		Calls:        inv.keys.calls,
+		Keys:         len(inv.keys.entries),
+		Lookups:      inv.keys.lookups,
 		Releases:     inv.releases,
 		ReleaseCalls: inv.releaseCalls,
 		Stock:        maps.Clone(inv.stock),

@@ -6,12 +6,7 @@ import (
 )
 
 func (s *Sim) handleReservationLookup(w http.ResponseWriter, r *http.Request) {
-	key := r.PathValue("key")
-	if !keyValid(w, key) {
-		return
-	}
-	ans, latency := s.reservationLookup(key)
-	s.answerHeld(w, r, key, ans, latency)
+	s.serveKeyedLookup(w, r, s.reservationLookup)
 }
 
 // reservationLookup answers what happened under a reservation key, with
@@ -22,35 +17,16 @@ func (s *Sim) handleReservationLookup(w http.ResponseWriter, r *http.Request) {
 // the answer is 404 not_found: a reservation still on the wire then finds
 // the key closed and holds nothing.
 func (s *Sim) reservationLookup(key string) (answer, time.Duration) {
-	inv := &s.inventory
-	s.mu.Lock()
-	e := inv.enterLocked(key)
-	e.lookups++
-	inv.lookups++
-	latency := s.inv.chaos.Latency
-	if inv.failNext > 0 {
-		inv.failNext--
-		s.mu.Unlock()
-		return unavailable("simulated reservation lookup failure"), latency
-	}
-	if ans, failed := s.chaosFailureLocked(&s.inv); failed {
-		s.mu.Unlock()
-		return ans, latency
-	}
-	s.mu.Unlock()
+	return s.inventory.keys.lookup(s, &s.inv, key, "simulated reservation lookup failure", reservationFound)
+}
 
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	switch r := e.res; {
-	case r != nil:
+// reservationFound answers a lookup that found o; called holding Sim.mu,
+// which guards the reservation's releases.
+func reservationFound(o *reserveOutcome) answer {
+	if r := o.res; r != nil {
 		return answer{status: http.StatusOK, body: mustJSON(reservationResponse{
 			ID: r.id, Status: r.status(), SKU: r.sku, Quantity: r.quantity, Reference: r.reference,
-		})}, latency
-	case e.outOfStock:
-		return answer{status: http.StatusOK, body: mustJSON(outOfStockResponse{Status: StatusOutOfStock, Available: e.available})}, latency
+		})}
 	}
-	e.closed = true
-	return answer{status: http.StatusNotFound, body: notFoundBody}, latency
+	return answer{status: http.StatusOK, body: mustJSON(outOfStockResponse{Status: StatusOutOfStock, Available: o.available})}
 }

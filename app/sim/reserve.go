@@ -44,58 +44,41 @@ func (s *Sim) handleReserve(w http.ResponseWriter, r *http.Request) {
 // answer, and a repeated key must not reserve what its first request
 // could not.
 func (s *Sim) reserve(key string, req reservationRequest) (answer, time.Duration) {
+	return s.inventory.keys.post(s, &s.inv, key, func(e *keyedEntry[reserveOutcome]) (answer, bool) {
+		return s.decideReservation(key, req, e)
+	})
+}
+
+// decideReservation answers key's first reservation, called holding e.mu
+// as post decides. The answer is to be stored unless it is the 422.
+func (s *Sim) decideReservation(key string, req reservationRequest, e *keyedEntry[reserveOutcome]) (answer, bool) {
 	inv := &s.inventory
-	s.mu.Lock()
-	e := inv.enterLocked(key)
-	e.calls++
-	inv.calls++
-	latency := s.inv.chaos.Latency
-	if ans, failed := s.chaosFailureLocked(&s.inv); failed {
-		s.mu.Unlock()
-		return ans, latency
-	}
-	s.mu.Unlock()
-
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.answer != nil {
-		return *e.answer, latency
-	}
-	if e.closed {
-		return answer{status: http.StatusConflict, body: keyClosedBody}, latency
-	}
-
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	// After a Reset the entry is orphaned: its answer is still given, but
 	// it must not take the new generation's stock or show in its counts.
-	current := inv.entries[key] == e
+	current := inv.keys.currentLocked(key, e)
 	avail, known := inv.stock[req.SKU]
 	if !known {
-		return problemAnswer(http.StatusUnprocessableEntity, "unknown sku "+clip(req.SKU)), latency
+		return problemAnswer(http.StatusUnprocessableEntity, "unknown sku "+clip(req.SKU)), false
 	}
 	if req.Quantity > avail || (s.inv.chaos.DeclineRate > 0 && s.rand() < s.inv.chaos.DeclineRate) {
-		e.outOfStock, e.available = true, avail
+		e.rec = &reserveOutcome{available: avail}
 		if current {
 			inv.outOfStock++
 		}
-		e.answer = &answer{status: http.StatusConflict, body: mustJSON(outOfStockResponse{
+		return answer{status: http.StatusConflict, body: mustJSON(outOfStockResponse{
 			Status: StatusOutOfStock, Available: avail, SKU: req.SKU, Quantity: req.Quantity,
-		})}
-		return *e.answer, latency
+		})}, true
 	}
 	rec := &reservation{id: newReservationID(), key: key, sku: req.SKU, quantity: req.Quantity, reference: req.Reference}
-	e.res = rec
+	e.rec = &reserveOutcome{res: rec}
 	if current {
 		inv.stock[req.SKU] = avail - req.Quantity
-		e.effects++
-		inv.reservations++
-		inv.seq++
-		rec.seq = inv.seq
+		rec.seq = inv.keys.effectLocked(e)
 		inv.byID[rec.id] = rec
 	}
-	e.answer = &answer{status: http.StatusOK, body: mustJSON(reservationResponse{
+	return answer{status: http.StatusOK, body: mustJSON(reservationResponse{
 		ID: rec.id, Status: StatusReserved, SKU: rec.sku, Quantity: rec.quantity, Reference: rec.reference,
-	})}
-	return *e.answer, latency
+	})}, true
 }

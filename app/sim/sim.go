@@ -51,21 +51,16 @@ type Sim struct {
 	stock map[string]int // Config.Stock as given: what Reset restores
 	mux   *http.ServeMux
 
-	mu        sync.Mutex               // guards everything below
-	pay       chaosState               // the payment provider's chaos
-	inv       chaosState               // the inventory's chaos
-	entries   map[string]*entry        // by idempotency key
-	charges   map[string]*chargeRecord // by charge id
-	byCreated []*chargeRecord          // every charge, oldest first (created_at, then id)
-	refunds   map[string]*refundRecord // by refund idempotency key
-	effects   int                      // charges recorded
-	seq       int                      // sequence number of the last charge recorded
-	calls     int                      // valid POST /charges requests
-	lookups   int                      // valid lookups
-	refunded  int                      // refunds recorded
-	failNext  int                      // lookups still to fail, see FailNextLookups
-	holds     map[string]*hold         // by idempotency key, see Hold
-	inventory inventory                // stock and reservations, see inventory.go
+	mu         sync.Mutex                // guards everything below
+	pay        chaosState                // the payment provider's chaos
+	inv        chaosState                // the inventory's chaos
+	chargeKeys keyedLedger[chargeRecord] // by idempotency key; its effects are charges, see keyed.go
+	charges    map[string]*chargeRecord  // by charge id
+	byCreated  []*chargeRecord           // every charge, oldest first (created_at, then id)
+	refunds    map[string]*refundRecord  // by refund idempotency key
+	refunded   int                       // refunds recorded
+	holds      map[string]*hold          // by idempotency key, see Hold
+	inventory  inventory                 // stock and reservations, see inventory.go
 }
 
 // New builds a simulator with all chaos off and the stock of cfg.Stock.

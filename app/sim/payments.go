@@ -3,32 +3,12 @@ package sim
 import (
 	"slices"
 	"strings"
-	"sync"
 	"time"
 )
 
-// entry is everything the simulator knows about one idempotency key.
-type entry struct {
-	// mu serializes the charges and lookups of this key, so two concurrent
-	// first requests cannot both record an effect, and a lookup either sees
-	// the charge or closes the key before the charge is decided — never
-	// "not found" and then a charge. It is never taken while Sim.mu is
-	// held (Sim.mu may be taken while holding it), and never held across
-	// the latency sleep.
-	mu     sync.Mutex
-	answer *answer // first stored charge answer; guarded by mu
-
-	// Guarded by Sim.mu, so the control API can read them without waiting
-	// behind a request that holds mu.
-	calls   int
-	lookups int
-	effects int
-
-	// Written holding both mu and Sim.mu, so either lock is enough to
-	// read them.
-	closed bool          // a lookup found nothing and closed the key
-	charge *chargeRecord // the charge made under the key; nil before
-}
+// The payment provider's books: its charges and refunds, and what the
+// control API reads of them. What is kept per idempotency key is
+// Sim.chargeKeys, the keyed ledger of keyed.go that the inventory uses too.
 
 // chargeRecord is one recorded charge (an effect).
 type chargeRecord struct {
@@ -75,16 +55,6 @@ type answer struct {
 	problem bool // body is application/problem+json
 }
 
-// enterLocked returns key's entry, creating it.
-func (s *Sim) enterLocked(key string) *entry {
-	e := s.entries[key]
-	if e == nil {
-		e = &entry{}
-		s.entries[key] = e
-	}
-	return e
-}
-
 // addChargeLocked records c in the indexes the listing and refunds use.
 // Charges almost always arrive in created_at order, so the insertion is
 // nearly always an append; the search keeps the order right even when
@@ -98,54 +68,36 @@ func (s *Sim) addChargeLocked(c *chargeRecord) {
 // Effects returns how many effects (recorded charges) key has caused; 0 or 1
 // unless idempotency is broken.
 func (s *Sim) Effects(key string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if e := s.entries[key]; e != nil {
-		return e.effects
-	}
-	return 0
+	st, _ := s.keyStats(key)
+	return st.Effects
 }
 
 // EffectSeq returns the sequence number of key's charge: 1 for the first
 // charge the simulator recorded, 2 for the next, and so on; 0 when key
 // has none. Tests use it to tell the order in which charges happened.
 func (s *Sim) EffectSeq(key string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if e := s.entries[key]; e != nil && e.charge != nil {
-		return e.charge.seq
-	}
-	return 0
+	st, _ := s.keyStats(key)
+	return st.Seq
 }
 
 // Calls returns how many valid /charges requests carried key, including
 // replays and those answered 503 or 409.
 func (s *Sim) Calls(key string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if e := s.entries[key]; e != nil {
-		return e.calls
-	}
-	return 0
+	st, _ := s.keyStats(key)
+	return st.Calls
 }
 
 // Lookups returns how many valid lookups asked for key, including those
 // answered 503.
 func (s *Sim) Lookups(key string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if e := s.entries[key]; e != nil {
-		return e.lookups
-	}
-	return 0
+	st, _ := s.keyStats(key)
+	return st.Lookups
 }
 
 // Closed reports whether a lookup closed key (found nothing under it).
 func (s *Sim) Closed(key string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	e := s.entries[key]
-	return e != nil && e.closed
+	st, _ := s.keyStats(key)
+	return st.Closed
 }
 
 // Refunds returns how many refunds the charge with id chargeID has had;
@@ -163,7 +115,7 @@ func (s *Sim) Refunds(chargeID string) int {
 func (s *Sim) TotalEffects() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.effects
+	return s.chargeKeys.effects
 }
 
 // TotalCalls returns the number of valid /charges requests over all keys,
@@ -171,7 +123,7 @@ func (s *Sim) TotalEffects() int {
 func (s *Sim) TotalCalls() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.calls
+	return s.chargeKeys.calls
 }
 
 // TotalRefunds returns the number of refunds over all charges.
@@ -188,7 +140,7 @@ func (s *Sim) TotalRefunds() int {
 func (s *Sim) FailNextLookups(n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.failNext = max(n, 0)
+	s.chargeKeys.failNext = max(n, 0)
 }
 
 // Reset turns all chaos off, for both dependencies, releases every hold,
@@ -206,11 +158,11 @@ func (s *Sim) Reset() {
 }
 
 func (s *Sim) clearLocked() {
-	s.entries = make(map[string]*entry)
+	s.chargeKeys = newKeyedLedger[chargeRecord]()
 	s.charges = make(map[string]*chargeRecord)
 	s.byCreated = nil
 	s.refunds = make(map[string]*refundRecord)
-	s.effects, s.seq, s.calls, s.lookups, s.refunded, s.failNext = 0, 0, 0, 0, 0, 0
+	s.refunded = 0
 }
 
 // keyStats is the wire shape of GET /control/effects/{key}.
@@ -229,12 +181,12 @@ type keyStats struct {
 func (s *Sim) keyStats(key string) (keyStats, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e := s.entries[key]
+	e := s.chargeKeys.entries[key]
 	if e == nil {
 		return keyStats{}, false
 	}
 	st := keyStats{Key: key, Effects: e.effects, Calls: e.calls, Lookups: e.lookups, Closed: e.closed}
-	if c := e.charge; c != nil {
+	if c := e.rec; c != nil {
 		st.Status, st.ChargeID, st.Seq, st.Refunds = c.status(), c.id, c.seq, c.refunds
 	}
 	return st, true
@@ -252,5 +204,6 @@ type totals struct {
 func (s *Sim) totals() totals {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return totals{Effects: s.effects, Calls: s.calls, Keys: len(s.entries), Lookups: s.lookups, Refunds: s.refunded}
+	k := &s.chargeKeys
+	return totals{Effects: k.effects, Calls: k.calls, Keys: len(k.entries), Lookups: k.lookups, Refunds: s.refunded}
 }
