@@ -76,7 +76,7 @@ type Operation struct {
 	// of a step kind: its worker undoes what its steps did, then ends it
 	// cancelled (or, if the last step already took effect, succeeded).
 	CancelRequestedAt *time.Time
-	JobID int64 // River job id when captured async
+	JobID             int64 // River job id when captured async
 	// KeyGen counts the provider keys this operation has used; see
 	// ProviderKey.
 	KeyGen int
