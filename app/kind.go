@@ -80,9 +80,10 @@ type StepHandler interface {
 	// dependency's Ref) or was declined (with a Code), or a fault.
 	Call(ctx context.Context, op *Operation, s *Step, key string) (StepResult, error)
 	// LookUp asks what happened under key. It answers the step's settled
-	// status (succeeded, declined, released or, when nothing happened and
-	// nothing can, failed) or, when the dependency has not settled it
-	// yet, a zero Status. lastAttempt is when the step's latest call
+	// status (succeeded, declined, released; failed when nothing happened
+	// and nothing can under the key; pending when nothing happened and the
+	// step may simply be called again) or, when the dependency has not
+	// settled it yet, a zero Status. lastAttempt is when the step's latest call
 	// started, now the time of the answer.
 	LookUp(ctx context.Context, op *Operation, s *Step, key string, lastAttempt, now time.Time) (StepResult, error)
 	// Compensate undoes what a succeeded, compensable step did (s.Ref).

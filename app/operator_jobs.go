@@ -38,6 +38,9 @@ type JobStore interface {
 	// of states, above afterID, in id order; now is what f.Within counts
 	// back from.
 	MatchingJobIDs(ctx context.Context, f JobFilter, states []rivertype.JobState, afterID int64, limit int, now time.Time) ([]int64, error)
+	// RequestCancelTx records an operator's cancel of an open operation of
+	// a step kind (its first request counts); false means it was not open.
+	RequestCancelTx(ctx context.Context, tx pgx.Tx, id uuid.UUID, now time.Time) (bool, error)
 	SetJobPriorityTx(ctx context.Context, tx pgx.Tx, ids []int64, priority int, now time.Time) error
 	MarkRunNowTx(ctx context.Context, tx pgx.Tx, ids []int64) error
 }
@@ -106,7 +109,11 @@ type JobsResult struct {
 	// Settled are jobs whose operation a lookup found charged or declined:
 	// the operation was recorded so instead of being cancelled or retried.
 	Settled []JobRef
-	Refused []JobRefusal
+	// Compensating are those of Changed whose operation is of a step kind
+	// (an order) that a cancel could not end at once: its worker undoes
+	// what its steps did first, then ends it.
+	Compensating []JobRef
+	Refused      []JobRefusal
 }
 
 // ApplyJobs applies req to those of ids in a state it applies to, in one
@@ -141,10 +148,11 @@ func (o *Operator) ApplyJobs(ctx context.Context, actor Actor, req JobRequest, i
 
 // FilterResult is what an action on every job matching a filter did.
 type FilterResult struct {
-	Changed int // jobs changed, over all batches
-	Settled []JobRef
-	Refused []JobRefusal
-	Batches int
+	Changed      int // jobs changed, over all batches
+	Settled      []JobRef
+	Compensating []JobRef
+	Refused      []JobRefusal
+	Batches      int
 }
 
 // ApplyToFilter applies req to every job matching f that is in a state
@@ -172,6 +180,7 @@ func (o *Operator) ApplyToFilter(ctx context.Context, actor Actor, req JobReques
 		}
 		out.Changed += len(res.Changed)
 		out.Settled = append(out.Settled, res.Settled...)
+		out.Compensating = append(out.Compensating, res.Compensating...)
 		out.Refused = append(out.Refused, res.Refused...)
 		out.Batches++
 	}
@@ -245,8 +254,8 @@ func (o *Operator) ask(ctx context.Context, action JobAction, ids []int64) (answ
 // been charged, or a retry of a finished one whose key the provider may
 // know.
 func needsLookup(action JobAction, op *Operation) bool {
-	if op.Kind == KindOrder {
-		return false // refused without asking (ordersNotYet)
+	if op.Steps != nil {
+		return false // its worker asks each step's dependency (cancelStepsTx)
 	}
 	switch action {
 	case ActionCancel:
@@ -309,23 +318,32 @@ func (o *Operator) applyJobsTx(ctx context.Context, tx pgx.Tx, actor Actor, req 
 	return res, o.cfg.Store.InsertAuditTx(ctx, tx, e)
 }
 
-// ordersNotYet is why an operator's cancel, retry or verdict is refused
-// for an order: its steps have keys of their own, which the payment
-// lookups behind these actions do not ask about, so acting on the
-// operation alone could report a charged order failed or leave its
-// reservations held. The order worker carries every order to its end
-// meanwhile; reprioritize and run-now work on orders as on payments.
-const ordersNotYet = "it is an order: cancel, retry and resolve do not handle orders' steps yet, so nothing was changed; " +
-	"its worker carries it to its end"
-
-// refusedOrder refuses the action for job j when its operation is an order
-// (see ordersNotYet), and says so.
-func refusedOrder(j JobRef, op *Operation, res *JobsResult) bool {
-	if op == nil || op.Kind != KindOrder {
-		return false
+// cancelStepsTx cancels an open operation of a step kind (an order) the
+// only way that loses nothing: the cancel is recorded and the job made
+// available now, and its worker, following NextStepAction, first learns
+// any outcome we do not know, then undoes every step that took effect,
+// each once, and only then ends the operation cancelled. If its last step
+// already took effect, it ends as that: a cancel that comes too late
+// changes nothing the customer paid for.
+func (o *Operator) cancelStepsTx(ctx context.Context, tx pgx.Tx, j JobRef, op *Operation, res *JobsResult) error {
+	ok, err := o.cfg.Store.RequestCancelTx(ctx, tx, op.ID, o.cfg.Now())
+	if err != nil || !ok {
+		return err
 	}
-	res.Refused = append(res.Refused, JobRefusal{j.ID, ordersNotYet})
-	return true
+	if _, err := o.cfg.Jobs.JobRetryTx(ctx, tx, j.ID); err != nil {
+		return fmt.Errorf("run job %d now to compensate: %w", j.ID, err)
+	}
+	res.Changed = append(res.Changed, j)
+	res.Compensating = append(res.Compensating, j)
+	return nil
+}
+
+// stepsEnded is why a retry of an operation of a step kind that ended is
+// refused: what it did was undone (or it succeeded), and its steps' keys
+// are spent, so running them again would not do the operation again.
+func stepsEnded(op *Operation) string {
+	return fmt.Sprintf("its %s already ended %s, and what its steps did was undone or is kept; "+
+		"its steps cannot be run again under their keys, so it must be placed anew.", op.Kind, op.Status)
 }
 
 // cancelTx cancels one locked job, and its operation unless that could
@@ -340,8 +358,8 @@ func (o *Operator) cancelTx(ctx context.Context, tx pgx.Tx, j JobRef, asked answ
 	if err != nil {
 		return err
 	}
-	if refusedOrder(j, op, res) {
-		return nil
+	if op != nil && op.Steps != nil && !op.Status.Terminal() {
+		return o.cancelStepsTx(ctx, tx, j, op, res)
 	}
 	if op != nil && !op.Status.Terminal() {
 		now := o.cfg.Now()
@@ -394,7 +412,17 @@ func (o *Operator) retryTx(ctx context.Context, tx pgx.Tx, j JobRef, asked answe
 	if err != nil {
 		return err
 	}
-	if refusedOrder(j, op, res) {
+	if op != nil && op.Steps != nil {
+		// An open one resumes where its steps stand, its worker asking
+		// about any outcome we do not know before anything else.
+		if op.Status.Terminal() {
+			res.Refused = append(res.Refused, JobRefusal{j.ID, stepsEnded(op)})
+			return nil
+		}
+		if _, err := o.cfg.Jobs.JobRetryTx(ctx, tx, j.ID); err != nil {
+			return fmt.Errorf("retry job %d: %w", j.ID, err)
+		}
+		res.Changed = append(res.Changed, j)
 		return nil
 	}
 	finished := j.State == rivertype.JobStateDiscarded || j.State == rivertype.JobStateCancelled
@@ -565,8 +593,10 @@ func (o *Operator) Resolve(ctx context.Context, actor Actor, req ResolveRequest)
 		if op.Status.Terminal() {
 			return Errorf(ECONFLICT, "operation %s is already %s", op.ID, op.Status)
 		}
-		if op.Kind == KindOrder {
-			return Errorf(ECONFLICT, "%s", ordersNotYet)
+		if op.Steps != nil {
+			return Errorf(ECONFLICT, "it is an %s: each of its steps is settled by its own dependency's lookup, which its "+
+				"worker makes before anything else; retry its job to ask again, or cancel it to undo what it did. "+
+				"Nothing was changed.", op.Kind)
 		}
 		var job *JobRef
 		if op.JobID != 0 {
@@ -628,6 +658,9 @@ func (r JobRequest) after(res JobsResult) any {
 	}
 	if len(res.Settled) > 0 {
 		out["settled_by_lookup"] = refIDs(res.Settled)
+	}
+	if len(res.Compensating) > 0 {
+		out["compensating"] = refIDs(res.Compensating)
 	}
 	return out
 }

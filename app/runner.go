@@ -318,6 +318,9 @@ type attempt struct {
 	// charged: a call was made whose effect is possible (it succeeded, or
 	// its outcome is unknown), so a 503 must not say nothing was done.
 	charged bool
+	// kind names a step kind's request in what a 503 says; "" is a
+	// payment.
+	kind string
 	// capture, when reason is set, is the job to insert.
 	reason Reason
 	runAt  time.Time
@@ -337,7 +340,11 @@ func (a *attempt) postBudget(capture time.Duration) time.Duration {
 // client must come back with the same key to learn the outcome.
 func (a *attempt) unavailable(step string, err error) error {
 	e := unavailable(step, err)
-	if a.charged {
+	switch {
+	case a.charged && a.kind != "":
+		e.Message = "the " + a.kind + " may have taken effect in part but could not be recorded; " +
+			"retry with the same Idempotency-Key to learn its outcome (no step will be done twice)"
+	case a.charged:
 		e.Message = "the payment may have been made but could not be recorded; " +
 			"retry with the same Idempotency-Key to learn its outcome (it will not be charged twice)"
 	}

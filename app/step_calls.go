@@ -114,7 +114,9 @@ func (c *StepCalls) lookUp(ctx context.Context, op *Operation, s *Step, h StepHa
 	if err != nil {
 		return ClassifyProviderError(lctx, err)
 	}
-	if res.Status == "" || res.Status == StepPending || res.Status == StepProcessing {
+	// Pending is settled too: nothing happened, and the step may be
+	// called again under its key (a step without effect says so).
+	if res.Status == "" || res.Status == StepProcessing {
 		return &ProviderError{Kind: FaultUnavailable, OutcomeUnknown: true,
 			Err: fmt.Errorf("%s has not settled %s yet", s.Dependency, key)}
 	}

@@ -55,7 +55,7 @@ func (r *Runner) Submit(ctx context.Context, kind, key string, req StepRequest) 
 	// call: time spent waiting for the database is charged to the capture
 	// budget, never to the dependencies. So no request waits longer than
 	// StepDeadline + CAPTURE_TIMEOUT.
-	a := attempt{pre: pre, arrival: arrival, preUsed: time.Since(arrival)}
+	a := attempt{pre: pre, arrival: arrival, preUsed: time.Since(arrival), kind: k.Name}
 	reason := r.runStepsSync(ctx, k, op, &a, time.Now().Add(budget))
 	if reason != "" && !a.charged {
 		// Nothing has happened downstream yet: past the backlog bound of

@@ -147,6 +147,18 @@ func ReviseOperation(ctx context.Context, q Querier, op *app.Operation, from []a
 	return true, nil
 }
 
+// RequestCancelTx records an operator's cancel of an open operation; the
+// first request's time is kept. False means the operation is not open.
+func RequestCancelTx(ctx context.Context, tx pgx.Tx, id uuid.UUID, now time.Time) (bool, error) {
+	tag, err := tx.Exec(ctx, `
+		UPDATE operations SET cancel_requested_at = coalesce(cancel_requested_at, $2), updated_at = $2
+		WHERE id = $1 AND status IN ('queued', 'processing')`, id, now)
+	if err != nil {
+		return false, fmt.Errorf("request cancel: %w", err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
 // StartAttempt marks an open operation as processing and counts the attempt,
 // committed before the provider call so a crash mid-call still shows it.
 // It returns an ENOTFOUND error if the operation is gone and (op, false) if it is

@@ -162,6 +162,10 @@ func (s *Store) MatchingJobIDs(ctx context.Context, f app.JobFilter, states []ri
 	return AdminJobIDs(ctx, s.Pool, f, states, afterID, limit, now)
 }
 
+func (s *Store) RequestCancelTx(ctx context.Context, tx pgx.Tx, id uuid.UUID, now time.Time) (bool, error) {
+	return RequestCancelTx(ctx, tx, id, now)
+}
+
 func (s *Store) ReviseOperationTx(ctx context.Context, tx pgx.Tx, op *app.Operation, from []app.Status) (bool, error) {
 	return ReviseOperation(ctx, tx, op, from)
 }

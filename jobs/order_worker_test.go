@@ -6,14 +6,12 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/riverqueue/river"
 
 	"github.com/spillway/spillway/app"
 	"github.com/spillway/spillway/app/apptest"
 	"github.com/spillway/spillway/app/sim"
 	"github.com/spillway/spillway/cmd/spillway/service/servicetest"
 	"github.com/spillway/spillway/db"
-	"github.com/spillway/spillway/jobs"
 )
 
 // captureOrder records an order and its job in one transaction, as a
@@ -165,55 +163,139 @@ func TestOrderWorkerCarriesCapturedOrdersToTheirEnd(t *testing.T) {
 	})
 }
 
-// Until the reconciler and operator actions know orders' steps, they leave
-// orders alone rather than conclude from the operation's own key, which no
-// step uses: a discarded order job is not failed by the reconciler (its
-// charge may have gone through under the step's key), and a cancel or
-// retry is refused with the reason, changing nothing.
-func TestReconcilerAndOperatorLeaveOrdersAlone(t *testing.T) {
+// placeOrder posts an order of one tea and returns its document.
+func placeOrder(t *testing.T, p *servicetest.Product, key string) map[string]any {
+	t.Helper()
+	p.StockCatalog()
+	res := p.Do("POST", "/api/v1/orders", "application/json", key,
+		[]byte(`{"lines":[{"sku":"sku-tea","quantity":1}],"currency":"usd","customer":{"email":"c@example.com"}}`))
+	if res.Status != 201 && res.Status != 202 {
+		t.Fatalf("order %s: %d %s", key, res.Status, res.Body)
+	}
+	return res.JSON(t)
+}
+
+// An operator's cancel, retry and verdict on orders, and the reconciler's
+// care of an order whose job ended, each keep the promise: a cancel never
+// undoes a step whose outcome is unknown, an order whose charge went
+// through is never reported cancelled, and every reservation made is
+// released exactly once when the order does not succeed.
+func TestOperatorAndReconcilerOnOrders(t *testing.T) {
 	t.Parallel()
-	p := servicetest.New(t, servicetest.Options{}) // no workers: the job waits
 	ctx := context.Background()
-	op := captureOrder(t, p, "alone-1", app.PricedLine{SKU: "sku-tea", Quantity: 1, UnitPrice: 450})
-	op.Steps[0].Status, op.Steps[0].Ref = app.StepSucceeded, "res_1"
-	op.Steps[1].Status, op.Steps[1].OutcomeUnknown = app.StepProcessing, true
-	op.Attempts = 2
-	op.TrackUnknown(app.StorageTime(time.Now()))
-	if ok, err := db.UpdateOpenOperation(ctx, p.Pool, op); err != nil || !ok {
-		t.Fatalf("set up: %v %v", ok, err)
-	}
-
-	operator, err := app.NewOperator(app.OperatorConfig{Store: db.NewStore(p.Pool), Jobs: p.River, Provider: p.Provider})
-	if err != nil {
-		t.Fatal(err)
-	}
-	refused := func(action app.JobAction) {
-		t.Helper()
-		res, err := operator.ApplyJobs(ctx, app.Actor{Email: "ops@example.com"}, app.JobRequest{Action: action}, []int64{op.JobID})
-		if err != nil || len(res.Refused) != 1 || len(res.Changed)+len(res.Settled) != 0 {
-			t.Fatalf("%s of an order: %+v %v, want it refused", action, res, err)
+	actor := app.Actor{Email: "ops@example.com"}
+	newOperator := func(p *servicetest.Product) *app.Operator {
+		op, err := app.NewOperator(app.OperatorConfig{Store: db.NewStore(p.Pool), Jobs: p.River, Provider: p.Provider})
+		if err != nil {
+			t.Fatal(err)
 		}
+		return op
 	}
-	refused(app.ActionCancel)
-	if _, err := operator.Resolve(ctx, app.Actor{Email: "ops@example.com"}, app.ResolveRequest{OperationID: op.ID,
-		Outcome: app.ResolveFailed, Reason: "checked"}); app.ErrorCode(err) != app.ECONFLICT {
-		t.Fatalf("resolve of an order: %v, want it refused", err)
+	apply := func(t *testing.T, o *app.Operator, action app.JobAction, job int64) app.JobsResult {
+		t.Helper()
+		res, err := o.ApplyJobs(ctx, actor, app.JobRequest{Action: action}, []int64{job})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	jobOf := func(t *testing.T, p *servicetest.Product, id uuid.UUID) int64 {
+		t.Helper()
+		op, err := db.GetOperation(ctx, p.Pool, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return op.JobID
 	}
 
-	// River gives up on the job; the reconciler leaves the order open.
-	if _, err := p.Pool.Exec(ctx, `UPDATE river_job SET state = 'discarded', finalized_at = now() WHERE id = $1`, op.JobID); err != nil {
-		t.Fatal(err)
-	}
-	refused(app.ActionRetry)
-	rw := jobs.NewReconcileWorker(jobs.Config{Pool: p.Pool, Provider: p.Provider, CallTimeout: time.Second, Now: time.Now})
-	if err := rw.Work(ctx, &river.Job[jobs.ReconcileArgs]{}); err != nil {
-		t.Fatal(err)
-	}
-	got, err := db.GetOperation(ctx, p.Pool, op.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.Status.Terminal() || !got.MayHaveCharged() {
-		t.Fatalf("after the reconciler the order is %s (unknown since %v); want it left open", got.Status, got.OutcomeUnknownSince)
-	}
+	t.Run("a cancel releases the reservation once and ends cancelled", func(t *testing.T) {
+		t.Parallel()
+		p := servicetest.New(t, servicetest.Options{}) // no workers yet: the job waits
+		p.Sim.SetChaos(sim.Chaos{Down: true})
+		doc := placeOrder(t, p, "cancel-1")
+		id := uuid.MustParse(doc["id"].(string))
+		reserve := app.StepKey(id, app.ReserveStepName("sku-tea"))
+		if doc["status"] != "queued" || p.Sim.InventoryEffects(reserve) != 1 {
+			t.Fatalf("captured at the charge: %v, %d reservations", doc, p.Sim.InventoryEffects(reserve))
+		}
+		o := newOperator(p)
+		res := apply(t, o, app.ActionCancel, jobOf(t, p, id))
+		if len(res.Changed) != 1 || len(res.Compensating) != 1 {
+			t.Fatalf("cancel: %+v", res)
+		}
+		// The cancel is recorded, not yet done: nothing is released until
+		// the worker does it.
+		if got, _ := db.GetOperation(ctx, p.Pool, id); got.Status.Terminal() || !got.CancelRequested() {
+			t.Fatalf("after the cancel: %s, cancel requested %v", got.Status, got.CancelRequested())
+		}
+		p.StartWorkers(2)
+		op := ended(t, p, id)
+		ref := p.Sim.ReservationID(reserve)
+		if op.Status != app.StatusCancelled || p.Sim.Releases(ref) != 1 || p.Sim.Effects(app.StepKey(id, app.StepCharge)) != 0 {
+			t.Fatalf("ended %s, released %d, charged %d", op.Status, p.Sim.Releases(ref), p.Sim.Effects(app.StepKey(id, app.StepCharge)))
+		}
+		if n := p.Count(`SELECT count(*) FROM admin_audit_log WHERE action = 'job.cancel'`); n != 1 {
+			t.Fatalf("%d audit entries", n)
+		}
+		// A retry of an order that ended is refused: its keys are spent.
+		if res := apply(t, o, app.ActionRetry, op.JobID); len(res.Changed) != 0 {
+			t.Fatalf("retry of an ended order: %+v", res)
+		}
+	})
+
+	t.Run("a cancel of an order whose charge went through ends it succeeded", func(t *testing.T) {
+		t.Parallel()
+		p := servicetest.New(t, servicetest.Options{SyncTimeoutOnHold: true})
+		id := app.OperationID("orders", "cancel-2")
+		charge := app.StepKey(id, app.StepCharge)
+		p.Sim.Hold(charge) // the charge is made, its answer never reaches the sync call
+		doc := placeOrder(t, p, "cancel-2")
+		if doc["status"] != "queued" || p.Sim.Effects(charge) != 1 {
+			t.Fatalf("captured with the charge's outcome unknown: %v, %d charges", doc, p.Sim.Effects(charge))
+		}
+		p.Sim.Release(charge)
+		res := apply(t, newOperator(p), app.ActionCancel, jobOf(t, p, id))
+		if len(res.Compensating) != 1 {
+			t.Fatalf("cancel: %+v", res)
+		}
+		p.StartWorkers(2)
+		op := ended(t, p, id)
+		ref := p.Sim.ReservationID(app.StepKey(id, app.ReserveStepName("sku-tea")))
+		if op.Status != app.StatusSucceeded || p.Sim.Releases(ref) != 0 || p.Sim.Effects(charge) != 1 {
+			t.Fatalf("ended %s, released %d, charged %d; the customer paid, so it must succeed with its stock",
+				op.Status, p.Sim.Releases(ref), p.Sim.Effects(charge))
+		}
+	})
+
+	t.Run("retry and the reconciler resume an open order whose job ended", func(t *testing.T) {
+		t.Parallel()
+		p := servicetest.New(t, servicetest.Options{ReconcileEvery: 50 * time.Millisecond})
+		p.Sim.SetChaos(sim.Chaos{Down: true})
+		first := uuid.MustParse(placeOrder(t, p, "resume-1")["id"].(string))
+		second := uuid.MustParse(placeOrder(t, p, "resume-2")["id"].(string))
+		p.Sim.SetChaos(sim.Chaos{})
+		for _, id := range []uuid.UUID{first, second} {
+			if _, err := p.Pool.Exec(ctx, `UPDATE river_job SET state = 'discarded', finalized_at = now() WHERE id = $1`,
+				jobOf(t, p, id)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		o := newOperator(p)
+		if _, err := o.Resolve(ctx, actor, app.ResolveRequest{OperationID: first, Outcome: app.ResolveFailed,
+			Reason: "checked"}); app.ErrorCode(err) != app.ECONFLICT {
+			t.Fatalf("resolve of an order: %v, want it refused", err)
+		}
+		if res := apply(t, o, app.ActionRetry, jobOf(t, p, first)); len(res.Changed) != 1 {
+			t.Fatalf("retry: %+v", res)
+		}
+		p.StartWorkers(2) // the first by the retry, the second by the reconciler
+		for _, id := range []uuid.UUID{first, second} {
+			op := ended(t, p, id)
+			reserve := app.StepKey(id, app.ReserveStepName("sku-tea"))
+			if op.Status != app.StatusSucceeded || p.Sim.InventoryEffects(reserve) != 1 || p.Sim.Effects(app.StepKey(id, app.StepCharge)) != 1 {
+				t.Fatalf("%s ended %s: %d reservations, %d charges", id, op.Status, p.Sim.InventoryEffects(reserve),
+					p.Sim.Effects(app.StepKey(id, app.StepCharge)))
+			}
+		}
+	})
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
@@ -83,12 +84,8 @@ func (w *ReconcileWorker) reconcile(ctx context.Context, id uuid.UUID, jobID int
 	if err != nil {
 		return err
 	}
-	if op.Kind == app.KindOrder {
-		// An order's steps carry keys of their own, which the payment
-		// lookup below does not ask about: concluding from it could report
-		// a charged order failed. It stays open, and once it has been so
-		// for RECONCILE_AFTER it is flagged for an operator.
-		return nil
+	if op.Steps != nil {
+		return w.resume(ctx, jobID)
 	}
 	now := app.StorageTime(w.now())
 	if op.Attempts > 0 || op.MayHaveCharged() {
@@ -130,6 +127,31 @@ func (w *ReconcileWorker) reconcile(ctx context.Context, id uuid.UUID, jobID int
 	}
 	if err := updateOperationTx(ctx, tx, op, w.channels); err != nil {
 		return err
+	}
+	return tx.Commit(ctx)
+}
+
+// resume makes the ended job of an open operation of a step kind available
+// again: its worker asks each step's dependency about an outcome we do not
+// know and carries the operation on from where its steps stand, so a
+// compensation is never skipped because a job ran out of attempts. (The
+// step worker snoozes rather than give up, so this is for a job that ended
+// some other way.) The payment lookup below would ask about no step's key.
+func (w *ReconcileWorker) resume(ctx context.Context, jobID int64) error {
+	client, err := river.ClientFromContextSafely[pgx.Tx](ctx)
+	if err != nil {
+		return err
+	}
+	tx, err := w.pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
+	if ended, err := db.JobEndedTx(ctx, tx, jobID); err != nil || !ended {
+		return err
+	}
+	if _, err := client.JobRetryTx(ctx, tx, jobID); err != nil {
+		return fmt.Errorf("resume job %d: %w", jobID, err)
 	}
 	return tx.Commit(ctx)
 }

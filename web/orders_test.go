@@ -1,7 +1,6 @@
 package web_test
 
 import (
-	"context"
 	"net/http"
 	"strings"
 	"testing"
@@ -9,24 +8,12 @@ import (
 	"github.com/spillway/spillway/app"
 	"github.com/spillway/spillway/app/apptest"
 	"github.com/spillway/spillway/app/sim"
-	"github.com/spillway/spillway/db"
 )
 
-// stockCatalog puts the simulator's products in the test database's
-// catalog; the kettle is priced so that a charge for one is declined (the
-// simulator declines amounts ending in 02).
+// stockCatalog puts the simulator's products in the catalog.
 func stockCatalog(t *testing.T, h *harness) {
 	t.Helper()
-	for _, p := range []app.Product{
-		{SKU: "sku-tea", Name: "Tea", Price: 450, Currency: "usd", Active: true},
-		{SKU: "sku-mug", Name: "Mug", Price: 1200, Currency: "usd", Active: true},
-		{SKU: "sku-kettle", Name: "Kettle", Price: 3902, Currency: "usd", Active: true},
-		{SKU: "sku-sold-out", Name: "Tea set", Price: 9900, Currency: "usd", Active: true},
-	} {
-		if _, err := db.InsertProductIfAbsent(context.Background(), h.pool, p); err != nil {
-			t.Fatal(err)
-		}
-	}
+	h.StockCatalog()
 }
 
 func (h *harness) order(key, body string) response {

@@ -67,7 +67,19 @@ func (s *server) apply(r *http.Request, j jobRequest, ids []int64, detail string
 	if err != nil {
 		return res, "", err
 	}
-	return res, j.describe(len(res.Changed)) + settledAndRefused(res.Settled, res.Refused), nil
+	return res, j.describe(len(res.Changed)) + compensating(res.Compensating) + settledAndRefused(res.Settled, res.Refused), nil
+}
+
+// compensating tells the operator which cancels end later: an order is
+// cancelled once its worker has undone what its steps did.
+func compensating(jobs []app.JobRef) string {
+	if n := len(jobs); n > 0 {
+		return fmt.Sprintf(" %d of them %s: %s first, and %s cancelled once that is done "+
+			"(or succeeded, if the last step had already gone through).", n,
+			pluralWord(n, "is an order", "are orders"), pluralWord(n, "its worker undoes what its steps did", "their workers undo what their steps did"),
+			pluralWord(n, "it ends", "they end"))
+	}
+	return ""
 }
 
 // settledAndRefused tells the operator about the jobs an action did not
@@ -204,5 +216,5 @@ func (s *server) handleBulkAction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.redirect(w, r, s.base+"/jobs?"+f.Query().Encode(),
-		j.describe(res.Changed)+" (all matching: "+f.String()+")"+settledAndRefused(res.Settled, res.Refused))
+		j.describe(res.Changed)+" (all matching: "+f.String()+")"+compensating(res.Compensating)+settledAndRefused(res.Settled, res.Refused))
 }

@@ -75,8 +75,8 @@ type Config struct {
 	// Kinds are step kinds beyond the product's own (orders), each with
 	// its worker's registration: a new kind needs nothing else.
 	Kinds []Kind
-	// BreakerPolicy replaces the payment breaker's default policy (the
-	// dependency's BREAKER_PAYMENT_* settings still override single
+	// BreakerPolicy replaces every breaker's default policy (each
+	// dependency's BREAKER_<DEP>_* settings still override single
 	// thresholds).
 	BreakerPolicy *app.BreakerPolicy
 	Tuning        Tuning
@@ -221,11 +221,7 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 	// whether or not this instance calls it yet: the pages and metrics
 	// show each one.
 	for _, d := range app.Dependencies() {
-		p := app.DefaultBreakerPolicy()
-		if d.Name == DependencyPayment {
-			p = policy
-		}
-		if err := s.breakers.Register(ctx, d.Name, p, ac.Dep(d.Name).Breaker); err != nil {
+		if err := s.breakers.Register(ctx, d.Name, policy, ac.Dep(d.Name).Breaker); err != nil {
 			return nil, err
 		}
 	}
@@ -553,6 +549,7 @@ func (s *Service) Pool() *pgxpool.Pool          { return s.pool }
 func (s *Service) Breakers() *app.Breakers      { return s.breakers }
 func (s *Service) River() *river.Client[pgx.Tx] { return s.river }
 func (s *Service) Backlog() *app.BacklogBounds  { return s.backlog }
+func (s *Service) Runner() *app.Runner          { return s.runner }
 
 // checkConnLimit refuses to start when this instance's connections could
 // exceed what the server allows: better a clear message now than

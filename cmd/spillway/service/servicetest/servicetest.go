@@ -30,6 +30,7 @@ import (
 	"github.com/spillway/spillway/app/provider"
 	"github.com/spillway/spillway/app/sim"
 	"github.com/spillway/spillway/cmd/spillway/service"
+	"github.com/spillway/spillway/db"
 	"github.com/spillway/spillway/db/dbtest"
 	"github.com/spillway/spillway/jobs"
 )
@@ -91,6 +92,9 @@ type Options struct {
 	Clock func() time.Time
 	// RunnerNow, when set, is the runner's clock; nil is the real one.
 	RunnerNow func() time.Time
+	// Kinds adds step kinds to the product's own, given the simulator's
+	// base URL.
+	Kinds func(simURL string) []service.Kind
 }
 
 // Product is one running instance of the product and its simulator.
@@ -105,8 +109,10 @@ type Product struct {
 	River     *river.Client[pgx.Tx]
 	Breakers  *app.Breakers
 	URL       string
-	dbURL     string
-	o         Options
+	// SimURL is the simulator's base URL.
+	SimURL string
+	dbURL  string
+	o      Options
 }
 
 // New starts the product for t and stops it when t ends.
@@ -124,7 +130,7 @@ func New(t *testing.T, o Options) *Product {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &Product{T: t, Sim: s, Provider: prov, Inventory: inv, dbURL: dbURL, o: o}
+	p := &Product{T: t, Sim: s, Provider: prov, Inventory: inv, SimURL: simSrv.URL, dbURL: dbURL, o: o}
 	svc := p.start("127.0.0.1:0", o.Workers, "api")
 	p.Service, p.Pool, p.River, p.Breakers = svc, svc.Pool(), svc.River(), svc.Breakers()
 	p.URL = "http://" + svc.APIAddr().String()
@@ -190,6 +196,9 @@ func (p *Product) start(apiAddr string, workers int, name string) *service.Servi
 			MetricsWait: Guard},
 		JobProvider: timeoutOnHold(p.Provider, p.Sim, o.JobTimeoutOnHold),
 	}
+	if o.Kinds != nil {
+		sc.Kinds = o.Kinds(p.SimURL)
+	}
 	if f := o.CheckCallback; f != nil {
 		sc.CheckCallback = func(_ context.Context, url string) error { return f(url) }
 	}
@@ -217,6 +226,23 @@ func or[T comparable](v, def T) T {
 		return def
 	}
 	return v
+}
+
+// StockCatalog puts the simulator's products in the test database's
+// catalog; the kettle is priced so that a charge for one is declined (the
+// simulator declines amounts ending in 02).
+func (p *Product) StockCatalog() {
+	p.T.Helper()
+	for _, pr := range []app.Product{
+		{SKU: "sku-tea", Name: "Tea", Price: 450, Currency: "usd", Active: true},
+		{SKU: "sku-mug", Name: "Mug", Price: 1200, Currency: "usd", Active: true},
+		{SKU: "sku-kettle", Name: "Kettle", Price: 3902, Currency: "usd", Active: true},
+		{SKU: "sku-sold-out", Name: "Tea set", Price: 9900, Currency: "usd", Active: true},
+	} {
+		if _, err := db.InsertProductIfAbsent(context.Background(), p.Pool, pr); err != nil {
+			p.T.Fatal(err)
+		}
+	}
 }
 
 // Response is an HTTP answer, read whole.
