@@ -10,6 +10,7 @@ import (
 // nothing, so tests and tools need not build one.
 type Metrics struct {
 	Requests     *prometheus.CounterVec   // payments by outcome status, mode and reason
+	KindRequests *prometheus.CounterVec   // every kind's requests, by kind, status, mode and reason
 	ProviderCall *prometheus.HistogramVec // provider call latency by dependency, path and outcome
 	BreakerState *prometheus.GaugeVec     // 1 for the current state of each breaker
 	Transitions  *prometheus.CounterVec   // breaker transitions this instance saw
@@ -27,6 +28,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "spillway_payment_requests_total",
 			Help: "Payment requests answered, by resulting status, mode (sync/async) and async reason.",
 		}, []string{"status", "mode", "reason"}),
+		KindRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "spillway_requests_total",
+			Help: "Requests of every operation kind (payment, order, …) answered, by kind, resulting status, mode and async reason.",
+		}, []string{"kind", "status", "mode", "reason"}),
 		ProviderCall: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "spillway_provider_call_seconds",
 			Help:    "Latency of calls to a downstream provider, by dependency, path (sync/async) and outcome.",
@@ -61,7 +66,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Name: "spillway_backlog_refusals_total",
 		Help: "Requests answered 503 because their dependency's backlog was over its bound (<DEP>_MAX_BACKLOG).",
 	}, []string{"dependency"})
-	reg.MustRegister(m.Requests, m.ProviderCall, m.BreakerState, m.Transitions, m.SyncInFlight, m.Unresolved,
+	reg.MustRegister(m.Requests, m.KindRequests, m.ProviderCall, m.BreakerState, m.Transitions, m.SyncInFlight, m.Unresolved,
 		m.BacklogJobs, m.BacklogAge, m.BacklogShed)
 	return m
 }
@@ -90,7 +95,12 @@ func (m *Metrics) Answered(d OperationDocument) {
 	if m == nil {
 		return
 	}
-	m.Requests.WithLabelValues(string(d.Status), string(d.Mode), string(d.Reason)).Inc()
+	// The payment series stays as it was, payments only; every kind,
+	// payments too, is counted by kind beside it.
+	if d.Kind == KindPayment {
+		m.Requests.WithLabelValues(string(d.Status), string(d.Mode), string(d.Reason)).Inc()
+	}
+	m.KindRequests.WithLabelValues(d.Kind, string(d.Status), string(d.Mode), string(d.Reason)).Inc()
 }
 
 // Called observes one provider call.
