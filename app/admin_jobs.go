@@ -37,11 +37,12 @@ func JobKinds() []string {
 }
 
 // operationCalls is the dependency an operation of a one-call kind calls.
-// An order calls several, and its steps name them, so it is not here.
+// An operation of a step kind (StepKind: an order) calls several, and its
+// steps name them, so it is not here.
 var operationCalls = map[string]string{KindPayment: DepPayment}
 
 // KindsCalling lists the one-call operation kinds whose call goes to
-// dependency dep; operations with steps are matched by their steps.
+// dependency dep; operations of step kinds are matched by their steps.
 func KindsCalling(dep string) []string {
 	var out []string
 	for kind, d := range operationCalls {

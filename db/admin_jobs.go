@@ -40,7 +40,7 @@ type AdminJob struct {
 	Description string
 	// Steps are an order's steps, for the list's summary; nil for an
 	// operation without steps.
-	Steps []app.OrderStep
+	Steps []app.Step
 }
 
 // JobCursor is the keyset position after a page's last job: the worker

@@ -100,7 +100,7 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	if err := breakers.Register(context.Background(), "payment", app.DefaultBreakerPolicy(), app.PolicyOverride{}); err != nil {
 		t.Fatal(err)
 	}
-	rc, err := jobs.NewClient(jobs.Config{Pool: pool, Logger: log})
+	rc, err := jobs.NewClient(jobs.Config{Pool: pool, Logger: log, StepWorkers: []jobs.StepRegistration{jobs.StepWorkerFor[app.OrderArgs]()}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,7 +234,7 @@ type seed struct {
 	// lines and steps are an order's; an order's amount is its lines'
 	// total.
 	lines       []app.PricedLine
-	steps       []app.OrderStep
+	steps       []app.Step
 	queue       string
 	scheduledAt time.Time
 	errorText   string // recorded as an attempt's error
@@ -276,7 +276,7 @@ func (h *harness) seedJob(s seed) seeded {
 		}
 		var args river.JobArgs = app.PaymentArgs{OperationID: op.ID}
 		if s.kind == app.KindOrder {
-			op.Kind, op.Order = app.KindOrder, &app.Order{Lines: s.lines, Steps: s.steps}
+			op.Kind, op.Lines, op.Steps = app.KindOrder, s.lines, s.steps
 			op.Payment.Amount = 0
 			for _, l := range s.lines {
 				op.Payment.Amount += l.UnitPrice * int64(l.Quantity)

@@ -138,7 +138,7 @@ func highValue(amount, bound int64) bool { return bound > 0 && amount >= bound }
 // stepSummary is an order's progress in a few words: how many of its
 // steps are done and, while it is not, the step that stands: "1/3 steps
 // done; reserve:b processing". "" for a job without steps.
-func stepSummary(steps []app.OrderStep) string {
+func stepSummary(steps []app.Step) string {
 	if len(steps) == 0 {
 		return ""
 	}
@@ -161,12 +161,12 @@ func stepSummary(steps []app.OrderStep) string {
 // standingStep is the step an order waits on: one whose outcome is
 // unknown, else one under way, else the one that ended it badly, else the
 // next pending. None when every step succeeded or was released.
-func standingStep(steps []app.OrderStep) (app.OrderStep, bool) {
-	for _, pick := range []func(app.OrderStep) bool{
-		func(st app.OrderStep) bool { return st.OutcomeUnknown },
-		func(st app.OrderStep) bool { return st.Status == app.StepProcessing },
-		func(st app.OrderStep) bool { return st.Status == app.StepDeclined || st.Status == app.StepFailed },
-		func(st app.OrderStep) bool { return st.Status == app.StepPending },
+func standingStep(steps []app.Step) (app.Step, bool) {
+	for _, pick := range []func(app.Step) bool{
+		func(st app.Step) bool { return st.OutcomeUnknown },
+		func(st app.Step) bool { return st.Status == app.StepProcessing },
+		func(st app.Step) bool { return st.Status == app.StepDeclined || st.Status == app.StepFailed },
+		func(st app.Step) bool { return st.Status == app.StepPending },
 	} {
 		for _, st := range steps {
 			if pick(st) {
@@ -174,7 +174,7 @@ func standingStep(steps []app.OrderStep) (app.OrderStep, bool) {
 			}
 		}
 	}
-	return app.OrderStep{}, false
+	return app.Step{}, false
 }
 
 // jobActionsFor are the actions a job in this state can take.

@@ -17,7 +17,7 @@ import (
 func orderSeed() seed {
 	return seed{kind: app.KindOrder, email: "buyer@example.com",
 		lines: []app.PricedLine{{SKU: "sku-a", Quantity: 2, UnitPrice: 1250}, {SKU: "sku-b", Quantity: 1, UnitPrice: 500}},
-		steps: []app.OrderStep{
+		steps: []app.Step{
 			{Name: "reserve:sku-a", Dependency: app.DepInventory, Status: app.StepSucceeded, Mode: app.ModeSync, Attempts: 1, Ref: "res_1"},
 			{Name: "reserve:sku-b", Dependency: app.DepInventory, Status: app.StepSucceeded, Mode: app.ModeAsync, Attempts: 2, Ref: "res_2"},
 			{Name: "charge", Dependency: app.DepPayment, Status: app.StepProcessing, Mode: app.ModeAsync, Attempts: 1, OutcomeUnknown: true},
@@ -106,7 +106,7 @@ func TestKindAndDependencyFilters(t *testing.T) {
 	// An order stopped before its charge still calls payment: its steps
 	// say so.
 	early := orderSeed()
-	early.steps = []app.OrderStep{
+	early.steps = []app.Step{
 		{Name: "reserve:sku-a", Dependency: app.DepInventory, Status: app.StepDeclined, Mode: app.ModeSync, Attempts: 1},
 		{Name: "reserve:sku-b", Dependency: app.DepInventory, Status: app.StepPending},
 		{Name: "charge", Dependency: app.DepPayment, Status: app.StepPending},
