@@ -38,6 +38,9 @@ type AdminJob struct {
 	Currency    string
 	Email       string
 	Description string
+	// Steps are an order's steps, for the list's summary; nil for an
+	// operation without steps.
+	Steps []app.Step
 }
 
 // JobCursor is the keyset position after a page's last job: the worker
@@ -77,16 +80,25 @@ const adminJobColumns = `j.id, j.kind, j.queue, j.state::text, j.priority, j.att
 	j.scheduled_at, j.attempted_at, j.finalized_at,
 	coalesce(j.errors[array_length(j.errors, 1)]->>'error', ''),
 	o.id, coalesce(o.status, ''), coalesce(o.amount, 0), coalesce(o.currency, ''), coalesce(o.customer_email, ''),
-	coalesce(o.description, '')`
+	coalesce(o.description, ''), o.steps`
 
 const adminJobFrom = ` FROM river_job j LEFT JOIN operations o ON o.job_id = j.id `
 
-func scanAdminJob(row pgx.Row) (AdminJob, error) {
+func scanAdminJob(row pgx.Row, more ...any) (AdminJob, error) {
 	var j AdminJob
-	err := row.Scan(&j.ID, &j.Kind, &j.Queue, &j.State, &j.Priority, &j.Attempt, &j.MaxAttempts, &j.CreatedAt,
+	var steps []byte
+	err := row.Scan(append([]any{&j.ID, &j.Kind, &j.Queue, &j.State, &j.Priority, &j.Attempt, &j.MaxAttempts, &j.CreatedAt,
 		&j.ScheduledAt, &j.AttemptedAt, &j.FinalizedAt, &j.LastError,
-		&j.OperationID, &j.OpStatus, &j.Amount, &j.Currency, &j.Email, &j.Description)
-	return j, err
+		&j.OperationID, &j.OpStatus, &j.Amount, &j.Currency, &j.Email, &j.Description, &steps}, more...)...)
+	if err != nil {
+		return j, err
+	}
+	if steps != nil {
+		if err := json.Unmarshal(steps, &j.Steps); err != nil {
+			return j, fmt.Errorf("decode order steps: %w", err)
+		}
+	}
+	return j, nil
 }
 
 // jobWhere is the filter as SQL over river_job j and operations o, with
@@ -131,6 +143,12 @@ func jobWhere(f app.JobFilter, states []rivertype.JobState, now time.Time) (stri
 	}
 	if f.Within > 0 {
 		conds = append(conds, "j.created_at >= "+arg(now.Add(-f.Within)))
+	}
+	if f.Dependency != "" {
+		// A one-call kind by its kind; an order (or any operation with
+		// steps) when one of its steps names the dependency.
+		steps, _ := json.Marshal([]map[string]string{{"dependency": f.Dependency}})
+		conds = append(conds, "(o.kind = ANY("+arg(app.KindsCalling(f.Dependency))+") OR o.steps @> "+arg(string(steps))+"::jsonb)")
 	}
 	return " WHERE " + strings.Join(conds, " AND "), args
 }
@@ -210,6 +228,23 @@ func AdminJobIDs(ctx context.Context, q Querier, f app.JobFilter, states []river
 	return pgx.CollectRows(rows, pgx.RowTo[int64])
 }
 
+// AdminJobKinds lists the distinct kinds of River's jobs, up to limit, in
+// name order. It skips through river_job_kind one kind at a time, so it
+// costs a probe per kind however many jobs there are.
+func AdminJobKinds(ctx context.Context, q Querier, limit int) ([]string, error) {
+	rows, err := q.Query(ctx, `
+		WITH RECURSIVE k AS (
+			(SELECT kind FROM river_job ORDER BY kind LIMIT 1)
+			UNION ALL
+			SELECT (SELECT j.kind FROM river_job j WHERE j.kind > k.kind ORDER BY j.kind LIMIT 1) FROM k WHERE k.kind IS NOT NULL
+		)
+		SELECT kind FROM k WHERE kind IS NOT NULL LIMIT $1`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("job kinds: %w", err)
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
 // JobAttempt is one failed attempt from river_job.errors.
 type JobAttempt struct {
 	Attempt int       `json:"attempt"`
@@ -249,11 +284,7 @@ func GetAdminJob(ctx context.Context, q Querier, id int64) (*AdminJobDetail, err
 	var errs []byte
 	row := q.QueryRow(ctx, `SELECT `+adminJobColumns+`, j.args, j.metadata, j.tags, coalesce(array_to_json(j.errors), '[]')`+
 		adminJobFrom+` WHERE j.id = $1`, id)
-	var j AdminJob
-	err := row.Scan(&j.ID, &j.Kind, &j.Queue, &j.State, &j.Priority, &j.Attempt, &j.MaxAttempts, &j.CreatedAt,
-		&j.ScheduledAt, &j.AttemptedAt, &j.FinalizedAt, &j.LastError,
-		&j.OperationID, &j.OpStatus, &j.Amount, &j.Currency, &j.Email, &j.Description,
-		&d.Args, &d.Metadata, &d.Tags, &errs)
+	j, err := scanAdminJob(row, &d.Args, &d.Metadata, &d.Tags, &errs)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, app.Errorf(app.ENOTFOUND, "There is no such thing (any more): no job %d.", id)
 	}

@@ -186,3 +186,55 @@ func TestClaimSignInExactAcrossInstances(t *testing.T) {
 		t.Fatalf("failures after a success: %d %v", byE, err)
 	}
 }
+
+// The dependency filter chooses operation jobs by what they call, alike
+// for the list, the count and a bulk action's ids: a payment calls
+// payment; an order calls what its steps name.
+func TestDependencyFilterMatchesWhatOperationsCall(t *testing.T) {
+	t.Parallel()
+	pool := dbtest.New(t)
+	ctx := context.Background()
+	if _, err := pool.Exec(ctx, `
+		INSERT INTO river_job (id, args, kind, max_attempts, priority, queue, state)
+		VALUES (1, '{}', 'payment', 25, 3, 'payments', 'available'), (2, '{}', 'order', 25, 3, 'orders', 'available'),
+			(3, '{}', 'delivery', 25, 3, 'deliveries', 'available'), (4, '{}', 'order', 25, 3, 'orders', 'available');
+		INSERT INTO operations (id, kind, status, mode, priority, amount, currency, job_id, created_at, updated_at, lines, steps)
+		VALUES (gen_random_uuid(), 'payment', 'queued', 'async', 3, 100, 'usd', 1, now(), now(), NULL, NULL),
+			(gen_random_uuid(), 'order', 'queued', 'async', 3, 200, 'usd', 2, now(), now(), '[]',
+				'[{"name":"reserve:a","dependency":"inventory","status":"succeeded"},{"name":"charge","dependency":"payment","status":"pending"}]'),
+			(gen_random_uuid(), 'order', 'queued', 'async', 3, 300, 'usd', 4, now(), now(), '[]',
+				'[{"name":"reserve:a","dependency":"inventory","status":"pending"}]')`); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	for dep, want := range map[string][]int64{app.DepPayment: {1, 2}, app.DepInventory: {2, 4}, "": {1, 2, 3, 4}} {
+		f := app.JobFilter{Dependency: dep}
+		jobs, err := db.ListAdminJobs(ctx, pool, f, db.WorkerOrder, nil, 10, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var listed []int64
+		for _, j := range jobs {
+			listed = append(listed, j.ID)
+		}
+		n, err := db.CountAdminJobs(ctx, pool, f, nil, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids, err := db.AdminJobIDs(ctx, pool, f, app.WaitingStates, 0, 10, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(listed) != fmt.Sprint(want) || n != len(want) || fmt.Sprint(ids) != fmt.Sprint(want) {
+			t.Errorf("dependency %q: listed %v, counted %d, ids %v; want %v", dep, listed, n, ids, want)
+		}
+	}
+	jobs, err := db.ListAdminJobs(ctx, pool, app.JobFilter{Kind: app.KindOrder}, db.NewestFirst, nil, 10, now)
+	if err != nil || len(jobs) != 2 || len(jobs[1].Steps) != 2 || jobs[1].Steps[1].Name != app.StepCharge || jobs[1].Amount != 200 {
+		t.Fatalf("orders listed without their steps and total: %+v %v", jobs, err)
+	}
+	kinds, err := db.AdminJobKinds(ctx, pool, 10)
+	if err != nil || fmt.Sprint(kinds) != "[delivery order payment]" {
+		t.Fatalf("kinds %v %v", kinds, err)
+	}
+}

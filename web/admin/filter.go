@@ -145,6 +145,13 @@ func parseJobFilter(q url.Values) (jobFilter, error) {
 	if f.MinAmount > 0 && f.MaxAmount > 0 && f.MinAmount > f.MaxAmount {
 		return f, app.FieldErrorf("min", "minimum amount %d is above the maximum %d", f.MinAmount, f.MaxAmount)
 	}
+	if s := strings.TrimSpace(q.Get("dependency")); s != "" {
+		dep, err := app.ParseDependency(s)
+		if err != nil {
+			return f, err
+		}
+		f.Dependency = dep
+	}
 	if s := strings.TrimSpace(q.Get("within")); s != "" {
 		d, err := time.ParseDuration(s)
 		if err != nil || d <= 0 || d > 366*24*time.Hour {
@@ -194,6 +201,7 @@ func (f jobFilter) Query() url.Values {
 	if f.Within > 0 {
 		q.Set("within", f.Within.String())
 	}
+	set("dependency", f.Dependency)
 	return q
 }
 
@@ -224,6 +232,9 @@ func (f jobFilter) String() string {
 	}
 	if f.Within > 0 {
 		add("created in the last %s", f.Within)
+	}
+	if f.Dependency != "" {
+		add("calling %s", f.Dependency)
 	}
 	return strings.Join(parts, ", ")
 }

@@ -100,7 +100,7 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	if err := breakers.Register(context.Background(), "payment", app.DefaultBreakerPolicy(), app.PolicyOverride{}); err != nil {
 		t.Fatal(err)
 	}
-	rc, err := jobs.NewClient(jobs.Config{Pool: pool, Logger: log})
+	rc, err := jobs.NewClient(jobs.Config{Pool: pool, Logger: log, StepWorkers: []jobs.StepRegistration{jobs.StepWorkerFor[app.OrderArgs]()}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,7 +230,11 @@ type seed struct {
 	description string
 	state       string // River state; "" is available
 	priority    int    // 0 is 3
-	kind        string // "" is a payment with an operation
+	kind        string // "" is a payment with an operation; "order" an order with one; else a test_record job
+	// lines and steps are an order's; an order's amount is its lines'
+	// total.
+	lines       []app.PricedLine
+	steps       []app.Step
 	queue       string
 	scheduledAt time.Time
 	errorText   string // recorded as an attempt's error
@@ -262,7 +266,7 @@ func (h *harness) seedJob(s seed) seeded {
 	if !s.scheduledAt.IsZero() {
 		opts.ScheduledAt = s.scheduledAt
 	}
-	if s.kind == "" {
+	if s.kind == "" || s.kind == app.KindOrder {
 		now := time.Now().UTC().Truncate(time.Microsecond)
 		op := &app.Operation{ID: uuid.New(), Kind: app.KindPayment, Status: app.StatusQueued, Mode: app.ModeAsync,
 			Reason: app.ReasonProviderError, Priority: s.priority, CreatedAt: now, UpdatedAt: now,
@@ -270,7 +274,16 @@ func (h *harness) seedJob(s seed) seeded {
 		if s.email != "" {
 			op.Payment.Customer = &app.Customer{Email: s.email}
 		}
-		res, err := h.river.InsertTx(ctx, tx, app.PaymentArgs{OperationID: op.ID}, opts)
+		var args river.JobArgs = app.PaymentArgs{OperationID: op.ID}
+		if s.kind == app.KindOrder {
+			op.Kind, op.Lines, op.Steps = app.KindOrder, s.lines, s.steps
+			op.Payment.Amount = 0
+			for _, l := range s.lines {
+				op.Payment.Amount += l.UnitPrice * int64(l.Quantity)
+			}
+			args = app.OrderArgs{OperationID: op.ID}
+		}
+		res, err := h.river.InsertTx(ctx, tx, args, opts)
 		if err != nil {
 			h.t.Fatal(err)
 		}

@@ -1,7 +1,9 @@
 package admin
 
 import (
+	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -22,6 +24,12 @@ type jobsData struct {
 	Next    string // query string of the next page; "" on the last
 	Withins []time.Duration
 	Actions []app.JobAction
+	// Kinds and Dependencies are the kind and dependency filters' choices.
+	Kinds        []string
+	Dependencies []string
+	// HighValue is HIGH_VALUE_AMOUNT: rows at or above it are marked; 0
+	// marks none.
+	HighValue int64
 }
 
 // listURL is the jobs page for a filter with extra parameters.
@@ -45,7 +53,7 @@ func (s *server) handleJobs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := s.now()
-	d := jobsData{Filter: f, Query: f.Query().Encode(), Withins: withins,
+	d := jobsData{Filter: f, Query: f.Query().Encode(), Withins: withins, HighValue: s.cfg.HighValueAmount,
 		Actions: []app.JobAction{app.ActionReprioritize, app.ActionRetry, app.ActionRunNow, app.ActionCancel}}
 	jobs, err := db.ListAdminJobs(ctx, s.cfg.Pool, f.domain(), f.Tab.order(), after, pageSize+1, now)
 	if err != nil {
@@ -60,6 +68,13 @@ func (s *server) handleJobs(w http.ResponseWriter, r *http.Request) {
 		d.Next = nq.Encode()
 	}
 	d.Jobs = jobs
+	if d.Kinds, err = s.jobKinds(r, f.Kind); err != nil {
+		s.renderError(w, r, err)
+		return
+	}
+	for _, dep := range app.Dependencies() {
+		d.Dependencies = append(d.Dependencies, dep.Name)
+	}
 	if d.Count, err = db.CountAdminJobs(ctx, s.cfg.Pool, f.domain(), nil, now); err != nil {
 		s.renderError(w, r, err)
 		return
@@ -85,7 +100,81 @@ func (s *server) handleJob(w http.ResponseWriter, r *http.Request) {
 	}
 	p := s.page(r, "Job "+strconv.FormatInt(id, 10), "jobs")
 	p.Flash, p.Live = s.takeFlash(w, r), 5
-	s.render(w, r, http.StatusOK, jobPage(p, d))
+	s.render(w, r, http.StatusOK, jobPage(p, jobView{AdminJobDetail: d, HighValue: s.cfg.HighValueAmount}))
+}
+
+// jobView is what the job page shows: the job, and the bound above which
+// its operation is high value.
+type jobView struct {
+	*db.AdminJobDetail
+	HighValue int64
+}
+
+// maxKinds bounds the kind filter's choices read from River.
+const maxKinds = 100
+
+// jobKinds are the kind filter's choices: Spillway's own kinds first, then
+// any other kind River holds, then the current filter's kind if it is
+// none of those (so an old link still shows what it filters by).
+func (s *server) jobKinds(r *http.Request, current string) ([]string, error) {
+	found, err := db.AdminJobKinds(r.Context(), s.cfg.Pool, maxKinds)
+	if err != nil {
+		return nil, err
+	}
+	kinds := app.JobKinds()
+	for _, k := range append(found, current) {
+		if k != "" && !slices.Contains(kinds, k) {
+			kinds = append(kinds, k)
+		}
+	}
+	return kinds, nil
+}
+
+// highValue reports whether an operation's amount (an order's total) is at
+// or above HIGH_VALUE_AMOUNT, the bound the runner keeps sync slots and
+// priority 2 for.
+func highValue(amount, bound int64) bool { return bound > 0 && amount >= bound }
+
+// stepSummary is an order's progress in a few words: how many of its
+// steps are done and, while it is not, the step that stands: "1/3 steps
+// done; reserve:b processing". "" for a job without steps.
+func stepSummary(steps []app.Step) string {
+	if len(steps) == 0 {
+		return ""
+	}
+	done := 0
+	for _, st := range steps {
+		if st.Status == app.StepSucceeded {
+			done++
+		}
+	}
+	out := fmt.Sprintf("%d/%d steps done", done, len(steps))
+	if st, ok := standingStep(steps); ok {
+		out += "; " + st.Name + " " + string(st.Status)
+		if st.OutcomeUnknown {
+			out += " (outcome unknown)"
+		}
+	}
+	return out
+}
+
+// standingStep is the step an order waits on: one whose outcome is
+// unknown, else one under way, else the one that ended it badly, else the
+// next pending. None when every step succeeded or was released.
+func standingStep(steps []app.Step) (app.Step, bool) {
+	for _, pick := range []func(app.Step) bool{
+		func(st app.Step) bool { return st.OutcomeUnknown },
+		func(st app.Step) bool { return st.Status == app.StepProcessing },
+		func(st app.Step) bool { return st.Status == app.StepDeclined || st.Status == app.StepFailed },
+		func(st app.Step) bool { return st.Status == app.StepPending },
+	} {
+		for _, st := range steps {
+			if pick(st) {
+				return st, true
+			}
+		}
+	}
+	return app.Step{}, false
 }
 
 // jobActionsFor are the actions a job in this state can take.

@@ -86,15 +86,15 @@ func newBulkheadView(b Bulkhead, highValue int64) *bulkheadView {
 	v := &bulkheadView{InUse: b.InUse(), Limit: b.Limit(), Reserved: b.Reserved()}
 	v.Summary = fmt.Sprintf("%d of %d sync slots in use on this instance; ", v.InUse, v.Limit)
 	if v.Reserved > 0 {
-		v.Summary += fmt.Sprintf("%d kept for payments ≥ %d (HIGH_VALUE_AMOUNT, minor units).", v.Reserved, highValue)
+		v.Summary += fmt.Sprintf("%d kept for payments and orders ≥ %d (HIGH_VALUE_AMOUNT, minor units: an order counts by its total).", v.Reserved, highValue)
 	} else {
-		v.Summary += "none kept for high-value payments (SYNC_HIGH_VALUE_RESERVE is 0)."
+		v.Summary += "none kept for high-value payments and orders (SYNC_HIGH_VALUE_RESERVE is 0)."
 	}
 	switch {
 	case v.InUse >= v.Limit:
-		v.Shedding = "Every slot is taken: new payments are captured (overloaded) and answer 202."
+		v.Shedding = "Every slot is taken: new payments and orders are captured (overloaded) and answer 202."
 	case v.Reserved > 0 && v.InUse >= v.Limit-v.Reserved:
-		v.Shedding = fmt.Sprintf("Only payments ≥ %d call the provider now; the others are captured (overloaded) and answer 202.", highValue)
+		v.Shedding = fmt.Sprintf("Only payments and orders ≥ %d are worked sync now; the others are captured (overloaded) and answer 202.", highValue)
 	}
 	return v
 }

@@ -282,7 +282,7 @@ func TestOverviewShowsBacklogAndBulkhead(t *testing.T) {
 	payment, inventory := card(t, page, app.DepPayment), card(t, page, app.DepInventory)
 	for _, want := range []string{
 		`<strong>12</strong> jobs`, "the oldest captured 3m00s ago", "bound: at most 100 jobs, the oldest at most 10m00s",
-		`id="bulkhead-payment"`, "4 of 16 sync slots in use on this instance; 4 kept for payments ≥ 100000 (HIGH_VALUE_AMOUNT, minor units).",
+		`id="bulkhead-payment"`, "4 of 16 sync slots in use on this instance; 4 kept for payments and orders ≥ 100000 (HIGH_VALUE_AMOUNT, minor units: an order counts by its total).",
 	} {
 		if !strings.Contains(payment, want) {
 			t.Errorf("payment card lacks %q:\n%s", want, payment)
@@ -309,7 +309,7 @@ func TestOverviewShowsBacklogAndBulkhead(t *testing.T) {
 		sync.TryAcquire(false)
 	}
 	payment = card(t, c.mustGet("/admin/"), app.DepPayment)
-	for _, want := range []string{"12 of 16 sync slots in use", "Only payments ≥ 100000 call the provider now"} {
+	for _, want := range []string{"12 of 16 sync slots in use", "Only payments and orders ≥ 100000 are worked sync now"} {
 		if !strings.Contains(payment, want) {
 			t.Errorf("payment card under load lacks %q:\n%s", want, payment)
 		}
