@@ -115,17 +115,24 @@ func (w *ReconcileWorker) reconcile(ctx context.Context, id uuid.UUID, jobID int
 			op.Fail("attempts_exhausted", "the job ended without completing the operation", now)
 		}
 	}
+	return w.whileEnded(ctx, jobID, func(tx pgx.Tx) error {
+		return updateOperationTx(ctx, tx, op, w.channels)
+	})
+}
+
+// whileEnded runs do in a transaction that commits only if job jobID is
+// still ended: an operator may have retried it meanwhile, and then its
+// worker, not the reconciler, carries the operation on.
+func (w *ReconcileWorker) whileEnded(ctx context.Context, jobID int64, do func(pgx.Tx) error) error {
 	tx, err := w.pool.Begin(ctx)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
-	// An operator may have retried the job meanwhile: then its worker, not
-	// this, finishes the operation.
 	if ended, err := db.JobEndedTx(ctx, tx, jobID); err != nil || !ended {
 		return err
 	}
-	if err := updateOperationTx(ctx, tx, op, w.channels); err != nil {
+	if err := do(tx); err != nil {
 		return err
 	}
 	return tx.Commit(ctx)
@@ -142,16 +149,10 @@ func (w *ReconcileWorker) resume(ctx context.Context, jobID int64) error {
 	if err != nil {
 		return err
 	}
-	tx, err := w.pool.Begin(ctx)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
-	if ended, err := db.JobEndedTx(ctx, tx, jobID); err != nil || !ended {
-		return err
-	}
-	if _, err := client.JobRetryTx(ctx, tx, jobID); err != nil {
-		return fmt.Errorf("resume job %d: %w", jobID, err)
-	}
-	return tx.Commit(ctx)
+	return w.whileEnded(ctx, jobID, func(tx pgx.Tx) error {
+		if _, err := client.JobRetryTx(ctx, tx, jobID); err != nil {
+			return fmt.Errorf("resume job %d: %w", jobID, err)
+		}
+		return nil
+	})
 }
