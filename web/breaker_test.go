@@ -148,7 +148,11 @@ func TestFlappingProvider(t *testing.T) {
 func TestMetricsExposeRequestsBreakerAndQueue(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, harnessOpts{})
+	stockCatalog(t, h)
 	h.pay("m-1", payment)
+	if r := h.order("m-order", `{"lines": [{"sku": "sku-tea", "quantity": 1}], "currency": "usd"}`); r.status != http.StatusCreated {
+		t.Fatalf("order: %d %s", r.status, r.body)
+	}
 	h.sim.SetChaos(sim.Chaos{Down: true})
 	h.pay("m-2", payment)
 	r := h.do(http.MethodGet, "/metrics", "", "", nil)
@@ -158,6 +162,9 @@ func TestMetricsExposeRequestsBreakerAndQueue(t *testing.T) {
 	for _, want := range []string{
 		`spillway_payment_requests_total{mode="sync",reason="",status="succeeded"} 1`,
 		`spillway_payment_requests_total{mode="async",reason="provider_error",status="queued"} 1`,
+		// Every kind by kind; the order is not counted as a payment.
+		`spillway_requests_total{kind="order",mode="sync",reason="",status="succeeded"} 1`,
+		`spillway_requests_total{kind="payment",mode="sync",reason="",status="succeeded"} 1`,
 		`spillway_breaker_state{dependency="payment",state="closed"} 1`,
 		`spillway_provider_call_seconds_count{dependency="payment",outcome="provider_error",path="sync"} 1`,
 		`spillway_queue_jobs{queue="payments",state="available"} 1`,
