@@ -77,7 +77,10 @@ func (c *StepCalls) call(ctx context.Context, op *Operation, s *Step, h StepHand
 		return err
 	})
 	if pe == nil && res.Status != StepSucceeded && res.Status != StepDeclined {
-		pe = &ProviderError{Kind: FaultRejected, Err: fmt.Errorf("step %s: a call answered %q", s.Name, res.Status)}
+		// The dependency answered something its handler could not read:
+		// the call may have acted, so only a lookup may say it did not.
+		pe = &ProviderError{Kind: FaultRejected, OutcomeUnknown: true,
+			Err: fmt.Errorf("step %s: a call answered %q", s.Name, res.Status)}
 	}
 	if pe != nil {
 		return c.fault(s, pe)

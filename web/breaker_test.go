@@ -148,7 +148,7 @@ func TestFlappingProvider(t *testing.T) {
 func TestMetricsExposeRequestsBreakerAndQueue(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, harnessOpts{})
-	stockCatalog(t, h)
+	h.StockCatalog()
 	h.pay("m-1", payment)
 	if r := h.order("m-order", `{"lines": [{"sku": "sku-tea", "quantity": 1}], "currency": "usd"}`); r.status != http.StatusCreated {
 		t.Fatalf("order: %d %s", r.status, r.body)

@@ -10,12 +10,6 @@ import (
 	"github.com/spillway/spillway/app/sim"
 )
 
-// stockCatalog puts the simulator's products in the catalog.
-func stockCatalog(t *testing.T, h *harness) {
-	t.Helper()
-	h.StockCatalog()
-}
-
 func (h *harness) order(key, body string) response {
 	h.t.Helper()
 	return h.do(http.MethodPost, "/api/v1/orders", "application/json", key, []byte(body))
@@ -29,7 +23,7 @@ func TestOrders(t *testing.T) {
 	t.Run("succeeds synchronously, one effect per step", func(t *testing.T) {
 		t.Parallel()
 		h := newHarness(t, harnessOpts{})
-		stockCatalog(t, h)
+		h.StockCatalog()
 		r := h.order("o-ok", `{"lines": [{"sku": "sku-tea", "quantity": 2}, {"sku": "sku-mug", "quantity": 1}], "currency": "usd"}`)
 		doc := r.json(t)
 		if r.status != http.StatusCreated || doc["kind"] != "order" || doc["amount"] != 2100.0 || doc["mode"] != "sync" {
@@ -62,7 +56,7 @@ func TestOrders(t *testing.T) {
 	t.Run("out of stock: 422, nothing charged, the earlier line released", func(t *testing.T) {
 		t.Parallel()
 		h := newHarness(t, harnessOpts{})
-		stockCatalog(t, h)
+		h.StockCatalog()
 		r := h.order("o-oos", `{"lines": [{"sku": "sku-tea", "quantity": 1}, {"sku": "sku-sold-out", "quantity": 1}], "currency": "usd"}`)
 		if r.status != http.StatusUnprocessableEntity || !strings.Contains(string(r.body), "out-of-stock") {
 			t.Fatalf("order: %d %s", r.status, r.body)
@@ -82,7 +76,7 @@ func TestOrders(t *testing.T) {
 	t.Run("payment declined: 402, every reservation released once", func(t *testing.T) {
 		t.Parallel()
 		h := newHarness(t, harnessOpts{})
-		stockCatalog(t, h)
+		h.StockCatalog()
 		r := h.order("o-dec", `{"lines": [{"sku": "sku-kettle", "quantity": 1}], "currency": "usd"}`)
 		if r.status != http.StatusPaymentRequired {
 			t.Fatalf("order: %d %s", r.status, r.body)
@@ -96,7 +90,7 @@ func TestOrders(t *testing.T) {
 	t.Run("inventory down: captured at the first step, finished once by a worker", func(t *testing.T) {
 		t.Parallel()
 		h := newHarness(t, harnessOpts{workers: 1})
-		stockCatalog(t, h)
+		h.StockCatalog()
 		h.sim.SetInventoryChaos(sim.Chaos{Down: true})
 		r := h.order("o-down", `{"lines": [{"sku": "sku-tea", "quantity": 1}], "currency": "usd"}`)
 		doc := r.json(t)
@@ -115,7 +109,7 @@ func TestOrders(t *testing.T) {
 	t.Run("past the orders' backlog bound: 503, nothing written", func(t *testing.T) {
 		t.Parallel()
 		h := newHarness(t, harnessOpts{orderMaxBacklog: 2})
-		stockCatalog(t, h)
+		h.StockCatalog()
 		h.sim.SetInventoryChaos(sim.Chaos{Down: true}) // refused before any effect: captured at the first step
 		for _, key := range []string{"o-bl-1", "o-bl-2"} {
 			if r := h.order(key, `{"lines": [{"sku": "sku-tea", "quantity": 1}], "currency": "usd"}`); r.status != http.StatusAccepted {
@@ -138,7 +132,7 @@ func TestOrders(t *testing.T) {
 	t.Run("bad input is refused and writes nothing", func(t *testing.T) {
 		t.Parallel()
 		h := newHarness(t, harnessOpts{})
-		stockCatalog(t, h)
+		h.StockCatalog()
 		for key, body := range map[string]string{
 			"o-bad-price": `{"lines": [{"sku": "sku-tea", "quantity": 1, "price": 1}], "currency": "usd"}`,
 			"o-bad-sku":   `{"lines": [{"sku": "sku-unicorn", "quantity": 1}], "currency": "usd"}`,
