@@ -17,7 +17,8 @@ import (
 // runner (Runner.Submit), the engine (StepCalls), the state machine
 // (NextStepAction) and the worker (jobs.StepWorker) are the same for every
 // step kind: a new kind is its declaration and its worker registration,
-// and nothing else changes. Orders (order.go) are one.
+// and nothing else changes. Payments (payment_kind.go), one charge, and
+// orders (order.go), reservations then a charge, are two.
 type StepKind struct {
 	// Name is the operation kind, as stored and shown ("order").
 	Name string
@@ -28,8 +29,9 @@ type StepKind struct {
 	// (Dependencies), so a capture past that bound is refused.
 	Queue string
 	// NewArgs is the River job that carries a captured operation on; the
-	// kind's worker is registered for its Kind().
-	NewArgs func(op uuid.UUID) river.JobArgs
+	// kind's worker is registered for its Kind(). A job whose args say
+	// OffpeakOnly() runs only inside the off-peak window.
+	NewArgs func(op *Operation) river.JobArgs
 	// Plan turns a request into the operation's steps and what it
 	// charges, in the transaction that records it (so it reads, say, the
 	// catalog as it stood when the request was accepted).
@@ -41,11 +43,38 @@ type StepKind struct {
 	// Result is what a succeeded operation reports (its Result); nil:
 	// nothing.
 	Result func(op *Operation) any
+	// Finish, when set, ends the operation instead of the generic ending
+	// (ApplyEnding), for a kind whose document reports its ending in its
+	// own terms (a payment's result and error codes).
+	Finish func(op *Operation, e Ending, now time.Time)
+	// Key is the idempotency key of step s's call; nil: StepKey.
+	Key func(op *Operation, s *Step) string
+	// KeyGenerations says Key carries the operation's key generation
+	// (Operation.KeyGen): a key its dependency says was never used for this
+	// operation (a conflict, a closed key) is closed, and the next call is
+	// made under the next one.
+	KeyGenerations bool
+	// Deferrable requests may ask to run in the off-peak window, and the
+	// deployment's default (DefaultDefer) applies to them.
+	Deferrable bool
 }
 
-// StepJobArgs is the River job of a step kind. Like PaymentArgs it
-// carries only the operation's id: the steps, stored with the operation,
-// say where it stands.
+// key is the idempotency key of step s's call.
+func (k *StepKind) key(op *Operation, s *Step) string {
+	if k.Key != nil {
+		return k.Key(op, s)
+	}
+	return StepKey(op.ID, s.Name)
+}
+
+// OffpeakOnly is what the job of a deferred operation says (PaymentArgs).
+type OffpeakOnly interface {
+	OffpeakOnly() bool
+}
+
+// StepJobArgs is the River job of a step kind. It carries only the
+// operation's id: the operation row, steps included, is the single source
+// of truth, so the job can never disagree with what the client was told.
 type StepJobArgs interface {
 	river.JobArgs
 	Operation() uuid.UUID
@@ -141,7 +170,7 @@ func NewKinds(kinds ...*StepKind) (*Kinds, error) {
 			continue
 		case k.Name == "" || k.Scope == "" || k.Queue == "" || k.NewArgs == nil || k.Plan == nil || len(k.Handlers) == 0:
 			return nil, fmt.Errorf("kind %q: Name, Scope, Queue, NewArgs, Plan and Handlers are required", k.Name)
-		case k.Name == KindPayment || r.byName[k.Name] != nil:
+		case r.byName[k.Name] != nil:
 			return nil, fmt.Errorf("kind %q is declared twice", k.Name)
 		}
 		r.byName[k.Name] = k

@@ -52,8 +52,8 @@ const (
 	ReasonOutcomeUnknown Reason = "outcome_unknown"
 )
 
-// KindPayment is the single-call kind: one charge at the payment
-// dependency. Step kinds (StepKind) are declared beside it.
+// KindPayment is the kind of POST /api/v1/payments: one charge at the
+// payment dependency (payment_kind.go).
 const KindPayment = "payment"
 
 // Operation is one business request a client made, tracked from capture to
@@ -68,8 +68,8 @@ type Operation struct {
 	Attempts int    // provider calls made, sync and async
 	Priority int    // River priority the job was (or would be) inserted at
 	Payment  PaymentRequest
-	// Steps are the calls of an operation of a step kind (StepKind);
-	// Lines an order's priced lines. Both are nil for a payment.
+	// Steps are the operation's calls (StepKind); a payment's one step is
+	// its charge. Lines are an order's priced lines.
 	Steps []Step
 	Lines []PricedLine
 	// CancelRequestedAt is when an operator asked to cancel an operation
@@ -151,6 +151,11 @@ func (o *Operation) Document() OperationDocument {
 		d.CompletedAt = &t
 	}
 	d.Lines = o.Lines
+	if !o.Composite() {
+		// A payment's document is its contract from before steps: its one
+		// step is the operation itself, reported by its own fields.
+		return d
+	}
 	for _, s := range o.Steps {
 		d.Steps = append(d.Steps, StepDocument{Name: s.Name, Dependency: s.Dependency, Status: s.Status, Mode: s.Mode, Attempts: s.Attempts})
 	}
@@ -177,6 +182,13 @@ func (o *Operation) ProviderRef() string {
 	}
 	return r.ProviderRef
 }
+
+// Composite reports whether the operation is made of steps that are
+// undone as a whole: an operator's cancel compensates what they did, and
+// once ended it cannot be reopened, its steps' keys spent. A payment is
+// not: its one step is the charge, cancelled directly when nothing can
+// have been charged, and reopened under a fresh key (KeyGen).
+func (o *Operation) Composite() bool { return o.Kind != KindPayment && o.Steps != nil }
 
 // CancelRequested reports whether an operator asked to cancel the
 // operation.
@@ -212,6 +224,15 @@ func (o *Operation) complete(s Status, result any, now time.Time) {
 func (o *Operation) ApplyCharge(r ChargeResult, now time.Time) {
 	o.Error = nil
 	o.OutcomeUnknownSince = nil
+	if !o.Composite() && len(o.Steps) == 1 {
+		// A payment's one step is its charge: it says what the provider
+		// said, whoever asked (the worker, the reconciler, an operator).
+		s := &o.Steps[0]
+		s.Status, s.Ref, s.Code, s.OutcomeUnknown = StepSucceeded, r.ProviderRef, "", false
+		if r.Declined {
+			s.Status, s.Code = StepDeclined, r.DeclineCode
+		}
+	}
 	if r.Declined {
 		o.complete(StatusDeclined, PaymentResult{ProviderRef: r.ProviderRef, DeclineCode: r.DeclineCode}, now)
 		return
@@ -263,6 +284,13 @@ func (o *Operation) Reopen(now time.Time) {
 	o.Error = nil
 	o.Result = nil
 	o.UpdatedAt = now
+	for i := range o.Steps {
+		// Only a payment is reopened (Composite): its charge is tried
+		// again, under the fresh key the reopening took.
+		if s := &o.Steps[i]; s.Status != StepSucceeded && s.Status != StepDeclined {
+			s.Status, s.Code, s.OutcomeUnknown = StepPending, "", false
+		}
+	}
 }
 
 // Fail ends the operation for good with the given error. Callers must

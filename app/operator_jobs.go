@@ -254,7 +254,7 @@ func (o *Operator) ask(ctx context.Context, action JobAction, ids []int64) (answ
 // been charged, or a retry of a finished one whose key the provider may
 // know.
 func needsLookup(action JobAction, op *Operation) bool {
-	if op.Steps != nil {
+	if op.Composite() {
 		return false // its worker asks each step's dependency (cancelStepsTx)
 	}
 	switch action {
@@ -358,7 +358,7 @@ func (o *Operator) cancelTx(ctx context.Context, tx pgx.Tx, j JobRef, asked answ
 	if err != nil {
 		return err
 	}
-	if op != nil && op.Steps != nil && !op.Status.Terminal() {
+	if op != nil && op.Composite() && !op.Status.Terminal() {
 		return o.cancelStepsTx(ctx, tx, j, op, res)
 	}
 	if op != nil && !op.Status.Terminal() {
@@ -412,7 +412,7 @@ func (o *Operator) retryTx(ctx context.Context, tx pgx.Tx, j JobRef, asked answe
 	if err != nil {
 		return err
 	}
-	if op != nil && op.Steps != nil {
+	if op != nil && op.Composite() {
 		// An open one resumes where its steps stand, its worker asking
 		// about any outcome we do not know before anything else.
 		if op.Status.Terminal() {
@@ -593,7 +593,7 @@ func (o *Operator) Resolve(ctx context.Context, actor Actor, req ResolveRequest)
 		if op.Status.Terminal() {
 			return Errorf(ECONFLICT, "operation %s is already %s", op.ID, op.Status)
 		}
-		if op.Steps != nil {
+		if op.Composite() {
 			return Errorf(ECONFLICT, "it is an %s: each of its steps is settled by its own dependency's lookup, which its "+
 				"worker makes before anything else; retry its job to ask again, or cancel it to undo what it did. "+
 				"Nothing was changed.", op.Kind)

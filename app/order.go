@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 )
@@ -66,7 +65,7 @@ func NewOrderKind(cfg OrderKindConfig) (*StepKind, error) {
 		Name:    KindOrder,
 		Scope:   scopeOrders,
 		Queue:   QueueOrders,
-		NewArgs: func(id uuid.UUID) river.JobArgs { return OrderArgs{OperationID: id} },
+		NewArgs: func(op *Operation) river.JobArgs { return OrderArgs{OperationID: op.ID} },
 		Plan: func(ctx context.Context, tx pgx.Tx, r StepRequest) (Plan, error) {
 			return planOrder(ctx, tx, cfg.Catalog, r)
 		},

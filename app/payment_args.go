@@ -23,3 +23,9 @@ func (PaymentArgs) Kind() string { return "payment" }
 func (PaymentArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{Queue: QueuePayments, Priority: PriorityNormal}
 }
+
+// Operation is the payment the job finishes (StepJobArgs).
+func (a PaymentArgs) Operation() uuid.UUID { return a.OperationID }
+
+// OffpeakOnly says the job waits for the off-peak window (OffpeakOnly).
+func (a PaymentArgs) OffpeakOnly() bool { return a.Offpeak }

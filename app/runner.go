@@ -37,11 +37,10 @@ type JobInserter interface {
 
 // RunnerConfig holds the runner's dependencies and policy.
 type RunnerConfig struct {
-	Store    OperationStore
-	Jobs     JobInserter
-	Provider PaymentProvider
-	// Deadline bounds the synchronous provider call, counted from the
-	// moment the request reached the runner.
+	Store OperationStore
+	Jobs  JobInserter
+	// Deadline bounds one synchronous call to a dependency
+	// DependencyDeadlines does not name.
 	Deadline time.Duration
 	// CaptureTimeout bounds the database work around the call, so a
 	// request's worst case is Deadline + CaptureTimeout.
@@ -50,10 +49,12 @@ type RunnerConfig struct {
 	// it is captured with reason overloaded instead of waiting. It must stay
 	// below the pool size, because each sync call holds a connection.
 	SyncLimit int
-	// Kinds are the step kinds this runner takes (Submit); StepDeadline
-	// bounds an operation's synchronous steps together (ORDER_DEADLINE;
-	// zero: DefaultOrderDeadline), and DependencyDeadlines each
-	// dependency's synchronous call (a missing one: Deadline).
+	// Kinds are the operation kinds this runner takes (Submit): payments,
+	// orders, and any other declared. StepDeadline bounds the synchronous
+	// steps of an operation of several together (ORDER_DEADLINE; zero:
+	// DefaultOrderDeadline), and DependencyDeadlines each dependency's
+	// synchronous call (a missing one: Deadline), which is also the budget
+	// of an operation of one step.
 	Kinds               *Kinds
 	StepDeadline        time.Duration
 	DependencyDeadlines map[string]time.Duration
@@ -61,13 +62,11 @@ type RunnerConfig struct {
 	// means no bound.
 	Backlog *BacklogBounds
 	// HighValueReserve is how many of the SyncLimit slots only high-value
-	// payments (HighValueAmount and above) may take, so those are the last
-	// to be sent async under overload.
+	// operations (HighValueAmount and above) may take, so those are the
+	// last to be sent async under overload.
 	HighValueReserve int
-	// Breakers guards the provider; nil means no breaker.
-	Breakers *Breakers
-	// Dependency names the provider's breaker.
-	Dependency      string
+	// Breakers guards the dependencies; nil means no breakers.
+	Breakers        *Breakers
 	Metrics         *Metrics
 	HighValueAmount int64
 	MaxAttempts     int
@@ -78,7 +77,8 @@ type RunnerConfig struct {
 	// webhook sender's address rules); nil accepts any.
 	CheckCallback func(ctx context.Context, url string) error
 	// Offpeak is the window deferred work runs in; DefaultDefer is
-	// DeferOffpeak when payments are deferred unless they say "none".
+	// DeferOffpeak when requests of deferrable kinds (payments) are
+	// deferred unless they say "none".
 	Offpeak      OffpeakWindow
 	DefaultDefer string
 	// Now is the wall clock that stamps operations (nil: time.Now). The
@@ -91,16 +91,15 @@ type RunnerConfig struct {
 // Runner tries an operation synchronously within its deadline and, when that
 // cannot succeed, captures it as a River job in the same transaction.
 type Runner struct {
-	cfg    RunnerConfig
-	sync   *Admission
-	charge ChargeCaller
+	cfg  RunnerConfig
+	sync *Admission
 }
 
 // NewRunner validates cfg and returns a runner.
 func NewRunner(cfg RunnerConfig) (*Runner, error) {
 	switch {
-	case cfg.Store == nil || cfg.Jobs == nil || cfg.Provider == nil:
-		return nil, errors.New("runner: Store, Jobs and Provider are required")
+	case cfg.Store == nil || cfg.Jobs == nil:
+		return nil, errors.New("runner: Store and Jobs are required")
 	case cfg.Deadline <= 0:
 		return nil, errors.New("runner: Deadline must be positive")
 	case cfg.SyncLimit <= 0:
@@ -116,8 +115,7 @@ func NewRunner(cfg RunnerConfig) (*Runner, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Runner{cfg: cfg, sync: NewAdmission(cfg.SyncLimit, cfg.HighValueReserve),
-		charge: ChargeCaller{Provider: cfg.Provider, Dependency: cfg.Dependency, Path: "sync", Metrics: cfg.Metrics}}, nil
+	return &Runner{cfg: cfg, sync: NewAdmission(cfg.SyncLimit, cfg.HighValueReserve)}, nil
 }
 
 // Admission is the bulkhead in front of the runner's sync calls, for the
@@ -136,77 +134,6 @@ type Outcome struct {
 	Replayed bool
 	// RetryAfter is when a captured operation is worth polling again.
 	RetryAfter time.Duration
-}
-
-// scopePayments namespaces idempotency keys of POST /api/v1/payments.
-const scopePayments = "payments"
-
-// SubmitPayment runs one payment request in one transaction: claim the key
-// (or replay its answer), call the provider within the deadline or insert
-// the River job, write the operation, its notifications and the key's
-// answer, and commit. Nothing is acknowledged unless the commit succeeded.
-//
-// The budget: the provider call gets Deadline from the moment it starts;
-// everything else the request waits for (the callback check, BEGIN, the
-// claim, a probe permit, the job, the final writes and the commit) shares
-// CaptureTimeout. So no request waits longer than Deadline +
-// CaptureTimeout, and time spent waiting for the database is charged
-// neither to the provider's deadline nor to its breaker.
-func (r *Runner) SubmitPayment(ctx context.Context, key string, req PaymentRequest) (*Outcome, error) {
-	arrival := time.Now() // monotonic: budgets are elapsed time
-	ctx, pre, tx, end, err := r.begin(ctx, r.cfg.Deadline, req.CallbackURL)
-	if err != nil {
-		return nil, err
-	}
-	defer end()
-
-	fp := req.Fingerprint()
-	id := OperationID(scopePayments, key)
-	claim, answered, err := r.claim(pre, tx, scopePayments, key, id, fp)
-	if answered != nil || err != nil {
-		return answered, err
-	}
-
-	now := r.stamp()
-	op := &Operation{
-		ID:        id,
-		Kind:      KindPayment,
-		Status:    StatusProcessing,
-		Mode:      ModeSync,
-		Priority:  PaymentPriority(req.Amount, r.cfg.HighValueAmount),
-		Payment:   req,
-		KeyGen:    claim.RefundedOrphans,
-		CreatedAt: now,
-		UpdatedAt: now,
-	}
-	a := attempt{pre: pre, arrival: arrival}
-	retryAfter, err := r.attemptOrCapture(ctx, op, &a)
-	if err != nil {
-		return nil, err
-	}
-	if a.reason != "" && !a.charged {
-		// Nothing has happened downstream, so the request can still be
-		// refused rather than queued behind more than we said we would
-		// finish. A call that may have taken effect is captured whatever
-		// the backlog: its outcome must be tracked.
-		if err := r.cfg.Backlog.Admit(r.cfg.Dependency); err != nil {
-			return nil, err
-		}
-	}
-	post, cancelPost := context.WithTimeout(ctx, a.postBudget(r.cfg.CaptureTimeout))
-	defer cancelPost()
-	if err := a.captureTx(post, r, tx, op); err != nil {
-		return nil, err
-	}
-	doc, body, err := r.recordTx(post, tx, &a, op, &IdempotencyRecord{Scope: scopePayments, Key: key, Fingerprint: fp,
-		OperationID: op.ID, CreatedAt: now})
-	if err != nil {
-		return nil, err
-	}
-	r.cfg.Metrics.Answered(doc)
-	r.cfg.Logger.Debug("payment", "operation_id", op.ID, "status", op.Status, "mode", op.Mode,
-		"reason", op.Reason, "elapsed", time.Since(arrival))
-	return &Outcome{Document: doc, Body: body, RetryAfter: retryAfter}, nil
 }
 
 // recordTx finishes a request's transaction: the notifications of an
@@ -318,12 +245,8 @@ type attempt struct {
 	// charged: a call was made whose effect is possible (it succeeded, or
 	// its outcome is unknown), so a 503 must not say nothing was done.
 	charged bool
-	// kind names a step kind's request in what a 503 says; "" is a
-	// payment.
+	// kind names the request's kind in what a 503 says.
 	kind string
-	// capture, when reason is set, is the job to insert.
-	reason Reason
-	runAt  time.Time
 }
 
 // postBudget is what is left of the capture budget after the work before
@@ -341,7 +264,7 @@ func (a *attempt) postBudget(capture time.Duration) time.Duration {
 func (a *attempt) unavailable(step string, err error) error {
 	e := unavailable(step, err)
 	switch {
-	case a.charged && a.kind != "":
+	case a.charged && a.kind != KindPayment:
 		e.Message = "the " + a.kind + " may have taken effect in part but could not be recorded; " +
 			"retry with the same Idempotency-Key to learn its outcome (no step will be done twice)"
 	case a.charged:
@@ -349,91 +272,6 @@ func (a *attempt) unavailable(step string, err error) error {
 			"retry with the same Idempotency-Key to learn its outcome (it will not be charged twice)"
 	}
 	return e
-}
-
-// captureTx inserts the River job in the request's transaction, so the job
-// exists if and only if the 202 that promises it is committed. A zero
-// runAt means as soon as a worker is free.
-func (a *attempt) captureTx(ctx context.Context, r *Runner, tx pgx.Tx, op *Operation) error {
-	if a.reason == "" {
-		return nil
-	}
-	op.Capture(a.reason, r.stamp())
-	opts := PaymentArgs{}.InsertOpts()
-	opts.Priority = op.Priority
-	opts.MaxAttempts = r.cfg.MaxAttempts
-	opts.ScheduledAt = a.runAt
-	res, err := r.cfg.Jobs.InsertTx(ctx, tx, PaymentArgs{OperationID: op.ID, Offpeak: a.reason == ReasonDeferred}, &opts)
-	if err != nil {
-		return a.unavailable("insert job", err)
-	}
-	op.JobID = res.Job.ID
-	return nil
-}
-
-// attemptOrCapture makes the synchronous call when the breaker, a sync slot
-// and the capture budget allow it, and otherwise decides the capture (the
-// job is inserted after). It returns the polling hint for a captured
-// operation.
-func (r *Runner) attemptOrCapture(ctx context.Context, op *Operation, a *attempt) (time.Duration, error) {
-	now := r.stamp()
-	capture := func(reason Reason, runAt time.Time, hint time.Duration) (time.Duration, error) {
-		a.reason, a.runAt = reason, runAt
-		return hint, nil
-	}
-	if d := op.Payment.Defer; d == DeferOffpeak || (d == "" && r.cfg.DefaultDefer == DeferOffpeak) {
-		at := r.cfg.Offpeak.NextStart(now)
-		return capture(ReasonDeferred, at, max(at.Sub(now), time.Second))
-	}
-	permit, b := r.cfg.Breakers.Acquire(a.pre, r.cfg.Dependency)
-	if permit == nil {
-		// Known to be failing: skip the call and its wait entirely.
-		return capture(ReasonBreakerOpen, time.Time{}, b.RetryAt(now).Sub(now))
-	}
-	a.preUsed = time.Since(a.arrival)
-	if a.preUsed > r.cfg.CaptureTimeout/2 {
-		// The database is slow: calling now could leave too little of the
-		// budget to record the answer. Capture while there is time.
-		permit.Release()
-		return capture(ReasonOverloaded, time.Time{}, time.Second)
-	}
-	if !r.sync.TryAcquire(op.Payment.Amount >= r.cfg.HighValueAmount) {
-		permit.Release()
-		return capture(ReasonOverloaded, time.Time{}, time.Second)
-	}
-	r.cfg.Metrics.syncStarted()
-	attemptedAt := r.stamp()
-	op.AttemptedAt = &attemptedAt
-	call := r.charge.Call(ctx, op, permit, r.cfg.Deadline)
-	r.sync.Release()
-	r.cfg.Metrics.syncEnded()
-	now = r.stamp()
-	op.Attempts++
-
-	res, pe := call.Result, call.Err
-	switch {
-	case pe == nil:
-		a.charged = true
-		op.ApplyCharge(res, now)
-		return 0, nil
-	case pe.Kind == FaultConflict:
-		// The key was first used for another request whose answer was
-		// lost to us; that charge is found by the orphan sweep. This one
-		// was not carried out.
-		return 0, &Error{Code: EKEYREUSED, Err: pe,
-			Message: "this Idempotency-Key was already used with a different request body"}
-	}
-	op.RecordFault(pe, now)
-	if pe.OutcomeUnknown {
-		a.charged = true
-		op.OutcomeUnknownSince = &now
-	}
-	reason := ReasonProviderError
-	if pe.Kind == FaultTimeout {
-		reason = ReasonTimeout
-	}
-	r.cfg.Logger.Debug("sync call failed; capturing", "operation_id", op.ID, "error", pe)
-	return capture(reason, time.Time{}, time.Second)
 }
 
 func replay(body json.RawMessage) (*Outcome, error) {

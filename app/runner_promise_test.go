@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/spillway/spillway/app"
+	"github.com/spillway/spillway/app/apptest"
 	"github.com/spillway/spillway/app/provider"
 	"github.com/spillway/spillway/app/sim"
 	"github.com/spillway/spillway/db"
@@ -25,7 +26,7 @@ func TestLostCommitThenRetryWithEditedBodyChargesOnce(t *testing.T) {
 	r, store, s, pool := newRunner(t)
 	store.failIdempotency.Store(1)
 	first, _ := app.ParsePaymentRequest([]byte(`{"amount": 700, "currency": "usd", "description": "tea"}`))
-	_, err := r.SubmitPayment(context.Background(), "edited-1", first)
+	_, err := r.Submit(context.Background(), app.KindPayment, "edited-1", first)
 	if app.ErrorCode(err) != app.EUNAVAILABLE {
 		t.Fatalf("got %v, want EUNAVAILABLE", err)
 	}
@@ -37,7 +38,7 @@ func TestLostCommitThenRetryWithEditedBodyChargesOnce(t *testing.T) {
 		t.Fatalf("effects after the lost commit = %d, want 1", s.TotalEffects())
 	}
 	edited, _ := app.ParsePaymentRequest([]byte(`{"amount": 700, "currency": "usd", "description": "green tea, please"}`))
-	out, err := r.SubmitPayment(context.Background(), "edited-1", edited)
+	out, err := r.Submit(context.Background(), app.KindPayment, "edited-1", edited)
 	if err != nil || out.Document.Status != app.StatusSucceeded {
 		t.Fatalf("retry: %v %+v", err, out)
 	}
@@ -49,7 +50,7 @@ func TestLostCommitThenRetryWithEditedBodyChargesOnce(t *testing.T) {
 	}
 	// While the key's record exists, a different body is key reuse.
 	again, _ := app.ParsePaymentRequest([]byte(`{"amount": 700, "currency": "usd", "description": "coffee"}`))
-	if _, err := r.SubmitPayment(context.Background(), "edited-1", again); app.ErrorCode(err) != app.EKEYREUSED {
+	if _, err := r.Submit(context.Background(), app.KindPayment, "edited-1", again); app.ErrorCode(err) != app.EKEYREUSED {
 		t.Fatalf("reuse with the record present: %v, want EKEYREUSED", err)
 	}
 }
@@ -62,7 +63,7 @@ func TestUnavailableBeforeTheCallSaysNothingWasDone(t *testing.T) {
 	s.SetChaos(simDown())
 	store.failIdempotency.Store(1)
 	req, _ := app.ParsePaymentRequest([]byte(`{"amount": 500, "currency": "usd"}`))
-	_, err := r.SubmitPayment(context.Background(), "nothing-1", req)
+	_, err := r.Submit(context.Background(), app.KindPayment, "nothing-1", req)
 	if app.ErrorCode(err) != app.EUNAVAILABLE || !strings.Contains(app.ErrorMessage(err), "nothing was done") {
 		t.Fatalf("got %v (%q)", err, app.ErrorMessage(err))
 	}
@@ -111,7 +112,7 @@ func newStallingRunner(t *testing.T, store *stallingStore, deadline, capture tim
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := app.NewRunner(app.RunnerConfig{Store: store, Jobs: rc, Provider: prov, Deadline: deadline,
+	r, err := app.NewRunner(app.RunnerConfig{Store: store, Jobs: rc, Kinds: apptest.PaymentKinds(t, prov), Deadline: deadline,
 		CaptureTimeout: capture, SyncLimit: 4, MaxAttempts: 5})
 	if err != nil {
 		t.Fatal(err)
@@ -131,7 +132,7 @@ func TestBudgetHoldsWhenTheDatabaseStallsAfterAHungCall(t *testing.T) {
 	s.SetChaos(sim.Chaos{Latency: time.Minute})
 	req, _ := app.ParsePaymentRequest([]byte(`{"amount": 800, "currency": "usd"}`))
 	start := time.Now()
-	_, err := r.SubmitPayment(context.Background(), "budget-1", req)
+	_, err := r.Submit(context.Background(), app.KindPayment, "budget-1", req)
 	elapsed := time.Since(start)
 	if app.ErrorCode(err) != app.EUNAVAILABLE {
 		t.Fatalf("got %v, want EUNAVAILABLE", err)
@@ -154,7 +155,7 @@ func TestDatabaseWaitIsNotChargedToTheDeadline(t *testing.T) {
 	r, s := newStallingRunner(t, store, 1500*time.Millisecond, 3*time.Second)
 	s.SetChaos(sim.Chaos{Latency: time.Second})
 	req, _ := app.ParsePaymentRequest([]byte(`{"amount": 900, "currency": "usd"}`))
-	out, err := r.SubmitPayment(context.Background(), "wait-1", req)
+	out, err := r.Submit(context.Background(), app.KindPayment, "wait-1", req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +180,7 @@ func TestTransientCallbackCheckFailureIsUnavailable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := app.NewRunner(app.RunnerConfig{Store: db.NewStore(pool), Jobs: rc, Provider: prov, Deadline: time.Second,
+	r, err := app.NewRunner(app.RunnerConfig{Store: db.NewStore(pool), Jobs: rc, Kinds: apptest.PaymentKinds(t, prov), Deadline: time.Second,
 		SyncLimit: 4, MaxAttempts: 5, CheckCallback: func(context.Context, string) error {
 			return &app.Error{Code: app.EUNAVAILABLE, Message: "callback_url could not be checked right now; nothing was done, retry later"}
 		}})
@@ -187,7 +188,7 @@ func TestTransientCallbackCheckFailureIsUnavailable(t *testing.T) {
 		t.Fatal(err)
 	}
 	req, _ := app.ParsePaymentRequest([]byte(`{"amount": 100, "currency": "usd", "callback_url": "https://shop.example/hook"}`))
-	if _, err := r.SubmitPayment(context.Background(), "dns-1", req); app.ErrorCode(err) != app.EUNAVAILABLE {
+	if _, err := r.Submit(context.Background(), app.KindPayment, "dns-1", req); app.ErrorCode(err) != app.EUNAVAILABLE {
 		t.Fatalf("got %v, want EUNAVAILABLE", err)
 	}
 	if n := count(t, pool, "SELECT count(*) FROM operations"); n != 0 || s.TotalEffects() != 0 {

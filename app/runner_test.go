@@ -65,7 +65,7 @@ func newRunnerWithDeadline(t *testing.T, deadline time.Duration) (*app.Runner, *
 	}
 	store := &failingStore{Store: db.NewStore(pool)}
 	r, err := app.NewRunner(app.RunnerConfig{
-		Store: store, Jobs: rc, Provider: prov, Deadline: deadline, CaptureTimeout: guard, SyncLimit: 4, MaxAttempts: 5,
+		Store: store, Jobs: rc, Kinds: apptest.PaymentKinds(t, prov), Deadline: deadline, CaptureTimeout: guard, SyncLimit: 4, MaxAttempts: 5,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -89,7 +89,7 @@ func TestFailureAfterInsertTxLeavesNothing(t *testing.T) {
 	store.failIdempotency.Store(1)
 	req, _ := app.ParsePaymentRequest([]byte(`{"amount": 500, "currency": "usd"}`))
 
-	_, err := r.SubmitPayment(context.Background(), "crash-1", req)
+	_, err := r.Submit(context.Background(), app.KindPayment, "crash-1", req)
 	if app.ErrorCode(err) != app.EUNAVAILABLE {
 		t.Fatalf("got %v, want EUNAVAILABLE", err)
 	}
@@ -100,7 +100,7 @@ func TestFailureAfterInsertTxLeavesNothing(t *testing.T) {
 	}
 
 	// The client's retry with the same key is safe and is captured once.
-	out, err := r.SubmitPayment(context.Background(), "crash-1", req)
+	out, err := r.Submit(context.Background(), app.KindPayment, "crash-1", req)
 	if err != nil || out.Document.Status != app.StatusQueued {
 		t.Fatalf("retry: %v %+v", err, out)
 	}
@@ -117,13 +117,13 @@ func TestRetryAfterLostCommitChargesOnce(t *testing.T) {
 	store.failIdempotency.Store(1)
 	req, _ := app.ParsePaymentRequest([]byte(`{"amount": 700, "currency": "usd"}`))
 
-	if _, err := r.SubmitPayment(context.Background(), "lost-1", req); app.ErrorCode(err) != app.EUNAVAILABLE {
+	if _, err := r.Submit(context.Background(), app.KindPayment, "lost-1", req); app.ErrorCode(err) != app.EUNAVAILABLE {
 		t.Fatalf("got %v, want EUNAVAILABLE", err)
 	}
 	if s.TotalEffects() != 1 {
 		t.Fatalf("the first attempt should have charged once, effects = %d", s.TotalEffects())
 	}
-	out, err := r.SubmitPayment(context.Background(), "lost-1", req)
+	out, err := r.Submit(context.Background(), app.KindPayment, "lost-1", req)
 	if err != nil || out.Document.Status != app.StatusSucceeded {
 		t.Fatalf("retry: %v %+v", err, out)
 	}
@@ -147,12 +147,12 @@ func TestOverloadedCapturesWithoutCalling(t *testing.T) {
 	for i := range 4 {
 		go func() {
 			defer func() { done <- struct{}{} }()
-			_, _ = r.SubmitPayment(context.Background(), "slow-"+string(rune('a'+i)), req)
+			_, _ = r.Submit(context.Background(), app.KindPayment, "slow-"+string(rune('a'+i)), req)
 		}()
 	}
 	// The simulator records each charge on arrival, before its latency.
 	apptest.WaitFor(t, "the slow calls to reach the provider", func() bool { return s.TotalEffects() >= 4 })
-	out, err := r.SubmitPayment(context.Background(), "over-1", req)
+	out, err := r.Submit(context.Background(), app.KindPayment, "over-1", req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -48,9 +48,15 @@ type Step struct {
 	// Ref is the dependency's id for what the step did: a reservation's
 	// id (what a release names) or a charge's.
 	Ref string `json:"ref,omitempty"`
-	// Code is why a declined step was declined (out_of_stock, declined):
-	// the operation's error code when it ends so.
+	// Code is why a declined step was declined (out_of_stock, declined),
+	// or why a failed one failed (rejected, attempts_exhausted).
 	Code string `json:"code,omitempty"`
+	// Replays: the dependency answers a repeated call under the step's key
+	// with the first call's answer (a payment provider's idempotency), so
+	// an outcome we do not know is settled by calling again under the same
+	// key rather than by a lookup, unless the operation is being cancelled
+	// or its worker judges the key may be forgotten (KEY_RETENTION).
+	Replays bool `json:"replays,omitempty"`
 }
 
 // Type is the part of the step's name that picks its handler.
@@ -127,7 +133,8 @@ func (a StepAction) String() string {
 // every step kind, and every path through an operation (the sync runner, a
 // worker after a capture, an operator) follows it:
 //
-//   - An unknown outcome comes first: it is looked up before any later step
+//   - An unknown outcome comes first: it is looked up (or, for a step whose
+//     dependency replays, called again under its key) before any later step
 //     runs and before anything is compensated, since releasing stock for a
 //     charge that went through would sell it twice.
 //   - A step that did not succeed (declined, or failed for good), or a
@@ -140,7 +147,10 @@ func (a StepAction) String() string {
 //     nothing: the customer has what was paid for.
 func NextStepAction(steps []Step, cancelled bool) StepAction {
 	for i, s := range steps {
-		if s.OutcomeUnknown {
+		switch {
+		case s.OutcomeUnknown && s.Replays && !cancelled:
+			return StepAction{Kind: ActCall, Step: i}
+		case s.OutcomeUnknown:
 			return StepAction{Kind: ActLookUp, Step: i}
 		}
 	}
@@ -219,10 +229,12 @@ func (o *Operation) TrackUnknown(now time.Time) {
 		unknown = unknown || s.OutcomeUnknown
 	}
 	switch {
-	case unknown && o.OutcomeUnknownSince == nil:
-		o.OutcomeUnknownSince = &now
+	case unknown:
+		if o.OutcomeUnknownSince == nil {
+			o.OutcomeUnknownSince = &now
+		}
 		o.Reason = ReasonOutcomeUnknown
-	case !unknown:
+	default:
 		o.OutcomeUnknownSince = nil
 	}
 }
@@ -231,6 +243,10 @@ func (o *Operation) TrackUnknown(now time.Time) {
 // everything it must undo has been undone.
 func (o *Operation) ApplyEnding(k *StepKind, e Ending, now time.Time) {
 	o.OutcomeUnknownSince = nil
+	if k.Finish != nil {
+		k.Finish(o, e, now)
+		return
+	}
 	msg := k.describe(e)
 	switch e.Status {
 	case StatusSucceeded:

@@ -25,6 +25,23 @@ type StepCalls struct {
 	// Path labels the latency metric: "sync" or "async".
 	Path string
 	Now  func() time.Time
+	// Admit gives the breaker permit a call or a compensation of
+	// dependency needs, or an error to stop with (the worker's waits for a
+	// half-open breaker's probes and snoozes while it is open). Nil: take
+	// a permit now if there is one, else ErrBreakerOpen.
+	Admit func(ctx context.Context, dependency string) (*Permit, Breaker, error)
+}
+
+// admit is Admit, or a permit now.
+func (c *StepCalls) admit(ctx context.Context, dependency string) (*Permit, Breaker, error) {
+	if c.Admit != nil {
+		return c.Admit(ctx, dependency)
+	}
+	permit, b := c.Breakers.Acquire(ctx, dependency)
+	if permit == nil {
+		return nil, b, ErrBreakerOpen
+	}
+	return permit, b, nil
 }
 
 // Do carries out action a (a call, a lookup or a compensation) of op
@@ -46,25 +63,32 @@ func (c *StepCalls) Do(ctx context.Context, op *Operation, a StepAction, timeout
 	if err != nil {
 		return err
 	}
+	key := k.key(op, s)
 	switch a.Kind {
 	case ActCall:
-		return c.call(ctx, op, s, h, timeout)
+		return c.call(ctx, k, op, s, h, key, timeout)
 	case ActLookUp:
-		return c.lookUp(ctx, op, s, h, timeout)
+		return c.lookUp(ctx, op, s, h, key, timeout)
 	case ActCompensate:
 		return c.compensate(ctx, op, s, h, timeout)
 	}
 	return fmt.Errorf("operation %s: %s is not a call", op.ID, a)
 }
 
-func (c *StepCalls) call(ctx context.Context, op *Operation, s *Step, h StepHandler, timeout time.Duration) error {
-	permit, _ := c.Breakers.Acquire(ctx, s.Dependency)
-	if permit == nil {
-		return ErrBreakerOpen
+func (c *StepCalls) call(ctx context.Context, k *StepKind, op *Operation, s *Step, h StepHandler, key string, timeout time.Duration) error {
+	permit, b, err := c.admit(ctx, s.Dependency)
+	if err != nil {
+		return err
+	}
+	if permit.Probe() {
+		// A probe must end within its lease, or another instance could
+		// take the permit while this call is still out.
+		timeout = min(timeout, b.Policy.ProbeLease)
 	}
 	now := StorageTime(orNow(c.Now)())
 	s.Attempts++
 	s.AttemptedAt = &now
+	op.AttemptedAt = &now
 	// A step's mode is its latest attempt's path.
 	s.Mode = ModeSync
 	if c.Path == "async" {
@@ -73,7 +97,7 @@ func (c *StepCalls) call(ctx context.Context, op *Operation, s *Step, h StepHand
 	var res StepResult
 	pe, _ := guardedCall(ctx, permit, timeout, c.Metrics, s.Dependency, c.Path, func(ctx context.Context) error {
 		var err error
-		res, err = h.Call(ctx, op, s, StepKey(op.ID, s.Name))
+		res, err = h.Call(ctx, op, s, key)
 		return err
 	})
 	if pe == nil && res.Status != StepSucceeded && res.Status != StepDeclined {
@@ -83,30 +107,39 @@ func (c *StepCalls) call(ctx context.Context, op *Operation, s *Step, h StepHand
 			Err: fmt.Errorf("step %s: a call answered %q", s.Name, res.Status)}
 	}
 	if pe != nil {
-		return c.fault(s, pe)
+		return c.fault(k, op, s, pe)
 	}
 	s.Status, s.Ref, s.Code, s.OutcomeUnknown = res.Status, res.Ref, res.Code, false
 	return nil
 }
 
 // fault records a failed call in its step: an outcome we may not know
-// stays open until a lookup settles it; a refusal of the request itself
-// (the dependency will never do it) fails the step for good; anything else
-// leaves the step to be tried again.
-func (c *StepCalls) fault(s *Step, pe *ProviderError) error {
+// stays open until a lookup (or a replay) settles it; for a kind whose
+// keys have generations, a key the dependency says holds nothing of ours
+// (a conflict, a closed key) is closed and the step waits to be called
+// under the next; a refusal of the request itself (the dependency will
+// never do it) fails the step for good; anything else leaves the step to
+// be tried again.
+func (c *StepCalls) fault(k *StepKind, op *Operation, s *Step, pe *ProviderError) error {
 	switch {
+	case k.KeyGenerations && (pe.Kind == FaultConflict || pe.Kind == FaultKeyClosed):
+		// Had an earlier call of ours acted under the key, the dependency
+		// would have replayed that answer: nothing was done under it for
+		// this operation. (What another request left under it is the
+		// orphan sweep's.)
+		op.CloseKey(StorageTime(orNow(c.Now)()))
+		s.Status, s.OutcomeUnknown = StepPending, false
 	case pe.OutcomeUnknown || s.OutcomeUnknown:
 		s.Status, s.OutcomeUnknown = StepProcessing, true
 	case !pe.Retryable():
-		s.Status = StepFailed
+		s.Status, s.Code = StepFailed, codeRejected
 	default:
 		s.Status = StepPending
 	}
 	return pe
 }
 
-func (c *StepCalls) lookUp(ctx context.Context, op *Operation, s *Step, h StepHandler, timeout time.Duration) error {
-	key := StepKey(op.ID, s.Name)
+func (c *StepCalls) lookUp(ctx context.Context, op *Operation, s *Step, h StepHandler, key string, timeout time.Duration) error {
 	lctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	last := op.CreatedAt
@@ -137,9 +170,9 @@ func (c *StepCalls) compensate(ctx context.Context, op *Operation, s *Step, h St
 	if !s.Compensable || s.Ref == "" {
 		return fmt.Errorf("operation %s: step %s holds nothing to undo", op.ID, s.Name)
 	}
-	permit, _ := c.Breakers.Acquire(ctx, s.Dependency)
-	if permit == nil {
-		return ErrBreakerOpen
+	permit, _, err := c.admit(ctx, s.Dependency)
+	if err != nil {
+		return err
 	}
 	pe, _ := guardedCall(ctx, permit, timeout, c.Metrics, s.Dependency, c.Path, func(ctx context.Context) error {
 		return h.Compensate(ctx, op, s)

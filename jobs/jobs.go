@@ -23,20 +23,21 @@ import (
 type Config struct {
 	Pool     *pgxpool.Pool
 	Provider app.PaymentProvider
-	// Kinds are the step kinds (orders, …) the workers carry on, and
-	// StepWorkers register each one's worker (StepWorkerFor); a kind's
-	// queue is worked beside the payments'.
+	// Kinds are the operation kinds (payments, orders, …) the workers
+	// carry on, and StepWorkers register each one's worker
+	// (StepWorkerFor); each kind's queue is worked.
 	Kinds       *app.Kinds
 	StepWorkers []StepRegistration
 	// AsyncTimeouts bound one async call to each dependency, by name.
 	AsyncTimeouts map[string]time.Duration
-	// Breakers guards the provider; a worker consults it before calling.
-	Breakers   *app.Breakers
-	Dependency string
-	Metrics    *app.Metrics
-	// Drain paces async provider calls; nil means no limit.
-	Drain *app.DrainLimiter
-	// Offpeak is the window deferred payments run in.
+	// Breakers guards the dependencies; a worker consults a dependency's
+	// before calling it.
+	Breakers *app.Breakers
+	Metrics  *app.Metrics
+	// Drains pace async calls to each dependency, by name; a missing one
+	// means no limit.
+	Drains map[string]*app.DrainLimiter
+	// Offpeak is the window deferred operations run in.
 	Offpeak app.OffpeakWindow
 	// Channels are the configured notification channels; Senders send on
 	// them (a nil Senders works no deliveries).
@@ -54,11 +55,13 @@ type Config struct {
 	// River's default of 100 ms caps a queue at Workers×10 jobs/s, far
 	// too slow to drain a backlog; zero means 10 ms.
 	FetchCooldown time.Duration
-	// CallTimeout bounds one async provider call (and one lookup).
+	// CallTimeout bounds one async provider call (and one lookup) of the
+	// reconciler and the orphan sweep, and a worker's call to a dependency
+	// AsyncTimeouts does not name.
 	CallTimeout time.Duration
-	// KeyRetention is how long the provider remembers an idempotency key;
-	// an attempt on an operation whose outcome has been unknown longer
-	// looks up before charging. Zero: never.
+	// KeyRetention is how long a dependency that replays (the payment
+	// provider) remembers an idempotency key; a call whose outcome has
+	// been unknown longer looks up before calling again. Zero: never.
 	KeyRetention time.Duration
 	// Stopping is closed when the process begins to shut down: a worker
 	// waiting on a half-open breaker gives its job back instead of holding
@@ -94,7 +97,9 @@ func NewClient(cfg Config) (*river.Client[pgx.Tx], error) {
 	}
 	cfg.ReconcileAfter = cmp.Or(cfg.ReconcileAfter, 30*time.Minute)
 	workers := river.NewWorkers()
-	if err := river.AddWorkerSafely(workers, NewPaymentWorker(cfg)); err != nil {
+	// Payments are the product's first kind: every client can insert and
+	// work them, as it can deliveries and the periodic jobs.
+	if err := StepWorkerFor[app.PaymentArgs]()(workers, cfg); err != nil {
 		return nil, err
 	}
 	for _, register := range cfg.StepWorkers {

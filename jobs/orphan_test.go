@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/spillway/spillway/app"
+	"github.com/spillway/spillway/app/apptest"
 	"github.com/spillway/spillway/app/provider"
 	"github.com/spillway/spillway/app/sim"
 	"github.com/spillway/spillway/db"
@@ -53,7 +54,7 @@ func TestOrphanChargeIsFoundAndRefundedOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	store := &lostCommitStore{Store: db.NewStore(pool)}
-	runner, err := app.NewRunner(app.RunnerConfig{Store: store, Jobs: rc, Provider: prov, Deadline: 5 * time.Second,
+	runner, err := app.NewRunner(app.RunnerConfig{Store: store, Jobs: rc, Kinds: apptest.PaymentKinds(t, prov), Deadline: 5 * time.Second,
 		SyncLimit: 4, MaxAttempts: 5})
 	if err != nil {
 		t.Fatal(err)
@@ -61,7 +62,7 @@ func TestOrphanChargeIsFoundAndRefundedOnce(t *testing.T) {
 	ctx := context.Background()
 	req, _ := app.ParsePaymentRequest([]byte(`{"amount": 1234, "currency": "usd"}`))
 	store.lose.Store(1)
-	if _, err := runner.SubmitPayment(ctx, "orphan-1", req); app.ErrorCode(err) != app.EUNAVAILABLE {
+	if _, err := runner.Submit(ctx, app.KindPayment, "orphan-1", req); app.ErrorCode(err) != app.EUNAVAILABLE {
 		t.Fatalf("lost commit: %v", err)
 	}
 	id := app.OperationID("payments", "orphan-1").String()
@@ -69,7 +70,7 @@ func TestOrphanChargeIsFoundAndRefundedOnce(t *testing.T) {
 		t.Fatalf("effects %d, want the real charge", s.Effects(id))
 	}
 	// A payment that did commit is no orphan.
-	ok, err := runner.SubmitPayment(ctx, "kept-1", req)
+	ok, err := runner.Submit(ctx, app.KindPayment, "kept-1", req)
 	if err != nil || ok.Document.Status != app.StatusSucceeded {
 		t.Fatalf("committed payment: %v %+v", err, ok)
 	}
@@ -108,7 +109,7 @@ func TestOrphanChargeIsFoundAndRefundedOnce(t *testing.T) {
 
 	// The client comes back after all: the refunded charge is not replayed
 	// as its answer; it is charged once more, under the next key.
-	out, err := runner.SubmitPayment(ctx, "orphan-1", req)
+	out, err := runner.Submit(ctx, app.KindPayment, "orphan-1", req)
 	if err != nil || out.Document.Status != app.StatusSucceeded {
 		t.Fatalf("late retry: %v %+v", err, out)
 	}

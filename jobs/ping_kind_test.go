@@ -72,7 +72,7 @@ func (healthStep) Compensate(context.Context, *app.Operation, *app.Step) error {
 func pingKind(simURL string) []service.Kind {
 	k := &app.StepKind{
 		Name: kindPing, Scope: "pings", Queue: "pings",
-		NewArgs: func(id uuid.UUID) river.JobArgs { return pingArgs{OperationID: id} },
+		NewArgs: func(op *app.Operation) river.JobArgs { return pingArgs{OperationID: op.ID} },
 		Plan: func(context.Context, pgx.Tx, app.StepRequest) (app.Plan, error) {
 			return app.Plan{Steps: []app.Step{{Name: "health", Dependency: app.DepInventory, Status: app.StepPending}},
 				Payment: app.PaymentRequest{Currency: "usd"}}, nil

@@ -84,7 +84,7 @@ func (w *ReconcileWorker) reconcile(ctx context.Context, id uuid.UUID, jobID int
 	if err != nil {
 		return err
 	}
-	if op.Steps != nil {
+	if op.Composite() {
 		return w.resume(ctx, jobID)
 	}
 	now := app.StorageTime(w.now())
@@ -143,7 +143,9 @@ func (w *ReconcileWorker) whileEnded(ctx context.Context, jobID int64, do func(p
 // know and carries the operation on from where its steps stand, so a
 // compensation is never skipped because a job ran out of attempts. (The
 // step worker snoozes rather than give up, so this is for a job that ended
-// some other way.) The payment lookup below would ask about no step's key.
+// some other way.) A payment is settled by the lookup above, as it was
+// before payments had steps: its one step is its charge, under the
+// operation's provider key.
 func (w *ReconcileWorker) resume(ctx context.Context, jobID int64) error {
 	client, err := river.ClientFromContextSafely[pgx.Tx](ctx)
 	if err != nil {

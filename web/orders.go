@@ -1,25 +1,18 @@
 package web
 
 import (
-	"context"
 	"log/slog"
 	"net/http"
 
 	"github.com/spillway/spillway/app"
 )
 
-// OrderSubmitter is the runner as the order handler sees it: orders are
-// one step kind among those it takes.
-type OrderSubmitter interface {
-	Submit(ctx context.Context, kind, key string, req app.StepRequest) (*app.Outcome, error)
-}
-
 // handleCreateOrder serves POST /api/v1/orders. Its answers are those of
 // payments (201 done, 202 captured with Location, 402 payment declined,
 // 409 in flight, 422 bad input or key reuse, 503 nothing acknowledged),
 // and an order refused for want of stock answers 422 out-of-stock with the
 // operation inside: nothing was charged, and any reservation was released.
-func handleCreateOrder(orders OrderSubmitter, log *slog.Logger, retryAfter int) http.HandlerFunc {
+func handleCreateOrder(orders Submitter, log *slog.Logger, retryAfter int) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		body, key, err := readKeyedJSON(w, r)
 		var req app.OrderRequest

@@ -13,14 +13,14 @@ import (
 )
 
 // handleCreatePayment serves POST /api/v1/payments.
-func handleCreatePayment(runner PaymentSubmitter, log *slog.Logger, retryAfter int) http.HandlerFunc {
+func handleCreatePayment(runner Submitter, log *slog.Logger, retryAfter int) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		req, key, err := decodePayment(w, r)
 		if err != nil {
 			writeProblem(w, r, problemFor(err, retryAfter))
 			return
 		}
-		out, err := runner.SubmitPayment(r.Context(), key, req)
+		out, err := runner.Submit(r.Context(), app.KindPayment, key, req)
 		if err != nil {
 			p := problemFor(err, retryAfter)
 			if p.Status >= 500 {

@@ -25,9 +25,9 @@ const MaxBodyBytes = 64 << 10
 // so a handler test can pass a fake; cmd/spillway wires the real ones.
 type Config struct {
 	// Payments takes POST /api/v1/payments: the runner.
-	Payments PaymentSubmitter
+	Payments Submitter
 	// Orders takes POST /api/v1/orders: the runner; nil serves no orders.
-	Orders OrderSubmitter
+	Orders Submitter
 	// Operations reads operations for GET /api/v1/operations/{id}, its
 	// event stream and the status page: db.Store.
 	Operations app.OperationReader
@@ -58,9 +58,10 @@ type Config struct {
 	Admin http.Handler
 }
 
-// PaymentSubmitter is the runner as the payment handler sees it.
-type PaymentSubmitter interface {
-	SubmitPayment(ctx context.Context, key string, req app.PaymentRequest) (*app.Outcome, error)
+// Submitter is the runner as the handlers that create operations see it:
+// every kind, payments and orders alike, is submitted the same way.
+type Submitter interface {
+	Submit(ctx context.Context, kind, key string, req app.StepRequest) (*app.Outcome, error)
 }
 
 // NewServer returns the whole HTTP handler.

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/spillway/spillway/app"
 )
 
 // Patience is how long WaitFor keeps polling before it fails the test. It
@@ -119,3 +121,18 @@ func (c *expiring) expire() {
 }
 
 func (c *expiring) String() string { return "apptest.ExpiringContext" }
+
+// PaymentKinds is the registry of a runner or workers that take payments
+// charged at provider, as the product wires them.
+func PaymentKinds(t testing.TB, provider app.PaymentProvider) *app.Kinds {
+	t.Helper()
+	k, err := app.NewPaymentKind(app.PaymentKindConfig{Provider: provider})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds, err := app.NewKinds(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kinds
+}

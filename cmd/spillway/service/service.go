@@ -258,11 +258,11 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 	s.backlog = app.NewBacklogBounds(app.BacklogConfig{Reader: db.NewStore(s.pool), Bounds: bounds,
 		Every: cfg.Tuning.BacklogEvery, Metrics: metrics, Logger: s.log})
 	if s.runner, err = app.NewRunner(app.RunnerConfig{
-		Store: db.NewStore(s.pool), Jobs: s.river, Provider: s.provider, Deadline: pay.Deadline,
+		Store: db.NewStore(s.pool), Jobs: s.river, Deadline: pay.Deadline,
 		CaptureTimeout: ac.CaptureTimeout, SyncLimit: ac.SyncConcurrency, HighValueReserve: ac.SyncHighValueReserve,
 		Backlog: s.backlog, Kinds: syncKinds, StepDeadline: ac.OrderDeadline,
 		DependencyDeadlines: deadlines(ac),
-		Breakers:            s.breakers, Dependency: DependencyPayment, Metrics: metrics,
+		Breakers:            s.breakers, Metrics: metrics,
 		Channels: senders.Channels(), Offpeak: ac.Offpeak, DefaultDefer: ac.PaymentDefer,
 		CheckCallback: check, HighValueAmount: ac.HighValueAmount, MaxAttempts: pay.MaxAttempts,
 		Logger: s.log, Now: cfg.Tuning.RunnerNow,
@@ -289,8 +289,7 @@ func (s *Service) jobsConfig(ac app.Config, senders *jobs.Senders, metrics *app.
 		Workers: ac.Workers, CallTimeout: pay.AsyncTimeout,
 		KeyRetention: ac.PaymentKeyRetention, Stopping: s.stopping,
 		RetryBase: pay.RetryBase, RetryMax: pay.RetryMax, Logger: s.log, RiverLogger: s.cfg.RiverLogger,
-		Breakers: s.breakers, Dependency: DependencyPayment, Metrics: metrics,
-		Drain:   app.NewDrainLimiter(db.NewStore(s.pool), DependencyPayment, pay.DrainRate),
+		Breakers: s.breakers, Metrics: metrics, Drains: s.drains(ac),
 		Offpeak: ac.Offpeak, Channels: senders.Channels(), Senders: senders, PublicURL: ac.PublicURL,
 		IdempotencyTTL: ac.IdempotencyTTL, ReconcileEvery: ac.ReconcileEvery, ReconcileAfter: ac.ReconcileAfter,
 		// A charge younger than the grace may belong to a request still
@@ -300,11 +299,27 @@ func (s *Service) jobsConfig(ac app.Config, senders *jobs.Senders, metrics *app.
 	}
 }
 
-// kinds is the registry of step kinds, their payment steps calling
-// payments: orders when an inventory is configured (without one they are
-// refused with 503), and the kinds Config adds.
+// drains is each dependency's drain limiter, shared by the instances
+// through the database.
+func (s *Service) drains(ac app.Config) map[string]*app.DrainLimiter {
+	m := map[string]*app.DrainLimiter{}
+	for _, d := range app.Dependencies() {
+		if l := app.NewDrainLimiter(db.NewStore(s.pool), d.Name, ac.Dep(d.Name).DrainRate); l != nil {
+			m[d.Name] = l
+		}
+	}
+	return m
+}
+
+// kinds is the registry of operation kinds, their charges made at
+// payments: payments themselves; orders when an inventory is configured
+// (without one they are refused with 503); and the kinds Config adds.
 func (s *Service) kinds(payments app.PaymentProvider) (*app.Kinds, error) {
-	var ks []*app.StepKind
+	pay, err := app.NewPaymentKind(app.PaymentKindConfig{Provider: payments})
+	if err != nil {
+		return nil, err
+	}
+	ks := []*app.StepKind{pay}
 	if s.inventory != nil {
 		order, err := app.NewOrderKind(app.OrderKindConfig{Inventory: s.inventory, Payments: payments, Catalog: db.NewStore(s.pool)})
 		if err != nil {
