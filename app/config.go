@@ -34,7 +34,10 @@ type Config struct {
 	CaptureTimeout time.Duration
 	// OrderDeadline bounds an order's synchronous steps together
 	// (ORDER_DEADLINE).
-	OrderDeadline   time.Duration
+	OrderDeadline time.Duration
+	// ReadDeadline bounds a degraded read's live call (READ_DEADLINE):
+	// past it the last known value is served instead.
+	ReadDeadline    time.Duration
 	HighValueAmount int64
 
 	// DBMaxConns is every connection this instance may open: the request
@@ -122,6 +125,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		StripePaymentMethod: l.str("STRIPE_PAYMENT_METHOD", "pm_card_visa"),
 		CaptureTimeout:      l.duration("CAPTURE_TIMEOUT", time.Second, time.Millisecond, time.Minute),
 		OrderDeadline:       l.duration("ORDER_DEADLINE", DefaultOrderDeadline, time.Millisecond, time.Minute),
+		ReadDeadline:        l.duration("READ_DEADLINE", DefaultReadDeadline, time.Millisecond, time.Minute),
 		HighValueAmount:     int64(l.integer("HIGH_VALUE_AMOUNT", 100000, 1, MaxAmount)),
 		DBMaxConns:          l.integer("DB_MAX_CONNS", 30, minDBConns, 1000),
 		DBMinConns:          l.integer("DB_MIN_CONNS", 4, 0, 1000),

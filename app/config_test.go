@@ -19,7 +19,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Addr != "127.0.0.1:8080" || c.Dep(app.DepPayment).Deadline != 3*time.Second || c.PaymentProvider != "sim" ||
-		c.HighValueAmount != 100000 || c.SyncConcurrency >= c.DBMaxConns {
+		c.HighValueAmount != 100000 || c.SyncConcurrency >= c.DBMaxConns || c.ReadDeadline != 300*time.Millisecond {
 		t.Fatalf("unexpected defaults: %+v", c)
 	}
 }
@@ -43,6 +43,8 @@ func TestLoadConfigNamesTheBadVariable(t *testing.T) {
 		{map[string]string{"PAYMENT_RETRY_BASE": "1m", "PAYMENT_RETRY_MAX": "1s"}, "PAYMENT_RETRY_MAX"},
 		{map[string]string{"LOG_LEVEL": "loud"}, "LOG_LEVEL"},
 		{map[string]string{"INVENTORY_DEADLINE": "soon"}, "INVENTORY_DEADLINE"},
+		{map[string]string{"READ_DEADLINE": "fast"}, "READ_DEADLINE"},
+		{map[string]string{"READ_DEADLINE": "0s"}, "READ_DEADLINE"},
 		{map[string]string{"INVENTORY_RETRY_BASE": "1m", "INVENTORY_RETRY_MAX": "1s"}, "INVENTORY_RETRY_MAX"},
 		{map[string]string{"INVENTORY_DRAIN_RATE": "-1"}, "INVENTORY_DRAIN_RATE"},
 		{map[string]string{"BREAKER_INVENTORY_FAILURE_RATE": "2"}, "BREAKER_INVENTORY_FAILURE_RATE"},

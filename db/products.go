@@ -2,6 +2,7 @@ package db
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -38,4 +39,33 @@ func GetProducts(ctx context.Context, q Querier, skus []string) (map[string]app.
 		m[p.SKU] = p
 	}
 	return m, nil
+}
+
+// ListProducts reads the whole catalog, by SKU.
+func ListProducts(ctx context.Context, q Querier) ([]app.Product, error) {
+	rows, err := q.Query(ctx, `SELECT sku, name, price, currency, active FROM products ORDER BY sku`)
+	if err != nil {
+		return nil, fmt.Errorf("list products: %w", err)
+	}
+	ps, err := pgx.CollectRows(rows, pgx.RowToStructByPos[app.Product])
+	if err != nil {
+		return nil, fmt.Errorf("list products: %w", err)
+	}
+	return ps, nil
+}
+
+// GetProduct reads one product; an unknown SKU is an ENOTFOUND error.
+func GetProduct(ctx context.Context, q Querier, sku string) (app.Product, error) {
+	rows, err := q.Query(ctx, `SELECT sku, name, price, currency, active FROM products WHERE sku = $1`, sku)
+	if err != nil {
+		return app.Product{}, fmt.Errorf("get product %s: %w", sku, err)
+	}
+	p, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByPos[app.Product])
+	if errors.Is(err, pgx.ErrNoRows) {
+		return app.Product{}, app.Errorf(app.ENOTFOUND, "no product %q", sku)
+	}
+	if err != nil {
+		return app.Product{}, fmt.Errorf("get product %s: %w", sku, err)
+	}
+	return p, nil
 }

@@ -35,6 +35,8 @@ var (
 	_ app.OperationWatcher = (*Store)(nil)
 	_ app.BacklogReader    = (*Store)(nil)
 	_ app.CatalogStore     = (*Store)(nil)
+	_ app.ProductReader    = (*Store)(nil)
+	_ app.StockCacheStore  = (*Store)(nil)
 )
 
 // BeginTx starts a read-committed transaction.
@@ -61,6 +63,32 @@ func (s *Store) GetOperationTx(ctx context.Context, tx pgx.Tx, id uuid.UUID) (*a
 
 func (s *Store) GetProductsTx(ctx context.Context, tx pgx.Tx, skus []string) (map[string]app.Product, error) {
 	return GetProducts(ctx, tx, skus)
+}
+
+// app.ProductReader and app.StockCacheStore: the catalog's degraded reads.
+
+func (s *Store) ListProducts(ctx context.Context) ([]app.Product, error) {
+	return ListProducts(ctx, s.Pool)
+}
+
+func (s *Store) GetProduct(ctx context.Context, sku string) (app.Product, error) {
+	return GetProduct(ctx, s.Pool, sku)
+}
+
+func (s *Store) GetCachedStock(ctx context.Context, skus []string) (map[string]app.CachedStock, error) {
+	return GetCachedStock(ctx, s.Pool, skus)
+}
+
+func (s *Store) PutCachedStock(ctx context.Context, values []app.CachedStock) error {
+	return PutCachedStock(ctx, s.Pool, values)
+}
+
+func (s *Store) ClaimStockRefresh(ctx context.Context, sku, token string, now, until time.Time) (bool, error) {
+	return ClaimStockRefresh(ctx, s.Pool, sku, token, now, until)
+}
+
+func (s *Store) ReleaseStockRefresh(ctx context.Context, sku, token string) error {
+	return ReleaseStockRefresh(ctx, s.Pool, sku, token)
 }
 
 // app.OperationReader and app.OperationWatcher: the inbound side's reads.

@@ -39,6 +39,10 @@ func routes(cfg Config) http.Handler {
 			r.Post("/orders", handleCreateOrder(cfg.Orders, cfg.Logger, cfg.RetryAfterSeconds))
 		}
 		r.Get("/operations/{id}", handleGetOperation(cfg.Operations))
+		if cfg.Catalog != nil {
+			r.Get("/products", handleListProducts(cfg.Catalog, cfg.RetryAfterSeconds))
+			r.Get("/products/{sku}", handleGetProduct(cfg.Catalog, cfg.RetryAfterSeconds))
+		}
 		if cfg.Events != nil {
 			r.Get("/operations/{id}/events", handleOperationEvents(cfg.Operations, cfg.Events, newStreamLimits(cfg)))
 		}

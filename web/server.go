@@ -56,6 +56,8 @@ type Config struct {
 	StreamWriteTimeout time.Duration
 	// Admin is mounted at /admin when set.
 	Admin http.Handler
+	// Catalog serves GET /api/v1/products…: app.Catalog; nil serves none.
+	Catalog CatalogReader
 }
 
 // Submitter is the runner as the handlers that create operations see it:

@@ -390,11 +390,15 @@ func (s *Service) buildAPI(ctx context.Context, ac app.Config, senders *jobs.Sen
 		return err
 	}
 	store := db.NewStore(s.pool)
+	catalog, err := s.catalog(ac, store)
+	if err != nil {
+		return err
+	}
 	s.hub = web.NewEventHub(store, s.log)
 	s.api = &http.Server{
 		Handler: web.NewServer(web.Config{Payments: s.runner, Orders: s.runner, Operations: store, Health: store, Logger: s.log,
 			Metrics: s.registry, Events: s.hub, Admin: adminHandler, MaxStreams: ac.SSEMaxStreams,
-			MetricsToken: ac.MetricsToken}),
+			MetricsToken: ac.MetricsToken, Catalog: catalog}),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		IdleTimeout:       2 * time.Minute,

@@ -157,6 +157,7 @@ func (p *Product) start(apiAddr string, workers int, name string) *service.Servi
 	cfg.Instance = t.Name() + "/" + name
 	cfg.Workers = workers
 	cfg.CaptureTimeout = or(o.CaptureTimeout, Guard)
+	cfg.ReadDeadline = Guard // a live read a test means to fail fails at the simulator
 	cfg.ShutdownGrace = Guard
 	cfg.SyncConcurrency = or(o.SyncLimit, 16)
 	cfg.SyncHighValueReserve = max(0, or(o.HighValueReserve, app.DefaultHighValueReserve(cfg.SyncConcurrency)))
