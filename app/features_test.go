@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/spillway/spillway/app"
+	"github.com/spillway/spillway/app/apptest"
 	"github.com/spillway/spillway/db"
 	"github.com/spillway/spillway/db/dbtest"
 )
@@ -345,5 +346,53 @@ func TestOperatorSwitchesAFeatureOffForEveryInstanceAudited(t *testing.T) {
 	want := []string{"feature.auto feature live_stock_refresh ", "feature.off feature live_stock_refresh inventory asked us to"}
 	if !slices.Equal(actions, want) {
 		t.Fatalf("audit %q, want %q", actions, want)
+	}
+}
+
+// notifier is a test's Breakers.Changed: each call hands out the current
+// channel, and fire closes it for a fresh one, as a breaker change does.
+type notifier struct {
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+func (n *notifier) Changed(string) <-chan struct{} {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.ch
+}
+
+func (n *notifier) fire() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	close(n.ch)
+	n.ch = make(chan struct{})
+}
+
+func TestRunRefreshesAtOnceOnABreakerChange(t *testing.T) {
+	t.Parallel()
+	sig, clk := newSignals(), newClock()
+	n := &notifier{ch: make(chan struct{})}
+	// The ticker is an hour: only the notification can refresh it.
+	f, err := app.NewFeatureSwitch(app.FeaturesConfig{Store: &memOverrides{m: map[string]app.FeatureOverride{}},
+		Breakers: sig, Dependencies: []string{app.DepPayment}, Changed: n.Changed, Every: time.Hour, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	apptest.WaitFor(t, "the first refresh", func() bool { return !f.Snapshot().At.IsZero() })
+	sig.set(app.DepPayment, app.BreakerOpen)
+	n.fire()
+	apptest.WaitFor(t, "recommendations off after the breaker opened", func() bool { return !f.Enabled(app.FeatureRecommendations) })
+	if !f.Enabled(app.FeatureRichContent) {
+		t.Fatal("more than the least important feature went off at level 1")
 	}
 }
