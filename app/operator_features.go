@@ -8,6 +8,9 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
+// errUnchanged rolls back an operator's change that changes nothing.
+var errUnchanged = errors.New("unchanged")
+
 // MaxFeatureReason bounds an operator's reason for switching a feature off.
 const MaxFeatureReason = 200
 
@@ -49,11 +52,14 @@ func (o *Operator) SetFeatureOff(ctx context.Context, actor Actor, name string, 
 			was = map[string]any{"state": "off", "reason": before.Reason}
 		}
 		if (before != nil) == off && (!off || before.Reason == reason) {
-			return nil // already so: nothing to record
+			return errUnchanged // already so: roll back, record nothing
 		}
 		changed = true
 		return o.cfg.Store.InsertAuditTx(ctx, tx, o.audit(actor, action, "feature "+name, was, after, reason, now))
 	})
+	if errors.Is(err, errUnchanged) {
+		return false, nil
+	}
 	if err != nil {
 		return false, err
 	}
