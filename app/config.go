@@ -66,6 +66,9 @@ type Config struct {
 	OrphanSweepEvery time.Duration
 	OrphanGrace      time.Duration
 	OrphanRefund     bool
+	// FeatureHold is how long distress must stay below an optional
+	// feature's level before it comes back on (FEATURE_HOLD).
+	FeatureHold time.Duration
 
 	// Delivery channels; each is configured when its variable is set.
 	SMTPURL             string
@@ -137,6 +140,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		OrphanSweepEvery:    l.duration("ORPHAN_SWEEP_EVERY", 10*time.Minute, 100*time.Millisecond, 24*time.Hour),
 		OrphanGrace:         l.duration("ORPHAN_GRACE", 5*time.Minute, 0, 7*24*time.Hour),
 		OrphanRefund:        l.boolean("ORPHAN_REFUND"),
+		FeatureHold:         l.duration("FEATURE_HOLD", DefaultFeatureHold, time.Second, 24*time.Hour),
 		SMTPURL:             l.str("SMTP_URL", ""),
 		SMTPFrom:            l.str("SMTP_FROM", "Spillway <payments@spillway.localhost>"),
 		SMTPTLS:             l.oneOf("SMTP_TLS", "opportunistic", "mandatory", "opportunistic", "none"),

@@ -19,7 +19,8 @@ func TestLoadConfigDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Addr != "127.0.0.1:8080" || c.Dep(app.DepPayment).Deadline != 3*time.Second || c.PaymentProvider != "sim" ||
-		c.HighValueAmount != 100000 || c.SyncConcurrency >= c.DBMaxConns || c.ReadDeadline != 300*time.Millisecond {
+		c.HighValueAmount != 100000 || c.SyncConcurrency >= c.DBMaxConns || c.ReadDeadline != 300*time.Millisecond ||
+		c.FeatureHold != app.DefaultFeatureHold {
 		t.Fatalf("unexpected defaults: %+v", c)
 	}
 }
@@ -49,6 +50,8 @@ func TestLoadConfigNamesTheBadVariable(t *testing.T) {
 		{map[string]string{"INVENTORY_DRAIN_RATE": "-1"}, "INVENTORY_DRAIN_RATE"},
 		{map[string]string{"BREAKER_INVENTORY_FAILURE_RATE": "2"}, "BREAKER_INVENTORY_FAILURE_RATE"},
 		{map[string]string{"INVENTORY_ASYNC_TIMEOUT": "1m", "SHUTDOWN_GRACE": "30s"}, "SHUTDOWN_GRACE"},
+		{map[string]string{"FEATURE_HOLD": "1h30"}, "FEATURE_HOLD"},
+		{map[string]string{"FEATURE_HOLD": "0s"}, "FEATURE_HOLD"},
 	}
 	for _, tt := range tests {
 		_, err := app.LoadConfig(env(tt.env))

@@ -68,6 +68,9 @@ type OperatorConfig struct {
 	// Breakers is this instance's breakers; forcing one goes through them
 	// so every instance hears of it at once.
 	Breakers *Breakers
+	// Features is the feature switch operators turn features off with;
+	// nil refuses those actions.
+	Features *FeatureSwitch
 	// Provider answers lookups before an action could lose a charge.
 	Provider PaymentProvider
 	Channels map[Channel]bool

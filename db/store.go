@@ -37,6 +37,8 @@ var (
 	_ app.CatalogStore     = (*Store)(nil)
 	_ app.ProductReader    = (*Store)(nil)
 	_ app.StockCacheStore  = (*Store)(nil)
+	_ app.FeatureStore     = (*Store)(nil)
+	_ app.PoolGauge        = (*Store)(nil)
 )
 
 // BeginTx starts a read-committed transaction.
@@ -267,3 +269,20 @@ func (s *Store) DeleteIdleSession(ctx context.Context, tokenHash []byte, idleSin
 func (s *Store) TouchSession(ctx context.Context, tokenHash []byte, now time.Time) error {
 	return TouchAdminSession(ctx, s.Pool, tokenHash, now)
 }
+
+// app.FeatureStore and app.PoolGauge: the feature switch's overrides and
+// the pool pressure it weighs.
+
+func (s *Store) ListFeatureOverrides(ctx context.Context) ([]app.FeatureOverride, error) {
+	return ListFeatureOverrides(ctx, s.Pool)
+}
+
+func (s *Store) SetFeatureOverrideTx(ctx context.Context, tx pgx.Tx, o app.FeatureOverride) (*app.FeatureOverride, error) {
+	return SetFeatureOverrideTx(ctx, tx, o)
+}
+
+func (s *Store) ClearFeatureOverrideTx(ctx context.Context, tx pgx.Tx, name string) (*app.FeatureOverride, error) {
+	return ClearFeatureOverrideTx(ctx, tx, name)
+}
+
+func (s *Store) PoolStat() app.PoolStat { return PoolStat(s.Pool) }

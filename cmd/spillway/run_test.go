@@ -177,6 +177,7 @@ func TestBadConfigStopsStartupNamingTheVariable(t *testing.T) {
 		"PAYMENT_DEADLINE": "soon",
 		"SPILLWAY_ADDR":    "nowhere",
 		"PAYMENT_PROVIDER": "carrier-pigeon",
+		"FEATURE_HOLD":     "a while",
 	} {
 		env := map[string]string{name: value}
 		err := run(context.Background(), []string{"serve"}, func(k string) string { return env[k] }, io.Discard, io.Discard)

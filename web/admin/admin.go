@@ -72,6 +72,9 @@ type Config struct {
 	// HighValueAmount is HIGH_VALUE_AMOUNT, in the words about the slots
 	// the bulkhead keeps for high-value work.
 	HighValueAmount int64
+	// Features is the feature switch whose state the overview shows (the
+	// one the operator switches features with); nil leaves it off.
+	Features *app.FeatureSwitch
 }
 
 // Backlogs reads what app.BacklogBounds holds in memory: no query.
@@ -180,6 +183,7 @@ func (s *server) routes() http.Handler {
 			r.Post("/breakers/{name}/force", s.handleBreakerForce)
 			r.Post("/breakers/{name}/policy", s.handleBreakerPolicy)
 			r.Post("/operations/{id}/resolve", s.handleResolve)
+			r.Post("/features/{name}", s.handleFeature)
 		})
 	})
 

@@ -44,6 +44,7 @@ type harness struct {
 	river    *river.Client[pgx.Tx]
 	breakers *app.Breakers
 	operator *app.Operator
+	features *app.FeatureSwitch
 	url      string
 	// testRiver works the test_record kind on queue admin_test with one
 	// worker, once a test starts it; ran hears each job it works.
@@ -104,14 +105,25 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The switch is refreshed only when a test says so (or an operator's
+	// change does): what it shows is what the test set up.
+	bulkheads := map[string]app.Bulkhead{}
+	for name, b := range o.bulkheads {
+		bulkheads[name] = b
+	}
+	features, err := app.NewFeatureSwitch(app.FeaturesConfig{Store: db.NewStore(pool), Breakers: breakers,
+		Bulkheads: bulkheads, Now: o.now, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
 	op, err := app.NewOperator(app.OperatorConfig{Store: db.NewStore(pool), Jobs: rc, Breakers: breakers,
-		Limits: o.limits, SessionIdle: o.sessionIdle, Logger: log, Now: o.now})
+		Features: features, Limits: o.limits, SessionIdle: o.sessionIdle, Logger: log, Now: o.now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	h, err := admin.New(admin.Config{Pool: pool, Operator: op, Logger: log,
 		Now: o.now, PublicURL: o.publicURL, TrustedProxies: o.trustedProxies,
-		Backlog: o.backlog, Bulkheads: o.bulkheads, HighValueAmount: o.highValue})
+		Backlog: o.backlog, Bulkheads: o.bulkheads, HighValueAmount: o.highValue, Features: features})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +145,8 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &harness{t: t, pool: pool, river: rc, breakers: breakers, operator: op, url: srv.URL, testRiver: tr, ran: ran}
+	return &harness{t: t, pool: pool, river: rc, breakers: breakers, operator: op, features: features, url: srv.URL,
+		testRiver: tr, ran: ran}
 }
 
 // user creates a user with testPassword.

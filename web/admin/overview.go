@@ -144,6 +144,8 @@ type overviewData struct {
 	Oldest      time.Time
 	Chart       chart
 	Transitions []db.BreakerTransition
+	// Features is nil when the UI has no feature switch.
+	Features *featuresView
 }
 
 // queueStates is the column order of the queue table.
@@ -154,7 +156,7 @@ var queueStates = []rivertype.JobState{rivertype.JobStateAvailable, rivertype.Jo
 func (s *server) handleOverview(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	now := s.now()
-	d := overviewData{After: s.reconcileAfter(), Gated: s.operator.GatedQueues()}
+	d := overviewData{After: s.reconcileAfter(), Gated: s.operator.GatedQueues(), Features: newFeaturesView(s.cfg.Features)}
 	var err error
 	if d.Unresolved, err = db.CountUnresolved(ctx, s.cfg.Pool, now.Add(-d.After)); err != nil {
 		s.renderError(w, r, err)

@@ -114,6 +114,7 @@ type Service struct {
 	river       *river.Client[pgx.Tx]
 	runner      *app.Runner
 	backlog     *app.BacklogBounds
+	features    *app.FeatureSwitch
 	hub         *web.EventHub
 	gate        atomic.Pointer[jobs.QueueGate]
 	instance    string
@@ -269,6 +270,13 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 	}); err != nil {
 		return nil, err
 	}
+	// The feature hierarchy weighs the same breakers and bulkhead the
+	// admin overview shows, and the request pool.
+	if s.features, err = app.NewFeatureSwitch(app.FeaturesConfig{Store: db.NewStore(s.pool), Pool: db.NewStore(s.pool),
+		Breakers: s.breakers, Changed: s.breakers.Changed, Hold: ac.FeatureHold, Logger: s.log,
+		Bulkheads: map[string]app.Bulkhead{DependencyPayment: s.runner.Admission()}}); err != nil {
+		return nil, err
+	}
 	if s.apiLn != nil {
 		if err := s.buildAPI(ctx, ac, senders); err != nil {
 			return nil, err
@@ -364,7 +372,7 @@ func (s *Service) jobProvider() app.PaymentProvider {
 func (s *Service) buildAPI(ctx context.Context, ac app.Config, senders *jobs.Senders) error {
 	operator, err := app.NewOperator(app.OperatorConfig{
 		Store: db.NewStore(s.pool), Jobs: s.river, Breakers: s.breakers, Provider: s.provider, Channels: senders.Channels(),
-		GatedQueues: map[string]string{app.QueuePayments: DependencyPayment},
+		GatedQueues: map[string]string{app.QueuePayments: DependencyPayment}, Features: s.features,
 		SessionIdle: ac.AdminSessionIdle, Logger: s.log,
 	})
 	if err != nil {
@@ -384,7 +392,7 @@ func (s *Service) buildAPI(ctx context.Context, ac app.Config, senders *jobs.Sen
 		ReconcileAfter: ac.ReconcileAfter, OrphanRefund: ac.OrphanRefund,
 		Backlog:         s.backlog,
 		Bulkheads:       map[string]admin.Bulkhead{DependencyPayment: s.runner.Admission()},
-		HighValueAmount: ac.HighValueAmount,
+		HighValueAmount: ac.HighValueAmount, Features: s.features,
 	})
 	if err != nil {
 		return err
@@ -416,6 +424,7 @@ func (s *Service) Start(ctx context.Context) error {
 	s.bctx, s.stopBg = context.WithCancel(context.WithoutCancel(ctx))
 	go func() { s.breakersDone <- s.breakers.Run(s.bctx) }()
 	go s.backlog.Run(s.bctx)
+	go s.features.Run(s.bctx) //nolint:errcheck // returns nil when bctx ends
 	if s.sim != nil {
 		go func() { s.errc <- serveHTTP(s.sim, s.simLn) }()
 	}
@@ -569,6 +578,7 @@ func (s *Service) Breakers() *app.Breakers      { return s.breakers }
 func (s *Service) River() *river.Client[pgx.Tx] { return s.river }
 func (s *Service) Backlog() *app.BacklogBounds  { return s.backlog }
 func (s *Service) Runner() *app.Runner          { return s.runner }
+func (s *Service) Features() *app.FeatureSwitch { return s.features }
 
 // checkConnLimit refuses to start when this instance's connections could
 // exceed what the server allows: better a clear message now than
