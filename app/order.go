@@ -63,7 +63,7 @@ func NewOrderKind(cfg OrderKindConfig) (*StepKind, error) {
 	}
 	return &StepKind{
 		Name:    KindOrder,
-		Scope:   scopeOrders,
+		Scope:   ScopeOrders,
 		Queue:   QueueOrders,
 		NewArgs: func(op *Operation) river.JobArgs { return OrderArgs{OperationID: op.ID} },
 		Plan: func(ctx context.Context, tx pgx.Tx, r StepRequest) (Plan, error) {
@@ -78,8 +78,8 @@ func NewOrderKind(cfg OrderKindConfig) (*StepKind, error) {
 	}, nil
 }
 
-// scopeOrders namespaces idempotency keys of POST /api/v1/orders.
-const scopeOrders = "orders"
+// ScopeOrders namespaces idempotency keys of POST /api/v1/orders.
+const ScopeOrders = "orders"
 
 // planOrder prices the lines from the catalog and lays out the steps: a
 // reservation per line, in the order given, then the charge.

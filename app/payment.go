@@ -183,20 +183,27 @@ func parseCustomer(raw json.RawMessage) (Customer, error) {
 	if c.Email, err = optionalString(w.Email, "customer.email"); err != nil {
 		return c, err
 	}
-	if c.Email != "" {
-		a, perr := mail.ParseAddress(c.Email)
-		if perr != nil || a.Address != c.Email || len(c.Email) > MaxEmailLen || a.Name != "" {
-			return c, FieldErrorf("customer.email", "customer.email must be a plain email address")
-		}
+	if c.Email != "" && !ValidEmail(c.Email) {
+		return c, FieldErrorf("customer.email", "customer.email must be a plain email address")
 	}
 	if c.Phone, err = optionalString(w.Phone, "customer.phone"); err != nil {
 		return c, err
 	}
-	if c.Phone != "" && !e164.MatchString(c.Phone) {
+	if c.Phone != "" && !ValidPhone(c.Phone) {
 		return c, FieldErrorf("customer.phone", "customer.phone must be in E.164 form, like +15551234567")
 	}
 	return c, nil
 }
+
+// ValidEmail reports whether s is a plain email address we will write to
+// (no display name, at most MaxEmailLen).
+func ValidEmail(s string) bool {
+	a, err := mail.ParseAddress(s)
+	return err == nil && a.Address == s && len(s) <= MaxEmailLen && a.Name == ""
+}
+
+// ValidPhone reports whether s is a phone number in E.164 form.
+func ValidPhone(s string) bool { return e164.MatchString(s) }
 
 func parseAmount(raw json.RawMessage) (int64, error) {
 	s := strings.TrimSpace(string(raw))

@@ -84,6 +84,10 @@ type StockReadsConfig struct {
 	// deadline); zero: a second. A refresh's claim lasts this long and a
 	// bit more, so a claimant that died frees it by itself.
 	RefreshTimeout time.Duration
+	// Live says whether to read live now; nil: always. When it says no
+	// (the live_stock_refresh feature is off under distress), reads are
+	// served from the cache, or as the default, and nothing is refreshed.
+	Live func() bool
 	// Instance names this instance in refresh claims.
 	Instance string
 	Logger   *slog.Logger
@@ -127,7 +131,14 @@ func (s *StockReads) Read(ctx context.Context, skus []string) ([]StockReading, e
 	if len(skus) == 0 {
 		return nil, nil
 	}
-	levels, tried, err := s.live(ctx, skus, s.cfg.ReadDeadline)
+	var (
+		levels []StockLevel
+		tried  bool
+		err    = errLiveOff
+	)
+	if s.cfg.Live == nil || s.cfg.Live() {
+		levels, tried, err = s.live(ctx, skus, s.cfg.ReadDeadline)
+	}
 	now := StorageTime(s.cfg.Now())
 	if err == nil {
 		got := make(map[string]int, len(levels))
@@ -173,6 +184,9 @@ func (s *StockReads) Read(ctx context.Context, skus []string) ([]StockReading, e
 	}
 	return out, nil
 }
+
+// errLiveOff says live reads are switched off (StockReadsConfig.Live).
+var errLiveOff = errors.New("live stock reads are switched off")
 
 // live reads skus from the dependency within timeout, through its breaker;
 // tried is false when the breaker let no call through.

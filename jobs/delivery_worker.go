@@ -139,7 +139,7 @@ func (w *DeliveryWorker) prepare(op *app.Operation, job *river.Job[app.DeliveryA
 	notice := notify.PaymentNotice{
 		OperationID: op.ID.String(), Status: string(op.Status), Amount: op.Payment.Amount,
 		Currency: op.Payment.Currency, Description: op.Payment.Description,
-		StatusURL: w.publicURL + "/status/" + op.ID.String(),
+		StatusURL: w.publicURL + "/orders/" + op.ID.String(),
 	}
 	if op.CompletedAt != nil {
 		notice.CompletedAt = *op.CompletedAt

@@ -5,8 +5,6 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-
-	"github.com/spillway/spillway/web/status"
 )
 
 // routes lists every route the service answers.
@@ -29,7 +27,9 @@ func routes(cfg Config) http.Handler {
 		}
 		r.Handle("/metrics", metrics)
 	}
-	r.Mount("/status", status.Routes(cfg.Operations))
+	if cfg.Shop != nil {
+		cfg.Shop.Register(r)
+	}
 	if cfg.Admin != nil {
 		r.Mount("/admin", cfg.Admin)
 	}

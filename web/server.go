@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/spillway/spillway/app"
+	"github.com/spillway/spillway/web/shop"
 )
 
 // MaxBodyBytes caps request bodies; a payment is a few hundred bytes.
@@ -58,6 +59,9 @@ type Config struct {
 	Admin http.Handler
 	// Catalog serves GET /api/v1/products…: app.Catalog; nil serves none.
 	Catalog CatalogReader
+	// Shop is the customer's pages (/, /products, /checkout, /orders,
+	// and /status redirected); nil serves none.
+	Shop *shop.Shop
 }
 
 // Submitter is the runner as the handlers that create operations see it:

@@ -367,8 +367,8 @@ func (s *Service) jobProvider() app.PaymentProvider {
 	return s.provider
 }
 
-// buildAPI builds the HTTP server: the API, the status page, /metrics and
-// the admin UI.
+// buildAPI builds the HTTP server: the API, the customer's pages,
+// /metrics and the admin UI.
 func (s *Service) buildAPI(ctx context.Context, ac app.Config, senders *jobs.Senders) error {
 	operator, err := app.NewOperator(app.OperatorConfig{
 		Store: db.NewStore(s.pool), Jobs: s.river, Breakers: s.breakers, Provider: s.provider, Channels: senders.Channels(),
@@ -402,11 +402,20 @@ func (s *Service) buildAPI(ctx context.Context, ac app.Config, senders *jobs.Sen
 	if err != nil {
 		return err
 	}
+	customer, err := s.shop(store, catalog)
+	if err != nil {
+		return err
+	}
+	// A nil *app.Catalog must reach the API as no catalog at all.
+	var catalogAPI web.CatalogReader
+	if catalog != nil {
+		catalogAPI = catalog
+	}
 	s.hub = web.NewEventHub(store, s.log)
 	s.api = &http.Server{
 		Handler: web.NewServer(web.Config{Payments: s.runner, Orders: s.runner, Operations: store, Health: store, Logger: s.log,
 			Metrics: s.registry, Events: s.hub, Admin: adminHandler, MaxStreams: ac.SSEMaxStreams,
-			MetricsToken: ac.MetricsToken, Catalog: catalog}),
+			MetricsToken: ac.MetricsToken, Catalog: catalogAPI, Shop: customer}),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
