@@ -120,9 +120,9 @@ func (s *Shop) handleCatalog(w http.ResponseWriter, r *http.Request) {
 // productPage is the model of /products/{sku}.
 type productPage struct {
 	page
-	Product   productView
-	Active    bool
-	Rich      bool
+	Product    productView
+	Active     bool
+	Rich       bool
 	AlsoBought []productView
 }
 
