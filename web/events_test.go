@@ -147,12 +147,34 @@ func TestLiveStatusStreamAndResume(t *testing.T) {
 	}
 }
 
+// noRedirect sends a request and returns the answer without following a
+// redirect.
+func (h *harness) noRedirect(method, path string) *http.Response {
+	h.t.Helper()
+	req, err := http.NewRequest(method, h.url+path, nil)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	res, err := c.Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	res.Body.Close()
+	return res
+}
+
 func TestStatusPage(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, harnessOpts{})
 	r := h.pay("page-1", `{"amount": 1999, "currency": "usd", "description": "<script>alert(1)</script>"}`)
 	id := r.json(t)["id"].(string)
-	page := h.do(http.MethodGet, "/status/"+id, "", "", nil)
+	// The address older emails carry leads to the order page.
+	if old := h.noRedirect(http.MethodGet, "/status/"+id); old.StatusCode != http.StatusMovedPermanently ||
+		old.Header.Get("Location") != "/orders/"+id {
+		t.Fatalf("/status/%s: %d to %q; want 301 to /orders/%s", id, old.StatusCode, old.Header.Get("Location"), id)
+	}
+	page := h.do(http.MethodGet, "/orders/"+id, "", "", nil)
 	body := string(page.body)
 	if page.status != http.StatusOK || !strings.HasPrefix(page.header.Get("Content-Type"), "text/html") ||
 		!strings.Contains(body, "Succeeded") || !strings.Contains(body, "USD 19.99") {
@@ -162,7 +184,7 @@ func TestStatusPage(t *testing.T) {
 		t.Fatal("the description is not escaped on the status page")
 	}
 	if missing := h.do(http.MethodGet, "/status/not-an-id", "", "", nil); missing.status != http.StatusNotFound ||
-		!strings.Contains(string(missing.body), "no payment with that reference") {
+		!strings.Contains(string(missing.body), "no order or payment with that reference") {
 		t.Fatalf("unknown id: %d %s", missing.status, missing.body)
 	}
 }

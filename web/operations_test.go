@@ -15,6 +15,7 @@ import (
 
 	"github.com/spillway/spillway/app"
 	"github.com/spillway/spillway/web"
+	"github.com/spillway/spillway/web/shop"
 )
 
 // fakeReader serves operations from a map: the reads behind the API and
@@ -58,14 +59,19 @@ func TestGetOperationThroughReader(t *testing.T) {
 		{"unknown id", reader, "/api/v1/operations/" + uuid.NewString(), http.StatusNotFound, "no operation has that id"},
 		{"not a uuid", reader, "/api/v1/operations/nope", http.StatusNotFound, "no operation has that id"},
 		{"database down", failing, "/api/v1/operations/" + op.ID.String(), http.StatusServiceUnavailable, "retry later"},
-		{"status page", reader, "/status/" + op.ID.String(), http.StatusOK, "JPY 500"},
-		{"status page, unknown", reader, "/status/" + uuid.NewString(), http.StatusNotFound, "no payment with that reference"},
-		{"status page, database down", failing, "/status/" + op.ID.String(), http.StatusServiceUnavailable, "try again"},
+		{"status page", reader, "/orders/" + op.ID.String(), http.StatusOK, "JPY 500"},
+		{"status page, unknown", reader, "/orders/" + uuid.NewString(), http.StatusNotFound, "no order or payment with that reference"},
+		{"status page, database down", failing, "/orders/" + op.ID.String(), http.StatusServiceUnavailable, "try again"},
+		{"old status link", reader, "/status/" + op.ID.String(), http.StatusMovedPermanently, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			h := web.NewServer(web.Config{Operations: tt.reader})
+			customer, err := shop.New(shop.Config{Operations: tt.reader})
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := web.NewServer(web.Config{Operations: tt.reader, Shop: customer})
 			rec := httptest.NewRecorder()
 			h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, tt.path, nil))
 			body, _ := io.ReadAll(rec.Body)

@@ -94,7 +94,13 @@ func New(cfg Config) (*Shop, error) {
 	if cfg.RetryAfterSeconds <= 0 {
 		cfg.RetryAfterSeconds = 1
 	}
-	return &Shop{cfg: cfg, csrf: http.NewCrossOriginProtection()}, nil
+	s := &Shop{cfg: cfg, csrf: http.NewCrossOriginProtection()}
+	s.csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.renderMessage(w, r, http.StatusForbidden, s.frame("Not sent"),
+			"This form was sent from another site, so we did not act on it and nothing was ordered. "+
+				"To order, use the checkout on this site.")
+	}))
+	return s, nil
 }
 
 // Register adds the pages to r: /, /products/{sku}, /checkout (GET and
@@ -115,8 +121,13 @@ func (s *Shop) Register(r chi.Router) {
 		})
 		r.Get("/orders/{id}", s.handleOrder)
 	})
-	r.Get("/status/{id}", func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, "/orders/"+pathID(chi.URLParam(r, "id")), http.StatusMovedPermanently)
+	r.With(pageHeaders).Get("/status/{id}", func(w http.ResponseWriter, r *http.Request) {
+		id := pathID(chi.URLParam(r, "id"))
+		if id == "" {
+			s.renderMessage(w, r, http.StatusNotFound, s.frame("Not found"), "We have no order or payment with that reference.")
+			return
+		}
+		http.Redirect(w, r, "/orders/"+id, http.StatusMovedPermanently)
 	})
 	r.Get("/shop/live.js", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
