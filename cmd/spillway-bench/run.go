@@ -34,7 +34,8 @@ flags:
   SPILLWAY_DATA_DIR  where the local cluster lives, as for spillway db (default .data)
   GO                 the go command that builds bin/spillway (default go)
   PAYMENT_DEADLINE, CAPTURE_TIMEOUT, DB_MAX_CONNS, SYNC_CONCURRENCY, WORKERS,
-  GOMAXPROCS, GOGC, GOMEMLIMIT are passed on to the server when set.`
+  GOMAXPROCS, GOGC, GOMEMLIMIT, BREAKER_PAYMENT_WINDOW, _MIN_CALLS,
+  _FAILURE_RATE and _CONSECUTIVE_FAILURES are passed on to the server when set.`
 
 // run is the whole program; main only supplies the process's environment.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
