@@ -43,15 +43,26 @@ type BreakerPolicy struct {
 	// TripMemory is how long the breaker must stay closed before a new
 	// trip starts the wait from OpenWait again.
 	TripMemory time.Duration
+	// ConsecutiveFailures is the fast trigger: that many failures in a
+	// row, across all instances, with no success between them, open the
+	// breaker whatever the window says (0: off). The window judges
+	// sustained error rates, and over 10 s it cannot see a hard outage
+	// for a second or more; a run of failures can, in milliseconds at any
+	// real volume. A provider that fails 10 % of calls almost never fails
+	// this many in a row (0.1^20), so the trigger does not tighten the
+	// rate threshold; the open wait's backoff still bounds a flapping
+	// provider.
+	ConsecutiveFailures int
 }
 
 // DefaultBreakerPolicy is the seed's policy: a slow call is one over 3 s,
-// and a failure rate over 10 % opens.
+// and a failure rate over 10 % opens; so do 20 failures in a row, the
+// minimum volume, which at 200 calls/s is 100 ms of a hard outage.
 func DefaultBreakerPolicy() BreakerPolicy {
 	return BreakerPolicy{
 		Window: 10 * time.Second, MinCalls: 20, FailureRate: 0.10, SlowRate: 0.50, SlowCall: 3 * time.Second,
 		OpenWait: 5 * time.Second, MaxOpenWait: 60 * time.Second, Probes: 3, ProbeLease: 10 * time.Second,
-		TripMemory: 2 * time.Minute,
+		TripMemory: 2 * time.Minute, ConsecutiveFailures: 20,
 	}
 }
 
@@ -78,6 +89,8 @@ func (p BreakerPolicy) Validate() error {
 		return errors.New("probe_lease must be between 10ms and 1h")
 	case p.TripMemory < 0 || p.TripMemory > 24*time.Hour:
 		return errors.New("trip_memory must be between 0 and 24h")
+	case p.ConsecutiveFailures < 0 || p.ConsecutiveFailures > 1_000_000:
+		return errors.New("consecutive_failures must be between 0 (off) and 1000000")
 	}
 	return nil
 }
@@ -156,6 +169,44 @@ func (b Breaker) ShouldTrip(c Counts) (string, bool) {
 		return fmt.Sprintf("slow-call rate %.1f%% of %d calls over %.0f%%", sr*100, c.Calls, b.Policy.SlowRate*100), true
 	}
 	return "", false
+}
+
+// ShouldTripOnStreak reports whether a closed breaker whose generation has
+// had streak failures in a row must open: the fast trigger, for a hard
+// outage. It needs no minimum volume: the run is its own.
+func (b Breaker) ShouldTripOnStreak(streak int) (string, bool) {
+	n := b.Policy.ConsecutiveFailures
+	if b.State != BreakerClosed || n <= 0 || streak < n {
+		return "", false
+	}
+	return fmt.Sprintf("%d failures in a row (threshold %d)", streak, n), true
+}
+
+// Streak is a run of failures with no success between them, as one
+// instance saw it since its last flush, or as the instances together
+// have it in the table.
+type Streak struct {
+	// Reset says a success ended the run before Failures: the run starts
+	// again from them.
+	Reset    bool
+	Failures int
+}
+
+// Record returns s after one more call.
+func (s Streak) Record(failure bool) Streak {
+	if !failure {
+		return Streak{Reset: true}
+	}
+	s.Failures++
+	return s
+}
+
+// Then returns the run s followed by o: o's success, if any, ends s.
+func (s Streak) Then(o Streak) Streak {
+	if o.Reset {
+		return Streak{Reset: true, Failures: o.Failures}
+	}
+	return Streak{Reset: s.Reset, Failures: s.Failures + o.Failures}
 }
 
 // Trip returns the breaker opened at now. r in [0, 1) jitters the wait by

@@ -15,6 +15,8 @@ type PolicyOverride struct {
 	MaxOpenWait *time.Duration
 	Probes      *int
 	ProbeLease  *time.Duration
+	// ConsecutiveFailures is the fast trigger's run length (0: off).
+	ConsecutiveFailures *int
 }
 
 // Empty reports whether nothing is overridden.
@@ -31,6 +33,7 @@ func (o PolicyOverride) Apply(p BreakerPolicy) BreakerPolicy {
 	set(&p.MaxOpenWait, o.MaxOpenWait)
 	set(&p.Probes, o.Probes)
 	set(&p.ProbeLease, o.ProbeLease)
+	set(&p.ConsecutiveFailures, o.ConsecutiveFailures)
 	return p
 }
 

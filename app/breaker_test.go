@@ -164,6 +164,7 @@ func TestBreakerPolicyValidate(t *testing.T) {
 		"window under a second":  func(p *app.BreakerPolicy) { p.Window = 500 * time.Millisecond },
 		"zero minimum calls":     func(p *app.BreakerPolicy) { p.MinCalls = 0 },
 		"negative slow duration": func(p *app.BreakerPolicy) { p.SlowCall = -time.Second },
+		"negative run":           func(p *app.BreakerPolicy) { p.ConsecutiveFailures = -1 },
 	} {
 		p := app.DefaultBreakerPolicy()
 		mutate(&p)
@@ -182,5 +183,72 @@ func TestRetryAt(t *testing.T) {
 	fo, _ := b.Force(app.BreakerForcedOpen, t0)
 	if got := fo.RetryAt(t0); got.Sub(t0) <= 0 {
 		t.Fatalf("forced open: RetryAt = %s", got)
+	}
+}
+
+func TestShouldTripOnStreak(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name        string
+		state       app.BreakerState
+		consecutive int
+		streak      int
+		trip        bool
+	}{
+		{"one short of the run", app.BreakerClosed, 20, 19, false},
+		{"the run", app.BreakerClosed, 20, 20, true},
+		{"past the run", app.BreakerClosed, 20, 500, true},
+		{"off", app.BreakerClosed, 0, 1000, false},
+		{"a run of one", app.BreakerClosed, 1, 1, true},
+		{"forced closed never trips", app.BreakerForcedClosed, 20, 100, false},
+		{"half-open is the probes' to judge", app.BreakerHalfOpen, 20, 100, false},
+		{"open does not trip again", app.BreakerOpen, 20, 100, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := closedBreaker()
+			b.State, b.Policy.ConsecutiveFailures = tt.state, tt.consecutive
+			why, trip := b.ShouldTripOnStreak(tt.streak)
+			if trip != tt.trip {
+				t.Fatalf("ShouldTripOnStreak(%d) = %v (%s), want %v", tt.streak, trip, why, tt.trip)
+			}
+			if trip && why == "" {
+				t.Fatal("a trip must say why")
+			}
+		})
+	}
+}
+
+// A run is folded flush by flush, in any grouping, to what the calls in
+// order would give: a success ends it, failures extend it.
+func TestStreakThen(t *testing.T) {
+	t.Parallel()
+	run := func(calls string) app.Streak {
+		var s app.Streak
+		for _, c := range calls {
+			s = s.Record(c == 'f')
+		}
+		return s
+	}
+	tests := []struct {
+		flushes []string // each instance flush's calls in order: f failure, s success (or decline)
+		want    int
+	}{
+		{[]string{"ffff"}, 4},
+		{[]string{"ff", "ff"}, 4},
+		{[]string{"ffff", "s"}, 0},
+		{[]string{"ffff", "sff"}, 2},
+		{[]string{"ffsf", "ff"}, 3},
+		{[]string{"fff", "", "ff"}, 5},
+		{[]string{"ss", "ss"}, 0},
+	}
+	for _, tt := range tests {
+		var shared app.Streak
+		for _, f := range tt.flushes {
+			shared = shared.Then(run(f))
+		}
+		if shared.Failures != tt.want {
+			t.Errorf("%q: run of %d, want %d", tt.flushes, shared.Failures, tt.want)
+		}
 	}
 }

@@ -18,6 +18,15 @@ type CountDelta struct {
 	Counts     Counts
 }
 
+// StreakDelta is one instance's run of failures for a breaker generation
+// since its last flush; the store folds it into the shared run
+// (Streak.Then) and returns the result.
+type StreakDelta struct {
+	Name       string
+	Generation int64
+	Streak     Streak
+}
+
 // Transition describes a breaker state change for its history.
 type Transition struct {
 	Reason   string
@@ -37,6 +46,9 @@ type BreakerStore interface {
 	ListBreakers(ctx context.Context) ([]Breaker, error)
 	AddCounts(ctx context.Context, deltas []CountDelta) error
 	WindowCounts(ctx context.Context, name string, gen int64, since time.Time) (Counts, error)
+	// AddStreaks folds each delta into its generation's shared run of
+	// failures and returns the runs as they now stand, in one statement.
+	AddStreaks(ctx context.Context, deltas []StreakDelta, now time.Time) ([]StreakDelta, error)
 	Transition(ctx context.Context, from, to Breaker, t Transition) (bool, error)
 	SetPolicy(ctx context.Context, name string, p BreakerPolicy, t Transition, now time.Time) error
 	ClaimProbe(ctx context.Context, name string, gen int64, instance string) (int64, bool, error)
@@ -51,7 +63,8 @@ type BreakersConfig struct {
 	Store    BreakerStore
 	Instance string // names this instance in transitions and probe leases
 	// FlushEvery is how often local counts reach the table and the trip
-	// condition is judged; it bounds how late a breaker opens.
+	// condition is judged; it bounds how late the window opens a breaker.
+	// A run of failures as long as the fast trigger's flushes at once.
 	FlushEvery time.Duration
 	// PollEvery re-reads every breaker: the safety net under NOTIFY.
 	PollEvery time.Duration
@@ -77,6 +90,9 @@ type Breakers struct {
 	m   map[string]*breakerEntry
 	// kick asks the loop to judge a breaker now (a probe finished).
 	kick chan string
+	// flushNow asks the loop to flush now: a run of failures reached the
+	// fast trigger, and waiting for the tick would only delay the trip.
+	flushNow chan struct{}
 	// wg tracks probe outcomes still being written, so Run hands them
 	// over before it returns.
 	wg sync.WaitGroup
@@ -90,6 +106,12 @@ type countKey struct {
 type breakerEntry struct {
 	b       Breaker
 	pending map[countKey]Counts
+	// streaks are this instance's runs per generation since the last
+	// flush; shared is the generation's run in the table as the last
+	// flush returned it (sharedGen names the generation).
+	streaks   map[int64]Streak
+	shared    int
+	sharedGen int64
 	// changed is closed, and replaced, whenever b moves to a new
 	// generation: how a worker waiting on half-open learns the verdict.
 	changed chan struct{}
@@ -117,7 +139,7 @@ func NewBreakers(cfg BreakersConfig) (*Breakers, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Breakers{cfg: cfg, m: map[string]*breakerEntry{}, kick: make(chan string, 16)}, nil
+	return &Breakers{cfg: cfg, m: map[string]*breakerEntry{}, kick: make(chan string, 16), flushNow: make(chan struct{}, 1)}, nil
 }
 
 // Register makes sure the named breaker exists, created with seed if new.
@@ -142,7 +164,7 @@ func (bs *Breakers) Register(ctx context.Context, name string, seed BreakerPolic
 		}
 	}
 	bs.mu.Lock()
-	bs.m[name] = &breakerEntry{b: b, pending: map[countKey]Counts{}, changed: make(chan struct{})}
+	bs.m[name] = &breakerEntry{b: b, pending: map[countKey]Counts{}, streaks: map[int64]Streak{}, changed: make(chan struct{})}
 	bs.mu.Unlock()
 	bs.changed(b, false)
 	return nil
@@ -259,6 +281,22 @@ func (p *Permit) Done(failure bool, elapsed time.Duration) {
 	}
 	k := countKey{gen: p.gen, bucket: now.Truncate(time.Second)}
 	e.pending[k] = e.pending[k].Add(c)
+	st := e.streaks[p.gen].Record(failure)
+	e.streaks[p.gen] = st
+	if n := e.b.Policy.ConsecutiveFailures; n > 0 && p.gen == e.b.Generation && failure {
+		// This instance's best guess at the shared run: the table's as
+		// last read, unless a success here has ended it since.
+		run := st.Failures
+		if !st.Reset && e.sharedGen == p.gen {
+			run += e.shared
+		}
+		if run == n {
+			select {
+			case bs.flushNow <- struct{}{}:
+			default: // a flush is already asked for
+			}
+		}
+	}
 }
 
 // finishProbe writes a probe's outcome ("" releases it unused) and has
@@ -311,6 +349,8 @@ func (bs *Breakers) Run(ctx context.Context) error {
 			return nil
 		case <-flush.C:
 			bs.flush(ctx)
+		case <-bs.flushNow:
+			bs.flush(ctx)
 		case name := <-bs.kick:
 			bs.refresh(ctx, name)
 			bs.judge(ctx, name)
@@ -346,6 +386,7 @@ func (bs *Breakers) listen(ctx context.Context) {
 // any, plus every breaker whose state may be due to change on its own.
 func (bs *Breakers) flush(ctx context.Context) {
 	var deltas []CountDelta
+	var streaks []StreakDelta
 	var names []string
 	bs.mu.Lock()
 	for name, e := range bs.m {
@@ -356,11 +397,32 @@ func (bs *Breakers) flush(ctx context.Context) {
 			deltas = append(deltas, CountDelta{Name: name, Generation: k.gen, Bucket: k.bucket, Counts: c})
 		}
 		e.pending = map[countKey]Counts{}
+		for gen, st := range e.streaks {
+			// Only the current generation's run can trip it; an older
+			// one's calls were made before the breaker last changed.
+			if gen == e.b.Generation && e.b.Policy.ConsecutiveFailures > 0 {
+				streaks = append(streaks, StreakDelta{Name: name, Generation: gen, Streak: st})
+			}
+		}
+		e.streaks = map[int64]Streak{}
 	}
 	bs.mu.Unlock()
 	if err := bs.cfg.Store.AddCounts(ctx, deltas); err != nil {
 		// Losing a few counts only delays a trip; never block calls on it.
 		bs.cfg.Logger.Warn("flush breaker counts", "error", err)
+	}
+	if len(streaks) > 0 {
+		runs, err := bs.cfg.Store.AddStreaks(ctx, streaks, bs.stamp())
+		if err != nil {
+			bs.cfg.Logger.Warn("flush breaker streaks", "error", err)
+		}
+		bs.mu.Lock()
+		for _, r := range runs {
+			if e, ok := bs.m[r.Name]; ok {
+				e.shared, e.sharedGen = r.Streak.Failures, r.Generation
+			}
+		}
+		bs.mu.Unlock()
 	}
 	for _, name := range names {
 		bs.judge(ctx, name)
@@ -382,6 +444,12 @@ func (bs *Breakers) judge(ctx context.Context, name string) {
 	)
 	switch b.State {
 	case BreakerClosed:
+		if run := bs.sharedStreak(name, b.Generation); run > 0 {
+			if why, trip := b.ShouldTripOnStreak(run); trip {
+				to, reason, counts = b.Trip(now, bs.cfg.Rand()), why, Counts{Calls: run, Failures: run}
+				break
+			}
+		}
 		since := now.Add(-b.Policy.Window)
 		if b.Since.After(since) {
 			since = b.Since.Truncate(time.Second)
@@ -421,6 +489,17 @@ func (bs *Breakers) judge(ctx context.Context, name string) {
 		return
 	}
 	bs.transition(ctx, b, to, Transition{Reason: reason, Counts: counts, Instance: bs.cfg.Instance, Actor: "system"})
+}
+
+// sharedStreak is the generation's shared run of failures as this
+// instance's last flush read it (0 when it has none for gen).
+func (bs *Breakers) sharedStreak(name string, gen int64) int {
+	bs.mu.Lock()
+	defer bs.mu.Unlock()
+	if e, ok := bs.m[name]; ok && e.sharedGen == gen {
+		return e.shared
+	}
+	return 0
 }
 
 func (bs *Breakers) transition(ctx context.Context, from, to Breaker, t Transition) bool {

@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -284,4 +285,76 @@ func TestForceAndEnvOverride(t *testing.T) {
 	if err := c.Register(context.Background(), "payment", app.DefaultBreakerPolicy(), app.PolicyOverride{FailureRate: &bad}); err == nil {
 		t.Fatal("an invalid override was accepted")
 	}
+}
+
+// A run of failures split between two instances opens the breaker for
+// both once it reaches ConsecutiveFailures, though neither saw the whole
+// run; a success on either ends it. The window is set never to trip, so
+// the run alone decides.
+func TestConsecutiveFailuresAcrossInstancesOpenTheBreaker(t *testing.T) {
+	t.Parallel()
+	pool := dbtest.New(t)
+	clk := newClock()
+	policy := testPolicy()
+	policy.FailureRate, policy.SlowRate, policy.ConsecutiveFailures = 1, 1, 10
+	a := startInstance(t, pool, "a", policy, time.Hour, clk)
+	b := startInstance(t, pool, "b", policy, time.Hour, clk)
+	run := func(want int) {
+		t.Helper()
+		apptest.WaitFor(t, fmt.Sprintf("a shared run of %d", want), func() bool {
+			return count(t, pool, `SELECT coalesce(max(failures), -1) FROM breaker_streaks
+				WHERE generation = (SELECT generation FROM breakers WHERE name = 'payment')`) == want
+		})
+	}
+	succeed := func(in *instance) {
+		p, _ := in.Acquire(context.Background(), "payment")
+		p.Done(false, 0)
+	}
+
+	fail(a, 6)
+	run(6)
+	succeed(b) // a decline or a success, on the other instance
+	run(0)
+	fail(a, 5)
+	run(5)
+	fail(b, 4)
+	run(9)
+	if s, _ := a.Get("payment"); s.State != app.BreakerClosed {
+		t.Fatalf("opened one failure short of the run: %s", s.State)
+	}
+	fail(b, 1)
+	waitState(t, b, app.BreakerOpen)
+	waitState(t, a, app.BreakerOpen) // by NOTIFY: polling is off
+	var reason string
+	if err := pool.QueryRow(context.Background(), `SELECT reason FROM breaker_transitions
+		WHERE to_state = 'open' ORDER BY id LIMIT 1`).Scan(&reason); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(reason, "10 failures in a row") {
+		t.Fatalf("opened for %q, want the run", reason)
+	}
+}
+
+// An instance that sees the whole run flushes at once instead of waiting
+// for its tick: here the tick is an hour away.
+func TestARunOfFailuresFlushesWithoutWaitingForTheTick(t *testing.T) {
+	t.Parallel()
+	pool := dbtest.New(t)
+	clk := newClock()
+	bs, err := app.NewBreakers(app.BreakersConfig{
+		Store: db.NewStore(pool), Instance: "a", FlushEvery: time.Hour, PollEvery: time.Hour, Now: clk.Now,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bs.Register(context.Background(), "payment", testPolicy(), app.PolicyOverride{}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = bs.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	in := &instance{Breakers: bs}
+	fail(in, testPolicy().ConsecutiveFailures)
+	waitState(t, in, app.BreakerOpen)
 }

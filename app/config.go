@@ -287,6 +287,7 @@ func (l *loader) breakerOverride(prefix string) PolicyOverride {
 	o.MaxOpenWait = l.optDuration(prefix+"MAX_OPEN_WAIT", 10*time.Millisecond, 24*time.Hour)
 	o.Probes = l.optInt(prefix+"PROBES", 1, 100)
 	o.ProbeLease = l.optDuration(prefix+"PROBE_LEASE", 10*time.Millisecond, time.Hour)
+	o.ConsecutiveFailures = l.optInt(prefix+"CONSECUTIVE_FAILURES", 0, 1_000_000)
 	return o
 }
 

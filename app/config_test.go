@@ -49,6 +49,8 @@ func TestLoadConfigNamesTheBadVariable(t *testing.T) {
 		{map[string]string{"INVENTORY_RETRY_BASE": "1m", "INVENTORY_RETRY_MAX": "1s"}, "INVENTORY_RETRY_MAX"},
 		{map[string]string{"INVENTORY_DRAIN_RATE": "-1"}, "INVENTORY_DRAIN_RATE"},
 		{map[string]string{"BREAKER_INVENTORY_FAILURE_RATE": "2"}, "BREAKER_INVENTORY_FAILURE_RATE"},
+		{map[string]string{"BREAKER_PAYMENT_CONSECUTIVE_FAILURES": "-1"}, "BREAKER_PAYMENT_CONSECUTIVE_FAILURES"},
+		{map[string]string{"BREAKER_INVENTORY_CONSECUTIVE_FAILURES": "many"}, "BREAKER_INVENTORY_CONSECUTIVE_FAILURES"},
 		{map[string]string{"INVENTORY_ASYNC_TIMEOUT": "1m", "SHUTDOWN_GRACE": "30s"}, "SHUTDOWN_GRACE"},
 		{map[string]string{"FEATURE_HOLD": "1h30"}, "FEATURE_HOLD"},
 		{map[string]string{"FEATURE_HOLD": "0s"}, "FEATURE_HOLD"},
@@ -80,7 +82,7 @@ func TestDependencySettingsComeFromTheirOwnVariables(t *testing.T) {
 	t.Parallel()
 	c, err := app.LoadConfig(env(map[string]string{
 		"INVENTORY_DEADLINE": "250ms", "INVENTORY_MAX_ATTEMPTS": "7", "INVENTORY_DRAIN_RATE": "50",
-		"BREAKER_INVENTORY_MIN_CALLS": "5", "DRAIN_RATE": "20",
+		"BREAKER_INVENTORY_MIN_CALLS": "5", "BREAKER_INVENTORY_CONSECUTIVE_FAILURES": "0", "DRAIN_RATE": "20",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -92,7 +94,8 @@ func TestDependencySettingsComeFromTheirOwnVariables(t *testing.T) {
 	}
 	inv, pay := c.Dep(app.DepInventory), c.Dep(app.DepPayment)
 	if inv.Deadline != 250*time.Millisecond || inv.MaxAttempts != 7 || inv.DrainRate != 50 ||
-		inv.Breaker.MinCalls == nil || *inv.Breaker.MinCalls != 5 {
+		inv.Breaker.MinCalls == nil || *inv.Breaker.MinCalls != 5 ||
+		inv.Breaker.ConsecutiveFailures == nil || *inv.Breaker.ConsecutiveFailures != 0 {
 		t.Errorf("inventory settings %+v", inv)
 	}
 	// DRAIN_RATE is the payment's, as before there were other dependencies.

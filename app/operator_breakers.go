@@ -14,7 +14,7 @@ import (
 // shows it and the audit log records it.
 type PolicyText struct {
 	Window, SlowCall, OpenWait, MaxOpenWait, ProbeLease, TripMemory string
-	MinCalls, Probes                                                string
+	MinCalls, Probes, ConsecutiveFailures                           string
 	FailureRate, SlowRate                                           string
 }
 
@@ -25,7 +25,8 @@ func (p BreakerPolicy) Text() PolicyText {
 		Window: p.Window.String(), SlowCall: p.SlowCall.String(), OpenWait: p.OpenWait.String(),
 		MaxOpenWait: p.MaxOpenWait.String(), ProbeLease: p.ProbeLease.String(), TripMemory: p.TripMemory.String(),
 		MinCalls: strconv.Itoa(p.MinCalls), Probes: strconv.Itoa(p.Probes),
-		FailureRate: pct(p.FailureRate), SlowRate: pct(p.SlowRate),
+		ConsecutiveFailures: strconv.Itoa(p.ConsecutiveFailures),
+		FailureRate:         pct(p.FailureRate), SlowRate: pct(p.SlowRate),
 	}
 }
 
@@ -65,6 +66,7 @@ func (t PolicyText) Policy() (BreakerPolicy, error) {
 	num("probes", t.Probes, &p.Probes)
 	dur("probe_lease", t.ProbeLease, &p.ProbeLease)
 	dur("trip_memory", t.TripMemory, &p.TripMemory)
+	num("consecutive_failures", t.ConsecutiveFailures, &p.ConsecutiveFailures)
 	if len(errs) > 0 {
 		return p, Errorf(EINVALID, "%s", strings.Join(errs, "; "))
 	}

@@ -17,7 +17,8 @@ import (
 const BreakerChannel = "spillway_breakers"
 
 const breakerColumns = `name, state, generation, since, coalesce(open_until, 'epoch'), trips, window_ms, min_calls,
-	failure_rate, slow_rate, slow_call_ms, open_wait_ms, max_open_wait_ms, probes, probe_lease_ms, trip_memory_ms`
+	failure_rate, slow_rate, slow_call_ms, open_wait_ms, max_open_wait_ms, probes, probe_lease_ms, trip_memory_ms,
+	consecutive_failures`
 
 func scanBreaker(row pgx.Row) (app.Breaker, error) {
 	var (
@@ -25,7 +26,8 @@ func scanBreaker(row pgx.Row) (app.Breaker, error) {
 		window, slow, wait, maxWait, lease, memory int64
 	)
 	err := row.Scan(&b.Name, &b.State, &b.Generation, &b.Since, &b.OpenUntil, &b.Trips, &window, &b.Policy.MinCalls,
-		&b.Policy.FailureRate, &b.Policy.SlowRate, &slow, &wait, &maxWait, &b.Policy.Probes, &lease, &memory)
+		&b.Policy.FailureRate, &b.Policy.SlowRate, &slow, &wait, &maxWait, &b.Policy.Probes, &lease, &memory,
+		&b.Policy.ConsecutiveFailures)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return b, errNotFound
 	}
@@ -41,7 +43,7 @@ func scanBreaker(row pgx.Row) (app.Breaker, error) {
 func policyArgs(p app.BreakerPolicy) []any {
 	ms := func(d time.Duration) int64 { return d.Milliseconds() }
 	return []any{ms(p.Window), p.MinCalls, p.FailureRate, p.SlowRate, ms(p.SlowCall), ms(p.OpenWait),
-		ms(p.MaxOpenWait), p.Probes, ms(p.ProbeLease), ms(p.TripMemory)}
+		ms(p.MaxOpenWait), p.Probes, ms(p.ProbeLease), ms(p.TripMemory), p.ConsecutiveFailures}
 }
 
 // EnsureBreaker creates the breaker, closed, with policy if it does not
@@ -50,8 +52,9 @@ func EnsureBreaker(ctx context.Context, q Querier, name string, p app.BreakerPol
 	args := append([]any{name, now}, policyArgs(p)...)
 	_, err := q.Exec(ctx, `
 		INSERT INTO breakers (name, state, generation, since, trips, window_ms, min_calls, failure_rate, slow_rate,
-			slow_call_ms, open_wait_ms, max_open_wait_ms, probes, probe_lease_ms, trip_memory_ms, updated_at)
-		VALUES ($1, 'closed', 1, $2, 0, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $2)
+			slow_call_ms, open_wait_ms, max_open_wait_ms, probes, probe_lease_ms, trip_memory_ms, consecutive_failures,
+			updated_at)
+		VALUES ($1, 'closed', 1, $2, 0, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $2)
 		ON CONFLICT (name) DO NOTHING`, args...)
 	if err != nil {
 		return app.Breaker{}, fmt.Errorf("ensure breaker %s: %w", name, err)
@@ -129,6 +132,69 @@ func BreakerWindowCounts(ctx context.Context, q Querier, name string, gen int64,
 	return c, nil
 }
 
+// AddBreakerStreaks folds each instance-local run of failures into its
+// generation's shared run (app.Streak.Then: a success seen restarts the
+// run from the failures after it) and returns the runs as they now stand,
+// in one statement. Runs of one generation in one call are folded in
+// order first.
+func AddBreakerStreaks(ctx context.Context, q Querier, deltas []app.StreakDelta, now time.Time) ([]app.StreakDelta, error) {
+	if len(deltas) == 0 {
+		return nil, nil
+	}
+	type key struct {
+		name string
+		gen  int64
+	}
+	merged := map[key]app.Streak{}
+	var order []key
+	for _, d := range deltas {
+		k := key{d.Name, d.Generation}
+		if _, ok := merged[k]; !ok {
+			order = append(order, k)
+		}
+		merged[k] = merged[k].Then(d.Streak)
+	}
+	var (
+		names  []string
+		gens   []int64
+		resets []bool
+		fails  []int32
+	)
+	for _, k := range order {
+		st := merged[k]
+		names, gens = append(names, k.name), append(gens, k.gen)
+		resets, fails = append(resets, st.Reset), append(fails, int32(st.Failures))
+	}
+	rows, err := q.Query(ctx, `
+		WITH d (name, generation, reset, failures) AS (
+			SELECT * FROM unnest($1::text[], $2::bigint[], $3::bool[], $4::int[])
+		)
+		INSERT INTO breaker_streaks AS s (name, generation, failures, updated_at)
+		SELECT name, generation, failures, $5 FROM d
+		ON CONFLICT (name, generation) DO UPDATE SET
+			failures = excluded.failures + CASE
+				WHEN (SELECT d.reset FROM d WHERE d.name = s.name AND d.generation = s.generation) THEN 0
+				ELSE s.failures END,
+			updated_at = excluded.updated_at
+		RETURNING name, generation, failures`, names, gens, resets, fails, now)
+	if err != nil {
+		return nil, fmt.Errorf("add breaker streaks: %w", err)
+	}
+	defer rows.Close()
+	var out []app.StreakDelta
+	for rows.Next() {
+		var d app.StreakDelta
+		if err := rows.Scan(&d.Name, &d.Generation, &d.Streak.Failures); err != nil {
+			return nil, fmt.Errorf("add breaker streaks: %w", err)
+		}
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("add breaker streaks: %w", err)
+	}
+	return out, nil
+}
+
 // TransitionBreaker moves a breaker from one generation to the next if nobody
 // else did first, records the transition and notifies every instance, all
 // in one transaction. False means another writer won; re-read and retry.
@@ -180,7 +246,8 @@ func SetBreakerPolicy(ctx context.Context, pool *pgxpool.Pool, name string, p ap
 	var b app.Breaker
 	b, err = scanBreaker(tx.QueryRow(ctx, `
 		UPDATE breakers SET window_ms = $2, min_calls = $3, failure_rate = $4, slow_rate = $5, slow_call_ms = $6,
-			open_wait_ms = $7, max_open_wait_ms = $8, probes = $9, probe_lease_ms = $10, trip_memory_ms = $11, updated_at = $12
+			open_wait_ms = $7, max_open_wait_ms = $8, probes = $9, probe_lease_ms = $10, trip_memory_ms = $11,
+			consecutive_failures = $12, updated_at = $13
 		WHERE name = $1 RETURNING `+breakerColumns, append(append([]any{name}, policyArgs(p)...), now)...))
 	if err != nil {
 		return fmt.Errorf("set breaker policy %s: %w", name, err)
@@ -268,6 +335,9 @@ func ProbeSummary(ctx context.Context, q Querier, name string, gen int64) (succe
 func PruneBreakerHistory(ctx context.Context, q Querier, before time.Time) error {
 	if _, err := q.Exec(ctx, `DELETE FROM breaker_counts WHERE bucket < $1`, before); err != nil {
 		return fmt.Errorf("prune breaker counts: %w", err)
+	}
+	if _, err := q.Exec(ctx, `DELETE FROM breaker_streaks WHERE updated_at < $1`, before); err != nil {
+		return fmt.Errorf("prune breaker streaks: %w", err)
 	}
 	if _, err := q.Exec(ctx, `DELETE FROM breaker_probes WHERE created_at < $1`, before); err != nil {
 		return fmt.Errorf("prune breaker probes: %w", err)

@@ -57,3 +57,57 @@ func TestBreakerChangeAndItsAuditAreAtomic(t *testing.T) {
 		t.Fatalf("after the change: %s, %d audit entries; want forced_open and 1", got.State, audits())
 	}
 }
+
+// The shared run of failures folds each flush in as app.Streak.Then does:
+// failures alone extend it, a success seen restarts it from the failures
+// after it; each generation has its own, and deltas of one call are folded
+// in order.
+func TestBreakerStreaksFoldAsTheCallsWould(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := dbtest.New(t)
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	if _, err := db.EnsureBreaker(ctx, pool, "payment", app.DefaultBreakerPolicy(), now); err != nil {
+		t.Fatal(err)
+	}
+	d := func(gen int64, reset bool, failures int) app.StreakDelta {
+		return app.StreakDelta{Name: "payment", Generation: gen, Streak: app.Streak{Reset: reset, Failures: failures}}
+	}
+	steps := []struct {
+		deltas []app.StreakDelta
+		want   map[int64]int
+	}{
+		{[]app.StreakDelta{d(1, false, 4)}, map[int64]int{1: 4}},
+		{[]app.StreakDelta{d(1, false, 3)}, map[int64]int{1: 7}},
+		{[]app.StreakDelta{d(1, true, 2)}, map[int64]int{1: 2}},
+		{[]app.StreakDelta{d(1, false, 5), d(1, true, 1), d(1, false, 2)}, map[int64]int{1: 3}},
+		{[]app.StreakDelta{d(2, false, 6), d(1, false, 1)}, map[int64]int{1: 4, 2: 6}},
+		{[]app.StreakDelta{d(2, true, 0)}, map[int64]int{2: 0}},
+	}
+	for i, st := range steps {
+		got, err := db.AddBreakerStreaks(ctx, pool, st.deltas, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := map[int64]int{}
+		for _, g := range got {
+			m[g.Generation] = g.Streak.Failures
+		}
+		if len(m) != len(st.want) {
+			t.Fatalf("step %d: runs %v, want %v", i, m, st.want)
+		}
+		for gen, n := range st.want {
+			if m[gen] != n {
+				t.Fatalf("step %d: runs %v, want %v", i, m, st.want)
+			}
+		}
+	}
+	// Pruned with the counts.
+	if err := db.PruneBreakerHistory(ctx, pool, now.Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM breaker_streaks`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("%d runs left after pruning (%v)", n, err)
+	}
+}

@@ -137,6 +137,10 @@ func (s *Store) WindowCounts(ctx context.Context, name string, gen int64, since 
 	return BreakerWindowCounts(ctx, s.Pool, name, gen, since)
 }
 
+func (s *Store) AddStreaks(ctx context.Context, deltas []app.StreakDelta, now time.Time) ([]app.StreakDelta, error) {
+	return AddBreakerStreaks(ctx, s.Pool, deltas, now)
+}
+
 func (s *Store) Transition(ctx context.Context, from, to app.Breaker, t app.Transition) (bool, error) {
 	return TransitionBreaker(ctx, s.Pool, from, to, t)
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spillway/spillway/db"
@@ -41,9 +42,11 @@ type bench struct {
 	dir     string    // .data/bench: report, server logs, profiles
 	baseURL string    // the local cluster's own database, for creating others
 	bin     string    // the built bin/spillway
-	keep    bool
-	profile bool
-	workers int
+	// dbSuffix ends the bench's database names (on BENCH_POSTGRES_URL).
+	dbSuffix string
+	keep     bool
+	profile  bool
+	workers  int
 	// deadline is PAYMENT_DEADLINE as the server will read it.
 	deadline time.Duration
 }
@@ -76,8 +79,16 @@ func newBench(ctx context.Context, getenv func(string) string, log io.Writer) (*
 	if err := os.MkdirAll(b.dir, 0o755); err != nil {
 		return nil, err
 	}
-	// Always the project-local cluster, never DATABASE_URL: the bench
-	// creates and drops databases, which has no place on a shared server.
+	// The project-local cluster, never DATABASE_URL: the bench creates and
+	// drops databases, which has no place on a server shared by chance.
+	// BENCH_POSTGRES_URL names a server on purpose (one a session already
+	// runs); the bench's databases on it carry the checkout's name, so two
+	// checkouts' runs do not replace each other's.
+	if u := getenv("BENCH_POSTGRES_URL"); u != "" {
+		b.baseURL, b.dbSuffix = u, "_"+dbName(filepath.Base(root))
+		b.logf("Postgres at BENCH_POSTGRES_URL; databases bench_*%s", b.dbSuffix)
+		return b, nil
+	}
 	lc := localCluster(root, getenv)
 	b.logf("local Postgres in %s", lc.Dir)
 	b.baseURL, err = localpg.Ensure(ctx, lc, log)
@@ -87,8 +98,9 @@ func newBench(ctx context.Context, getenv func(string) string, log io.Writer) (*
 	return b, nil
 }
 
-// run does every phase in order and returns the report.
-func (b *bench) run(ctx context.Context) (*report, error) {
+// run does every phase in order and returns the report. With only set, it
+// runs just those Spillway scenarios, without the ceilings.
+func (b *bench) run(ctx context.Context, only map[string]bool) (*report, error) {
 	begin := time.Now()
 	rep := newReport()
 	rep.Machine = b.machine(ctx)
@@ -96,12 +108,14 @@ func (b *bench) run(ctx context.Context) (*report, error) {
 		return nil, err
 	}
 
-	b.logf("ceilings (start)")
-	start, err := b.ceilings(ctx)
-	if err != nil {
-		return nil, err
+	if len(only) == 0 {
+		b.logf("ceilings (start)")
+		start, err := b.ceilings(ctx)
+		if err != nil {
+			return nil, err
+		}
+		rep.CeilingsStart = start
 	}
-	rep.CeilingsStart = start
 
 	sp := &spillwayResults{}
 	rep.Spillway = sp
@@ -116,20 +130,25 @@ func (b *bench) run(ctx context.Context) (*report, error) {
 		{"drain", b.drain},
 	}
 	for _, s := range steps {
+		if len(only) > 0 && !only[s.name] {
+			continue
+		}
 		b.logf("spillway: %s", s.name)
 		if err := s.fn(ctx, sp); err != nil {
 			return nil, fmt.Errorf("%s: %w", s.name, err)
 		}
 	}
 
-	b.logf("ceilings (end)")
-	end, err := b.ceilings(ctx)
-	if err != nil {
-		return nil, err
+	if len(only) == 0 {
+		b.logf("ceilings (end)")
+		end, err := b.ceilings(ctx)
+		if err != nil {
+			return nil, err
+		}
+		rep.CeilingsEnd = end
 	}
-	rep.CeilingsEnd = end
 	rep.Seconds = time.Since(begin).Seconds()
-	rep.build(b)
+	rep.build(b, only)
 	return rep, nil
 }
 
@@ -195,4 +214,15 @@ func (b *bench) machine(ctx context.Context) machineInfo {
 		conn.Close(ctx)
 	}
 	return m
+}
+
+// dbName is s as a lower-case Postgres identifier fragment.
+func dbName(s string) string {
+	out := []byte(strings.ToLower(s))
+	for i, c := range out {
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') {
+			out[i] = '_'
+		}
+	}
+	return string(out)
 }

@@ -25,7 +25,7 @@ type benchDB struct {
 // would. Names are fixed, so a crashed run's leftovers are replaced rather
 // than piling up.
 func (b *bench) freshDB(ctx context.Context, name string) (*benchDB, error) {
-	name = "bench_" + name
+	name = "bench_" + name + b.dbSuffix
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	url, err := localpg.CreateTestDatabase(ctx, b.baseURL, name)

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -21,6 +23,12 @@ type failoverResult struct {
 	OpenAfter float64 `json:"breaker_open_after_s"`
 	FastAfter float64 `json:"p99_under_20ms_after_s"`
 	FastNote  string  `json:"p99_note,omitempty"`
+	// The p99 of the requests started from failoverLate after the outage
+	// began until the provider's return, and how many there were: by then
+	// the breaker must be open and every request captured without a call.
+	LateP99ms    float64       `json:"p99_started_1s_after_outage_ms"`
+	LateRequests int           `json:"requests_started_1s_after_outage"`
+	LateByStatus map[int]int64 `json:"by_status_started_1s_after_outage"`
 	// Seconds from the provider's return until the breaker closed, and
 	// until the first 201.
 	ClosedAfter float64        `json:"breaker_closed_after_s"`
@@ -43,7 +51,20 @@ const (
 	failoverDownAt   = 3 * time.Second // steady load before the outage
 	failoverFastP99  = 20 * time.Millisecond
 	failoverDownHold = 2 * time.Second // outage kept this long after the breaker opened
+	// The trip-time goals (issue 13): the breaker open within
+	// failoverOpenGoal of a hard outage, and the requests started
+	// failoverLate into it answered with a p99 within failoverLateGoal.
+	failoverOpenGoal = 500 * time.Millisecond
+	failoverLate     = time.Second
+	failoverLateGoal = 10 * time.Millisecond
 )
+
+// answer is one finished exchange of the load, by when it was started.
+type answer struct {
+	start   time.Time
+	latency time.Duration
+	status  int
+}
 
 // failover: steady open-loop load; the provider goes hard down, then comes
 // back once the breaker has opened.
@@ -70,12 +91,18 @@ func (b *bench) failover(ctx context.Context, out *spillwayResults) error {
 	cfg.Rate = benchFailoverRate
 	var (
 		mu          sync.Mutex
+		answers     []answer
 		ticks       []loadgen.Tick
 		down, up    time.Time
 		chaosErr    error
 		chaosDone   = make(chan struct{})
 		loadStarted = time.Now()
 	)
+	cfg.OnAnswer = func(start time.Time, latency time.Duration, status int) {
+		mu.Lock()
+		answers = append(answers, answer{start, latency, status})
+		mu.Unlock()
+	}
 	loadCtx, cancelLoad := context.WithCancel(ctx)
 	defer cancelLoad()
 	go func() {
@@ -130,6 +157,7 @@ func (b *bench) failover(ctx context.Context, out *spillwayResults) error {
 	} else {
 		r.FastNote = "no interval's p99 reached 20 ms during the outage: a hard-down provider fails fast"
 	}
+	r.LateP99ms, r.LateRequests, r.LateByStatus = lateP99(answers, down.Add(failoverLate), up)
 	r.SyncAfter = -1
 	for _, t := range ticks {
 		if t.At-t.Interval >= at(up) && t.ByStatus[http.StatusCreated] > 0 {
@@ -140,8 +168,10 @@ func (b *bench) failover(ctx context.Context, out *spillwayResults) error {
 	for _, t := range ticks {
 		r.Ticks = append(r.Ticks, failoverTick{At: t.At.Seconds(), ByStatus: t.ByStatus, Errors: t.Errors, P99ms: ms(t.P99)})
 	}
-	b.logf("  breaker open %.2f s after the outage; p99 < 20 ms after %.2f s; breaker closed %.2f s and first 201 %.2f s after recovery",
-		r.OpenAfter, r.FastAfter, r.ClosedAfter, r.SyncAfter)
+	b.logf("  breaker open %.3f s after the outage (goal ≤ %s); p99 of the %d requests started %s into it %.2f ms (goal ≤ %s)",
+		r.OpenAfter, failoverOpenGoal, r.LateRequests, failoverLate, r.LateP99ms, failoverLateGoal)
+	b.logf("  p99 < 20 ms after %.2f s; breaker closed %.2f s and first 201 %.2f s after recovery",
+		r.FastAfter, r.ClosedAfter, r.SyncAfter)
 	return nil
 }
 
@@ -201,4 +231,24 @@ func breakerTimes(ctx context.Context, d *benchDB, down, up time.Time) (opened, 
 		closed = *c
 	}
 	return opened, closed, nil
+}
+
+// lateP99 is the exact (nearest-rank) p99 latency of the answers started in [from, to),
+// transport errors counted as answers at their latency, with how many
+// there were and their statuses (0: a transport error).
+func lateP99(answers []answer, from, to time.Time) (p99ms float64, n int, byStatus map[int]int64) {
+	byStatus = map[int]int64{}
+	var lat []time.Duration
+	for _, a := range answers {
+		if !a.start.Before(from) && a.start.Before(to) {
+			lat = append(lat, a.latency)
+			byStatus[a.status]++
+		}
+	}
+	if len(lat) == 0 {
+		return 0, 0, byStatus // judged a miss: nothing was measured
+	}
+	slices.Sort(lat)
+	i := int(math.Ceil(0.99*float64(len(lat)))) - 1
+	return ms(lat[max(i, 0)]), len(lat), byStatus
 }

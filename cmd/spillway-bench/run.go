@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"strings"
 )
 
 const usage = `usage: spillway-bench   (make bench; go run ./cmd/spillway-bench)
@@ -22,16 +23,26 @@ environment:
   BENCH_OUT          where the JSON report goes (default .data/bench/latest.json)
   BENCH_PROFILE      1: fetch a 10 s CPU profile from the server during capture
   BENCH_KEEP         1: keep the bench_* databases for inspection
+  BENCH_POSTGRES_URL a running Postgres to create the bench_* databases on,
+                     instead of the project-local cluster (they are named
+                     after the checkout: bench_<scenario>_<dir>)
+
+flags:
+  -only failover     run only these scenarios (comma-separated: capture,
+                     sync, budget, failover, drain), without the ceilings:
+                     the table has their figures with fixed goals only
   SPILLWAY_DATA_DIR  where the local cluster lives, as for spillway db (default .data)
   GO                 the go command that builds bin/spillway (default go)
   PAYMENT_DEADLINE, CAPTURE_TIMEOUT, DB_MAX_CONNS, SYNC_CONCURRENCY, WORKERS,
-  GOMAXPROCS, GOGC, GOMEMLIMIT are passed on to the server when set.`
+  GOMAXPROCS, GOGC, GOMEMLIMIT, BREAKER_PAYMENT_WINDOW, _MIN_CALLS,
+  _FAILURE_RATE and _CONSECUTIVE_FAILURES are passed on to the server when set.`
 
 // run is the whole program; main only supplies the process's environment.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("spillway-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprintln(stderr, usage) }
+	onlyFlag := fs.String("only", "", "comma-separated scenarios to run alone, without the ceilings: capture,sync,budget,failover,drain")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -41,6 +52,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
+	only := map[string]bool{}
+	for _, s := range strings.Split(*onlyFlag, ",") {
+		switch s = strings.TrimSpace(s); s {
+		case "":
+		case "capture", "sync", "budget", "failover", "drain":
+			only[s] = true
+		default:
+			return fmt.Errorf("-only: no scenario %q (capture, sync, budget, failover, drain)", s)
+		}
+	}
 	ctx, cancel := context.WithTimeout(ctx, benchTimeout)
 	defer cancel()
 
@@ -48,7 +69,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	rep, err := b.run(ctx)
+	rep, err := b.run(ctx, only)
 	if err != nil {
 		return err
 	}

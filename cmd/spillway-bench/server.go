@@ -51,7 +51,11 @@ const (
 // benchPassEnv are settings a user may tune for a bench run; they reach the
 // server as set. Everything else the server sees is set here.
 var benchPassEnv = []string{"PATH", "HOME", "TMPDIR", "PAYMENT_DEADLINE", "CAPTURE_TIMEOUT", "DB_MAX_CONNS",
-	"SYNC_CONCURRENCY", "WORKERS", "GOMAXPROCS", "GOGC", "GOMEMLIMIT"}
+	"SYNC_CONCURRENCY", "WORKERS", "GOMAXPROCS", "GOGC", "GOMEMLIMIT",
+	// The payment breaker's thresholds, e.g. BREAKER_PAYMENT_CONSECUTIVE_FAILURES=0
+	// to measure the failure-rate window alone.
+	"BREAKER_PAYMENT_WINDOW", "BREAKER_PAYMENT_MIN_CALLS", "BREAKER_PAYMENT_FAILURE_RATE",
+	"BREAKER_PAYMENT_CONSECUTIVE_FAILURES"}
 
 // server is a `spillway serve` child process.
 type server struct {

@@ -268,13 +268,13 @@ func TestBreakerThresholdsValidated(t *testing.T) {
 	c := h.signedIn("ops@example.com", app.RoleOperator)
 	form := url.Values{"window": {"20s"}, "min_calls": {"10"}, "failure_rate": {"25"}, "slow_rate": {"50"},
 		"slow_call": {"2s"}, "open_wait": {"5s"}, "max_open_wait": {"1m"}, "probes": {"3"}, "probe_lease": {"10s"},
-		"trip_memory": {"2m"}}
+		"trip_memory": {"2m"}, "consecutive_failures": {"7"}}
 	c.mustPost("/admin/breakers/payment/policy", form)
 	b, err := (h.breakerStore()).GetBreaker(context.Background(), "payment")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b.Policy.FailureRate != 0.25 || b.Policy.Window != 20*time.Second || b.Policy.MinCalls != 10 {
+	if b.Policy.FailureRate != 0.25 || b.Policy.Window != 20*time.Second || b.Policy.MinCalls != 10 || b.Policy.ConsecutiveFailures != 7 {
 		t.Fatalf("policy %+v", b.Policy)
 	}
 	if a := h.audits("breaker.policy"); len(a) != 1 || !strings.Contains(string(a[0].Before), `"FailureRate": "10"`) ||
@@ -282,7 +282,8 @@ func TestBreakerThresholdsValidated(t *testing.T) {
 		t.Fatalf("audit: %+v", a)
 	}
 
-	for field, bad := range map[string]string{"failure_rate": "150", "window": "soon", "probes": "0", "max_open_wait": "1s"} {
+	for field, bad := range map[string]string{"failure_rate": "150", "window": "soon", "probes": "0", "max_open_wait": "1s",
+		"consecutive_failures": "-1"} {
 		f := url.Values{}
 		for k, v := range form {
 			f[k] = v

@@ -29,7 +29,8 @@ func readPolicyForm(v url.Values) policyForm {
 	g := func(k string) string { return strings.TrimSpace(v.Get(k)) }
 	return policyForm{Window: g("window"), SlowCall: g("slow_call"), OpenWait: g("open_wait"),
 		MaxOpenWait: g("max_open_wait"), ProbeLease: g("probe_lease"), TripMemory: g("trip_memory"),
-		MinCalls: g("min_calls"), Probes: g("probes"), FailureRate: g("failure_rate"), SlowRate: g("slow_rate")}
+		MinCalls: g("min_calls"), Probes: g("probes"), FailureRate: g("failure_rate"), SlowRate: g("slow_rate"),
+		ConsecutiveFailures: g("consecutive_failures")}
 }
 
 func (s *server) handleBreakers(w http.ResponseWriter, r *http.Request) {

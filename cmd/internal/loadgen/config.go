@@ -37,6 +37,12 @@ type Config struct {
 	// body.
 	Body    func(i int64) (body []byte, headers http.Header)
 	Timeout time.Duration // per-request timeout (default 30s)
+	// OnAnswer, when set, hears every finished exchange: when it was
+	// scheduled (or sent, in a closed loop), its latency as the run counts
+	// it, and its status (0 for a transport error). It is called
+	// concurrently, so that a caller can judge requests by when they
+	// started, which the ticks (by when they ended) cannot say.
+	OnAnswer func(start time.Time, latency time.Duration, status int)
 	// Client is optional. Without it Run builds one whose transport keeps
 	// Connections idle connections to the host, ignores proxy settings and
 	// does not follow redirects, and closes its connections when Run ends.

@@ -149,11 +149,17 @@ func (r *runner) work(ctx context.Context) {
 			return // cut off by the end of the run: neither an answer nor a failure
 		case err != nil:
 			r.rec.transportError()
+			if r.cfg.OnAnswer != nil {
+				r.cfg.OnAnswer(start, latency, 0)
+			}
 			if r.cfg.Rate == 0 && !sleepUntil(ctx, time.Now().Add(errorPause)) {
 				return
 			}
 		default:
 			r.rec.response(status, latency)
+			if r.cfg.OnAnswer != nil {
+				r.cfg.OnAnswer(start, latency, status)
+			}
 		}
 	}
 }
