@@ -122,6 +122,11 @@ func (b *bench) run(ctx context.Context) (*report, error) {
 		}
 	}
 
+	b.logf("dbos peer")
+	if rep.DBOS, err = b.dbosPeerRun(ctx); err != nil {
+		return nil, fmt.Errorf("dbos peer: %w", err)
+	}
+
 	b.logf("ceilings (end)")
 	end, err := b.ceilings(ctx)
 	if err != nil {
