@@ -139,6 +139,14 @@ func (b *bench) run(ctx context.Context, only map[string]bool) (*report, error) 
 		}
 	}
 
+	if len(only) == 0 { // its rows stand beside the full run's figures
+		b.logf("dbos peer")
+		var err error
+		if rep.DBOS, err = b.dbosPeerRun(ctx); err != nil {
+			return nil, fmt.Errorf("dbos peer: %w", err)
+		}
+	}
+
 	if len(only) == 0 {
 		b.logf("ceilings (end)")
 		end, err := b.ceilings(ctx)

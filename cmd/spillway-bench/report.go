@@ -24,7 +24,10 @@ type report struct {
 	CeilingsStart *ceilingResults  `json:"ceilings_start"`
 	CeilingsEnd   *ceilingResults  `json:"ceilings_end"`
 	Spillway      *spillwayResults `json:"spillway"`
-	Notes         []string         `json:"notes,omitempty"`
+	// DBOS is the peer measured in the same run: DBOS Transact for Go
+	// doing the same job (dbos.go).
+	DBOS  *dbosResults `json:"dbos"`
+	Notes []string     `json:"notes,omitempty"`
 }
 
 type machineInfo struct {
@@ -51,6 +54,9 @@ type row struct {
 	// Verdict is "met" or "MISS" for a row judged against its goal.
 	Verdict string `json:"verdict,omitempty"`
 	Note    string `json:"note,omitempty"`
+	// Met is set on rows with a pass/fail goal that the bench judges
+	// (the peer rows): whether the goal was met.
+	Met *bool `json:"met,omitempty"`
 }
 
 type ceilingResults struct {
@@ -208,6 +214,13 @@ func (r *report) build(b *bench, only map[string]bool) {
 	}
 	r.Rows = append(r.Rows, fixedRow("peak RSS during capture", "MiB", c.PeakRSSMiB, "150 MiB", benchRSSGoalMiB, "≤ 1.00"))
 
+	if r.DBOS != nil {
+		r.Rows = append(r.Rows, peerRows(s, r.DBOS)...)
+		if r.DBOS.Note != "" {
+			r.note("dbos: %s", r.DBOS.Note)
+		}
+	}
+
 	if c.Profile != "" {
 		r.note("CPU profile of the server during capture: %s", c.Profile)
 	}
@@ -315,4 +328,32 @@ func (r *report) WriteJSON(path string) error {
 		return err
 	}
 	return os.Rename(tmp, path)
+}
+
+// peerRows sets Spillway's three rates beside DBOS's from the same run:
+// the ceiling column holds DBOS's figure, the ratio is Spillway ÷ DBOS, and
+// the goal (Spillway ahead) is judged per figure.
+func peerRows(s *spillwayResults, d *dbosResults) []row {
+	cfg := fmt.Sprintf("DBOS %s: queue worker concurrency %d, polling %s, pool %d",
+		d.Config.Version, d.Config.WorkerConcurrency, d.Config.PollingInterval, d.Config.PoolMaxConns)
+	return []row{
+		peerRow("vs DBOS: sync", "req/s", s.Sync.Rate, d.Sync.Rate, "DBOS workflow run and awaited in the handler; "+cfg),
+		peerRow("vs DBOS: capture, provider down", "req/s", s.Capture.Load.Rate, d.Capture.Rate, "DBOS workflow enqueued, 202 at once"),
+		peerRow("vs DBOS: drain", "jobs/s", s.Drain.Unlimited.Rate, d.Drain.Rate, "DBOS enqueued workflows completing, provider back"),
+	}
+}
+
+func peerRow(figure, unit string, spillway, peer float64, name string) row {
+	r := row{Figure: figure, Unit: unit, Spillway: f64(spillway), Ceiling: f64(peer), CeilingName: name,
+		Goal: "> 1.00 (Spillway ahead)"}
+	if peer > 0 {
+		r.Ratio = f64(spillway / peer)
+	}
+	met := r.Ratio != nil && *r.Ratio > 1
+	r.Met = &met
+	r.Note = "goal missed"
+	if met {
+		r.Note = "goal met"
+	}
+	return judged(r, met)
 }

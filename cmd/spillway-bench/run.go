@@ -14,8 +14,10 @@ const usage = `usage: spillway-bench   (make bench; go run ./cmd/spillway-bench)
 
 Measures this machine's ceilings (pgbench, a minimal Go+pgx server, the sync
 floor, River's no-op rate), then Spillway built and run as a user would
-(capture, sync, budget, failover, drain, RSS), then the ceilings again, and
-prints Spillway's figures as ratios to the ceilings. It reports; it never
+(capture, sync, budget, failover, drain, RSS), then DBOS Transact doing the
+same job as the peer (sync, capture with the provider down, drain), then the
+ceilings again, and prints Spillway's figures as ratios to the ceilings and
+to DBOS's. It reports; it never
 fails on a number. Runs on the project-local Postgres, one fresh database
 per scenario (bench_*, dropped afterwards), from inside the checkout.
 
