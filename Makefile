@@ -5,7 +5,7 @@ GO ?= go
 BIN := bin/spillway
 TEST_FLAGS ?= -race -count=1 -timeout 20m
 
-.PHONY: setup build run stop test fuzz bench generate clean
+.PHONY: setup build run stop test screenshots fuzz bench generate clean
 
 setup:
 	@bash scripts/setup.sh
@@ -29,6 +29,14 @@ test: setup
 	gofmt -l . | (! grep .) || (echo "gofmt needed on the files above" && exit 1)
 	$(GO) vet ./...
 	$(GO) test $(TEST_FLAGS) ./...
+
+# Regenerates the README's screenshots of the customer's journey: runs the
+# shop's Chromium end-to-end tests with SPILLWAY_SCREENSHOTS set, which
+# saves each state under web/shop/testdata/screenshots/ (a plain test run
+# writes nothing).
+screenshots: setup
+	@bash scripts/setup-browser.sh
+	SPILLWAY_SCREENSHOTS=1 $(GO) test -count=1 -timeout 10m -run E2E ./web/shop/
 
 # Runs each fuzz target for a short while (go test runs one target at a time).
 FUZZTIME ?= 20s

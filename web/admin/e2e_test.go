@@ -2,8 +2,6 @@ package admin_test
 
 import (
 	"context"
-	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -13,28 +11,8 @@ import (
 
 	"github.com/spillway/spillway/app"
 	"github.com/spillway/spillway/app/apptest"
+	"github.com/spillway/spillway/web/browsertest"
 )
-
-// chromium finds Debian's chromium, which scripts/setup-browser.sh
-// installs. Its absence fails the test: CI installs it, and a skipped
-// end-to-end test would hide a broken UI.
-func chromium(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("CHROMIUM"); p != "" {
-		return p
-	}
-	for _, p := range []string{"/usr/bin/chromium", "/usr/bin/chromium-browser"} {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	if p, err := exec.LookPath("chromium"); err == nil {
-		return p
-	}
-	t.Fatal("chromium is not installed (looked for /usr/bin/chromium): run scripts/setup-browser.sh as root " +
-		"(make setup does), or set CHROMIUM to a Chromium binary")
-	return ""
-}
 
 // TestEndToEndInChromium walks the operator's path in a real headless
 // browser: sign in, open failed jobs, raise a job's priority, force the
@@ -42,36 +20,15 @@ func chromium(t *testing.T) string {
 // the browser is kept: its profile lives in a temporary directory.
 func TestEndToEndInChromium(t *testing.T) {
 	t.Parallel()
-	exe := chromium(t)
 	h := newHarness(t, harnessOpts{})
 	h.user("ops@example.com", app.RoleOperator)
 	failed := h.seedJob(seed{state: "discarded", amount: 120000, email: "late@example.com", errorText: "provider answered 503"})
 	waiting := h.seedJob(seed{amount: 250000, priority: 3})
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], // headless, no first run, no sync, …
-		chromedp.ExecPath(exe),
-		chromedp.NoSandbox,
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 900),
-	)
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(actx, chromedp.WithErrorf(t.Logf))
-	defer cancelBrowser()
-	// The first call starts the browser, which lives as long as that call's
-	// context: only later steps get a deadline, each its own guard, so a
-	// step the machine runs slowly never eats into the next one's.
-	began := time.Now()
-	if err := chromedp.Do(bctx); err != nil {
-		t.Fatalf("start %s: %v", exe, err)
-	}
-	t.Logf("browser started in %s", time.Since(began).Round(time.Millisecond))
+	// The browser lives as long as bctx: only later steps get a deadline,
+	// each its own guard, so a step the machine runs slowly never eats into
+	// the next one's.
+	bctx := browsertest.Start(t)
 
 	step := func(name string, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()

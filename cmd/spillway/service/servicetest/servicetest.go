@@ -75,6 +75,10 @@ type Options struct {
 	CaptureTimeout time.Duration
 	// AsyncTimeout is PAYMENT_ASYNC_TIMEOUT; 0 means Guard.
 	AsyncTimeout time.Duration
+	// ReadDeadline is READ_DEADLINE, a degraded read's live budget; 0
+	// means Guard, so a live read a test means to fail fails at the
+	// simulator. A test that makes a dependency hang sets it short.
+	ReadDeadline time.Duration
 	// MaxBacklog is PAYMENT_MAX_BACKLOG, OrderMaxBacklog
 	// INVENTORY_MAX_BACKLOG (the orders queue's); 0 means the product's
 	// default.
@@ -157,7 +161,7 @@ func (p *Product) start(apiAddr string, workers int, name string) *service.Servi
 	cfg.Instance = t.Name() + "/" + name
 	cfg.Workers = workers
 	cfg.CaptureTimeout = or(o.CaptureTimeout, Guard)
-	cfg.ReadDeadline = Guard // a live read a test means to fail fails at the simulator
+	cfg.ReadDeadline = or(o.ReadDeadline, Guard)
 	cfg.ShutdownGrace = Guard
 	cfg.SyncConcurrency = or(o.SyncLimit, 16)
 	cfg.SyncHighValueReserve = max(0, or(o.HighValueReserve, app.DefaultHighValueReserve(cfg.SyncConcurrency)))
