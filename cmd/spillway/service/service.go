@@ -115,15 +115,18 @@ type Service struct {
 	runner      *app.Runner
 	backlog     *app.BacklogBounds
 	features    *app.FeatureSwitch
-	hub         *web.EventHub
-	gate        atomic.Pointer[jobs.QueueGate]
-	instance    string
-	working     bool // River was started
-	stopping    chan struct{}
-	api, sim    *http.Server
-	apiLn       net.Listener
-	simLn       net.Listener
-	errc        chan error
+	// catalogReads is the shop's and the catalog API's, nil without an
+	// inventory.
+	catalogReads *app.Catalog
+	hub          *web.EventHub
+	gate         atomic.Pointer[jobs.QueueGate]
+	instance     string
+	working      bool // River was started
+	stopping     chan struct{}
+	api, sim     *http.Server
+	apiLn        net.Listener
+	simLn        net.Listener
+	errc         chan error
 	// bctx outlives request handling: the breakers flush the last
 	// outcomes for the other instances, and the gate and the event hub
 	// run on it.
@@ -402,6 +405,7 @@ func (s *Service) buildAPI(ctx context.Context, ac app.Config, senders *jobs.Sen
 	if err != nil {
 		return err
 	}
+	s.catalogReads = catalog
 	customer, err := s.shop(store, catalog)
 	if err != nil {
 		return err
@@ -558,6 +562,11 @@ func (s *Service) Close() {
 		s.stopBg()
 		<-s.breakersDone
 		s.stopBg = nil
+	}
+	if s.catalogReads != nil {
+		// A background stock refresh is bounded by the inventory's
+		// deadline; it finishes before the pool it writes to closes.
+		s.catalogReads.Stock.Wait()
 	}
 	if s.breakerPool != nil {
 		s.breakerPool.Close()
