@@ -52,6 +52,9 @@ func runServe(ctx context.Context, getenv func(string) string, stdout, stderr io
 	}
 	if a := svc.APIAddr(); a != nil {
 		fmt.Fprintf(stdout, "spillway serving on http://%s (provider %s, deadline %s)\n", a, cfg.PaymentProvider, cfg.Dep(app.DepPayment).Deadline)
+		if svc.Shop() {
+			fmt.Fprintf(stdout, "shop on http://%s/ (catalog, checkout, order pages)\n", a)
+		}
 		fmt.Fprintf(stdout, "admin UI on http://%s/admin (first operator from ADMIN_EMAIL/ADMIN_PASSWORD or `spillway admin create`)\n", a)
 	} else {
 		fmt.Fprintf(stdout, "spillway worker running (provider %s)\n", cfg.PaymentProvider)

@@ -576,6 +576,10 @@ func (s *Service) Close() {
 	}
 }
 
+// Shop reports whether the customer's shop is served (an inventory is
+// configured, so there is a catalog to sell from).
+func (s *Service) Shop() bool { return s.catalogReads != nil && s.apiLn != nil }
+
 // APIAddr is where the API listens; nil without one.
 func (s *Service) APIAddr() net.Addr { return addr(s.apiLn) }
 
