@@ -192,19 +192,14 @@ func (h reserveStep) Compensate(ctx context.Context, _ *Operation, s *Step) erro
 type chargeStep struct{ payments PaymentProvider }
 
 func (h chargeStep) Call(ctx context.Context, op *Operation, _ *Step, key string) (StepResult, error) {
-	res, err := h.payments.Charge(ctx, Charge{IdempotencyKey: key, Amount: op.Payment.Amount,
+	res, err := charge(ctx, h.payments, Charge{IdempotencyKey: key, Amount: op.Payment.Amount,
 		Currency: op.Payment.Currency, Reference: op.ID.String()})
-	if err != nil {
-		return StepResult{}, err
+	if res.Status == StepDeclined {
+		// An order reports a declined charge as declined, whatever the
+		// provider's code.
+		res.Code = "declined"
 	}
-	if !res.Matches(op.Payment.Amount, op.Payment.Currency) {
-		return StepResult{}, &ProviderError{Kind: FaultConflict,
-			Err: fmt.Errorf("the provider holds a charge of %d %s under this key", res.Amount, res.Currency)}
-	}
-	if res.Declined {
-		return StepResult{Status: StepDeclined, Ref: res.ProviderRef, Code: "declined"}, nil
-	}
-	return StepResult{Status: StepSucceeded, Ref: res.ProviderRef}, nil
+	return res, err
 }
 
 func (h chargeStep) LookUp(ctx context.Context, _ *Operation, _ *Step, key string, last, now time.Time) (StepResult, error) {

@@ -105,11 +105,20 @@ type paymentCharge struct{ provider PaymentProvider }
 func (h paymentCharge) Call(ctx context.Context, op *Operation, _ *Step, key string) (StepResult, error) {
 	c := op.ChargeRequest()
 	c.IdempotencyKey = key
-	res, err := h.provider.Charge(ctx, c)
+	return charge(ctx, h.provider, c)
+}
+
+// charge makes one charge and reads its answer as a step's: succeeded or
+// declined (Code the provider's decline code), with the charge's
+// reference; an answer for another amount or currency under the key is a
+// conflict, since the key was first used for another request. Payments
+// and an order's charge step both call it.
+func charge(ctx context.Context, provider PaymentProvider, c Charge) (StepResult, error) {
+	res, err := provider.Charge(ctx, c)
 	if err != nil {
 		return StepResult{}, err
 	}
-	if !res.Matches(op.Payment.Amount, op.Payment.Currency) {
+	if !res.Matches(c.Amount, c.Currency) {
 		return StepResult{}, &ProviderError{Kind: FaultConflict,
 			Err: fmt.Errorf("the provider holds a charge of %d %s under this key", res.Amount, res.Currency)}
 	}
