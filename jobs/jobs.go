@@ -127,8 +127,10 @@ func NewClient(cfg Config) (*river.Client[pgx.Tx], error) {
 		// call's deadline, not River's, decides.
 		JobTimeout: 2*cfg.CallTimeout + 10*time.Second,
 		// A job left running by a killed process is retried this long
-		// after it started, not River's default hour.
-		RescueStuckJobsAfter: 2*cfg.CallTimeout + 40*time.Second,
+		// after it started, not River's default hour: longer than any run
+		// of a live worker (StepWorker.Timeout), or a slow run would be
+		// rescued and worked twice at once.
+		RescueStuckJobsAfter: 2*longestCall(cfg.CallTimeout, cfg.AsyncTimeouts) + 40*time.Second,
 		FetchCooldown:        cmp.Or(cfg.FetchCooldown, 10*time.Millisecond),
 	}
 	if cfg.Workers > 0 {

@@ -120,11 +120,19 @@ func (w *StepWorker[T]) Work(ctx context.Context, job *river.Job[T]) error {
 	// exhausted is the fault of a last attempt that failed a step for
 	// good (giveUp below).
 	var exhausted error
+	// A run is kept shorter than River's rescue of stuck jobs, which would
+	// otherwise start a second run of the job beside this one: past
+	// longestCall it starts no new action and gives the job back (a snooze
+	// spends no attempt); the next run resumes from the steps as written.
+	started, budget := time.Now(), longestCall(w.callTimeout, w.timeouts)
 	// Each action moves a step on or stops; the bound only guards against
 	// a step that would neither.
 	for range 4*len(op.Steps) + 4 {
 		a := app.NextStepAction(op.Steps, op.CancelRequested())
 		now := app.StorageTime(w.now())
+		if a.Kind != app.ActFinish && time.Since(started) > budget {
+			return river.JobSnooze(0)
+		}
 		if a.Kind == app.ActFinish {
 			op.ApplyEnding(k, a.Ending, now)
 			if exhausted != nil && op.Status == app.StatusFailed {
@@ -295,13 +303,22 @@ func (w *StepWorker[T]) NextRetry(job *river.Job[T]) time.Time {
 	return w.now().Add(Backoff(job.Attempt, w.retryBase, w.retryMax, rand.Float64()))
 }
 
-// Timeout leaves River's own limit above what one run may spend: a call
-// per step, and as many lookups and compensations, each within its
-// timeout.
+// Timeout leaves River's own limit above what one run may spend: it
+// starts no action after longestCall has passed (Work), and an action
+// takes at most longestCall.
 func (w *StepWorker[T]) Timeout(*river.Job[T]) time.Duration {
-	longest := max(30*time.Second, w.callTimeout)
-	for _, d := range w.timeouts {
+	return 2*longestCall(w.callTimeout, w.timeouts) + 10*time.Second
+}
+
+// longestCall is the longest one action of a worker may take: the longest
+// of its dependencies' async timeouts and fallback (30 s when none is set).
+func longestCall(fallback time.Duration, timeouts map[string]time.Duration) time.Duration {
+	longest := fallback
+	for _, d := range timeouts {
 		longest = max(longest, d)
 	}
-	return 2*(app.MaxOrderLines+1)*longest + 10*time.Second
+	if longest <= 0 {
+		return 30 * time.Second
+	}
+	return longest
 }

@@ -178,7 +178,7 @@ func TestSIGKILLBetweenCaptureAndCompletion(t *testing.T) {
 		done <- false
 	}()
 	// A failure guard. It outlasts River's rescue of a job left running
-	// (PAYMENT_ASYNC_TIMEOUT + 40s), the slow path should the first child
+	// (twice the longest async timeout + 40s), the slow path should the first child
 	// have fetched the job before its queue pause took hold.
 	const streamGuard = 2 * time.Minute
 	select {
