@@ -1,7 +1,8 @@
 // Package jobs holds Spillway's River workers and the River client that runs
-// them. A worker finishes what the sync path captured: it calls the provider
-// with the operation's own idempotency key and records the outcome in the
-// same transaction that completes the job.
+// them. A worker finishes what the sync path captured: it calls each step's
+// dependency with the step's own idempotency key and records what came of
+// it before anything else happens, so a crash or a retry resumes exactly
+// where the operation stands.
 package jobs
 
 import (

@@ -10,7 +10,6 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/spillway/spillway/app"
@@ -80,8 +79,8 @@ func NewStepWorker[T app.StepJobArgs](cfg Config) *StepWorker[T] {
 }
 
 // Work drives the operation as far as it will go now. It returns nil when
-// the operation ended (recorded in the transaction that completes the
-// job), a snooze when a step's dependency has its breaker open or its
+// the operation ended (recorded, with its notifications, in one
+// transaction; River's batched completer then completes the job), a snooze when a step's dependency has its breaker open or its
 // drain rate says wait (nothing was tried, no attempt is spent), and the
 // fault otherwise, so River retries with NextRetry's backoff from the step
 // where it stopped.
@@ -140,12 +139,16 @@ func (w *StepWorker[T]) Work(ctx context.Context, job *river.Job[T]) error {
 				// discards the job, its word for work that failed for good,
 				// which the admin's Retry takes. If we die in between, the
 				// job is rescued, finds the operation ended and completes.
-				if err := w.record(rec, op, nil); err != nil && !errors.Is(err, errEndedElsewhere) {
+				if err := w.record(rec, op); err != nil && !errors.Is(err, errEndedElsewhere) {
 					return err
 				}
 				return exhausted
 			}
-			if err := w.record(rec, op, job); !errors.Is(err, errEndedElsewhere) {
+			// The ending and its notifications are one transaction; River's
+			// batched completer then completes the job. Should we die in
+			// between, the job is rescued, finds the operation ended and
+			// completes without calling anything.
+			if err := w.record(rec, op); !errors.Is(err, errEndedElsewhere) {
 				return err
 			}
 			return nil
@@ -205,7 +208,7 @@ func (w *StepWorker[T]) Work(ctx context.Context, job *river.Job[T]) error {
 		} else if err == nil {
 			op.Error = nil
 		}
-		if rerr := w.record(rec, op, nil); errors.Is(rerr, errEndedElsewhere) {
+		if rerr := w.record(rec, op); errors.Is(rerr, errEndedElsewhere) {
 			return nil
 		} else if rerr != nil {
 			return rerr
@@ -260,8 +263,8 @@ func (w *StepWorker[T]) admit(ctx context.Context, dependency string) (*app.Perm
 var errEndedElsewhere = errors.New("the operation was ended elsewhere")
 
 // record writes the operation's progress, with its notifications when
-// it ended, and when job is set completes the job, in one transaction.
-func (w *StepWorker[T]) record(ctx context.Context, op *app.Operation, job *river.Job[T]) error {
+// it ended, in one transaction.
+func (w *StepWorker[T]) record(ctx context.Context, op *app.Operation) error {
 	tx, err := w.pool.Begin(ctx)
 	if err != nil {
 		return err
@@ -277,11 +280,6 @@ func (w *StepWorker[T]) record(ctx context.Context, op *app.Operation, job *rive
 	if op.Status.Terminal() {
 		if err := enqueueNotificationsTx(ctx, tx, op, w.channels); err != nil {
 			return err
-		}
-	}
-	if job != nil {
-		if _, err := river.JobCompleteTx[*riverpgxv5.Driver](ctx, tx, job); err != nil {
-			return fmt.Errorf("complete job: %w", err)
 		}
 	}
 	return tx.Commit(ctx)
