@@ -58,6 +58,7 @@ fuzz:
 	$(GO) test ./app/provider -run '^$$' -fuzz FuzzDecodeStock -fuzztime $(FUZZTIME)
 	$(GO) test ./jobs/notify -run '^$$' -fuzz FuzzParseRetryAfter -fuzztime $(FUZZTIME)
 	$(GO) test ./jobs/notify -run '^$$' -fuzz FuzzCheckURL -fuzztime $(FUZZTIME)
+	$(GO) test ./web/shop -run '^$$' -fuzz FuzzParseCheckout -fuzztime $(FUZZTIME)
 
 # Regenerates templ's Go code (committed; run after editing a .templ file).
 # Without templ's version comment: it sits right above the package clause,
