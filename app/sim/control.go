@@ -1,6 +1,8 @@
 package sim
 
 import (
+	"encoding/json"
+	"fmt"
 	"net/http"
 )
 
@@ -90,3 +92,35 @@ func (s *Sim) handleReset(w http.ResponseWriter, _ *http.Request) {
 	s.Reset()
 	writeJSON(w, http.StatusOK, s.view(&s.pay))
 }
+
+// handlePutStock sets the stock of the SKUs it names ({"sku-tea": 5000}),
+// as SetStock does: demos and benchmarks restock without a restart. The
+// whole body is checked before anything changes.
+func (s *Sim) handlePutStock(w http.ResponseWriter, r *http.Request) {
+	body, ok := readBody(w, r)
+	if !ok {
+		return
+	}
+	var stock map[string]int
+	if err := json.Unmarshal(body, &stock); err != nil || stock == nil {
+		writeProblem(w, http.StatusBadRequest, `the body must be an object of SKU to stock, like {"sku-tea": 5000}`)
+		return
+	}
+	for sku, n := range stock {
+		if err := validateSKU(sku); err != nil {
+			writeProblem(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		if n < 0 || n > maxStock {
+			writeProblem(w, http.StatusBadRequest, fmt.Sprintf("the stock of %s must be 0 to %d, not %d", clip(sku), maxStock, n))
+			return
+		}
+	}
+	for sku, n := range stock {
+		s.SetStock(sku, n)
+	}
+	s.handleInventoryStats(w, r)
+}
+
+// maxStock bounds what a restock may set.
+const maxStock = 1_000_000_000

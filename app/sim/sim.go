@@ -113,6 +113,7 @@ func New(cfg Config) *Sim {
 	s.mux.HandleFunc("PUT /control/inventory", s.handlePutInventoryControl)
 	s.mux.HandleFunc("GET /control/inventory/effects/{key...}", s.handleInventoryEffects)
 	s.mux.HandleFunc("GET /control/inventory/stats", s.handleInventoryStats)
+	s.mux.HandleFunc("PUT /control/inventory/stock", s.handlePutStock)
 	return s
 }
 

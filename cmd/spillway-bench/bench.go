@@ -128,6 +128,7 @@ func (b *bench) run(ctx context.Context, only map[string]bool) (*report, error) 
 		{"budget", b.budget},
 		{"failover", b.failover},
 		{"drain", b.drain},
+		{"orders", b.orders},
 	}
 	for _, s := range steps {
 		if len(only) > 0 && !only[s.name] {

@@ -72,6 +72,7 @@ type spillwayResults struct {
 	Budget   budgetResult   `json:"budget"`
 	Failover failoverResult `json:"failover"`
 	Drain    drainResult    `json:"drain"`
+	Orders   ordersResult   `json:"orders"`
 }
 
 // loadFigures digests a loadgen result around the status that counts
@@ -178,6 +179,9 @@ func (r *report) build(b *bench, only map[string]bool) {
 		if only["failover"] {
 			r.failoverRows(s.Failover)
 		}
+		if only["orders"] && only["sync"] && only["capture"] {
+			r.Rows = append(r.Rows, orderRows(s)...)
+		}
 		r.note("partial run (-only): no ceilings were measured, so no ratios to them")
 		r.Notes = append(r.Notes, s.notes()...)
 		return
@@ -213,6 +217,7 @@ func (r *report) build(b *bench, only map[string]bool) {
 		r.Rows[len(r.Rows)-1].Note = d.LimitedNote
 	}
 	r.Rows = append(r.Rows, fixedRow("peak RSS during capture", "MiB", c.PeakRSSMiB, "150 MiB", benchRSSGoalMiB, "≤ 1.00"))
+	r.Rows = append(r.Rows, orderRows(s)...)
 
 	if r.DBOS != nil {
 		r.Rows = append(r.Rows, peerRows(s, r.DBOS)...)
@@ -356,4 +361,17 @@ func peerRow(figure, unit string, spillway, peer float64, name string) row {
 		r.Note = "goal met"
 	}
 	return judged(r, met)
+}
+
+// orderRows set the order engine's rates against the payment's from the
+// same run: a sync order makes three calls where a payment makes one, and
+// an order captured at its first step writes what a captured payment does.
+func orderRows(s *spillwayResults) []row {
+	sync := fixedRow("order sync 201/s vs payment sync", "req/s", s.Orders.Sync.Rate, "payment sync 201/s", s.Sync.Rate, "≥ 0.50")
+	capture := fixedRow("order capture 202/s (inventory down) vs payment capture", "req/s", s.Orders.Capture.Rate,
+		"payment capture 202/s", s.Capture.Load.Rate, "≥ 0.80")
+	return []row{
+		judged(sync, sync.Ratio != nil && *sync.Ratio >= 0.5),
+		judged(capture, capture.Ratio != nil && *capture.Ratio >= 0.8),
+	}
 }
