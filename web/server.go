@@ -1,7 +1,7 @@
 // Package web is Spillway's inbound HTTP and nothing else: the chi router,
 // the JSON API, RFC 9457 problem responses, the server-sent event streams,
 // /metrics and the middleware every response passes through; the customer's
-// status page is web/status and the operator UI web/admin. It turns app's
+// pages are web/shop and the operator UI web/admin. It turns app's
 // error codes into HTTP statuses in exactly one place (problem.go). What it
 // calls out to (providers, senders, the database) it reaches only through
 // the interfaces in its Config.
