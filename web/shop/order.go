@@ -3,6 +3,7 @@ package shop
 import (
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -45,6 +46,15 @@ func (s *Shop) handleOrder(w http.ResponseWriter, r *http.Request) {
 		s.renderMessage(w, r, http.StatusNotFound, s.frame("Not found"), "We have no order or payment with that reference.")
 		return
 	}
+	// The events are read before the operation, so the page shows at
+	// least what the last of them says; the script then follows the
+	// stream from after it, rather than from the operation's first state,
+	// which would read as a change and reload the page over and over.
+	last, err := s.lastEvent(r, id)
+	if err != nil {
+		s.unavailable(w, r, "look this order up", err)
+		return
+	}
 	op, err := s.cfg.Operations.GetOperation(r.Context(), id)
 	if app.ErrorCode(err) == app.ENOTFOUND {
 		// A double click can land here while the first submit is still
@@ -58,7 +68,25 @@ func (s *Shop) handleOrder(w http.ResponseWriter, r *http.Request) {
 		s.unavailable(w, r, "look this order up", err)
 		return
 	}
-	s.render(w, r, http.StatusOK, orderTemplate(s.orderModel(r, op)))
+	m := s.orderModel(r, op)
+	if last > 0 {
+		m.StreamURL += "?last_event_id=" + strconv.FormatInt(last, 10)
+	}
+	s.render(w, r, http.StatusOK, orderTemplate(m))
+}
+
+// lastEvent is the id of the operation's latest recorded event; 0 when it
+// has none (it is as it was created).
+func (s *Shop) lastEvent(r *http.Request, id uuid.UUID) (int64, error) {
+	var last int64
+	for range 1000 { // pages of events; an operation has a handful
+		evs, err := s.cfg.Operations.OperationEvents(r.Context(), id, last)
+		if err != nil || len(evs) == 0 {
+			return last, err
+		}
+		last = evs[len(evs)-1].ID
+	}
+	return last, nil
 }
 
 // orderModel turns an operation into its page.
