@@ -174,8 +174,11 @@ func (b *bench) ceilings(ctx context.Context) (*ceilingResults, error) {
 	if c.SyncFloor, err = b.floor(ctx, floorSync); err != nil {
 		return nil, fmt.Errorf("sync floor: %w", err)
 	}
-	if c.River, err = b.riverNoop(ctx); err != nil {
+	if c.River, err = b.riverNoop(ctx, b.workers); err != nil {
 		return nil, fmt.Errorf("river no-op: %w", err)
+	}
+	if c.RiverBest, err = b.riverBest(ctx, c.River); err != nil {
+		return nil, fmt.Errorf("river no-op at its best: %w", err)
 	}
 	return c, nil
 }

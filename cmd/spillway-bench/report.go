@@ -64,6 +64,8 @@ type ceilingResults struct {
 	CaptureFloor loadFigures   `json:"capture_floor"`
 	SyncFloor    loadFigures   `json:"sync_floor"`
 	River        drainFigures  `json:"river_noop"`
+	// RiverBest is River's no-op at the worker count that ran it fastest.
+	RiverBest drainFigures `json:"river_noop_best"`
 }
 
 type spillwayResults struct {
@@ -211,6 +213,10 @@ func (r *report) build(b *bench, only map[string]bool) {
 	r.Rows = append(r.Rows,
 		ceilingRow("drain, no limit", "jobs/s", d.Unlimited.Rate, fmt.Sprintf("River no-op, %d workers", cs.River.Workers),
 			cs.River.Rate, ce.River.Rate, "≥ 0.50"),
+		ceilingRow("drain vs River at its best", "jobs/s", d.Unlimited.Rate,
+			fmt.Sprintf("River no-op, best of %v workers (%d / %d)", append([]int{cs.River.Workers}, riverBestCounts...),
+				cs.RiverBest.Workers, ce.RiverBest.Workers),
+			cs.RiverBest.Rate, ce.RiverBest.Rate, "≥ 0.50"),
 		fixedRow("drain, DRAIN_RATE=500", "jobs/s", d.Limited.Rate, "DRAIN_RATE", benchDrainRate, "≤ 1.00"),
 	)
 	if d.LimitedNote != "" {
