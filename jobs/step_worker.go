@@ -80,10 +80,11 @@ func NewStepWorker[T app.StepJobArgs](cfg Config) *StepWorker[T] {
 
 // Work drives the operation as far as it will go now. It returns nil when
 // the operation ended (recorded, with its notifications, in one
-// transaction; River's batched completer then completes the job), a snooze when a step's dependency has its breaker open or its
-// drain rate says wait (nothing was tried, no attempt is spent), and the
-// fault otherwise, so River retries with NextRetry's backoff from the step
-// where it stopped.
+// transaction; River's batched completer then completes the job), a
+// snooze when a step's dependency has its breaker open or its drain rate
+// says wait (nothing was tried, no attempt is spent), and the fault
+// otherwise, so River retries with NextRetry's backoff from the step where
+// it stopped.
 func (w *StepWorker[T]) Work(ctx context.Context, job *river.Job[T]) error {
 	if o, ok := any(job.Args).(app.OffpeakOnly); ok && o.OffpeakOnly() {
 		if now := w.now(); !w.offpeak.Contains(now) && !runNow(job.Metadata) {
