@@ -591,7 +591,12 @@ func (w *connWatch) sample(conn *pgx.Conn) {
 		all += c
 		if user == stockRole {
 			role += c
-			w.perInstance[app] = max(w.perInstance[app], c)
+			// A backend still starting up shows the role before the
+			// application_name its client sent: it counts for the role,
+			// and for no instance yet.
+			if app != "" {
+				w.perInstance[app] = max(w.perInstance[app], c)
+			}
 		}
 	}
 	rows.Close()
