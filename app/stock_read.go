@@ -260,6 +260,13 @@ func CacheStatus(source StockSource, age time.Duration) string {
 	return "spillway; fwd=miss; fwd-status=503; detail=default"
 }
 
+// ResponseCacheStatus is the one Cache-Status of a response that carries
+// the readings rs: that of the least live of them (WorstSource).
+func ResponseCacheStatus(rs []StockReading) string {
+	src, age := WorstSource(rs)
+	return CacheStatus(src, age)
+}
+
 // WorstSource is the source a response that carries several readings
 // reports in its one Cache-Status header: the least live of them, so the
 // header never claims more than the weakest answer.

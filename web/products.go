@@ -51,8 +51,7 @@ func newProductDocument(it app.CatalogItem) productDocument {
 // setCacheStatus says, in RFC 9211's terms, which layer served the
 // answer: the least live of its readings.
 func setCacheStatus(w http.ResponseWriter, rs []app.StockReading) {
-	src, age := app.WorstSource(rs)
-	w.Header().Set("Cache-Status", app.CacheStatus(src, age))
+	w.Header().Set("Cache-Status", app.ResponseCacheStatus(rs))
 }
 
 // handleListProducts serves GET /api/v1/products.

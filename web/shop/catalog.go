@@ -105,13 +105,13 @@ func (s *Shop) handleCatalog(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	m := catalogPage{page: s.frame("Shop"), Rich: s.enabled(app.FeatureRichContent)}
-	readings := make([]app.StockReading, len(items))
-	for i, it := range items {
+	var readings []app.StockReading
+	for _, it := range items {
 		if !it.Active {
 			continue
 		}
 		m.Products = append(m.Products, newProductView(it))
-		readings[i] = it.Stock
+		readings = append(readings, it.Stock)
 	}
 	setCacheStatus(w, readings)
 	s.render(w, r, http.StatusOK, catalogTemplate(m))
@@ -166,17 +166,9 @@ func (s *Shop) alsoBought(r *http.Request, sku string) []productView {
 }
 
 // setCacheStatus says, in RFC 9211's terms (DESIGN.md, Degraded reads),
-// which layer served the page's stock: the least live of its readings.
+// which layer served the page's stock, as the catalog API does.
 func setCacheStatus(w http.ResponseWriter, rs []app.StockReading) {
-	var known []app.StockReading
-	for _, r := range rs {
-		if r.Source != "" {
-			known = append(known, r)
-		}
+	if len(rs) > 0 {
+		w.Header().Set("Cache-Status", app.ResponseCacheStatus(rs))
 	}
-	if len(known) == 0 {
-		return
-	}
-	src, age := app.WorstSource(known)
-	w.Header().Set("Cache-Status", app.CacheStatus(src, age))
 }
