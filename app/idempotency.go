@@ -12,8 +12,9 @@ import (
 // MaxIdempotencyKeyLen is the longest Idempotency-Key accepted (DESIGN.md).
 const MaxIdempotencyKeyLen = 255
 
-// IdempotencyRecord is the answer first given for a key, kept so that a
-// retry of the same request gets the same answer and never a second effect.
+// IdempotencyRecord is the answer first given for a key, kept with the
+// operation the key names so that a retry of the same request gets the
+// same answer and never a second effect.
 type IdempotencyRecord struct {
 	Scope       string
 	Key         string
@@ -27,7 +28,7 @@ type IdempotencyRecord struct {
 type KeyClaim struct {
 	Locked          bool               // false: another request holds the key
 	Record          *IdempotencyRecord // the first answer, if any
-	OperationExists bool               // the request's operation exists (record expired)
+	OperationExists bool               // the request's operation exists without an answer to replay
 	// RefundedOrphans counts charges made for this operation id whose
 	// commit was lost and which the orphan sweep has since refunded: a
 	// request arriving now charges under the next key (Operation.KeyGen),

@@ -76,6 +76,10 @@ type RunnerConfig struct {
 	// CheckCallback vets a callback URL before anything is recorded (the
 	// webhook sender's address rules); nil accepts any.
 	CheckCallback func(ctx context.Context, url string) error
+	// KeyTTL is how long a key's first answer is replayed (IDEMPOTENCY_TTL;
+	// zero: forever). Past it a request with the key is answered with its
+	// operation as it stands, never done again.
+	KeyTTL time.Duration
 	// Offpeak is the window deferred work runs in; DefaultDefer is
 	// DeferOffpeak when requests of deferrable kinds (payments) are
 	// deferred unless they say "none".
@@ -215,6 +219,9 @@ func (r *Runner) claim(ctx context.Context, tx pgx.Tx, scope, key string, id uui
 	if err != nil {
 		return claim, nil, unavailable("claim idempotency key", err)
 	}
+	if rec := claim.Record; rec != nil && r.cfg.KeyTTL > 0 && rec.CreatedAt.Before(r.cfg.Now().Add(-r.cfg.KeyTTL)) {
+		claim.Record, claim.OperationExists = nil, true
+	}
 	switch rec := claim.Record; {
 	case !claim.Locked:
 		return claim, nil, Errorf(ECONFLICT, "a request with this Idempotency-Key is still in flight; retry later")
@@ -224,8 +231,8 @@ func (r *Runner) claim(ctx context.Context, tx pgx.Tx, scope, key string, id uui
 		out, err := replay(rec.Response)
 		return claim, out, err
 	case claim.OperationExists:
-		// The key's record expired but its operation remains: report the
-		// operation as it stands rather than doing it again.
+		// The key's answer expired (or the operation has none): report
+		// the operation as it stands rather than doing it again.
 		cur, err := r.cfg.Store.GetOperationTx(ctx, tx, id)
 		if err != nil {
 			return claim, nil, unavailable("read operation", err)

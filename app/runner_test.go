@@ -93,7 +93,7 @@ func TestFailureAfterInsertTxLeavesNothing(t *testing.T) {
 	if app.ErrorCode(err) != app.EUNAVAILABLE {
 		t.Fatalf("got %v, want EUNAVAILABLE", err)
 	}
-	for _, table := range []string{"operations", "river_job", "idempotency_keys"} {
+	for _, table := range []string{"operations", "river_job"} {
 		if n := count(t, pool, "SELECT count(*) FROM "+table); n != 0 {
 			t.Fatalf("%s has %d rows after a failed transaction", table, n)
 		}
@@ -163,5 +163,62 @@ func TestOverloadedCapturesWithoutCalling(t *testing.T) {
 	srv.CloseClientConnections()
 	for range 4 {
 		<-done
+	}
+}
+
+// A key's answer is replayed for IDEMPOTENCY_TTL: within it another body
+// under the key is refused; past it the request is answered with its
+// operation as it stands, and neither does anything downstream again.
+func TestKeyAnswerExpiresAfterTTLWithoutDoingAgain(t *testing.T) {
+	t.Parallel()
+	pool := dbtest.New(t)
+	s := sim.New(sim.Config{})
+	srv := httptest.NewServer(s)
+	t.Cleanup(srv.Close)
+	prov, err := provider.NewHTTP(provider.HTTPConfig{BaseURL: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := jobs.NewClient(jobs.Config{Pool: pool, Provider: prov, CallTimeout: guard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	now := t0
+	r, err := app.NewRunner(app.RunnerConfig{
+		Store: db.NewStore(pool), Jobs: rc, Kinds: apptest.PaymentKinds(t, prov), Deadline: guard, CaptureTimeout: guard,
+		SyncLimit: 4, MaxAttempts: 5, KeyTTL: 24 * time.Hour, Now: func() time.Time { return now },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	first, _ := app.ParsePaymentRequest([]byte(`{"amount": 500, "currency": "usd"}`))
+	other, _ := app.ParsePaymentRequest([]byte(`{"amount": 900, "currency": "usd"}`))
+	out, err := r.Submit(ctx, app.KindPayment, "ttl-1", first)
+	if err != nil || out.Document.Status != app.StatusSucceeded || out.Replayed {
+		t.Fatalf("first: %+v, %v", out, err)
+	}
+
+	now = t0.Add(24*time.Hour - time.Second)
+	if _, err := r.Submit(ctx, app.KindPayment, "ttl-1", other); app.ErrorCode(err) != app.EKEYREUSED {
+		t.Fatalf("another body within the TTL: %v, want EKEYREUSED", err)
+	}
+	again, err := r.Submit(ctx, app.KindPayment, "ttl-1", first)
+	if err != nil || !again.Replayed || string(again.Body) != string(out.Body) {
+		t.Fatalf("replay within the TTL: %+v, %v: want the first answer byte for byte", again, err)
+	}
+
+	now = t0.Add(24*time.Hour + time.Second)
+	late, err := r.Submit(ctx, app.KindPayment, "ttl-1", other)
+	if err != nil || !late.Replayed || late.Document.ID != out.Document.ID || late.Document.Status != app.StatusSucceeded ||
+		late.Document.Amount != 500 {
+		t.Fatalf("after the TTL: %+v, %v: want the operation as it stands", late, err)
+	}
+	if n := s.TotalEffects(); n != 1 {
+		t.Fatalf("%d charges, want 1", n)
+	}
+	if n := count(t, pool, "SELECT count(*) FROM operations"); n != 1 {
+		t.Fatalf("%d operations, want 1", n)
 	}
 }

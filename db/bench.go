@@ -22,10 +22,9 @@ import (
 // against.
 func CapturedPaymentKeys(ctx context.Context, q Querier) ([]string, error) {
 	rows, err := q.Query(ctx, `
-		SELECT k.key FROM idempotency_keys k
-		JOIN operations o ON o.id = k.operation_id
+		SELECT o.idempotency_key FROM operations o
 		JOIN river_job j ON j.id = o.job_id
-		WHERE k.scope = 'payments' AND o.mode = 'async'`)
+		WHERE o.kind = 'payment' AND o.mode = 'async' AND o.idempotency_key IS NOT NULL`)
 	if err != nil {
 		return nil, fmt.Errorf("captured payment keys: %w", err)
 	}

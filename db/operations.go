@@ -9,7 +9,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/spillway/spillway/app"
@@ -80,24 +79,32 @@ func InsertOperationTx(ctx context.Context, tx pgx.Tx, op *app.Operation) (bool,
 	return tag.RowsAffected() == 1, nil
 }
 
-// RecordTx writes a new operation and its key's first answer in one round
-// trip (a pipelined batch; the statements still run in order). It fails if
-// the operation already exists: a request is never acknowledged without
-// its own row.
+// RecordTx writes a new operation with its key's first answer, one row,
+// at tx's commit when tx is pipelined (WriteAtCommitTx), so the write and
+// COMMIT share a round trip. It fails, and the transaction commits
+// nothing, if the operation already exists: a request is never
+// acknowledged without its own row.
 func RecordTx(ctx context.Context, tx pgx.Tx, op *app.Operation, rec *app.IdempotencyRecord) error {
 	b := &pgx.Batch{}
-	b.Queue(insertOperation, insertOperationArgs(op)...).Exec(func(tag pgconn.CommandTag) error {
-		if tag.RowsAffected() != 1 {
-			return fmt.Errorf("operation %s already exists", op.ID)
-		}
-		return nil
-	})
-	b.Queue(insertIdempotency, rec.Scope, rec.Key, rec.Fingerprint, rec.OperationID, []byte(rec.Response), rec.CreatedAt)
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+	b.Queue(recordOperation, append(insertOperationArgs(op), rec.Key, rec.Fingerprint, []byte(rec.Response))...)
+	if err := WriteAtCommitTx(ctx, tx, b); err != nil {
 		return fmt.Errorf("record operation: %w", err)
 	}
 	return nil
 }
+
+// recordOperation is insertOperation with the key's answer and without ON
+// CONFLICT: a duplicate must abort the transaction, since the COMMIT that
+// follows in the same pipeline would otherwise commit the request's job
+// without it.
+const recordOperation = `
+	INSERT INTO operations (id, kind, status, mode, reason, attempts, priority, amount, currency,
+		customer_email, customer_phone, description, callback_url, job_id, result, error,
+		created_at, updated_at, completed_at, key_gen, outcome_unknown_since, attempted_at, lines, steps,
+		idempotency_key, fingerprint, response)
+	VALUES ($1, $2, $3, $4, nullif($5, ''), $6, $7, $8, $9, nullif($10, ''), nullif($11, ''),
+		nullif($12, ''), nullif($13, ''), nullif($14, 0), $15, $16, $17, $18, $19, $20, $21, $22, $23, $24,
+		$25, $26, $27)`
 
 const insertOperation = `
 	INSERT INTO operations (id, kind, status, mode, reason, attempts, priority, amount, currency,

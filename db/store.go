@@ -41,8 +41,9 @@ var (
 	_ app.PoolGauge        = (*Store)(nil)
 )
 
-// BeginTx starts a read-committed transaction.
-func (s *Store) BeginTx(ctx context.Context) (pgx.Tx, error) { return s.Pool.Begin(ctx) }
+// BeginTx starts a read-committed transaction, pipelined: its BEGIN goes
+// with its first batch and its COMMIT with the writes queued for it.
+func (s *Store) BeginTx(ctx context.Context) (pgx.Tx, error) { return BeginPipelined(ctx, s.Pool) }
 
 // Ping reports whether the database answers.
 func (s *Store) Ping(ctx context.Context) error { return s.Pool.Ping(ctx) }

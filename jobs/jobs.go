@@ -46,9 +46,6 @@ type Config struct {
 	Senders  *Senders
 	// PublicURL is the base of links in notifications.
 	PublicURL string
-	// IdempotencyTTL is how long idempotency records are kept; zero
-	// means 24 h.
-	IdempotencyTTL time.Duration
 	// Workers is how many payment jobs run at once in this process; zero
 	// makes an insert-only client that works nothing.
 	Workers int
@@ -117,10 +114,6 @@ func NewClient(cfg Config) (*river.Client[pgx.Tx], error) {
 	if err := river.AddWorkerSafely(workers, NewDeliveryWorker(cfg)); err != nil {
 		return nil, err
 	}
-	ttl := cmp.Or(cfg.IdempotencyTTL, 24*time.Hour)
-	if err := river.AddWorkerSafely(workers, &RetentionWorker{pool: cfg.Pool, ttl: ttl, now: cfg.Now}); err != nil {
-		return nil, err
-	}
 	rc := &river.Config{
 		Logger:  cfg.RiverLogger,
 		Workers: workers,
@@ -168,10 +161,6 @@ func NewClient(cfg Config) (*river.Client[pgx.Tx], error) {
 				},
 				&river.PeriodicJobOpts{RunOnStart: true}))
 		}
-		rc.PeriodicJobs = append(rc.PeriodicJobs,
-			river.NewPeriodicJob(river.PeriodicInterval(min(ttl/4, 10*time.Minute)),
-				func() (river.JobArgs, *river.InsertOpts) { return RetentionArgs{}, nil },
-				&river.PeriodicJobOpts{RunOnStart: true}))
 	}
 	client, err := river.NewClient(riverpgxv5.New(cfg.Pool), rc)
 	if err != nil {

@@ -30,7 +30,7 @@ const (
 	benchLimitedJobs  = 8000 // queued for the DRAIN_RATE run (500/s: ~16 s)
 	benchDrainRate    = 500  // DRAIN_RATE of the limited run
 	benchRiverJobs    = benchDrainJobs
-	benchRSSGoalMiB   = 150
+	benchRSSGoalMiB   = 100
 	benchTimeout      = 15 * time.Minute // the whole run, set-up failures included
 )
 
@@ -47,8 +47,9 @@ type bench struct {
 	keep     bool
 	profile  bool
 	workers  int
-	// deadline is PAYMENT_DEADLINE as the server will read it.
-	deadline time.Duration
+	// deadline is PAYMENT_DEADLINE and captureTimeout CAPTURE_TIMEOUT as
+	// the server will read them.
+	deadline, captureTimeout time.Duration
 }
 
 func newBench(ctx context.Context, getenv func(string) string, log io.Writer) (*bench, error) {
@@ -67,13 +68,15 @@ func newBench(ctx context.Context, getenv func(string) string, log io.Writer) (*
 	if n, err := strconv.Atoi(getenv("WORKERS")); err == nil && n > 0 {
 		b.workers = n
 	}
-	b.deadline = 3 * time.Second
-	if s := getenv("PAYMENT_DEADLINE"); s != "" {
-		d, err := time.ParseDuration(s)
-		if err != nil {
-			return nil, fmt.Errorf("PAYMENT_DEADLINE %q: %w", s, err)
+	b.deadline, b.captureTimeout = 3*time.Second, time.Second
+	for name, d := range map[string]*time.Duration{"PAYMENT_DEADLINE": &b.deadline, "CAPTURE_TIMEOUT": &b.captureTimeout} {
+		if s := getenv(name); s != "" {
+			v, err := time.ParseDuration(s)
+			if err != nil {
+				return nil, fmt.Errorf("%s %q: %w", name, s, err)
+			}
+			*d = v
 		}
-		b.deadline = d
 	}
 	b.dir = filepath.Join(root, ".data", "bench")
 	if err := os.MkdirAll(b.dir, 0o755); err != nil {

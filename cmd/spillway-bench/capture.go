@@ -66,7 +66,7 @@ func (b *bench) capture(ctx context.Context, out *spillwayResults) error {
 	var samplers sync.WaitGroup
 	samplers.Go(func() { r.MaxRSSMiB = sampleRSS(rssCtx, s) })
 	if b.profile {
-		samplers.Go(func() { r.Profile, r.ProfileNote = b.fetchProfile(rssCtx, s) })
+		samplers.Go(func() { r.Profile, r.ProfileNote = b.fetchProfile(rssCtx, s, "capture") })
 	}
 	b.logf("  %d connections, %s", benchConns, benchCaptureTime)
 	res, err := loadgen.Run(ctx, cfg)
@@ -140,8 +140,9 @@ func sampleRSS(ctx context.Context, s *server) float64 {
 }
 
 // fetchProfile asks the server for a 10 s CPU profile a few seconds into
-// the capture run, signed in as an operator (pprof sits behind admin auth).
-func (b *bench) fetchProfile(ctx context.Context, s *server) (path, note string) {
+// a load run (phase names the file), signed in as an operator (pprof sits
+// behind admin auth).
+func (b *bench) fetchProfile(ctx context.Context, s *server, phase string) (path, note string) {
 	select {
 	case <-ctx.Done():
 		return "", "BENCH_PROFILE: capture ended before profiling began"
@@ -168,7 +169,7 @@ func (b *bench) fetchProfile(ctx context.Context, s *server) (path, note string)
 	if res.StatusCode != http.StatusOK {
 		return "", fmt.Sprintf("BENCH_PROFILE: skipped, the server answers %d on /admin/debug/pprof/profile", res.StatusCode)
 	}
-	path = filepath.Join(b.dir, "capture.cpu.pprof")
+	path = filepath.Join(b.dir, phase+".cpu.pprof")
 	f, err := os.Create(path)
 	if err != nil {
 		return "", err.Error()

@@ -11,7 +11,7 @@ func TestNewIsMigratedAndIsolated(t *testing.T) {
 	t.Parallel()
 	a, b := dbtest.New(t), dbtest.New(t)
 	ctx := context.Background()
-	for _, q := range []string{"SELECT count(*) FROM operations", "SELECT count(*) FROM river_job", "SELECT count(*) FROM idempotency_keys"} {
+	for _, q := range []string{"SELECT count(*) FROM operations", "SELECT count(*) FROM river_job"} {
 		var n int
 		if err := a.QueryRow(ctx, q).Scan(&n); err != nil {
 			t.Fatalf("%s: %v", q, err)

@@ -267,7 +267,7 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 		Backlog: s.backlog, Kinds: syncKinds, StepDeadline: ac.OrderDeadline,
 		DependencyDeadlines: deadlines(ac),
 		Breakers:            s.breakers, Metrics: metrics,
-		Channels: senders.Channels(), Offpeak: ac.Offpeak, DefaultDefer: ac.PaymentDefer,
+		Channels: senders.Channels(), Offpeak: ac.Offpeak, DefaultDefer: ac.PaymentDefer, KeyTTL: ac.IdempotencyTTL,
 		CheckCallback: check, HighValueAmount: ac.HighValueAmount, MaxAttempts: pay.MaxAttempts,
 		Logger: s.log, Now: cfg.Tuning.RunnerNow,
 	}); err != nil {
@@ -302,7 +302,7 @@ func (s *Service) jobsConfig(ac app.Config, senders *jobs.Senders, metrics *app.
 		RetryBase: pay.RetryBase, RetryMax: pay.RetryMax, Logger: s.log, RiverLogger: s.cfg.RiverLogger,
 		Breakers: s.breakers, Metrics: metrics, Drains: s.drains(ac),
 		Offpeak: ac.Offpeak, Channels: senders.Channels(), Senders: senders, PublicURL: ac.PublicURL,
-		IdempotencyTTL: ac.IdempotencyTTL, ReconcileEvery: ac.ReconcileEvery, ReconcileAfter: ac.ReconcileAfter,
+		ReconcileEvery: ac.ReconcileEvery, ReconcileAfter: ac.ReconcileAfter,
 		// A charge younger than the grace may belong to a request still
 		// committing (it can take the deadline and the capture budget).
 		Orphans: jobs.OrphanConfig{Every: ac.OrphanSweepEvery, Refund: ac.OrphanRefund,
