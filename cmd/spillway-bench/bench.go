@@ -22,7 +22,7 @@ const (
 	benchConns        = 64               // closed-loop connections, pgbench clients
 	benchCeilingTime  = 10 * time.Second // each HTTP and pgbench ceiling
 	benchCaptureTime  = 20 * time.Second
-	benchSyncTime     = 15 * time.Second
+	benchSyncTime     = 10 * time.Second
 	benchBudgetTime   = 10 * time.Second
 	benchFailoverTime = 20 * time.Second
 	benchFailoverRate = 200 // requests/s of steady load during failover

@@ -11,25 +11,45 @@ import (
 	"github.com/spillway/spillway/cmd/internal/loadgen"
 )
 
-// sync: provider instant, breaker closed; closed loop at benchConns.
+// syncAsFloor is the server configuration the sync goal is judged at:
+// every one of the load's connections allowed a sync call at once, as the
+// floor allows, and the pool that takes (SYNC_CONCURRENCY + the 12
+// connections config reserves for captures, workers and River). The
+// shipped defaults (DB_MAX_CONNS 30, SYNC_CONCURRENCY 16) fit three
+// instances on a stock Postgres; with them, sync requests wait for a
+// pooled connection, which each holds across its provider call, and
+// SyncDefaults reports that.
+var syncAsFloor = map[string]string{"SYNC_CONCURRENCY": fmt.Sprint(benchConns), "DB_MAX_CONNS": fmt.Sprint(benchConns + 16)}
+
+// sync: provider instant, breaker closed; closed loop at benchConns, at the
+// default pool and at the floor's.
 func (b *bench) sync(ctx context.Context, out *spillwayResults) error {
-	d, err := b.freshDB(ctx, "sync")
+	if err := b.syncAt(ctx, "sync_defaults", nil, &out.SyncDefaults, nil); err != nil {
+		return err
+	}
+	return b.syncAt(ctx, "sync", syncAsFloor, &out.Sync, out)
+}
+
+// syncAt measures sync requests on a server started with extra; profile,
+// when not nil, receives the CPU profile under BENCH_PROFILE.
+func (b *bench) syncAt(ctx context.Context, name string, extra map[string]string, f *loadFigures, profile *spillwayResults) error {
+	d, err := b.freshDB(ctx, name)
 	if err != nil {
 		return err
 	}
 	defer b.dropDB(d)
-	s, err := b.startServer(ctx, "sync", d, nil)
+	s, err := b.startServer(ctx, name, d, extra)
 	if err != nil {
 		return err
 	}
 	defer s.stop(20 * time.Second)
-	b.logf("  %d connections, %s", benchConns, benchSyncTime)
+	b.logf("  %s: %d connections, %s", name, benchConns, benchSyncTime)
 	profCtx, stopProfile := context.WithCancel(ctx)
 	var profiled sync.WaitGroup
-	if b.profile {
-		profiled.Go(func() { out.SyncProfile, out.SyncProfileNote = b.fetchProfile(profCtx, s, "sync") })
+	if b.profile && profile != nil {
+		profiled.Go(func() { profile.SyncProfile, profile.SyncProfileNote = b.fetchProfile(profCtx, s, "sync") })
 	}
-	res, err := loadgen.Run(ctx, paymentLoad(s.api+"/api/v1/payments", benchConns, benchSyncTime, "sync"))
+	res, err := loadgen.Run(ctx, paymentLoad(s.api+"/api/v1/payments", benchConns, benchSyncTime, name))
 	stopProfile()
 	profiled.Wait()
 	if err != nil {
@@ -38,9 +58,9 @@ func (b *bench) sync(ctx context.Context, out *spillwayResults) error {
 	if err := s.alive(); err != nil {
 		return err
 	}
-	out.Sync = figuresOf(res, http.StatusCreated)
-	b.logf("  %.0f 201/s, p50 %.2f ms, p99 %.2f ms", out.Sync.Rate, out.Sync.P50ms, out.Sync.P99ms)
-	if out.Sync.Rate == 0 {
+	*f = figuresOf(res, http.StatusCreated)
+	b.logf("  %s: %.0f 201/s, p50 %.2f ms, p99 %.2f ms", name, f.Rate, f.P50ms, f.P99ms)
+	if f.Rate == 0 {
 		return fmt.Errorf("no 201 answers: %v, %d transport errors\n%s", res.ByStatus, res.Errors, s.logTail())
 	}
 	return nil
@@ -62,9 +82,9 @@ const budgetTick = 250 * time.Millisecond
 // budget: the provider answers after 10 s and the breaker is forced closed,
 // so every request waits out PAYMENT_DEADLINE and is captured; the client's
 // p99 shows what the budget costs on top. SYNC_CONCURRENCY is raised to the
-// load's 64 connections (and the pool with it), so every request is one of
-// 64 concurrent calls to the hung provider rather than most being shed at
-// once by the bulkhead.
+// load's 64 connections (and the pool with it), with no slots kept for
+// high-value payments, so every request is one of 64 concurrent calls to
+// the hung provider rather than most being shed at once by the bulkhead.
 func (b *bench) budget(ctx context.Context, out *spillwayResults) error {
 	d, err := b.freshDB(ctx, "budget")
 	if err != nil {
@@ -72,7 +92,7 @@ func (b *bench) budget(ctx context.Context, out *spillwayResults) error {
 	}
 	defer b.dropDB(d)
 	s, err := b.startServer(ctx, "budget", d, map[string]string{
-		"SYNC_CONCURRENCY": fmt.Sprint(benchConns), "DB_MAX_CONNS": fmt.Sprint(benchConns + 16)})
+		"SYNC_CONCURRENCY": fmt.Sprint(benchConns), "DB_MAX_CONNS": fmt.Sprint(benchConns + 16), "SYNC_HIGH_VALUE_RESERVE": "0"})
 	if err != nil {
 		return err
 	}
