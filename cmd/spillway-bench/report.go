@@ -75,6 +75,8 @@ type spillwayResults struct {
 	Failover failoverResult `json:"failover"`
 	Drain    drainResult    `json:"drain"`
 	Orders   ordersResult   `json:"orders"`
+	// Scale is the curve with a backlog waiting, and the admin at scale (scale.go).
+	Scale scaleResult `json:"scale"`
 }
 
 // loadFigures digests a loadgen result around the status that counts
