@@ -186,6 +186,7 @@ func (r *report) build(b *bench, only map[string]bool) {
 		if only["orders"] && only["sync"] && only["capture"] {
 			r.Rows = append(r.Rows, orderRows(s)...)
 		}
+		r.Rows = append(r.Rows, scaleRows(s.Scale)...)
 		r.note("partial run (-only): no ceilings were measured, so no ratios to them")
 		r.Notes = append(r.Notes, s.notes()...)
 		return
@@ -226,6 +227,7 @@ func (r *report) build(b *bench, only map[string]bool) {
 	}
 	r.Rows = append(r.Rows, fixedRow("peak RSS during capture", "MiB", c.PeakRSSMiB, "150 MiB", benchRSSGoalMiB, "≤ 1.00"))
 	r.Rows = append(r.Rows, orderRows(s)...)
+	r.Rows = append(r.Rows, scaleRows(s.Scale)...)
 
 	if r.DBOS != nil {
 		r.Rows = append(r.Rows, peerRows(s, r.DBOS)...)

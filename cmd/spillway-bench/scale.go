@@ -390,3 +390,50 @@ func quantile(sorted []time.Duration, q float64) time.Duration {
 	i := int(float64(len(sorted))*q+0.999999) - 1
 	return sorted[min(max(i, 0), len(sorted)-1)]
 }
+
+// scaleRows are the curve's rows (each figure beside the empty queue's
+// from the same run, judged against goal 6's slow-down) and the admin's
+// (judged against goal 7's 300 ms), with riverui's beside them.
+func scaleRows(sc scaleResult) []row {
+	if len(sc.Points) == 0 {
+		return nil
+	}
+	var rows []row
+	base := sc.Points[0]
+	for _, p := range sc.Points {
+		what := fmt.Sprintf("%d deferred payments waiting", p.Waiting)
+		if p.Waiting == 0 {
+			rows = append(rows,
+				row{Figure: "scale: capture 202/s, empty queue", Unit: "req/s", Spillway: f64(p.Capture.Rate), Note: "the curve's base"},
+				row{Figure: "scale: drain, empty queue", Unit: "jobs/s", Spillway: f64(p.Drain.Rate),
+					Note: fmt.Sprintf("the curve's base; %d jobs", p.Drain.Jobs)})
+			continue
+		}
+		c := fixedRow("scale: capture 202/s, "+what, "req/s", p.Capture.Rate, "capture, empty queue", base.Capture.Rate, "≥ 0.90")
+		c = judged(c, c.Ratio != nil && *c.Ratio >= 0.9)
+		dr := fixedRow("scale: drain, "+what, "jobs/s", p.Drain.Rate, "drain, empty queue", base.Drain.Rate, "≥ 0.80")
+		dr = judged(dr, dr.Ratio != nil && *dr.Ratio >= 0.8 && p.Drain.Empty)
+		dr.Note = fmt.Sprintf("%d jobs", p.Drain.Jobs)
+		if !p.Drain.Empty {
+			dr.Note += ", not drained within the window"
+		}
+		rows = append(rows, c, dr)
+	}
+	if a := sc.Admin; a != nil {
+		load := fmt.Sprintf("%.0f 202/s meanwhile, %d jobs, %d operations", a.Capture.Rate, a.Jobs, a.Operations)
+		for _, p := range a.Pages {
+			r := fixedRow("admin p95: "+p.Name, "ms", p.P95ms, "300 ms", 300, "≤ 1.00")
+			r = judged(r, p.Requests > 0 && p.Errors == 0 && p.P95ms <= 300)
+			r.Note = fmt.Sprintf("p50 %.1f ms, %d requests, %d errors; %s", p.P50ms, p.Requests, p.Errors, load)
+			rows = append(rows, r)
+		}
+		for _, p := range a.RiverUI {
+			rows = append(rows, row{Figure: "riverui p95: " + p.Name, Unit: "ms", Spillway: f64(p.P95ms),
+				Note: fmt.Sprintf("peer, same database and window: p50 %.1f ms, %d requests, %d errors (%s)", p.P50ms, p.Requests, p.Errors, p.Path)})
+		}
+		if a.RiverUINote != "" {
+			rows = append(rows, row{Figure: "riverui", Note: a.RiverUINote})
+		}
+	}
+	return rows
+}

@@ -130,8 +130,12 @@ const maxKinds = 100
 // any other kind River holds, then the current filter's kind if it is
 // none of those (so an old link still shows what it filters by).
 func (s *server) jobKinds(r *http.Request, current string) ([]string, error) {
-	found, err := db.AdminJobKinds(r.Context(), s.cfg.Pool, maxKinds)
-	if err != nil {
+	// Kinds not read in time leave the filter with the known kinds only.
+	var found []string
+	if _, err := s.section(r, func(q db.Querier) (err error) {
+		found, err = db.AdminJobKinds(r.Context(), q, maxKinds)
+		return err
+	}); err != nil {
 		return nil, err
 	}
 	kinds := app.JobKinds()
