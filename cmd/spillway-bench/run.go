@@ -14,7 +14,10 @@ const usage = `usage: spillway-bench   (make bench; go run ./cmd/spillway-bench)
 
 Measures this machine's ceilings (pgbench, a minimal Go+pgx server, the sync
 floor, River's no-op rate), then Spillway built and run as a user would
-(capture, sync, budget, failover, drain, RSS), then DBOS Transact doing the
+(capture, sync, budget, failover, drain, RSS, orders, and the scale curve:
+capture and drain with 0, 100 k and 1 M deferred payments waiting, then the
+admin's pages and riverui's API on that database while capture runs), then
+DBOS Transact doing the
 same job as the peer (sync, capture with the provider down, drain), then the
 ceilings again, and prints Spillway's figures as ratios to the ceilings and
 to DBOS's. It reports; it never
