@@ -112,10 +112,12 @@ func jobWhere(f app.JobFilter, states []rivertype.JobState, now time.Time) (stri
 		return "$" + strconv.Itoa(len(args))
 	}
 	if f.States != nil {
-		conds = append(conds, "j.state::text = ANY("+arg(stateStrings(f.States))+")")
+		// Compared as River's enum, not as text, so the state can use
+		// River's indexes.
+		conds = append(conds, "j.state = ANY("+arg(stateStrings(f.States))+"::river_job_state[])")
 	}
 	if states != nil {
-		conds = append(conds, "j.state::text = ANY("+arg(stateStrings(states))+")")
+		conds = append(conds, "j.state = ANY("+arg(stateStrings(states))+"::river_job_state[])")
 	}
 	if f.MaxPriority > 0 {
 		conds = append(conds, "j.priority <= "+arg(f.MaxPriority))
@@ -175,6 +177,9 @@ const (
 // ListAdminJobs returns up to limit jobs matching f after the cursor, in
 // order. Both orders are keyset-paginated.
 func ListAdminJobs(ctx context.Context, q Querier, f app.JobFilter, order JobOrder, after *JobCursor, limit int, now time.Time) ([]AdminJob, error) {
+	if order == WorkerOrder && f.States != nil {
+		return listWorkerOrder(ctx, q, f, after, limit, now)
+	}
 	where, args := jobWhere(f, nil, now)
 	arg := func(v any) string {
 		args = append(args, v)
@@ -190,6 +195,50 @@ func ListAdminJobs(ctx context.Context, q Querier, f app.JobFilter, order JobOrd
 		where += " AND j.id < " + arg(after.ID)
 	}
 	rows, err := q.Query(ctx, `SELECT `+adminJobColumns+adminJobFrom+where+orderBy+` LIMIT `+arg(limit), args...)
+	if err != nil {
+		return nil, fmt.Errorf("list jobs: %w", err)
+	}
+	defer rows.Close()
+	var out []AdminJob
+	for rows.Next() {
+		j, err := scanAdminJob(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list jobs: %w", err)
+		}
+		out = append(out, j)
+	}
+	return out, rows.Err()
+}
+
+// listWorkerOrder lists waiting jobs in the order workers take them.
+// River's fetch index is (state, queue, priority, scheduled_at, id), so
+// the order is read per (state, queue) pair, each an index scan of at
+// most limit rows, and the pairs merged: one ORDER BY over every waiting
+// job would sort the whole backlog (a million deferred jobs) for a page.
+func listWorkerOrder(ctx context.Context, q Querier, f app.JobFilter, after *JobCursor, limit int, now time.Time) ([]AdminJob, error) {
+	pairs, err := waitingPairs(ctx, q, f.States)
+	if err != nil || len(pairs) == 0 {
+		return nil, err
+	}
+	g := f
+	g.States = nil // each branch names its state
+	where, args := jobWhere(g, nil, now)
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	keyset := ""
+	if after != nil {
+		keyset = " AND (j.priority, j.scheduled_at, j.id) > (" + arg(after.Priority) + ", " + arg(after.ScheduledAt) + ", " + arg(after.ID) + ")"
+	}
+	lim := arg(limit)
+	branches := make([]string, len(pairs))
+	for i, p := range pairs {
+		branches[i] = `(SELECT ` + adminJobColumns + adminJobFrom + where + ` AND j.state = ` + arg(p[0]) + `::river_job_state AND j.queue = ` +
+			arg(p[1]) + keyset + ` ORDER BY j.priority, j.scheduled_at, j.id LIMIT ` + lim + `)`
+	}
+	// Columns 5, 9 and 1 are priority, scheduled_at and id.
+	rows, err := q.Query(ctx, `SELECT * FROM (`+strings.Join(branches, " UNION ALL ")+`) u ORDER BY 5, 9, 1 LIMIT `+lim, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list jobs: %w", err)
 	}

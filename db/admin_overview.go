@@ -44,7 +44,9 @@ func ListQueues(ctx context.Context, q Querier) ([]QueueRow, error) {
 // (zero when none waits).
 func OldestWaiting(ctx context.Context, q Querier, now time.Time) (time.Time, error) {
 	var t *time.Time
-	err := q.QueryRow(ctx, `SELECT min(scheduled_at) FROM river_job WHERE state::text = $2 AND scheduled_at <= $1`,
+	// The state compared as River's enum, so River's fetch index serves it
+	// (as text it was a scan of the whole table).
+	err := q.QueryRow(ctx, `SELECT min(scheduled_at) FROM river_job WHERE state = $2::river_job_state AND scheduled_at <= $1`,
 		now, string(rivertype.JobStateAvailable)).Scan(&t)
 	if err != nil || t == nil {
 		return time.Time{}, err

@@ -132,6 +132,7 @@ func (b *bench) run(ctx context.Context, only map[string]bool) (*report, error) 
 		{"failover", b.failover},
 		{"drain", b.drain},
 		{"orders", b.orders},
+		{"scale", b.scale},
 	}
 	for _, s := range steps {
 		if len(only) > 0 && !only[s.name] {

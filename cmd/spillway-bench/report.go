@@ -81,6 +81,8 @@ type spillwayResults struct {
 	Failover        failoverResult `json:"failover"`
 	Drain           drainResult    `json:"drain"`
 	Orders          ordersResult   `json:"orders"`
+	// Scale is the curve with a backlog waiting, and the admin at scale (scale.go).
+	Scale scaleResult `json:"scale"`
 }
 
 // loadFigures digests a loadgen result around the status that counts
@@ -202,6 +204,7 @@ func (r *report) build(b *bench, only map[string]bool) {
 		if only["orders"] && only["sync"] && only["capture"] {
 			r.Rows = append(r.Rows, orderRows(s)...)
 		}
+		r.Rows = append(r.Rows, scaleRows(s.Scale)...)
 		r.note("partial run (-only): no ceilings were measured, so no ratios to them")
 		r.Notes = append(r.Notes, s.notes()...)
 		return
@@ -248,6 +251,7 @@ func (r *report) build(b *bench, only map[string]bool) {
 	}
 	r.Rows = append(r.Rows, atMost(fixedRow("peak RSS during capture", "MiB", c.PeakRSSMiB, fmt.Sprint(benchRSSGoalMiB, " MiB"), benchRSSGoalMiB, ""), 1))
 	r.Rows = append(r.Rows, orderRows(s)...)
+	r.Rows = append(r.Rows, scaleRows(s.Scale)...)
 
 	if r.DBOS != nil {
 		r.Rows = append(r.Rows, peerRows(s, r.DBOS)...)

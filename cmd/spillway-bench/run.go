@@ -14,7 +14,10 @@ const usage = `usage: spillway-bench   (make bench; go run ./cmd/spillway-bench)
 
 Measures this machine's ceilings (pgbench, a minimal Go+pgx server, the sync
 floor, River's no-op rate), then Spillway built and run as a user would
-(capture, sync, budget, failover, drain, RSS), then DBOS Transact doing the
+(capture, sync, budget, failover, drain, RSS, orders, and the scale curve:
+capture and drain with 0, 100 k and 1 M deferred payments waiting, then the
+admin's pages and riverui's API on that database while capture runs), then
+DBOS Transact doing the
 same job as the peer (sync, capture with the provider down, drain), then the
 ceilings again, and prints Spillway's figures as ratios to the ceilings and
 to DBOS's. It reports; it never
@@ -31,7 +34,7 @@ environment:
 
 flags:
   -only failover     run only these scenarios (comma-separated: capture,
-                     sync, budget, failover, drain, orders), without the ceilings:
+                     sync, budget, failover, drain, orders, scale), without the ceilings:
                      the table has their figures with fixed goals only
   SPILLWAY_DATA_DIR  where the local cluster lives, as for spillway db (default .data)
   GO                 the go command that builds bin/spillway (default go)
@@ -44,7 +47,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs := flag.NewFlagSet("spillway-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprintln(stderr, usage) }
-	onlyFlag := fs.String("only", "", "comma-separated scenarios to run alone, without the ceilings: capture,sync,budget,failover,drain,orders")
+	onlyFlag := fs.String("only", "", "comma-separated scenarios to run alone, without the ceilings: capture,sync,budget,failover,drain,orders,scale")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -58,10 +61,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	for _, s := range strings.Split(*onlyFlag, ",") {
 		switch s = strings.TrimSpace(s); s {
 		case "":
-		case "capture", "sync", "budget", "failover", "drain", "orders":
+		case "capture", "sync", "budget", "failover", "drain", "orders", "scale":
 			only[s] = true
 		default:
-			return fmt.Errorf("-only: no scenario %q (capture, sync, budget, failover, drain, orders)", s)
+			return fmt.Errorf("-only: no scenario %q (capture, sync, budget, failover, drain, orders, scale)", s)
 		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, benchTimeout)

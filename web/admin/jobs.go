@@ -17,13 +17,19 @@ import (
 const pageSize = 50
 
 type jobsData struct {
-	Filter  jobFilter
-	Query   string // the filter as a query string, tab included
-	Jobs    []db.AdminJob
-	Count   int
-	Next    string // query string of the next page; "" on the last
-	Withins []time.Duration
-	Actions []app.JobAction
+	Filter jobFilter
+	Query  string // the filter as a query string, tab included
+	Jobs   []db.AdminJob
+	Count  int
+	// Estimated is true when Count is the planner's estimate ("about").
+	Estimated bool
+	// ListNote and CountNote say the list or the count could not be read
+	// in time ("" when it was).
+	ListNote  string
+	CountNote string
+	Next      string // query string of the next page; "" on the last
+	Withins   []time.Duration
+	Actions   []app.JobAction
 	// Kinds and Dependencies are the kind and dependency filters' choices.
 	Kinds        []string
 	Dependencies []string
@@ -55,8 +61,11 @@ func (s *server) handleJobs(w http.ResponseWriter, r *http.Request) {
 	now := s.now()
 	d := jobsData{Filter: f, Query: f.Query().Encode(), Withins: withins, HighValue: s.cfg.HighValueAmount,
 		Actions: []app.JobAction{app.ActionReprioritize, app.ActionRetry, app.ActionRunNow, app.ActionCancel}}
-	jobs, err := db.ListAdminJobs(ctx, s.cfg.Pool, f.domain(), f.Tab.order(), after, pageSize+1, now)
-	if err != nil {
+	var jobs []db.AdminJob
+	if d.ListNote, err = s.section(r, func(q db.Querier) (err error) {
+		jobs, err = db.ListAdminJobs(ctx, q, f.domain(), f.Tab.order(), after, pageSize+1, now)
+		return err
+	}); err != nil {
 		s.renderError(w, r, err)
 		return
 	}
@@ -75,7 +84,11 @@ func (s *server) handleJobs(w http.ResponseWriter, r *http.Request) {
 	for _, dep := range app.Dependencies() {
 		d.Dependencies = append(d.Dependencies, dep.Name)
 	}
-	if d.Count, err = db.CountAdminJobs(ctx, s.cfg.Pool, f.domain(), nil, now); err != nil {
+	// Exact up to db.AdminCountCap, the planner's estimate past it.
+	if d.CountNote, err = s.section(r, func(q db.Querier) (err error) {
+		d.Count, d.Estimated, err = db.CountAdminJobsBounded(ctx, q, f.domain(), db.AdminCountCap, now)
+		return err
+	}); err != nil {
 		s.renderError(w, r, err)
 		return
 	}
@@ -117,8 +130,12 @@ const maxKinds = 100
 // any other kind River holds, then the current filter's kind if it is
 // none of those (so an old link still shows what it filters by).
 func (s *server) jobKinds(r *http.Request, current string) ([]string, error) {
-	found, err := db.AdminJobKinds(r.Context(), s.cfg.Pool, maxKinds)
-	if err != nil {
+	// Kinds not read in time leave the filter with the known kinds only.
+	var found []string
+	if _, err := s.section(r, func(q db.Querier) (err error) {
+		found, err = db.AdminJobKinds(r.Context(), q, maxKinds)
+		return err
+	}); err != nil {
 		return nil, err
 	}
 	kinds := app.JobKinds()

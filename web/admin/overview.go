@@ -24,6 +24,7 @@ type modeView struct {
 	P95         time.Duration
 	P95Calls    int
 	P95Over     time.Duration
+	P95Note     string // set when the latency could not be read in time
 	FailureRate float64
 	SlowRate    float64
 	Policy      app.BreakerPolicy
@@ -122,12 +123,16 @@ func describeMode(b app.Breaker, now time.Time) (mode, class, detail string) {
 }
 
 type queueView struct {
-	Name     string
-	Counts   map[rivertype.JobState]int
-	Total    int
-	Paused   bool
-	PausedAt *time.Time
-	Known    bool // River has a row for it, so it can be paused
+	Name   string
+	Counts map[rivertype.JobState]int
+	// Estimated marks the counts that are the planner's estimate (past
+	// db.AdminCountCap), shown as "about".
+	Estimated      map[rivertype.JobState]bool
+	Total          int
+	TotalEstimated bool
+	Paused         bool
+	PausedAt       *time.Time
+	Known          bool // River has a row for it, so it can be paused
 }
 
 type overviewData struct {
@@ -136,14 +141,19 @@ type overviewData struct {
 	Unresolved int
 	After      time.Duration
 	// Orphans counts open orphan charges: money taken for no request of ours.
-	Orphans     int
-	Gated       map[string]string
-	Modes       []modeView
-	States      []rivertype.JobState
-	Queues      []queueView
-	Oldest      time.Time
-	Chart       chart
-	Transitions []db.BreakerTransition
+	Orphans int
+	// UnresolvedNote, QueuesNote and ChartNote say that a section could not
+	// be read in time ("" when it was).
+	UnresolvedNote string
+	QueuesNote     string
+	ChartNote      string
+	Gated          map[string]string
+	Modes          []modeView
+	States         []rivertype.JobState
+	Queues         []queueView
+	Oldest         time.Time
+	Chart          chart
+	Transitions    []db.BreakerTransition
 	// Features is nil when the UI has no feature switch.
 	Features *featuresView
 }
@@ -153,16 +163,39 @@ var queueStates = []rivertype.JobState{rivertype.JobStateAvailable, rivertype.Jo
 	rivertype.JobStateRunning, rivertype.JobStateRetryable, rivertype.JobStateDiscarded, rivertype.JobStateCancelled,
 	rivertype.JobStateCompleted}
 
+// adminSectionTimeout is each overview section's statement_timeout, and
+// the job list's: the page's reads together stay under its 300 ms goal on
+// a million jobs (db.AdminQueueDepths), and one that Postgres cuts off
+// leaves its section saying so instead of failing the page.
+const adminSectionTimeout = 250 * time.Millisecond
+
+// notInTime is what a section says when its query hit its timeout.
+const notInTime = "could not be counted in time (the database is busy or the tables are large); it will be tried again at the next refresh"
+
+// section runs one section's reads within adminSectionTimeout. A timeout
+// comes back as the section's note for the page; any other error is the
+// page's.
+func (s *server) section(r *http.Request, fn func(db.Querier) error) (note string, err error) {
+	err = db.ReadWithin(r.Context(), s.cfg.Pool, adminSectionTimeout, fn)
+	if db.IsStatementTimeout(err) {
+		s.log.Warn("admin section timed out", "path", r.URL.Path, "timeout", adminSectionTimeout, "error", err)
+		return notInTime, nil
+	}
+	return "", err
+}
+
 func (s *server) handleOverview(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	now := s.now()
 	d := overviewData{After: s.reconcileAfter(), Gated: s.operator.GatedQueues(), Features: newFeaturesView(s.cfg.Features)}
 	var err error
-	if d.Unresolved, err = db.CountUnresolved(ctx, s.cfg.Pool, now.Add(-d.After)); err != nil {
-		s.renderError(w, r, err)
-		return
-	}
-	if d.Orphans, err = db.CountOrphans(ctx, s.cfg.Pool, app.OrphanOpen); err != nil {
+	if d.UnresolvedNote, err = s.section(r, func(q db.Querier) (err error) {
+		if d.Unresolved, err = db.CountUnresolvedByIndex(ctx, q, now.Add(-d.After)); err != nil {
+			return err
+		}
+		d.Orphans, err = db.CountOrphans(ctx, q, app.OrphanOpen)
+		return err
+	}); err != nil {
 		s.renderError(w, r, err)
 		return
 	}
@@ -171,6 +204,13 @@ func (s *server) handleOverview(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, r, err)
 		return
 	}
+	// The sync latency does not depend on the breaker: read once per span.
+	type p95 struct {
+		d    time.Duration
+		n    int
+		note string
+	}
+	p95s := map[time.Duration]p95{}
 	for _, b := range bs {
 		m := modeView{Name: b.Name, State: b.State, Window: b.Policy.Window, Policy: b.Policy}
 		m.Mode, m.Class, m.Detail = describeMode(b, now)
@@ -186,10 +226,18 @@ func (s *server) handleOverview(w http.ResponseWriter, r *http.Request) {
 		// Latency comes from operations answered synchronously: the breaker
 		// counts keep no durations. At least a minute, so it has data.
 		m.P95Over = max(b.Policy.Window, time.Minute)
-		if m.P95, m.P95Calls, err = db.SyncLatencyP95(ctx, s.cfg.Pool, now.Add(-m.P95Over)); err != nil {
-			s.renderError(w, r, err)
-			return
+		v, ok := p95s[m.P95Over]
+		if !ok {
+			if v.note, err = s.section(r, func(q db.Querier) (err error) {
+				v.d, v.n, err = db.SyncLatencyP95(ctx, q, now.Add(-m.P95Over))
+				return err
+			}); err != nil {
+				s.renderError(w, r, err)
+				return
+			}
+			p95s[m.P95Over] = v
 		}
+		m.P95, m.P95Calls, m.P95Note = v.d, v.n, v.note
 		if s.cfg.Backlog != nil {
 			if x, ok := s.cfg.Backlog.Bound(b.Name); ok {
 				bl, read := s.cfg.Backlog.Last(b.Name)
@@ -201,8 +249,14 @@ func (s *server) handleOverview(w http.ResponseWriter, r *http.Request) {
 		}
 		d.Modes = append(d.Modes, m)
 	}
-	depths, err := db.ListQueueDepths(ctx, s.cfg.Pool)
-	if err != nil {
+	var depths []db.AdminQueueDepth
+	if d.QueuesNote, err = s.section(r, func(q db.Querier) (err error) {
+		if depths, err = db.AdminQueueDepths(ctx, q, db.AdminCountCap); err != nil {
+			return err
+		}
+		d.Oldest, err = db.OldestWaiting(ctx, q, now)
+		return err
+	}); err != nil {
 		s.renderError(w, r, err)
 		return
 	}
@@ -213,12 +267,11 @@ func (s *server) handleOverview(w http.ResponseWriter, r *http.Request) {
 	}
 	d.States = queueStates
 	d.Queues = mergeQueues(depths, queues)
-	if d.Oldest, err = db.OldestWaiting(ctx, s.cfg.Pool, now); err != nil {
-		s.renderError(w, r, err)
-		return
-	}
-	buckets, err := db.Throughput(ctx, s.cfg.Pool, now.Add(-59*time.Minute), now)
-	if err != nil {
+	var buckets []db.ThroughputBucket
+	if d.ChartNote, err = s.section(r, func(q db.Querier) (err error) {
+		buckets, err = db.Throughput(ctx, q, now.Add(-59*time.Minute), now)
+		return err
+	}); err != nil {
 		s.renderError(w, r, err)
 		return
 	}
@@ -232,13 +285,13 @@ func (s *server) handleOverview(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, http.StatusOK, overviewPage(p, d))
 }
 
-func mergeQueues(depths []db.QueueDepth, queues []db.QueueRow) []queueView {
+func mergeQueues(depths []db.AdminQueueDepth, queues []db.QueueRow) []queueView {
 	byName := map[string]*queueView{}
 	var names []string
 	get := func(name string) *queueView {
 		q, ok := byName[name]
 		if !ok {
-			q = &queueView{Name: name, Counts: map[rivertype.JobState]int{}}
+			q = &queueView{Name: name, Counts: map[rivertype.JobState]int{}, Estimated: map[rivertype.JobState]bool{}}
 			byName[name] = q
 			names = append(names, name)
 		}
@@ -248,6 +301,9 @@ func mergeQueues(depths []db.QueueDepth, queues []db.QueueRow) []queueView {
 		q := get(d.Queue)
 		q.Counts[d.State] += d.Count
 		q.Total += d.Count
+		if d.Estimated {
+			q.Estimated[d.State], q.TotalEstimated = true, true
+		}
 	}
 	for _, row := range queues {
 		q := get(row.Name)

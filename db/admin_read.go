@@ -1,0 +1,188 @@
+package db
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/spillway/spillway/app"
+)
+
+// AdminCountCap is where the admin stops counting rows one by one: below
+// it a count is exact (a bounded index scan, a few milliseconds), at it the
+// figure is the planner's estimate, shown as "about".
+const AdminCountCap = 10_000
+
+// ReadWithin runs fn in a read-only transaction whose statements are cut
+// off by Postgres after timeout (statement_timeout, SET LOCAL), so one slow
+// admin section cannot hold a connection, nor the page, for longer. A
+// query cut off returns an error IsStatementTimeout recognises.
+func ReadWithin(ctx context.Context, pool *pgxpool.Pool, timeout time.Duration, fn func(Querier) error) error {
+	tx, err := pool.BeginTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return fmt.Errorf("begin read: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	ms := strconv.FormatInt(max(timeout.Milliseconds(), 1), 10)
+	if _, err := tx.Exec(ctx, `SELECT set_config('statement_timeout', $1, true)`, ms); err != nil {
+		return fmt.Errorf("set statement_timeout: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
+}
+
+// IsStatementTimeout says whether err is Postgres cancelling a statement
+// (statement_timeout, SQLSTATE 57014).
+func IsStatementTimeout(err error) bool {
+	var pg *pgconn.PgError
+	return errors.As(err, &pg) && pg.Code == "57014"
+}
+
+// AdminQueueDepth is how many jobs a queue holds in one state, exact or
+// estimated.
+type AdminQueueDepth struct {
+	Queue     string
+	State     rivertype.JobState
+	Count     int
+	Estimated bool
+}
+
+// AdminQueueDepths counts River's jobs by queue and state without reading
+// the whole table: the (state, queue) pairs present are found by skipping
+// through River's fetch index (state, queue, priority, scheduled_at, id)
+// one pair at a time, each pair is counted exactly up to limit with an
+// index-only scan, and a pair at limit gets the planner's estimate instead
+// (from the statistics autovacuum keeps), marked Estimated. A full count of
+// a million-row river_job takes hundreds of milliseconds; this takes a few.
+func AdminQueueDepths(ctx context.Context, q Querier, limit int) ([]AdminQueueDepth, error) {
+	rows, err := q.Query(ctx, `
+		WITH RECURSIVE p(state, queue) AS (
+			(SELECT state, queue FROM river_job ORDER BY state, queue LIMIT 1)
+			UNION ALL
+			SELECT x.state, x.queue FROM p, LATERAL (
+				SELECT j.state, j.queue FROM river_job j WHERE (j.state, j.queue) > (p.state, p.queue)
+				ORDER BY j.state, j.queue LIMIT 1) x
+		)
+		SELECT p.queue, p.state::text, (SELECT count(*) FROM (
+			SELECT 1 FROM river_job j WHERE j.state = p.state AND j.queue = p.queue LIMIT $1) c)
+		FROM p ORDER BY 1, 2`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("queue depths: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (AdminQueueDepth, error) {
+		var d AdminQueueDepth
+		return d, r.Scan(&d.Queue, &d.State, &d.Count)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("queue depths: %w", err)
+	}
+	for i, d := range out {
+		if d.Count < limit {
+			continue
+		}
+		est, err := planRows(ctx, q, `SELECT 1 FROM river_job WHERE state = $1::river_job_state AND queue = $2`, string(d.State), d.Queue)
+		if err != nil {
+			return nil, fmt.Errorf("queue depths: %w", err)
+		}
+		out[i].Count, out[i].Estimated = max(est, limit), true
+	}
+	return out, nil
+}
+
+// planRows is the planner's estimate of the rows sql returns (EXPLAIN,
+// nothing run).
+func planRows(ctx context.Context, q Querier, sql string, args ...any) (int, error) {
+	var plan []byte
+	if err := q.QueryRow(ctx, `EXPLAIN (FORMAT JSON) `+sql, args...).Scan(&plan); err != nil {
+		return 0, fmt.Errorf("estimate: %w", err)
+	}
+	var p []struct {
+		Plan struct {
+			Rows float64 `json:"Plan Rows"`
+		} `json:"Plan"`
+	}
+	if err := json.Unmarshal(plan, &p); err != nil || len(p) == 0 {
+		return 0, fmt.Errorf("estimate: unreadable plan %.200s", plan)
+	}
+	return int(p[0].Plan.Rows), nil
+}
+
+// CountAdminJobsBounded counts the jobs matching f exactly up to limit;
+// past it, it returns the planner's estimate (at least limit) and
+// estimated true. Filters on the operation join it; others count
+// river_job alone.
+func CountAdminJobsBounded(ctx context.Context, q Querier, f app.JobFilter, limit int, now time.Time) (n int, estimated bool, err error) {
+	where, args := jobWhere(f, nil, now)
+	from := ` FROM river_job j `
+	if strings.Contains(where, "o.") {
+		from = adminJobFrom
+	}
+	args = append(args, limit)
+	if err := q.QueryRow(ctx, `SELECT count(*) FROM (SELECT 1`+from+where+` LIMIT $`+strconv.Itoa(len(args))+`) c`, args...).Scan(&n); err != nil {
+		return 0, false, fmt.Errorf("count jobs: %w", err)
+	}
+	if n < limit {
+		return n, false, nil
+	}
+	est, err := planRows(ctx, q, `SELECT 1`+from+where, args[:len(args)-1]...)
+	if err != nil {
+		return 0, false, fmt.Errorf("count jobs: %w", err)
+	}
+	return max(est, limit), true, nil
+}
+
+// waitingPairs are the (state, queue) pairs of River's jobs in states,
+// found by skipping through the fetch index, so a list in worker order can
+// read each pair's jobs in index order.
+func waitingPairs(ctx context.Context, q Querier, states []rivertype.JobState) ([][2]string, error) {
+	rows, err := q.Query(ctx, `
+		WITH RECURSIVE p(state, queue) AS (
+			(SELECT state, queue FROM river_job WHERE state = ANY($1::river_job_state[]) ORDER BY state, queue LIMIT 1)
+			UNION ALL
+			SELECT x.state, x.queue FROM p, LATERAL (
+				SELECT j.state, j.queue FROM river_job j
+				WHERE (j.state, j.queue) > (p.state, p.queue) AND j.state = ANY($1::river_job_state[])
+				ORDER BY j.state, j.queue LIMIT 1) x
+		)
+		SELECT state::text, queue FROM p`, stateStrings(states))
+	if err != nil {
+		return nil, fmt.Errorf("job queues: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) ([2]string, error) {
+		var p [2]string
+		return p, r.Scan(&p[0], &p[1])
+	})
+}
+
+// CountUnresolvedByIndex counts what CountUnresolved counts (an operation
+// open past before with an unknown outcome, or whose job River discarded
+// or cancelled), by its two indexed halves: the partial index on
+// outcome_unknown_since, and River's jobs in those two states joined to
+// their operations. CountUnresolved's single WHERE probes the job of
+// every open operation, a million of them behind a deferred backlog.
+func CountUnresolvedByIndex(ctx context.Context, q Querier, before time.Time) (int, error) {
+	var n int
+	err := q.QueryRow(ctx, `
+		SELECT count(*) FROM (
+			SELECT o.id FROM operations o
+			WHERE o.outcome_unknown_since < $1 AND o.outcome_unknown_since IS NOT NULL AND o.status IN ('queued', 'processing')
+			UNION
+			SELECT o.id FROM river_job j JOIN operations o ON o.job_id = j.id
+			WHERE j.state IN ('discarded', 'cancelled') AND o.status IN ('queued', 'processing') AND o.updated_at < $1
+		) u`, before).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count unresolved: %w", err)
+	}
+	return n, nil
+}
