@@ -41,8 +41,8 @@ type Config struct {
 	HighValueAmount int64
 
 	// DBMaxConns is every connection this instance may open: the request
-	// and worker pool, BreakerConns for the breakers and River's LISTEN
-	// connection (see PoolConns).
+	// and worker pool, BreakerConns for the breakers, AdminConns for the
+	// admin pages and River's LISTEN connection (see PoolConns).
 	DBMaxConns      int
 	DBMinConns      int
 	SyncConcurrency int
@@ -379,17 +379,19 @@ func (l *loader) optRate(name string) *float64 {
 // on the pool through stdlib.OpenDBFromPool, River's migrator and driver
 // use the pool, and LISTENs borrow pooled connections):
 //
-//	DB_MAX_CONNS = PoolConns + BreakerConns + RiverListenerConns
-//	          30 =        26 +            3 +                  1  (defaults)
+//	DB_MAX_CONNS = PoolConns + BreakerConns + AdminConns + RiverListenerConns
+//	          30 =        24 +            3 +          2 +                  1  (defaults)
 //
 // With the defaults, per instance:
 //   - River's notifier: 1, held for the life of the process (LISTEN).
 //   - The breakers' pool: 3; one held for good (LISTEN for other
 //     instances' transitions), two for probe claims and count flushes.
-//   - The request and worker pool: 26; one held for good (the event hub's
+//   - The admin pages' pool: 2, for their reads, so an operator can see
+//     an overload while requests queue for the pool below.
+//   - The request and worker pool: 24; one held for good (the event hub's
 //     LISTEN). At peak SYNC_CONCURRENCY (16) request transactions each
 //     hold one across their provider call, up to PAYMENT_DEADLINE +
-//     CAPTURE_TIMEOUT; the other 9 serve captures, replays, reads, the
+//     CAPTURE_TIMEOUT; the other 8 serve captures, replays, reads, the
 //     workers' short transactions (a worker holds none during its call,
 //     so WORKERS may exceed the pool) and River's producers, completer,
 //     elector and maintenance. While starting, goose's session lock and
@@ -400,13 +402,20 @@ func (l *loader) optRate(name string) *float64 {
 // psql and `spillway migrate`; a fourth would need 120.
 
 // reservedConns are pool connections sync calls may never take: they
-// are the captures', the workers' and River's own.
-const reservedConns = 8
+// are the captures', the workers' and River's own. They were 8 while the
+// admin pages read from this pool; those reads have AdminConns of their
+// own now, so SYNC_CONCURRENCY's bound (DB_MAX_CONNS−12) is unchanged.
+const reservedConns = 6
 
 // BreakerConns are the connections of the breakers' own small pool, apart
 // from the requests': a request holding its transaction's connection
 // must never wait for a second one to claim or finish a probe.
 const BreakerConns = 3
+
+// AdminConns are the connections of the admin pages' own pool: their
+// reads (each bounded by a statement_timeout) never queue behind requests
+// for the request pool, which is exactly when an operator needs them.
+const AdminConns = 2
 
 // RiverListenerConns is the connection River's notifier takes for LISTEN.
 // riverpgxv5 acquires it from the pool and then hijacks it, which frees
@@ -416,7 +425,7 @@ const RiverListenerConns = 1
 
 // outsidePoolConns are the instance's connections not in the request and
 // worker pool.
-const outsidePoolConns = BreakerConns + RiverListenerConns
+const outsidePoolConns = BreakerConns + AdminConns + RiverListenerConns
 
 // minDBConns is the smallest DB_MAX_CONNS that leaves a sync slot.
 const minDBConns = outsidePoolConns + reservedConns + 1

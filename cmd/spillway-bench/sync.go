@@ -14,7 +14,7 @@ import (
 // syncAsFloor is the server configuration the sync goal is judged at:
 // every one of the load's connections allowed a sync call at once, as the
 // floor allows, and the pool that takes (SYNC_CONCURRENCY + the 12
-// connections config reserves for captures, workers and River). The
+// connections config keeps for captures, workers, River and its other pools). The
 // shipped defaults (DB_MAX_CONNS 30, SYNC_CONCURRENCY 16) fit three
 // instances on a stock Postgres; with them, sync requests wait for a
 // pooled connection, which each holds across its provider call, and

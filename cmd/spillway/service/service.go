@@ -107,6 +107,7 @@ type Service struct {
 	log         *slog.Logger
 	pool        *pgxpool.Pool
 	breakerPool *pgxpool.Pool
+	adminPool   *pgxpool.Pool // the admin pages' reads; nil without an API
 	provider    app.PaymentProvider
 	inventory   app.InventoryService // nil: none configured
 	registry    *prometheus.Registry
@@ -160,6 +161,13 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 	// or finish a probe, or a recovery at full load deadlocks into 503s.
 	if s.breakerPool, err = db.Open(ctx, db.PoolConfig{URL: cfg.DatabaseURL, MaxConns: app.BreakerConns}); err != nil {
 		return nil, err
+	}
+	// The admin pages read on a pool of their own too, so an operator
+	// sees an overload while requests queue for the request pool.
+	if cfg.APIAddr != "" {
+		if s.adminPool, err = db.Open(ctx, db.PoolConfig{URL: cfg.DatabaseURL, MaxConns: app.AdminConns}); err != nil {
+			return nil, err
+		}
 	}
 	// Listen before anything else runs, but after the database said yes,
 	// so a taken port fails fast and a refused start never announces
@@ -389,7 +397,7 @@ func (s *Service) buildAPI(ctx context.Context, ac app.Config, senders *jobs.Sen
 	host, _, _ := net.SplitHostPort(s.apiLn.Addr().String())
 	ip := net.ParseIP(host)
 	adminHandler, err := admin.New(admin.Config{
-		Pool: s.pool, Operator: operator, Logger: s.log,
+		Pool: s.adminPool, Operator: operator, Logger: s.log,
 		SecureCookies: !(host == "localhost" || (ip != nil && ip.IsLoopback())),
 		PublicURL:     ac.PublicURL, TrustedProxies: ac.TrustedProxies,
 		ReconcileAfter: ac.ReconcileAfter, OrphanRefund: ac.OrphanRefund,
@@ -570,6 +578,9 @@ func (s *Service) Close() {
 	}
 	if s.breakerPool != nil {
 		s.breakerPool.Close()
+	}
+	if s.adminPool != nil {
+		s.adminPool.Close()
 	}
 	if s.pool != nil {
 		s.pool.Close()
