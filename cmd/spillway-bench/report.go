@@ -110,7 +110,7 @@ type drainFigures struct {
 	Workers int     `json:"workers"`
 	// Settings are a River no-op run's worker count and fetch settings.
 	Settings string `json:"settings,omitempty"`
-	Empty   bool    `json:"emptied"` // false: the observation window ended first
+	Empty    bool   `json:"emptied"` // false: the observation window ended first
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
