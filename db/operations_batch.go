@@ -38,8 +38,12 @@ type revision struct {
 // have their cancel request read back. The ids must be distinct (an
 // UPDATE … FROM touches a row once, whichever record matched it).
 func UpdateOpenOperations(ctx context.Context, q Querier, ops []*app.Operation) ([]bool, error) {
-	recs := make([]revision, len(ops))
+	// The ids again as an array give the planner the primary key to find
+	// the rows by: it cannot see into the JSON, and for the hundred rows
+	// it guesses a set function returns it may scan the whole table.
+	recs, ids := make([]revision, len(ops)), make([]uuid.UUID, len(ops))
 	for i, op := range ops {
+		ids[i] = op.ID
 		recs[i] = revision{ID: op.ID, Status: op.Status, Mode: op.Mode, Reason: string(op.Reason), Attempts: op.Attempts,
 			JobID: op.JobID, Result: nullJSON(op.Result), Error: op.Error, UpdatedAt: op.UpdatedAt, CompletedAt: op.CompletedAt,
 			KeyGen: op.KeyGen, OutcomeUnknownSince: op.OutcomeUnknownSince, AttemptedAt: op.AttemptedAt, Steps: stepsJSON(op)}
@@ -56,8 +60,8 @@ func UpdateOpenOperations(ctx context.Context, q Querier, ops []*app.Operation) 
 		FROM jsonb_to_recordset($1::jsonb) AS v(id uuid, status text, mode text, reason text, attempts integer,
 			job_id bigint, result jsonb, error jsonb, updated_at timestamptz, completed_at timestamptz, key_gen integer,
 			outcome_unknown_since timestamptz, attempted_at timestamptz, steps jsonb)
-		WHERE o.id = v.id AND o.status IN ('queued', 'processing')
-		RETURNING o.id, o.cancel_requested_at`, string(batch))
+		WHERE o.id = ANY($2) AND o.id = v.id AND o.status IN ('queued', 'processing')
+		RETURNING o.id, o.cancel_requested_at`, string(batch), ids)
 	if err != nil {
 		return nil, fmt.Errorf("update operations: %w", err)
 	}
