@@ -404,7 +404,7 @@ func (l *loader) optRate(name string) *float64 {
 // provider, on its batched read and write, on River's fetch), not on the
 // CPU, and holds no connection while it waits (jobs.opBatch writes for
 // many workers on one), so the drain grows with the count: on 2 cores
-// 32 workers drained about 960 jobs/s and 128 about 1 800 (issue 13).
+// 32 workers drained about 960 jobs/s and 128 1 300-1 800 (issue 13).
 // Past 128 it no longer grew there, while each running job is a call the
 // provider must take at once. The connection budget does not change with
 // it (see DB_MAX_CONNS below).
