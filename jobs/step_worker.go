@@ -45,6 +45,7 @@ type StepWorker[T app.StepJobArgs] struct {
 	callTimeout  time.Duration
 	keyRetention time.Duration
 	stopping     <-chan struct{}
+	batch        *opBatch
 	retryBase    time.Duration
 	retryMax     time.Duration
 	now          func() time.Time
@@ -66,7 +67,8 @@ func StepWorkerFor[T app.StepJobArgs]() StepRegistration {
 func NewStepWorker[T app.StepJobArgs](cfg Config) *StepWorker[T] {
 	w := &StepWorker[T]{pool: cfg.Pool, kinds: cfg.Kinds, breakers: cfg.Breakers, drains: cfg.Drains, offpeak: cfg.Offpeak,
 		channels: cfg.Channels, timeouts: cfg.AsyncTimeouts, callTimeout: cfg.CallTimeout, keyRetention: cfg.KeyRetention, stopping: cfg.Stopping,
-		retryBase: cfg.RetryBase, retryMax: cfg.RetryMax, now: cfg.Now, log: cfg.Logger}
+		retryBase: cfg.RetryBase, retryMax: cfg.RetryMax, now: cfg.Now, log: cfg.Logger,
+		batch: newOpBatch(cfg.Pool, cfg.Channels)}
 	if w.now == nil {
 		w.now = time.Now
 	}
@@ -93,7 +95,7 @@ func (w *StepWorker[T]) Work(ctx context.Context, job *river.Job[T]) error {
 		}
 	}
 	id := job.Args.Operation()
-	op, err := db.GetOperation(ctx, w.pool, id)
+	op, err := w.batch.get(ctx, id)
 	if app.ErrorCode(err) == app.ENOTFOUND {
 		// Inserted in the operation's own transaction: only a manual
 		// deletion gets here, and retrying will not help.
@@ -208,6 +210,18 @@ func (w *StepWorker[T]) Work(ctx context.Context, job *river.Job[T]) error {
 			}
 		} else if err == nil {
 			op.Error = nil
+			if app.NextStepAction(op.Steps, op.CancelRequested()).Kind == app.ActFinish {
+				// The ending is written next, with this step's outcome, in
+				// one write: writing the step first would cost each job a
+				// second commit and tell no one anything the ending does
+				// not. (The read-back cancel request cannot change an
+				// ending NextStepAction already reached: declines and
+				// failures outrank it, and a success is kept.) Should we
+				// die before it, the step stands as it did, and the rerun
+				// calls again under the same key, which replays the
+				// answer, as after a crash between a call and any write.
+				continue
+			}
 		}
 		if rerr := w.record(rec, op); errors.Is(rerr, errEndedElsewhere) {
 			return nil
@@ -264,26 +278,9 @@ func (w *StepWorker[T]) admit(ctx context.Context, dependency string) (*app.Perm
 var errEndedElsewhere = errors.New("the operation was ended elsewhere")
 
 // record writes the operation's progress, with its notifications when
-// it ended, in one transaction.
+// it ended, in one transaction, batched with other workers' (opBatch).
 func (w *StepWorker[T]) record(ctx context.Context, op *app.Operation) error {
-	tx, err := w.pool.Begin(ctx)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
-	updated, err := db.UpdateOpenOperation(ctx, tx, op)
-	if err != nil {
-		return err
-	}
-	if !updated {
-		return errEndedElsewhere
-	}
-	if op.Status.Terminal() {
-		if err := enqueueNotificationsTx(ctx, tx, op, w.channels); err != nil {
-			return err
-		}
-	}
-	return tx.Commit(ctx)
+	return w.batch.write(ctx, op)
 }
 
 // timeout bounds one call to dependency.

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spillway/spillway/app"
 	"github.com/spillway/spillway/db"
 	"github.com/spillway/spillway/db/dbtest"
 	"github.com/spillway/spillway/db/localpg"
@@ -63,7 +64,7 @@ func newBench(ctx context.Context, getenv func(string) string, log io.Writer) (*
 		root:    root,
 		keep:    getenv("BENCH_KEEP") == "1",
 		profile: getenv("BENCH_PROFILE") == "1",
-		workers: 32,
+		workers: app.DefaultWorkers,
 	}
 	if n, err := strconv.Atoi(getenv("WORKERS")); err == nil && n > 0 {
 		b.workers = n

@@ -3,7 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -18,6 +23,29 @@ type drainResult struct {
 	Unlimited   drainFigures `json:"unlimited"`
 	Limited     drainFigures `json:"limited"`
 	LimitedNote string       `json:"limited_note,omitempty"`
+	// River and RiverBest are River's no-op at Spillway's count and
+	// settings and at its best, measured in this scenario when
+	// BENCH_DRAIN_RIVER=1 (a partial run has no ceilings otherwise).
+	River     *drainFigures `json:"river_noop,omitempty"`
+	RiverBest *drainFigures `json:"river_noop_best,omitempty"`
+	// Profile is a CPU profile of the server during the unlimited drain
+	// (BENCH_PROFILE=1).
+	Profile     string `json:"cpu_profile,omitempty"`
+	ProfileNote string `json:"profile_note,omitempty"`
+}
+
+// riverRows are a partial run's drain ratios, to the River figures
+// measured in the same scenario (one measurement each, not two).
+func (d drainResult) riverRows() []row {
+	if d.River == nil || d.RiverBest == nil {
+		return nil
+	}
+	return []row{
+		ceilingRow("drain, no limit", "jobs/s", d.Unlimited.Rate, "River no-op, "+d.River.Settings,
+			d.River.Rate, d.River.Rate, "≥ 0.50"),
+		ceilingRow("drain vs River at its best", "jobs/s", d.Unlimited.Rate, "River no-op at its best, "+d.RiverBest.Settings,
+			d.RiverBest.Rate, d.RiverBest.Rate, "≥ 0.50"),
+	}
 }
 
 // drain: a backlog captured through the API with the breaker forced open,
@@ -32,6 +60,18 @@ func (b *bench) drain(ctx context.Context, out *spillwayResults) error {
 	defer b.dropDB(d)
 	r := &out.Drain
 	noLimit := map[string]string{"DRAIN_RATE": ""}
+	if b.getenv("BENCH_DRAIN_RIVER") == "1" {
+		at, err := b.riverNoop(ctx, b.workers)
+		if err != nil {
+			return fmt.Errorf("river no-op: %w", err)
+		}
+		best, err := b.riverBest(ctx, at)
+		if err != nil {
+			return fmt.Errorf("river no-op at its best: %w", err)
+		}
+		r.River, r.RiverBest = &at, &best
+		b.logf("  river no-op %.0f jobs/s at %s; at its best %.0f jobs/s at %s", at.Rate, at.Settings, best.Rate, best.Settings)
+	}
 
 	s, err := b.startServer(ctx, "drain-capture", d, noLimit)
 	if err != nil {
@@ -57,8 +97,22 @@ func (b *bench) drain(ctx context.Context, out *spillwayResults) error {
 	// Bounded so a slow drain cannot stretch the run: past a minute the
 	// rate over that minute is reported.
 	b.logf("  draining %d, DRAIN_RATE unset (at most 1m)", r.Captured)
-	if r.Unlimited, err = b.drainAll(ctx, s, d, r.Captured, time.Minute); err != nil {
+	pctx, stopProfile := context.WithCancel(ctx)
+	profiled := make(chan struct{})
+	go func() {
+		defer close(profiled)
+		if b.profile {
+			r.Profile, r.ProfileNote = b.drainProfile(pctx, s)
+		}
+	}()
+	r.Unlimited, err = b.drainAll(ctx, s, d, r.Captured, time.Minute)
+	stopProfile()
+	<-profiled
+	if err != nil {
 		return err
+	}
+	if r.Profile != "" {
+		b.logf("  CPU profile of the drain: %s", r.Profile)
 	}
 	b.logf("  %.0f jobs/s (%d in %.2f s)", r.Unlimited.Rate, r.Unlimited.Jobs, r.Unlimited.Seconds)
 
@@ -138,4 +192,46 @@ func (b *bench) drainAll(ctx context.Context, s *server, d *benchDB, queued int6
 		return drainFigures{}, err
 	}
 	return drainRate(queued-left, elapsed, b.workers, left == 0), nil
+}
+
+// drainProfile fetches a 2 s CPU profile of s half a second into the drain
+// (a fast drain is over before capture's 10 s profile would end), into
+// drain.cpu.pprof.
+func (b *bench) drainProfile(ctx context.Context, s *server) (path, note string) {
+	select {
+	case <-ctx.Done():
+		return "", "BENCH_PROFILE: the drain ended before profiling began"
+	case <-time.After(500 * time.Millisecond):
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
+	defer cancel()
+	jar, _ := cookiejar.New(nil)
+	client := &http.Client{Jar: jar}
+	signin, err := client.PostForm(s.api+"/admin/signin", url.Values{"email": {benchAdminEmail}, "password": {benchAdminPassword}})
+	if err != nil {
+		return "", fmt.Sprintf("BENCH_PROFILE: sign in: %v", err)
+	}
+	signin.Body.Close()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.api+"/admin/debug/pprof/profile?seconds=2", nil)
+	if err != nil {
+		return "", err.Error()
+	}
+	res, err := client.Do(req)
+	if err != nil {
+		return "", fmt.Sprintf("BENCH_PROFILE: %v", err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return "", fmt.Sprintf("BENCH_PROFILE: skipped, the server answers %d on /admin/debug/pprof/profile", res.StatusCode)
+	}
+	path = filepath.Join(b.dir, "drain.cpu.pprof")
+	f, err := os.Create(path)
+	if err != nil {
+		return "", err.Error()
+	}
+	defer f.Close()
+	if _, err := io.Copy(f, io.LimitReader(res.Body, 64<<20)); err != nil {
+		return "", fmt.Sprintf("BENCH_PROFILE: %v", err)
+	}
+	return path, ""
 }

@@ -116,7 +116,9 @@ type drainFigures struct {
 	Seconds float64 `json:"seconds"`
 	Rate    float64 `json:"jobs_per_s"`
 	Workers int     `json:"workers"`
-	Empty   bool    `json:"emptied"` // false: the observation window ended first
+	// Settings are a River no-op run's worker count and fetch settings.
+	Settings string `json:"settings,omitempty"`
+	Empty    bool   `json:"emptied"` // false: the observation window ended first
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
@@ -205,6 +207,9 @@ func (r *report) build(b *bench, only map[string]bool) {
 			r.Rows = append(r.Rows, orderRows(s)...)
 		}
 		r.Rows = append(r.Rows, scaleRows(s.Scale)...)
+		if only["drain"] {
+			r.Rows = append(r.Rows, s.Drain.riverRows()...)
+		}
 		r.note("partial run (-only): no ceilings were measured, so no ratios to them")
 		r.Notes = append(r.Notes, s.notes()...)
 		return
@@ -241,8 +246,7 @@ func (r *report) build(b *bench, only map[string]bool) {
 		ceilingRow("drain, no limit", "jobs/s", d.Unlimited.Rate, fmt.Sprintf("River no-op, %d workers", cs.River.Workers),
 			cs.River.Rate, ce.River.Rate, "≥ 0.50"),
 		ceilingRow("drain vs River at its best", "jobs/s", d.Unlimited.Rate,
-			fmt.Sprintf("River no-op, best of %v workers (%d / %d)", append([]int{cs.River.Workers}, riverBestCounts...),
-				cs.RiverBest.Workers, ce.RiverBest.Workers),
+			fmt.Sprintf("River no-op at its best (%s / %s)", cs.RiverBest.Settings, ce.RiverBest.Settings),
 			cs.RiverBest.Rate, ce.RiverBest.Rate, "≥ 0.50"),
 		fixedRow("drain, DRAIN_RATE=500", "jobs/s", d.Limited.Rate, "DRAIN_RATE", benchDrainRate, "≤ 1.00"),
 	)
@@ -288,6 +292,12 @@ func (s *spillwayResults) notes() []string {
 	}
 	if s.Budget.Note != "" {
 		n = append(n, s.Budget.Note)
+	}
+	if s.Drain.Profile != "" {
+		n = append(n, "CPU profile of the server during the drain: "+s.Drain.Profile)
+	}
+	if s.Drain.ProfileNote != "" {
+		n = append(n, s.Drain.ProfileNote)
 	}
 	if s.Drain.Rejected > 0 {
 		n = append(n, fmt.Sprintf("drain: %d backlog requests were not captured (503: see .data/bench/drain*.log)", s.Drain.Rejected))

@@ -26,16 +26,49 @@ type noopWorker struct {
 
 func (noopWorker) Work(context.Context, *river.Job[noopArgs]) error { return nil }
 
+// riverSettings are the knobs of one River no-op run: the payments
+// queue's worker count and the client's fetch settings.
+type riverSettings struct {
+	Workers           int
+	FetchCooldown     time.Duration
+	FetchPollInterval time.Duration // 0: River's default (1 s)
+}
+
+// spillwaySettings are the fetch settings jobs.NewClient gives the
+// payments queue, at n workers.
+func spillwaySettings(n int) riverSettings {
+	return riverSettings{Workers: n, FetchCooldown: 10 * time.Millisecond}
+}
+
+func (s riverSettings) String() string {
+	out := fmt.Sprintf("%d workers, FetchCooldown %s", s.Workers, s.FetchCooldown)
+	if s.FetchPollInterval > 0 {
+		out += fmt.Sprintf(", FetchPollInterval %s", s.FetchPollInterval)
+	}
+	return out
+}
+
 // riverNoop is River's own ceiling on this machine: a queue of no-op jobs,
-// inserted before the client starts, worked by workers with the same fetch
-// cooldown as Spillway's payments queue, timed until empty.
+// inserted before the client starts, worked by nworkers workers with the
+// same fetch cooldown as Spillway's payments queue, timed until empty.
 func (b *bench) riverNoop(ctx context.Context, nworkers int) (drainFigures, error) {
 	d, err := b.freshDB(ctx, "river")
 	if err != nil {
 		return drainFigures{}, err
 	}
 	defer b.dropDB(d)
-	pool, err := db.Open(ctx, db.PoolConfig{URL: d.url, MaxConns: min(nworkers, 64) + 8})
+	return b.riverNoopOn(ctx, d, spillwaySettings(nworkers))
+}
+
+// riverNoopOn is one no-op run with settings s on d, whose river_job table
+// is emptied first (so runs can share one database).
+func (b *bench) riverNoopOn(ctx context.Context, d *benchDB, s riverSettings) (drainFigures, error) {
+	if _, err := d.pool.Exec(ctx, `TRUNCATE river_job`); err != nil {
+		return drainFigures{}, fmt.Errorf("empty river_job: %w", err)
+	}
+	// The completer and the fetches hold connections, the no-op workers
+	// none: past 64 a bigger pool only adds idle connections.
+	pool, err := db.Open(ctx, db.PoolConfig{URL: d.url, MaxConns: min(s.Workers, 64) + 8})
 	if err != nil {
 		return drainFigures{}, err
 	}
@@ -43,10 +76,11 @@ func (b *bench) riverNoop(ctx context.Context, nworkers int) (drainFigures, erro
 	workers := river.NewWorkers()
 	river.AddWorker(workers, noopWorker{})
 	rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
-		Workers:       workers,
-		Queues:        map[string]river.QueueConfig{app.QueuePayments: {MaxWorkers: nworkers}},
-		FetchCooldown: 10 * time.Millisecond, // as jobs.NewClient sets it
-		Logger:        slog.New(slog.DiscardHandler),
+		Workers:           workers,
+		Queues:            map[string]river.QueueConfig{app.QueuePayments: {MaxWorkers: s.Workers}},
+		FetchCooldown:     s.FetchCooldown,
+		FetchPollInterval: s.FetchPollInterval,
+		Logger:            slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
 		return drainFigures{}, err
@@ -62,7 +96,7 @@ func (b *bench) riverNoop(ctx context.Context, nworkers int) (drainFigures, erro
 		}
 	}
 
-	b.logf("  river no-op: %d jobs, %d workers", benchRiverJobs, nworkers)
+	b.logf("  river no-op: %d jobs, %s", benchRiverJobs, s)
 	start := time.Now()
 	if err := rc.Start(ctx); err != nil {
 		return drainFigures{}, err
@@ -78,7 +112,8 @@ func (b *bench) riverNoop(ctx context.Context, nworkers int) (drainFigures, erro
 	if err != nil {
 		return drainFigures{}, err
 	}
-	f := drainRate(benchRiverJobs-left, elapsed, nworkers, left == 0)
+	f := drainRate(benchRiverJobs-left, elapsed, s.Workers, left == 0)
+	f.Settings = s.String()
 	if !f.Empty {
 		return f, fmt.Errorf("river no-op: %d of %d jobs left after %s", left, benchRiverJobs, elapsed.Round(time.Millisecond))
 	}
@@ -86,27 +121,65 @@ func (b *bench) riverNoop(ctx context.Context, nworkers int) (drainFigures, erro
 	return f, nil
 }
 
-// riverBestCounts are the worker counts River's no-op rate is also
-// measured at, to report River at its best on this machine beside River at
-// Spillway's count: the rate grows with the count (measured here: 363
-// jobs/s at 4 workers, 693 at 8, 1446 at 16, 2438 at 32, 5483 at 64, 8819
-// at 128), so only counts above Spillway's are worth the bench's time.
-var riverBestCounts = []int{64, 128}
+// riverBestCounts are the worker counts River's no-op rate is searched at
+// (with Spillway's fetch cooldown, then with River's shortest), to report
+// River at its best on this machine beside River at Spillway's count.
+// With a 10 ms cooldown a queue fetches at most MaxWorkers jobs per
+// 10 ms, so the rate grows almost linearly with the count (measured here:
+// 2 900 jobs/s at 32 workers, 5 800 at 64, 11 300 at 128) until Postgres
+// or the CPU is the limit; the search climbs until a doubling gains less
+// than riverPlateau.
+var riverBestCounts = []int{64, 128, 256, 512, 1024}
 
-// riverBest is the fastest of River's no-op runs at riverBestCounts and at
-// Spillway's count (at).
+// riverBestCooldowns are the FetchCooldowns tried at the best counts:
+// River's minimum, and one between it and Spillway's.
+var riverBestCooldowns = []time.Duration{time.Millisecond, 3 * time.Millisecond}
+
+// riverPlateau is the least gain of a doubling that keeps the search
+// climbing.
+const riverPlateau = 1.10
+
+// riverBest is the fastest of River's no-op runs over the search, Spillway's
+// count and settings (at) included. Every run shares one database.
 func (b *bench) riverBest(ctx context.Context, at drainFigures) (drainFigures, error) {
+	d, err := b.freshDB(ctx, "river_best")
+	if err != nil {
+		return at, err
+	}
+	defer b.dropDB(d)
 	best := at
+	if best.Settings == "" {
+		best.Settings = spillwaySettings(at.Workers).String()
+	}
+	// Climb the counts with Spillway's cooldown.
+	bestN, prev := at.Workers, at.Rate
 	for _, n := range riverBestCounts {
-		if n == b.workers {
+		if n <= at.Workers {
 			continue
 		}
-		f, err := b.riverNoop(ctx, n)
+		f, err := b.riverNoopOn(ctx, d, spillwaySettings(n))
 		if err != nil {
 			return best, err
 		}
 		if f.Rate > best.Rate {
-			best = f
+			best, bestN = f, n
+		}
+		if f.Rate < prev*riverPlateau {
+			break
+		}
+		prev = f.Rate
+	}
+	// Then a shorter cooldown at the best count and half of it: with
+	// fetches no longer the limit, fewer workers may do as well.
+	for _, cd := range riverBestCooldowns {
+		for _, n := range []int{bestN, max(bestN/2, 1)} {
+			f, err := b.riverNoopOn(ctx, d, riverSettings{Workers: n, FetchCooldown: cd, FetchPollInterval: 100 * time.Millisecond})
+			if err != nil {
+				return best, err
+			}
+			if f.Rate > best.Rate {
+				best = f
+			}
 		}
 	}
 	return best, nil
