@@ -20,6 +20,17 @@ type JobRef struct {
 	State       rivertype.JobState `json:"state"`
 	Priority    int                `json:"priority"`
 	OperationID *uuid.UUID         `json:"operation_id,omitempty"`
+	// AttemptUnrecorded: an attempt of the job began after its operation
+	// was last written, so it ended without recording its outcome (its
+	// worker died, or was stopped, mid-call) and may have charged.
+	AttemptUnrecorded bool `json:"attempt_unrecorded,omitempty"`
+}
+
+// JobOperation is a job's operation, with whether an attempt of the job
+// went unrecorded (JobRef.AttemptUnrecorded).
+type JobOperation struct {
+	*Operation
+	AttemptUnrecorded bool
 }
 
 // JobStore is the storage job actions need.
@@ -33,7 +44,7 @@ type JobStore interface {
 	// JobOperations reads the operations of those of the given jobs in one
 	// of states, outside any transaction: what lookups must ask about
 	// before the jobs are locked.
-	JobOperations(ctx context.Context, ids []int64, states []rivertype.JobState) ([]*Operation, error)
+	JobOperations(ctx context.Context, ids []int64, states []rivertype.JobState) ([]JobOperation, error)
 	// MatchingJobIDs returns up to limit ids of jobs matching f and in one
 	// of states, above afterID, in id order; now is what f.Within counts
 	// back from.
@@ -219,8 +230,8 @@ func (o *Operator) ask(ctx context.Context, action JobAction, ids []int64) (answ
 	}
 	var need []*Operation
 	for _, op := range ops {
-		if needsLookup(action, op) {
-			need = append(need, op)
+		if needsLookup(action, op.Operation, op.AttemptUnrecorded) {
+			need = append(need, op.Operation)
 		}
 	}
 	out := make(answers, len(need))
@@ -251,15 +262,15 @@ func (o *Operator) ask(ctx context.Context, action JobAction, ids []int64) (answ
 
 // needsLookup reports whether acting on op could lose a charge unless the
 // provider is asked first: a cancel of an open operation that may have
-// been charged, or a retry of a finished one whose key the provider may
-// know.
-func needsLookup(action JobAction, op *Operation) bool {
+// been charged (its outcome unknown, or an attempt of its job unrecorded),
+// or a retry of a finished one whose key the provider may know.
+func needsLookup(action JobAction, op *Operation, attemptUnrecorded bool) bool {
 	if op.Composite() {
 		return false // its worker asks each step's dependency (cancelStepsTx)
 	}
 	switch action {
 	case ActionCancel:
-		return !op.Status.Terminal() && op.MayHaveCharged()
+		return !op.Status.Terminal() && (op.MayHaveCharged() || attemptUnrecorded)
 	case ActionRetry:
 		return op.Status != StatusSucceeded && op.Status != StatusDeclined && (op.Attempts > 0 || op.MayHaveCharged())
 	}
@@ -363,9 +374,9 @@ func (o *Operator) cancelTx(ctx context.Context, tx pgx.Tx, j JobRef, asked answ
 	}
 	if op != nil && !op.Status.Terminal() {
 		now := o.cfg.Now()
-		if op.MayHaveCharged() {
-			// The provider charged (or declined) after all: that is the
-			// outcome, not a cancellation.
+		if op.MayHaveCharged() || j.AttemptUnrecorded {
+			// An attempt may have charged: ask. The provider charged (or
+			// declined) after all: that is the outcome, not a cancellation.
 			if done, err := o.decided(op, asked, now, j, res, func() error { return o.endTx(ctx, tx, j, op) }); done {
 				return err
 			}

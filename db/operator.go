@@ -16,7 +16,7 @@ import (
 // them with their operations' ids, in id order; the others are left out.
 func LockJobsTx(ctx context.Context, tx pgx.Tx, ids []int64, states []rivertype.JobState) ([]app.JobRef, error) {
 	rows, err := tx.Query(ctx, `
-		SELECT j.id, j.state::text, j.priority, o.id
+		SELECT j.id, j.state::text, j.priority, o.id, coalesce(`+attemptUnrecorded+`, false)
 		FROM river_job j LEFT JOIN operations o ON o.job_id = j.id
 		WHERE j.id = ANY($1) AND j.state::text = ANY($2) ORDER BY j.id FOR UPDATE OF j`, ids, stateStrings(states))
 	if err != nil {
@@ -24,21 +24,49 @@ func LockJobsTx(ctx context.Context, tx pgx.Tx, ids []int64, states []rivertype.
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (app.JobRef, error) {
 		var j app.JobRef
-		err := r.Scan(&j.ID, &j.State, &j.Priority, &j.OperationID)
+		err := r.Scan(&j.ID, &j.State, &j.Priority, &j.OperationID, &j.AttemptUnrecorded)
 		return j, err
 	})
 }
 
 // JobOperations reads the operations of those of the given jobs in one of
-// states.
-func JobOperations(ctx context.Context, q Querier, ids []int64, states []rivertype.JobState) ([]*app.Operation, error) {
-	ops, err := queryOperations(ctx, q, `SELECT `+operationColumns+` FROM operations
+// states, each with whether an attempt of its job went unrecorded.
+func JobOperations(ctx context.Context, q Querier, ids []int64, states []rivertype.JobState) ([]app.JobOperation, error) {
+	rows, err := q.Query(ctx, `SELECT `+operationColumns+`,
+			coalesce((SELECT `+attemptUnrecorded+` FROM river_job j WHERE j.id = o.job_id), false)
+		FROM operations o
 		WHERE job_id IN (SELECT id FROM river_job WHERE id = ANY($1) AND state::text = ANY($2))`, ids, stateStrings(states))
+	if err != nil {
+		return nil, fmt.Errorf("job operations: %w", err)
+	}
+	ops, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (app.JobOperation, error) {
+		var jo app.JobOperation
+		op, err := scanOperation(extraScan{r, []any{&jo.AttemptUnrecorded}})
+		jo.Operation = op
+		return jo, err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("job operations: %w", err)
 	}
 	return ops, nil
 }
+
+// attemptUnrecorded is true when job j began an attempt after its
+// operation o was last written: a worker writes the outcome with the
+// operation's updated_at, so such an attempt ended without one (its worker
+// died or was stopped mid-call) and may have charged. River stamps
+// attempted_at with the database's clock and the operation is stamped
+// with the instance's, so a clock behind the database's can only make
+// this true more often, which costs a lookup.
+const attemptUnrecorded = `j.attempted_at > o.updated_at`
+
+// extraScan scans a row of operationColumns followed by extra columns.
+type extraScan struct {
+	pgx.Row
+	extra []any
+}
+
+func (e extraScan) Scan(dest ...any) error { return e.Row.Scan(append(dest, e.extra...)...) }
 
 // SetJobPriorityTx changes waiting jobs' River priority, and their
 // operations' to match what the API reports.

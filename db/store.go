@@ -189,7 +189,7 @@ func (s *Store) LockJobsTx(ctx context.Context, tx pgx.Tx, ids []int64, states [
 	return LockJobsTx(ctx, tx, ids, states)
 }
 
-func (s *Store) JobOperations(ctx context.Context, ids []int64, states []rivertype.JobState) ([]*app.Operation, error) {
+func (s *Store) JobOperations(ctx context.Context, ids []int64, states []rivertype.JobState) ([]app.JobOperation, error) {
 	return JobOperations(ctx, s.Pool, ids, states)
 }
 

@@ -171,3 +171,43 @@ func TestCancelAfterATimedOutAttemptThatDidNotChargeCancels(t *testing.T) {
 		t.Fatalf("a charge under the closed key: %+v %v, effects %d", charge, err, h.sim.Effects(id))
 	}
 }
+
+// A job whose worker died mid-call, so River's rescuer made it retryable
+// with nothing recorded on the operation: the attempt may have charged
+// though the operation does not say so. A cancel asks the provider first,
+// finds the charge, and records the payment as succeeded.
+func TestCancelAfterAnUnrecordedAttemptThatChargedRecordsTheCharge(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOpts{}) // no workers: the job waits
+	h.sim.SetChaos(sim.Chaos{Down: true})
+	r := h.pay("died-1", payment)
+	id := r.json(t)["id"].(string)
+	if r.status != http.StatusAccepted {
+		t.Fatalf("capture: %d %s", r.status, r.body)
+	}
+	h.sim.SetChaos(sim.Chaos{})
+	// The dying worker's call, which charged, and River's rescue of its
+	// job: retryable, attempted after the operation was last written.
+	if _, err := h.provider.Charge(context.Background(), app.Charge{IdempotencyKey: id, Amount: 1999, Currency: "usd", Reference: id}); err != nil {
+		t.Fatal(err)
+	}
+	job := h.jobOf(id)
+	if _, err := h.pool.Exec(context.Background(), `UPDATE river_job SET state = 'retryable', attempt = attempt + 1,
+		attempted_at = now() + interval '1 second', scheduled_at = now() + interval '1 hour' WHERE id = $1`, job); err != nil {
+		t.Fatal(err)
+	}
+	if doc := h.operation(id); doc["reason"] == "outcome_unknown" {
+		t.Fatalf("the operation already says its outcome is unknown: %v; the test needs it not to", doc)
+	}
+	res, err := h.operator().ApplyJobs(context.Background(), app.Actor{Email: "ops@example.com"},
+		app.JobRequest{Action: app.ActionCancel}, []int64{job})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Settled) != 1 || len(res.Changed) != 0 {
+		t.Fatalf("cancel after an unrecorded attempt that charged: %+v", res)
+	}
+	if doc := h.operation(id); doc["status"] != "succeeded" || h.everStatus(id, app.StatusCancelled) || h.sim.Effects(id) != 1 {
+		t.Fatalf("after cancel: %v (effects %d)", doc, h.sim.Effects(id))
+	}
+}
