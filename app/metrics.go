@@ -19,7 +19,11 @@ type Metrics struct {
 	BacklogJobs  *prometheus.GaugeVec     // captured jobs waiting, by dependency
 	BacklogAge   *prometheus.GaugeVec     // how long the oldest has waited, by dependency
 	BacklogShed  *prometheus.CounterVec   // captures refused because a backlog was over its bound
+	Deliveries   *prometheus.CounterVec   // delivery attempts by channel and outcome
 }
+
+// deliveryOutcomes are the outcomes a delivery attempt is recorded with.
+var deliveryOutcomes = []string{"sent", "failed", "disabled", "skipped"}
 
 // NewMetrics creates the collectors and registers them on reg.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
@@ -66,6 +70,21 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Name: "spillway_backlog_refusals_total",
 		Help: "Requests answered 503 because their dependency's backlog was over its bound (<DEP>_MAX_BACKLOG).",
 	}, []string{"dependency"})
+	m.Deliveries = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "spillway_delivery_attempts_total",
+		Help: "Attempts to tell a client how its operation ended, by channel (email, sms, webhook) and outcome (sent, failed, disabled, skipped).",
+	}, []string{"channel", "outcome"})
+	// Every series exists from the start at 0, so a rate over them is
+	// defined before the first failure and an alert can compare.
+	for _, ch := range []Channel{ChannelEmail, ChannelSMS, ChannelWebhook} {
+		for _, o := range deliveryOutcomes {
+			m.Deliveries.WithLabelValues(string(ch), o)
+		}
+	}
+	for _, d := range Dependencies() {
+		m.BacklogShed.WithLabelValues(d.Name)
+	}
+	reg.MustRegister(m.Deliveries)
 	reg.MustRegister(m.Requests, m.KindRequests, m.ProviderCall, m.BreakerState, m.Transitions, m.SyncInFlight, m.Unresolved,
 		m.BacklogJobs, m.BacklogAge, m.BacklogShed)
 	return m
@@ -144,4 +163,12 @@ func (m *Metrics) backlogRefused(dependency string) {
 		return
 	}
 	m.BacklogShed.WithLabelValues(dependency).Inc()
+}
+
+// Delivered counts one delivery attempt's outcome on a channel.
+func (m *Metrics) Delivered(channel Channel, outcome string) {
+	if m == nil {
+		return
+	}
+	m.Deliveries.WithLabelValues(string(channel), outcome).Inc()
 }
