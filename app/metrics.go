@@ -13,6 +13,7 @@ type Metrics struct {
 	KindRequests *prometheus.CounterVec   // every kind's requests, by kind, status, mode and reason
 	ProviderCall *prometheus.HistogramVec // provider call latency by dependency, path and outcome
 	BreakerState *prometheus.GaugeVec     // 1 for the current state of each breaker
+	BreakerSince *prometheus.GaugeVec     // when each breaker entered its current state
 	Transitions  *prometheus.CounterVec   // breaker transitions this instance saw
 	SyncInFlight prometheus.Gauge         // synchronous provider calls under way
 	Unresolved   prometheus.Gauge         // operations flagged for an operator (outcome still unknown)
@@ -84,7 +85,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	for _, d := range Dependencies() {
 		m.BacklogShed.WithLabelValues(d.Name)
 	}
-	reg.MustRegister(m.Deliveries)
+	m.BreakerSince = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "spillway_breaker_state_since_timestamp_seconds",
+		Help: "When each dependency's circuit breaker entered the state spillway_breaker_state reports (Unix seconds): time() minus it is how long it has been so.",
+	}, []string{"dependency"})
+	reg.MustRegister(m.Deliveries, m.BreakerSince)
 	reg.MustRegister(m.Requests, m.KindRequests, m.ProviderCall, m.BreakerState, m.Transitions, m.SyncInFlight, m.Unresolved,
 		m.BacklogJobs, m.BacklogAge, m.BacklogShed)
 	return m
@@ -103,6 +108,9 @@ func (m *Metrics) BreakerChanged(b Breaker, transition bool) {
 			v = 1
 		}
 		m.BreakerState.WithLabelValues(b.Name, string(s)).Set(v)
+	}
+	if !b.Since.IsZero() {
+		m.BreakerSince.WithLabelValues(b.Name).Set(float64(b.Since.UnixNano()) / 1e9)
 	}
 	if transition {
 		m.Transitions.WithLabelValues(b.Name, string(b.State)).Inc()
