@@ -143,14 +143,20 @@ func TestCalmOverviewLinksToNoRunbookSection(t *testing.T) {
 // says the rate is not judged instead of "100.0 % (opens over 10.0 %)".
 func TestOverviewSaysTheMinimumVolumeIsNotReached(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, harnessOpts{})
+	// The clock stands still, so the bucket stays in the window however
+	// slowly the test runs.
+	clk := newClock()
+	h := newHarness(t, harnessOpts{now: clk.Now})
+	// The window starts no earlier than the breaker's registration, a
+	// moment after the clock was read.
+	clk.Advance(2 * time.Second)
 	ctx := context.Background()
 	record := func(calls, failures int) {
 		t.Helper()
 		if _, err := h.pool.Exec(ctx, `INSERT INTO breaker_counts (name, generation, bucket, calls, failures, slow)
-			SELECT name, generation, date_trunc('second', now()), $1, $2, 0 FROM breakers WHERE name = 'payment'
+			SELECT name, generation, $3, $1, $2, 0 FROM breakers WHERE name = 'payment'
 			ON CONFLICT (name, generation, bucket) DO UPDATE SET calls = breaker_counts.calls + excluded.calls,
-				failures = breaker_counts.failures + excluded.failures`, calls, failures); err != nil {
+				failures = breaker_counts.failures + excluded.failures`, calls, failures, clk.Now().Truncate(time.Second)); err != nil {
 			t.Fatal(err)
 		}
 	}
