@@ -1,5 +1,5 @@
 # Spillway. `make run` starts the whole product; `make test` passes every test.
-# Both set up what they need (Postgres from Debian, stripe-mock) idempotently.
+# Both set up what they need (Postgres from Debian, stripe-mock, promtool) idempotently.
 
 GO ?= go
 BIN := bin/spillway

@@ -13,13 +13,18 @@ type Metrics struct {
 	KindRequests *prometheus.CounterVec   // every kind's requests, by kind, status, mode and reason
 	ProviderCall *prometheus.HistogramVec // provider call latency by dependency, path and outcome
 	BreakerState *prometheus.GaugeVec     // 1 for the current state of each breaker
+	BreakerSince *prometheus.GaugeVec     // when each breaker entered its current state
 	Transitions  *prometheus.CounterVec   // breaker transitions this instance saw
 	SyncInFlight prometheus.Gauge         // synchronous provider calls under way
 	Unresolved   prometheus.Gauge         // operations flagged for an operator (outcome still unknown)
 	BacklogJobs  *prometheus.GaugeVec     // captured jobs waiting, by dependency
 	BacklogAge   *prometheus.GaugeVec     // how long the oldest has waited, by dependency
 	BacklogShed  *prometheus.CounterVec   // captures refused because a backlog was over its bound
+	Deliveries   *prometheus.CounterVec   // delivery attempts by channel and outcome
 }
+
+// deliveryOutcomes are the outcomes a delivery attempt is recorded with.
+var deliveryOutcomes = []string{"sent", "failed", "disabled", "skipped"}
 
 // NewMetrics creates the collectors and registers them on reg.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
@@ -66,6 +71,25 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Name: "spillway_backlog_refusals_total",
 		Help: "Requests answered 503 because their dependency's backlog was over its bound (<DEP>_MAX_BACKLOG).",
 	}, []string{"dependency"})
+	m.Deliveries = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "spillway_delivery_attempts_total",
+		Help: "Attempts to tell a client how its operation ended, by channel (email, sms, webhook) and outcome (sent, failed, disabled, skipped).",
+	}, []string{"channel", "outcome"})
+	// Every series exists from the start at 0, so a rate over them is
+	// defined before the first failure and an alert can compare.
+	for _, ch := range []Channel{ChannelEmail, ChannelSMS, ChannelWebhook} {
+		for _, o := range deliveryOutcomes {
+			m.Deliveries.WithLabelValues(string(ch), o)
+		}
+	}
+	for _, d := range Dependencies() {
+		m.BacklogShed.WithLabelValues(d.Name)
+	}
+	m.BreakerSince = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "spillway_breaker_state_since_timestamp_seconds",
+		Help: "When each dependency's circuit breaker entered the state spillway_breaker_state reports (Unix seconds): time() minus it is how long it has been so.",
+	}, []string{"dependency"})
+	reg.MustRegister(m.Deliveries, m.BreakerSince)
 	reg.MustRegister(m.Requests, m.KindRequests, m.ProviderCall, m.BreakerState, m.Transitions, m.SyncInFlight, m.Unresolved,
 		m.BacklogJobs, m.BacklogAge, m.BacklogShed)
 	return m
@@ -84,6 +108,9 @@ func (m *Metrics) BreakerChanged(b Breaker, transition bool) {
 			v = 1
 		}
 		m.BreakerState.WithLabelValues(b.Name, string(s)).Set(v)
+	}
+	if !b.Since.IsZero() {
+		m.BreakerSince.WithLabelValues(b.Name).Set(float64(b.Since.UnixNano()) / 1e9)
 	}
 	if transition {
 		m.Transitions.WithLabelValues(b.Name, string(b.State)).Inc()
@@ -144,4 +171,12 @@ func (m *Metrics) backlogRefused(dependency string) {
 		return
 	}
 	m.BacklogShed.WithLabelValues(dependency).Inc()
+}
+
+// Delivered counts one delivery attempt's outcome on a channel.
+func (m *Metrics) Delivered(channel Channel, outcome string) {
+	if m == nil {
+		return
+	}
+	m.Deliveries.WithLabelValues(string(channel), outcome).Inc()
 }

@@ -64,12 +64,13 @@ type DeliveryWorker struct {
 	publicURL string
 	log       *slog.Logger
 	now       func() time.Time
+	metrics   *app.Metrics
 }
 
 // NewDeliveryWorker returns the worker for cfg.
 func NewDeliveryWorker(cfg Config) *DeliveryWorker {
 	return &DeliveryWorker{pool: cfg.Pool, senders: cfg.Senders, publicURL: strings.TrimRight(cfg.PublicURL, "/"),
-		log: cfg.Logger, now: cfg.Now}
+		log: cfg.Logger, now: cfg.Now, metrics: cfg.Metrics}
 }
 
 // maxRetryAfterSnoozes bounds how often a receiver's Retry-After may
@@ -202,12 +203,17 @@ func (w *DeliveryWorker) complete(ctx context.Context, op *app.Operation, job *r
 	if _, err := river.JobCompleteTx[*riverpgxv5.Driver](ctx, tx, job); err != nil {
 		return fmt.Errorf("complete delivery job: %w", err)
 	}
-	return tx.Commit(ctx)
+	if err := tx.Commit(ctx); err != nil {
+		return err
+	}
+	w.metrics.Delivered(job.Args.Channel, "sent")
+	return nil
 }
 
 // record notes a failed or skipped attempt; losing the note must not lose
 // the delivery, so errors are only logged.
 func (w *DeliveryWorker) record(ctx context.Context, op *app.Operation, job *river.Job[app.DeliveryArgs], target, outcome string, code int, cause error) {
+	w.metrics.Delivered(job.Args.Channel, outcome)
 	err := db.InsertDelivery(ctx, w.pool, db.DeliveryRecord{
 		OperationID: op.ID, Channel: string(job.Args.Channel), Target: target, Attempt: job.Attempt,
 		Outcome: outcome, ResponseCode: code, Error: cause.Error(),

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Installs what `make run` and `make test` need on a Debian-like machine:
 # PostgreSQL server binaries (for the project-local cluster db/localpg
-# manages under .data/postgres) and stripe-mock (under .data/bin).
+# manages under .data/postgres), stripe-mock and promtool (under .data/bin).
 #
 # Idempotent and fast when everything is present: it only touches the
 # network (apt, Go module proxy) for things that are missing.
 set -euo pipefail
 
 STRIPE_MOCK_VERSION=v0.203.0
+# promtool checks and unit-tests testdata/prometheus/alerts.yml (go test
+# ./web/ runs it); the first build takes a few minutes.
+PROMETHEUS_VERSION=v0.316.0
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
@@ -90,4 +93,14 @@ else
 	mkdir -p "$bin"
 	say "stripe-mock: installing $STRIPE_MOCK_VERSION into $bin"
 	GOBIN="$bin" go install "github.com/stripe/stripe-mock@$STRIPE_MOCK_VERSION"
+fi
+
+# --- promtool ------------------------------------------------------------------
+if [ -x "$bin/promtool" ]; then
+	say "promtool: found $bin/promtool"
+else
+	command -v go >/dev/null || die "go not found; it is needed to build promtool"
+	mkdir -p "$bin"
+	say "promtool: installing $PROMETHEUS_VERSION into $bin (a few minutes the first time)"
+	GOBIN="$bin" go install "github.com/prometheus/prometheus/cmd/promtool@$PROMETHEUS_VERSION"
 fi

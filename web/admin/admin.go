@@ -167,6 +167,7 @@ func (s *server) routes() http.Handler {
 		r.Get("/audit", s.handleAudit)
 		r.Get("/operations/unresolved", s.handleUnresolved)
 		r.Get("/orphans", s.handleOrphans)
+		r.Get("/runbook", s.handleRunbook)
 		r.Post("/signout", s.handleSignOut)
 
 		// Everything that changes something: operators only.

@@ -19,7 +19,7 @@ import (
 type JobTab string
 
 const (
-	TabPending     JobTab = "pending" // available, scheduled (and River's pending)
+	TabPending     JobTab = "pending" // acknowledged and not finished: waiting, retrying or running
 	TabRunning     JobTab = "running"
 	TabRetryable   JobTab = "retryable"
 	TabFailed      JobTab = "failed" // River's discarded: attempts exhausted or failed for good
@@ -35,7 +35,10 @@ var JobTabs = []JobTab{TabPending, TabPrioritized, TabRunning, TabRetryable, Tab
 func (t JobTab) States() []rivertype.JobState {
 	switch t {
 	case TabPending:
-		return []rivertype.JobState{rivertype.JobStateAvailable, rivertype.JobStateScheduled, rivertype.JobStatePending}
+		// Every job that still has to end: a retryable job waiting out a
+		// provider that is down is the work an operator most wants to
+		// see, so it is pending too; the table says each one's state.
+		return pendingStates
 	case TabRunning:
 		return []rivertype.JobState{rivertype.JobStateRunning}
 	case TabRetryable:
@@ -51,6 +54,11 @@ func (t JobTab) States() []rivertype.JobState {
 	}
 	return nil
 }
+
+// pendingStates are the River states of work acknowledged and not
+// finished.
+var pendingStates = []rivertype.JobState{rivertype.JobStateAvailable, rivertype.JobStateScheduled,
+	rivertype.JobStatePending, rivertype.JobStateRetryable, rivertype.JobStateRunning}
 
 // WorkerOrder reports whether the tab lists jobs in the order workers will
 // take them (priority, scheduled_at, id) rather than newest first.
@@ -70,6 +78,8 @@ func (t JobTab) Label() string {
 		return "failed (discarded)"
 	case TabPrioritized:
 		return "prioritized (1–2)"
+	case TabPending:
+		return "pending (not finished)"
 	}
 	return string(t)
 }

@@ -28,6 +28,9 @@ type modeView struct {
 	FailureRate float64
 	SlowRate    float64
 	Policy      app.BreakerPolicy
+	// Runbook is the runbook section for the mode when it is abnormal;
+	// "" for SYNC.
+	Runbook string
 	// Backlog and Bulkhead are nil when not configured: not shown.
 	Backlog  *backlogView
 	Bulkhead *bulkheadView
@@ -98,6 +101,18 @@ func newBulkheadView(b Bulkhead, highValue int64) *bulkheadView {
 		v.Shedding = fmt.Sprintf("Only payments and orders ≥ %d are worked sync now; the others are captured (overloaded) and answer 202.", highValue)
 	}
 	return v
+}
+
+// belowMinCalls reports whether the window holds too few calls for the
+// breaker to judge its rates (MinCalls): a rate of 1 failure in 1 call
+// says nothing, and the breaker does not act on it.
+func (m modeView) belowMinCalls() bool { return m.Counts.Calls < m.Policy.MinCalls }
+
+// minCallsWords says so plainly: "1 call in the window; the breaker
+// judges the rate from 20 calls".
+func (m modeView) minCallsWords() string {
+	return fmt.Sprintf("Not judged: %d %s in the window; the breaker judges the rate from %d calls (opens over %s failures).",
+		m.Counts.Calls, pluralWord(m.Counts.Calls, "call", "calls"), m.Policy.MinCalls, fmtPercent(m.Policy.FailureRate))
 }
 
 // describeMode says what a breaker state means for requests, in words for
@@ -214,6 +229,7 @@ func (s *server) handleOverview(w http.ResponseWriter, r *http.Request) {
 	for _, b := range bs {
 		m := modeView{Name: b.Name, State: b.State, Window: b.Policy.Window, Policy: b.Policy}
 		m.Mode, m.Class, m.Detail = describeMode(b, now)
+		m.Runbook = runbookForState(b.State)
 		since := now.Add(-b.Policy.Window)
 		if b.Since.After(since) {
 			since = b.Since.Truncate(time.Second)

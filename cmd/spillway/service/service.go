@@ -207,6 +207,11 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 		web.NewQueueDepthCollector(web.QueueDepthConfig{Wait: cfg.Tuning.MetricsWait, QueryTimeout: cfg.Tuning.MetricsWait,
 			Query: func(ctx context.Context) ([]db.QueueDepth, error) { return db.ListQueueDepths(ctx, pool) }}))
 	metrics := app.NewMetrics(s.registry)
+	reconcileAfter := ac.ReconcileAfter
+	s.registry.MustRegister(web.NewAwaitingOperatorCollector(web.AwaitingOperatorConfig{Logger: s.log,
+		Query: func(ctx context.Context) (db.AwaitingOperator, error) {
+			return db.ReadAwaitingOperator(ctx, pool, app.StorageTime(time.Now()).Add(-reconcileAfter))
+		}}))
 	if s.instance = ac.Instance; s.instance == "" {
 		host, _ := os.Hostname()
 		s.instance = fmt.Sprintf("%s:%d", host, os.Getpid())
