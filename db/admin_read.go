@@ -25,16 +25,21 @@ const AdminCountCap = 10_000
 // ReadWithin runs fn in a read-only transaction whose statements are cut
 // off by Postgres after timeout (statement_timeout, SET LOCAL), so one slow
 // admin section cannot hold a connection, nor the page, for longer. A
-// query cut off returns an error IsStatementTimeout recognises.
+// query cut off returns an error IsStatementTimeout recognises. BEGIN, the
+// read-only mode and the timeout go in one round trip (a pipelined
+// transaction), so a section costs its own queries and a COMMIT.
 func ReadWithin(ctx context.Context, pool *pgxpool.Pool, timeout time.Duration, fn func(Querier) error) error {
-	tx, err := pool.BeginTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly})
+	tx, err := BeginPipelined(ctx, pool)
 	if err != nil {
 		return fmt.Errorf("begin read: %w", err)
 	}
-	defer tx.Rollback(context.WithoutCancel(ctx))
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
 	ms := strconv.FormatInt(max(timeout.Milliseconds(), 1), 10)
-	if _, err := tx.Exec(ctx, `SELECT set_config('statement_timeout', $1, true)`, ms); err != nil {
-		return fmt.Errorf("set statement_timeout: %w", err)
+	b := &pgx.Batch{}
+	b.Queue(`SET TRANSACTION READ ONLY`)
+	b.Queue(`SELECT set_config('statement_timeout', $1, true)`, ms)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("begin read: %w", err)
 	}
 	if err := fn(tx); err != nil {
 		return err

@@ -242,3 +242,30 @@ func TestPipelinedEmptyAndNested(t *testing.T) {
 		t.Fatal("the savepoint's rollback did not keep exactly the outer work")
 	}
 }
+
+// An admin read is read-only and cut off at its timeout, its BEGIN, mode
+// and timeout costing one round trip.
+func TestReadWithinIsReadOnlyAndBounded(t *testing.T) {
+	t.Parallel()
+	pool, rt := tracedPool(t)
+	ctx := context.Background()
+	rt.n.Store(0)
+	err := db.ReadWithin(ctx, pool, time.Minute, func(q db.Querier) error {
+		_, err := q.Exec(ctx, `DELETE FROM operations`)
+		return err
+	})
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || pe.Code != "25006" {
+		t.Fatalf("a write in an admin read: %v, want read_only_sql_transaction", err)
+	}
+	if n := rt.n.Load(); n != 3 { // BEGIN+mode+timeout, the DELETE, the ROLLBACK
+		t.Fatalf("%d round trips, want 3", n)
+	}
+	err = db.ReadWithin(ctx, pool, 50*time.Millisecond, func(q db.Querier) error {
+		_, err := q.Exec(ctx, `SELECT pg_sleep(5)`)
+		return err
+	})
+	if !db.IsStatementTimeout(err) {
+		t.Fatalf("a slow admin read: %v, want a statement timeout", err)
+	}
+}
