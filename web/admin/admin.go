@@ -102,6 +102,8 @@ type server struct {
 	base     string
 	// secure marks cookies Secure: SecureCookies or an https PublicURL.
 	secure bool
+	// throughput holds the overview chart's minutes that are over.
+	throughput *throughputCache
 }
 
 // New returns the admin UI's handler, to be mounted at cfg.BasePath.
@@ -137,7 +139,7 @@ func New(cfg Config) (http.Handler, error) {
 	// Every reading the UI takes is stamped on a row or compared with one.
 	stamp := func() time.Time { return app.StorageTime(wall()) }
 	s := &server{cfg: cfg, operator: cfg.Operator, breakers: db.NewStore(cfg.Pool), now: stamp,
-		log: cfg.Logger, base: cfg.BasePath, secure: secure}
+		log: cfg.Logger, base: cfg.BasePath, secure: secure, throughput: &throughputCache{}}
 	return s.routes(), nil
 }
 

@@ -285,7 +285,7 @@ func (s *server) handleOverview(w http.ResponseWriter, r *http.Request) {
 	d.Queues = mergeQueues(depths, queues)
 	var buckets []db.ThroughputBucket
 	if d.ChartNote, err = s.section(r, func(q db.Querier) (err error) {
-		buckets, err = db.Throughput(ctx, q, now.Add(-59*time.Minute), now)
+		buckets, err = s.throughput.read(ctx, q, now)
 		return err
 	}); err != nil {
 		s.renderError(w, r, err)
