@@ -86,10 +86,11 @@ const budgetTick = 250 * time.Millisecond
 // high-value payments, so every request is one of 64 concurrent calls to
 // the hung provider rather than most being shed at once by the bulkhead.
 // DB_MIN_CONNS opens the pool those calls need at start, as the README
-// advises for bursts: a cold pool makes the first wave open 64 Postgres
-// connections at once, about 200 ms on two cores, before their calls
-// begin (measured: first wave p99 3 246 ms with the pool cold, the later
-// waves 3 012 ms).
+// advises for bursts, so the first wave does not also open 64 Postgres
+// connections before its calls begin. Measured (issue 13): first wave p99
+// 3 246 ms with the pool cold, 3 222 ms warmed; later waves 3 012-3 028 ms.
+// What remains of the first wave's cost is the rest of each connection's
+// and each provider socket's first use.
 func (b *bench) budget(ctx context.Context, out *spillwayResults) error {
 	d, err := b.freshDB(ctx, "budget")
 	if err != nil {
