@@ -51,6 +51,12 @@ func newRunner(t *testing.T) (*app.Runner, *failingStore, *sim.Sim, *pgxpool.Poo
 
 func newRunnerWithDeadline(t *testing.T, deadline time.Duration) (*app.Runner, *failingStore, *sim.Sim, *pgxpool.Pool, *httptest.Server) {
 	t.Helper()
+	return newRunnerWith(t, func(c *app.RunnerConfig) { c.Deadline = deadline })
+}
+
+// newRunnerWith is the test runner with edit applied to its configuration.
+func newRunnerWith(t *testing.T, edit func(*app.RunnerConfig)) (*app.Runner, *failingStore, *sim.Sim, *pgxpool.Pool, *httptest.Server) {
+	t.Helper()
 	pool := dbtest.New(t)
 	s := sim.New(sim.Config{})
 	srv := httptest.NewServer(s)
@@ -64,9 +70,11 @@ func newRunnerWithDeadline(t *testing.T, deadline time.Duration) (*app.Runner, *
 		t.Fatal(err)
 	}
 	store := &failingStore{Store: db.NewStore(pool)}
-	r, err := app.NewRunner(app.RunnerConfig{
-		Store: store, Jobs: rc, Kinds: apptest.PaymentKinds(t, prov), Deadline: deadline, CaptureTimeout: guard, SyncLimit: 4, MaxAttempts: 5,
-	})
+	cfg := app.RunnerConfig{
+		Store: store, Jobs: rc, Kinds: apptest.PaymentKinds(t, prov), Deadline: guard, CaptureTimeout: guard, SyncLimit: 4, MaxAttempts: 5,
+	}
+	edit(&cfg)
+	r, err := app.NewRunner(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,27 +179,11 @@ func TestOverloadedCapturesWithoutCalling(t *testing.T) {
 // operation as it stands, and neither does anything downstream again.
 func TestKeyAnswerExpiresAfterTTLWithoutDoingAgain(t *testing.T) {
 	t.Parallel()
-	pool := dbtest.New(t)
-	s := sim.New(sim.Config{})
-	srv := httptest.NewServer(s)
-	t.Cleanup(srv.Close)
-	prov, err := provider.NewHTTP(provider.HTTPConfig{BaseURL: srv.URL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc, err := jobs.NewClient(jobs.Config{Pool: pool, Provider: prov, CallTimeout: guard})
-	if err != nil {
-		t.Fatal(err)
-	}
 	t0 := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 	now := t0
-	r, err := app.NewRunner(app.RunnerConfig{
-		Store: db.NewStore(pool), Jobs: rc, Kinds: apptest.PaymentKinds(t, prov), Deadline: guard, CaptureTimeout: guard,
-		SyncLimit: 4, MaxAttempts: 5, KeyTTL: 24 * time.Hour, Now: func() time.Time { return now },
+	r, _, s, pool, _ := newRunnerWith(t, func(c *app.RunnerConfig) {
+		c.KeyTTL, c.Now = 24*time.Hour, func() time.Time { return now }
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx := context.Background()
 	first, _ := app.ParsePaymentRequest([]byte(`{"amount": 500, "currency": "usd"}`))
 	other, _ := app.ParsePaymentRequest([]byte(`{"amount": 900, "currency": "usd"}`))

@@ -198,16 +198,7 @@ func ListAdminJobs(ctx context.Context, q Querier, f app.JobFilter, order JobOrd
 	if err != nil {
 		return nil, fmt.Errorf("list jobs: %w", err)
 	}
-	defer rows.Close()
-	var out []AdminJob
-	for rows.Next() {
-		j, err := scanAdminJob(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list jobs: %w", err)
-		}
-		out = append(out, j)
-	}
-	return out, rows.Err()
+	return collectAdminJobs(rows)
 }
 
 // listWorkerOrder lists waiting jobs in the order workers take them.
@@ -242,16 +233,7 @@ func listWorkerOrder(ctx context.Context, q Querier, f app.JobFilter, after *Job
 	if err != nil {
 		return nil, fmt.Errorf("list jobs: %w", err)
 	}
-	defer rows.Close()
-	var out []AdminJob
-	for rows.Next() {
-		j, err := scanAdminJob(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list jobs: %w", err)
-		}
-		out = append(out, j)
-	}
-	return out, rows.Err()
+	return collectAdminJobs(rows)
 }
 
 // CountAdminJobs counts the jobs matching f, limited to states when given.
@@ -375,4 +357,13 @@ func listDeliveries(ctx context.Context, q Querier, opID uuid.UUID) ([]Delivery,
 		err := r.Scan(&d.ID, &d.Channel, &d.Target, &d.Attempt, &d.Outcome, &d.ResponseCode, &d.Error, &d.CreatedAt)
 		return d, err
 	})
+}
+
+// collectAdminJobs scans every row of adminJobColumns.
+func collectAdminJobs(rows pgx.Rows) ([]AdminJob, error) {
+	jobs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (AdminJob, error) { return scanAdminJob(r) })
+	if err != nil {
+		return nil, fmt.Errorf("list jobs: %w", err)
+	}
+	return jobs, nil
 }

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
@@ -140,13 +141,19 @@ func sampleRSS(ctx context.Context, s *server) float64 {
 }
 
 // fetchProfile asks the server for a 10 s CPU profile a few seconds into
-// a load run (phase names the file), signed in as an operator (pprof sits
-// behind admin auth).
+// a load run (phase names the file).
 func (b *bench) fetchProfile(ctx context.Context, s *server, phase string) (path, note string) {
+	return b.profileAfter(ctx, s, phase, 3*time.Second, 10)
+}
+
+// profileAfter asks the server for a CPU profile of seconds, after wait,
+// signed in as an operator (pprof sits behind admin auth), into
+// <phase>.cpu.pprof.
+func (b *bench) profileAfter(ctx context.Context, s *server, phase string, wait time.Duration, seconds int) (path, note string) {
 	select {
 	case <-ctx.Done():
-		return "", "BENCH_PROFILE: capture ended before profiling began"
-	case <-time.After(3 * time.Second):
+		return "", "BENCH_PROFILE: the " + phase + " ended before profiling began"
+	case <-time.After(wait):
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
 	defer cancel()
@@ -157,7 +164,7 @@ func (b *bench) fetchProfile(ctx context.Context, s *server, phase string) (path
 		return "", fmt.Sprintf("BENCH_PROFILE: sign in: %v", err)
 	}
 	signin.Body.Close()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.api+"/admin/debug/pprof/profile?seconds=10", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.api+"/admin/debug/pprof/profile?seconds="+strconv.Itoa(seconds), nil)
 	if err != nil {
 		return "", err.Error()
 	}

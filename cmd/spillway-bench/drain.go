@@ -3,12 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/cookiejar"
-	"net/url"
-	"os"
-	"path/filepath"
 	"strconv"
 	"time"
 
@@ -198,40 +193,5 @@ func (b *bench) drainAll(ctx context.Context, s *server, d *benchDB, queued int6
 // (a fast drain is over before capture's 10 s profile would end), into
 // drain.cpu.pprof.
 func (b *bench) drainProfile(ctx context.Context, s *server) (path, note string) {
-	select {
-	case <-ctx.Done():
-		return "", "BENCH_PROFILE: the drain ended before profiling began"
-	case <-time.After(500 * time.Millisecond):
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
-	defer cancel()
-	jar, _ := cookiejar.New(nil)
-	client := &http.Client{Jar: jar}
-	signin, err := client.PostForm(s.api+"/admin/signin", url.Values{"email": {benchAdminEmail}, "password": {benchAdminPassword}})
-	if err != nil {
-		return "", fmt.Sprintf("BENCH_PROFILE: sign in: %v", err)
-	}
-	signin.Body.Close()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.api+"/admin/debug/pprof/profile?seconds=2", nil)
-	if err != nil {
-		return "", err.Error()
-	}
-	res, err := client.Do(req)
-	if err != nil {
-		return "", fmt.Sprintf("BENCH_PROFILE: %v", err)
-	}
-	defer res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		return "", fmt.Sprintf("BENCH_PROFILE: skipped, the server answers %d on /admin/debug/pprof/profile", res.StatusCode)
-	}
-	path = filepath.Join(b.dir, "drain.cpu.pprof")
-	f, err := os.Create(path)
-	if err != nil {
-		return "", err.Error()
-	}
-	defer f.Close()
-	if _, err := io.Copy(f, io.LimitReader(res.Body, 64<<20)); err != nil {
-		return "", fmt.Sprintf("BENCH_PROFILE: %v", err)
-	}
-	return path, ""
+	return b.profileAfter(ctx, s, "drain", 500*time.Millisecond, 2)
 }
