@@ -173,25 +173,3 @@ func waitingPairs(ctx context.Context, q Querier, states []rivertype.JobState) (
 		return p, r.Scan(&p[0], &p[1])
 	})
 }
-
-// CountUnresolvedByIndex counts what CountUnresolved counts (an operation
-// open past before with an unknown outcome, or whose job River discarded
-// or cancelled), by its two indexed halves: the partial index on
-// outcome_unknown_since, and River's jobs in those two states joined to
-// their operations. CountUnresolved's single WHERE probes the job of
-// every open operation, a million of them behind a deferred backlog.
-func CountUnresolvedByIndex(ctx context.Context, q Querier, before time.Time) (int, error) {
-	var n int
-	err := q.QueryRow(ctx, `
-		SELECT count(*) FROM (
-			SELECT o.id FROM operations o
-			WHERE o.outcome_unknown_since < $1 AND o.outcome_unknown_since IS NOT NULL AND o.status IN ('queued', 'processing')
-			UNION
-			SELECT o.id FROM river_job j JOIN operations o ON o.job_id = j.id
-			WHERE j.state IN ('discarded', 'cancelled') AND o.status IN ('queued', 'processing') AND o.updated_at < $1
-		) u`, before).Scan(&n)
-	if err != nil {
-		return 0, fmt.Errorf("count unresolved: %w", err)
-	}
-	return n, nil
-}

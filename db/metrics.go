@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/spillway/spillway/app"
@@ -22,22 +21,19 @@ type AwaitingOperator struct {
 
 // metricsStatementTimeout bounds each query a scrape runs: a scrape must
 // not add load to a database already struggling.
-const metricsStatementTimeout = "2s"
+const metricsStatementTimeout = 2 * time.Second
 
 // ReadAwaitingOperator counts, in one read-only transaction whose
-// statements may each take at most metricsStatementTimeout, what an
-// operator must settle: the overview's two alerts.
+// statements may each take at most metricsStatementTimeout (ReadWithin),
+// what an operator must settle: the overview's two alerts.
 func ReadAwaitingOperator(ctx context.Context, pool *pgxpool.Pool, before time.Time) (AwaitingOperator, error) {
 	var out AwaitingOperator
-	err := pgx.BeginTxFunc(ctx, pool, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, "SET LOCAL statement_timeout = '"+metricsStatementTimeout+"'"); err != nil {
-			return err
-		}
+	err := ReadWithin(ctx, pool, metricsStatementTimeout, func(q Querier) error {
 		var err error
-		if out.Unresolved, err = CountUnresolved(ctx, tx, before); err != nil {
+		if out.Unresolved, err = CountUnresolved(ctx, q, before); err != nil {
 			return err
 		}
-		out.Orphans, err = CountOrphans(ctx, tx, app.OrphanOpen)
+		out.Orphans, err = CountOrphans(ctx, q, app.OrphanOpen)
 		return err
 	})
 	if err != nil {

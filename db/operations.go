@@ -9,7 +9,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/spillway/spillway/app"
 )
@@ -166,66 +165,6 @@ func RequestCancelTx(ctx context.Context, tx pgx.Tx, id uuid.UUID, now time.Time
 	return tag.RowsAffected() == 1, nil
 }
 
-// StartAttempt marks an open operation as processing and counts the attempt,
-// committed before the provider call so a crash mid-call still shows it.
-// It returns an ENOTFOUND error if the operation is gone and (op, false) if it is
-// already terminal; prev is when the attempt before this one started.
-//
-// The marker is committed without waiting for the disk: if a crash loses
-// it, the operation merely still reads queued and the attempt goes
-// uncounted, while the outcome that follows is written durably. That saves
-// a disk flush per job, which is much of a drain's cost.
-func StartAttempt(ctx context.Context, pool *pgxpool.Pool, id uuid.UUID) (op *app.Operation, prev *time.Time, open bool, err error) {
-	tx, err := pool.Begin(ctx)
-	if err != nil {
-		return nil, nil, false, err
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
-	b := &pgx.Batch{}
-	b.Queue(`SET LOCAL synchronous_commit TO off`)
-	// The FROM reads the row as it was before this update: only one job
-	// works an operation, so nothing else changes it meanwhile.
-	b.Queue(`SELECT attempted_at FROM operations WHERE id = $1`, id).QueryRow(func(row pgx.Row) error {
-		if err := row.Scan(&prev); errors.Is(err, pgx.ErrNoRows) {
-			return errNotFound
-		} else {
-			return err
-		}
-	})
-	b.Queue(`
-		UPDATE operations SET status = 'processing', attempts = attempts + 1, updated_at = now(),
-			attempted_at = now()
-		WHERE id = $1 AND status IN ('queued', 'processing')
-		RETURNING `+operationColumns, id).QueryRow(func(row pgx.Row) error {
-		var err error
-		op, err = scanOperation(row)
-		if isNotFound(err) {
-			return errTerminal
-		}
-		return err
-	})
-	err = tx.SendBatch(ctx, b).Close()
-	if err == nil {
-		err = tx.Commit(ctx)
-	}
-	if errors.Is(err, errTerminal) {
-		op, err := GetOperation(ctx, pool, id)
-		if err != nil {
-			return nil, nil, false, err
-		}
-		return op, prev, false, nil
-	}
-	if isNotFound(err) {
-		return nil, nil, false, err
-	}
-	if err != nil {
-		return nil, nil, false, fmt.Errorf("start attempt: %w", err)
-	}
-	return op, prev, true, nil
-}
-
-var errTerminal = errors.New("operation is terminal")
-
 func nullJSON(b json.RawMessage) []byte {
 	if len(b) == 0 {
 		return nil
@@ -302,10 +241,21 @@ const unresolvedWhere = `
 		SELECT 1 FROM river_job j WHERE j.id = o.job_id AND j.state IN ('discarded', 'cancelled'))))`
 
 // CountUnresolved counts the operations flagged for operators (see
-// ListUnresolved).
+// ListUnresolved), by the condition's two indexed halves: the partial
+// index on outcome_unknown_since, and River's jobs in the two ended states
+// joined to their operations. One WHERE with an OR would probe the job of
+// every open operation, a million of them behind a deferred backlog.
 func CountUnresolved(ctx context.Context, q Querier, before time.Time) (int, error) {
 	var n int
-	if err := q.QueryRow(ctx, `SELECT count(*) FROM operations o WHERE`+unresolvedWhere, before).Scan(&n); err != nil {
+	err := q.QueryRow(ctx, `
+		SELECT count(*) FROM (
+			SELECT o.id FROM operations o
+			WHERE o.outcome_unknown_since < $1 AND o.outcome_unknown_since IS NOT NULL AND o.status IN ('queued', 'processing')
+			UNION
+			SELECT o.id FROM river_job j JOIN operations o ON o.job_id = j.id
+			WHERE j.state IN ('discarded', 'cancelled') AND o.status IN ('queued', 'processing') AND o.updated_at < $1
+		) u`, before).Scan(&n)
+	if err != nil {
 		return 0, fmt.Errorf("count unresolved: %w", err)
 	}
 	return n, nil

@@ -205,7 +205,7 @@ func (s *server) handleOverview(w http.ResponseWriter, r *http.Request) {
 	d := overviewData{After: s.reconcileAfter(), Gated: s.operator.GatedQueues(), Features: newFeaturesView(s.cfg.Features)}
 	var err error
 	if d.UnresolvedNote, err = s.section(r, func(q db.Querier) (err error) {
-		if d.Unresolved, err = db.CountUnresolvedByIndex(ctx, q, now.Add(-d.After)); err != nil {
+		if d.Unresolved, err = db.CountUnresolved(ctx, q, now.Add(-d.After)); err != nil {
 			return err
 		}
 		d.Orphans, err = db.CountOrphans(ctx, q, app.OrphanOpen)
