@@ -14,6 +14,7 @@ package db
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -29,6 +30,13 @@ type PoolConfig struct {
 	URL      string
 	MaxConns int
 	MinConns int
+	// Pooler says URL is a pooler in transaction mode (PgBouncer), where
+	// no session outlives a transaction: statements are then not
+	// prepared by name, because PgBouncer 1.18 cannot send a statement to
+	// the server connection that prepared it. Unnamed statements with
+	// their descriptions cached here keep one round trip per statement.
+	// A URL that sets default_query_exec_mode keeps its own choice.
+	Pooler bool
 }
 
 // Open connects a pool and checks the database answers.
@@ -44,6 +52,9 @@ func Open(ctx context.Context, cfg PoolConfig) (*pgxpool.Pool, error) {
 		pc.MinConns = int32(cfg.MinConns)
 	}
 	pc.MaxConnIdleTime = 5 * time.Minute
+	if cfg.Pooler && !strings.Contains(cfg.URL, "default_query_exec_mode") {
+		pc.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeCacheDescribe
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
 		return nil, fmt.Errorf("open pool: %w", err)
