@@ -244,9 +244,9 @@ func TestThreeInstancesFitAStockPostgresUnderLoad(t *testing.T) {
 // payment succeeds with exactly one effect at the provider.
 func loadAcrossInstances(t *testing.T, insts []*instance, provider *sim.Sim, admin *pgx.Conn) {
 	t.Helper()
-	ctx := context.Background()
-	// Each client sends its requests to the instances in turn. The first half the provider is healthy; then it is slower
-	// than PAYMENT_DEADLINE, so sync calls hold their connections for the
+	// Each client sends its requests to the instances in turn. The first
+	// half the provider is healthy; then it is slower than
+	// PAYMENT_DEADLINE, so sync calls hold their connections for the
 	// whole deadline and time out; then it fails half its calls, which
 	// opens the breaker. Phases are wall-clock only to shape the load:
 	// nothing below asserts on timing.
@@ -289,62 +289,11 @@ func loadAcrossInstances(t *testing.T, insts []*instance, provider *sim.Sim, adm
 	// happens at all under load depends on how starved of CPU this
 	// machine is, since CAPTURE_TIMEOUT is wall-clock: it is counted,
 	// and the connection limit is checked directly below instead.)
-	for i, key := range retry {
-		deadline := time.Now().Add(time.Minute)
-		for {
-			a := lt.send(insts[i%len(insts)].api, key)
-			if a.status == http.StatusCreated || a.status == http.StatusAccepted {
-				acked = append(acked, a.id)
-				break
-			}
-			if a.err != nil || (a.status != http.StatusServiceUnavailable && a.status != http.StatusConflict) || time.Now().After(deadline) {
-				t.Fatalf("retry of %s: %d %v %s", key, a.status, a.err, a.body)
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
-	}
-	t.Logf("acknowledged %d payments (%d of them on a retry after 503 or 409)", len(acked), len(retry))
+	acked = append(acked, retryUntilAcknowledged(t, lt, insts, retry)...)
+	t.Logf("acknowledged %d payments", len(acked))
 
 	// Every acknowledged payment is finished by some instance's workers.
-	deadline := time.Now().Add(4 * time.Minute)
-	for {
-		counts := map[string]int{}
-		rows, err := admin.Query(ctx, `SELECT status, count(*) FROM operations WHERE id = ANY($1::uuid[]) GROUP BY status`, acked)
-		if err != nil {
-			t.Fatal(err)
-		}
-		total := 0
-		for rows.Next() {
-			var s string
-			var c int
-			if err := rows.Scan(&s, &c); err != nil {
-				t.Fatal(err)
-			}
-			counts[s] = c
-			total += c
-		}
-		if err := rows.Err(); err != nil {
-			t.Fatal(err)
-		}
-		if total != len(acked) {
-			t.Fatalf("%d acknowledged payments, %d operations recorded", len(acked), total)
-		}
-		for _, s := range []app.Status{app.StatusDeclined, app.StatusFailed, app.StatusCancelled} {
-			if counts[string(s)] > 0 {
-				t.Fatalf("acknowledged payments ended %s: %v", s, counts)
-			}
-		}
-		if counts[string(app.StatusSucceeded)] == len(acked) {
-			break
-		}
-		for _, in := range insts {
-			in.checkAlive(t)
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("acknowledged payments not all succeeded: %v", counts)
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
+	waitAllSucceeded(t, admin, acked, insts)
 	for _, id := range acked {
 		if e := provider.Effects(id); e != 1 {
 			t.Errorf("payment %s: %d effects at the provider, want 1", id, e)
@@ -355,7 +304,6 @@ func loadAcrossInstances(t *testing.T, insts []*instance, provider *sim.Sim, adm
 	if extra := provider.TotalEffects() - len(acked); extra < 0 || extra > byStatus[http.StatusPaymentRequired] {
 		t.Errorf("provider has %d effects for %d acknowledged payments (answers %v)", provider.TotalEffects(), len(acked), byStatus)
 	}
-
 }
 
 // checkMigratedOnce fails the test if instances that started together
