@@ -31,9 +31,22 @@ type modeView struct {
 	// Runbook is the runbook section for the mode when it is abnormal;
 	// "" for SYNC.
 	Runbook string
+	// Since is when the breaker entered its state: how long the mode has
+	// held.
+	Since time.Time
 	// Backlog and Bulkhead are nil when not configured: not shown.
 	Backlog  *backlogView
 	Bulkhead *bulkheadView
+	// Flow is the dependency's drain and time to drain; nil when its
+	// queue's flow was not read (FlowNote says why).
+	Flow *flowView
+	// Unresolved and Orphans are what awaits an operator, as the page's
+	// alerts count them: unknown outcomes of every kind (an order's may
+	// be any of its steps'), and orphan charges on the payment card only,
+	// for they are the payment provider's.
+	Unresolved int
+	Orphans    int
+	ShowOrphan bool
 }
 
 // backlogView is a dependency's captured work against its bound, as the
@@ -46,12 +59,19 @@ type backlogView struct {
 	Bound  string // "at most 100000 jobs, the oldest at most 10m00s", or "no bound"
 	Over   bool
 	Why    string // which part of the bound is passed, in words
+	// TooOld is the oldest job past oldestJobTooOld, an abnormal state.
+	TooOld bool
 }
+
+// oldestJobTooOld is when the oldest waiting job is an operator's
+// concern: the SpillwayOldestJobTooOld alert's threshold.
+const oldestJobTooOld = 30 * time.Minute
 
 func newBacklogView(x app.BacklogBound, bl app.Backlog, read bool, now time.Time) *backlogView {
 	v := &backlogView{Read: read, Jobs: bl.Jobs, Oldest: bl.Oldest, Bound: describeBound(x)}
 	if !bl.Oldest.IsZero() {
 		v.Age = max(now.Sub(bl.Oldest), 0)
+		v.TooOld = read && v.Age > oldestJobTooOld
 	}
 	if read {
 		v.Why, v.Over = x.Exceeded(bl, now)
@@ -137,6 +157,95 @@ func describeMode(b app.Breaker, now time.Time) (mode, class, detail string) {
 	return string(b.State), "", ""
 }
 
+// drainWindow is how far back the drain rate counts finished jobs.
+const drainWindow = 5 * time.Minute
+
+// flowView is how fast a dependency's acknowledged work is finishing and
+// when it will be done, in words.
+type flowView struct {
+	Running int
+	// Unfinished is acknowledged and not finished: the backlog's waiting
+	// jobs (as last read) and the running ones.
+	Unfinished int
+	// Finished jobs over FinishedOver make the drain rate, PerSecond.
+	Finished     int
+	FinishedOver time.Duration
+	PerSecond    float64
+	// Net is the backlog's change per second (Backlogs.Trend: negative
+	// while it shrinks) over NetOver; NetOK false when not judged yet.
+	Net     float64
+	NetOver time.Duration
+	NetOK   bool
+	// ETA is the time to drain when it can be estimated; ETAWords says it,
+	// or says plainly why it cannot be.
+	ETA      time.Duration
+	HasETA   bool
+	ETAWords string
+	// Runbook is the section for an abnormal flow (growing, not
+	// draining); "" when the flow is normal.
+	Runbook string
+}
+
+// newFlowView works out the drain rate and the time to drain. The rate
+// is what finished; the time to drain divides what is unfinished by the
+// backlog's net shrink rate (drain minus new captures, from the backlog's
+// own readings), since a drain of 100/s under captures of 100/s never
+// ends. Until the readings span enough to judge, it divides by the drain
+// rate alone and says it leaves new captures out.
+func newFlowView(f db.QueueFlow, now time.Time, bl app.Backlog, read bool, net float64, netOver time.Duration, netOK bool, open bool) *flowView {
+	v := &flowView{Running: f.Running, Finished: f.Finished, FinishedOver: max(now.Sub(f.FinishedSince), time.Second),
+		Net: net, NetOver: netOver, NetOK: netOK}
+	v.PerSecond = float64(v.Finished) / v.FinishedOver.Seconds()
+	v.Unfinished = f.Running
+	if read {
+		v.Unfinished += bl.Jobs
+	}
+	switch {
+	case !read:
+		v.ETAWords = "Cannot be estimated: this instance has not read the backlog."
+	case v.Unfinished == 0:
+		v.ETAWords = "Nothing to drain."
+	case v.Finished == 0 && open:
+		v.ETAWords = fmt.Sprintf("Cannot be estimated: nothing has drained in the last %s; the breaker holds the queue until it probes.", fmtDuration(drainWindow))
+		v.Runbook = runbookBreakerOpen
+	case v.Finished == 0:
+		v.ETAWords = fmt.Sprintf("Cannot be estimated: nothing has drained in the last %s.", fmtDuration(drainWindow))
+		v.Runbook = runbookBacklogStalled
+	case netOK && net >= 0:
+		v.ETAWords = fmt.Sprintf("Cannot be estimated: the backlog grows faster than it drains (%s net over the last %s).",
+			fmtSignedRate(net), fmtDuration(netOver))
+		if net == 0 {
+			v.ETAWords = fmt.Sprintf("Cannot be estimated: the backlog is not shrinking (no net change over the last %s): captures keep pace with the drain.", fmtDuration(netOver))
+		}
+		v.Runbook = runbookBacklogGrowing
+	case netOK:
+		v.ETA, v.HasETA = time.Duration(float64(v.Unfinished)/-net*float64(time.Second)), true
+		v.ETAWords = fmt.Sprintf("About %s, at the net rate of %s over the last %s (drain less new captures).",
+			fmtDuration(v.ETA), fmtSignedRate(net), fmtDuration(netOver))
+	default:
+		v.ETA, v.HasETA = time.Duration(float64(v.Unfinished)/v.PerSecond*float64(time.Second)), true
+		v.ETAWords = fmt.Sprintf("About %s at the drain rate, not counting new captures (the backlog's trend is not judged yet).", fmtDuration(v.ETA))
+	}
+	return v
+}
+
+// fmtRate is a rate of jobs, per second when there are several a second,
+// else per minute.
+func fmtRate(perSecond float64) string {
+	if perSecond >= 1 {
+		return fmt.Sprintf("%.1f jobs/s", perSecond)
+	}
+	return fmt.Sprintf("%.1f jobs/min", perSecond*60)
+}
+
+// fmtSignedRate is a change per time, signed: "+3.0 jobs/min", "−5.0 jobs/min".
+func fmtSignedRate(perSecond float64) string {
+	if perSecond < 0 {
+		return "−" + fmtRate(-perSecond)
+	}
+	return "+" + fmtRate(perSecond)
+}
+
 type queueView struct {
 	Name   string
 	Counts map[rivertype.JobState]int
@@ -162,6 +271,9 @@ type overviewData struct {
 	UnresolvedNote string
 	QueuesNote     string
 	ChartNote      string
+	// FlowNote says the dependencies' running and finished jobs could not
+	// be read in time ("" when they were).
+	FlowNote string
 	Gated          map[string]string
 	Modes          []modeView
 	States         []rivertype.JobState
@@ -219,6 +331,12 @@ func (s *server) handleOverview(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, r, err)
 		return
 	}
+	flows, note, err := s.readFlows(r, bs, now)
+	if err != nil {
+		s.renderError(w, r, err)
+		return
+	}
+	d.FlowNote = note
 	// The sync latency does not depend on the breaker: read once per span.
 	type p95 struct {
 		d    time.Duration
@@ -263,6 +381,21 @@ func (s *server) handleOverview(w http.ResponseWriter, r *http.Request) {
 		if bh := s.cfg.Bulkheads[b.Name]; bh != nil {
 			m.Bulkhead = newBulkheadView(bh, s.cfg.HighValueAmount)
 		}
+		m.Since = b.Since
+		if f, ok := flows[b.Name]; ok {
+			var bl app.Backlog
+			var read bool
+			var net float64
+			var netOver time.Duration
+			var netOK bool
+			if s.cfg.Backlog != nil {
+				bl, read = s.cfg.Backlog.Last(b.Name)
+				net, netOver, netOK = s.cfg.Backlog.Trend(b.Name)
+			}
+			open := b.State == app.BreakerOpen || b.State == app.BreakerForcedOpen
+			m.Flow = newFlowView(f, now, bl, read, net, netOver, netOK, open)
+		}
+		m.Unresolved, m.Orphans, m.ShowOrphan = d.Unresolved, d.Orphans, b.Name == app.DepPayment
 		d.Modes = append(d.Modes, m)
 	}
 	var depths []db.AdminQueueDepth
@@ -299,6 +432,41 @@ func (s *server) handleOverview(w http.ResponseWriter, r *http.Request) {
 	p := s.page(r, "Overview", "overview")
 	p.Flash, p.Live = s.takeFlash(w, r), 5
 	s.render(w, r, http.StatusOK, overviewPage(p, d))
+}
+
+// readFlows reads the running and lately finished jobs of every listed
+// dependency's queue in one statement (db.ReadQueueFlows), by
+// dependency name.
+func (s *server) readFlows(r *http.Request, bs []app.Breaker, now time.Time) (map[string]db.QueueFlow, string, error) {
+	queueOf := map[string]string{}
+	for _, d := range app.Dependencies() {
+		queueOf[d.Name] = d.Queue
+	}
+	var queues []string
+	depOf := map[string][]string{}
+	for _, b := range bs {
+		if q, ok := queueOf[b.Name]; ok {
+			if len(depOf[q]) == 0 {
+				queues = append(queues, q)
+			}
+			depOf[q] = append(depOf[q], b.Name)
+		}
+	}
+	out := map[string]db.QueueFlow{}
+	if len(queues) == 0 {
+		return out, "", nil
+	}
+	var flows []db.QueueFlow
+	note, err := s.section(r, func(q db.Querier) (err error) {
+		flows, err = db.ReadQueueFlows(r.Context(), q, queues, now.Add(-drainWindow), db.AdminCountCap)
+		return err
+	})
+	for _, f := range flows {
+		for _, dep := range depOf[f.Queue] {
+			out[dep] = f
+		}
+	}
+	return out, note, err
 }
 
 func mergeQueues(depths []db.AdminQueueDepth, queues []db.QueueRow) []queueView {
