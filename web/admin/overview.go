@@ -273,14 +273,14 @@ type overviewData struct {
 	ChartNote      string
 	// FlowNote says the dependencies' running and finished jobs could not
 	// be read in time ("" when they were).
-	FlowNote string
-	Gated          map[string]string
-	Modes          []modeView
-	States         []rivertype.JobState
-	Queues         []queueView
-	Oldest         time.Time
-	Chart          chart
-	Transitions    []db.BreakerTransition
+	FlowNote    string
+	Gated       map[string]string
+	Modes       []modeView
+	States      []rivertype.JobState
+	Queues      []queueView
+	Oldest      time.Time
+	Chart       chart
+	Transitions []db.BreakerTransition
 	// Features is nil when the UI has no feature switch.
 	Features *featuresView
 }
