@@ -173,3 +173,30 @@ func waitingPairs(ctx context.Context, q Querier, states []rivertype.JobState) (
 		return p, r.Scan(&p[0], &p[1])
 	})
 }
+
+// ReadSection runs fn in a savepoint of q, a ReadWithin transaction, so a
+// page can read all its sections on one connection and in one transaction
+// and still lose only the section whose statement Postgres cut off: the
+// savepoint is rolled back and the transaction goes on. It returns fn's
+// error (IsStatementTimeout tells a timeout). On a q that is no
+// transaction it just runs fn.
+func ReadSection(ctx context.Context, q Querier, fn func(Querier) error) error {
+	tx, ok := q.(pgx.Tx)
+	if !ok {
+		return fn(q)
+	}
+	sp, err := tx.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("savepoint: %w", err)
+	}
+	if err := fn(sp); err != nil {
+		if rerr := sp.Rollback(ctx); rerr != nil {
+			return errors.Join(err, fmt.Errorf("rollback to savepoint: %w", rerr))
+		}
+		return err
+	}
+	if err := sp.Commit(ctx); err != nil {
+		return fmt.Errorf("release savepoint: %w", err)
+	}
+	return nil
+}

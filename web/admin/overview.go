@@ -312,31 +312,57 @@ func (s *server) section(r *http.Request, fn func(db.Querier) error) (note strin
 }
 
 func (s *server) handleOverview(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
 	now := s.now()
 	d := overviewData{After: s.reconcileAfter(), Gated: s.operator.GatedQueues(), Features: newFeaturesView(s.cfg.Features)}
+	// Every section is read in one read-only transaction on one
+	// connection, each in a savepoint (sectionIn): under load a page that
+	// took a pooled connection per section waited for the pool as many
+	// times. The breakers come from their own pool.
+	err := db.ReadWithin(r.Context(), s.cfg.Pool, adminSectionTimeout, func(q db.Querier) error {
+		return s.readOverview(r, q, now, &d)
+	})
+	if err != nil {
+		s.renderError(w, r, err)
+		return
+	}
+	p := s.page(r, "Overview", "overview")
+	p.Flash, p.Live = s.takeFlash(w, r), 5
+	s.render(w, r, http.StatusOK, overviewPage(p, d))
+}
+
+// sectionIn is section for a page that reads all its sections in one
+// transaction q: fn runs in a savepoint, and a timeout comes back as the
+// section's note while the transaction goes on.
+func (s *server) sectionIn(r *http.Request, q db.Querier, fn func(db.Querier) error) (note string, err error) {
+	err = db.ReadSection(r.Context(), q, fn)
+	if db.IsStatementTimeout(err) {
+		s.log.Warn("admin section timed out", "path", r.URL.Path, "timeout", adminSectionTimeout, "error", err)
+		return notInTime, nil
+	}
+	return "", err
+}
+
+// readOverview fills d from q, one ReadWithin transaction.
+func (s *server) readOverview(r *http.Request, q db.Querier, now time.Time, d *overviewData) error {
+	ctx := r.Context()
 	var err error
-	if d.UnresolvedNote, err = s.section(r, func(q db.Querier) (err error) {
+	if d.UnresolvedNote, err = s.sectionIn(r, q, func(q db.Querier) (err error) {
 		if d.Unresolved, err = db.CountUnresolved(ctx, q, now.Add(-d.After)); err != nil {
 			return err
 		}
 		d.Orphans, err = db.CountOrphans(ctx, q, app.OrphanOpen)
 		return err
 	}); err != nil {
-		s.renderError(w, r, err)
-		return
+		return err
 	}
 	bs, err := s.breakers.ListBreakers(ctx)
 	if err != nil {
-		s.renderError(w, r, err)
-		return
+		return err
 	}
-	flows, note, err := s.readFlows(r, bs, now)
+	flows, err := s.readFlows(r, q, bs, now, d)
 	if err != nil {
-		s.renderError(w, r, err)
-		return
+		return err
 	}
-	d.FlowNote = note
 	// The sync latency does not depend on the breaker: read once per span.
 	type p95 struct {
 		d    time.Duration
@@ -353,8 +379,7 @@ func (s *server) handleOverview(w http.ResponseWriter, r *http.Request) {
 			since = b.Since.Truncate(time.Second)
 		}
 		if m.Counts, err = s.breakers.WindowCounts(ctx, b.Name, b.Generation, since); err != nil {
-			s.renderError(w, r, err)
-			return
+			return err
 		}
 		m.FailureRate, m.SlowRate = m.Counts.FailureRate(), m.Counts.SlowRate()
 		// Latency comes from operations answered synchronously: the breaker
@@ -362,12 +387,11 @@ func (s *server) handleOverview(w http.ResponseWriter, r *http.Request) {
 		m.P95Over = max(b.Policy.Window, time.Minute)
 		v, ok := p95s[m.P95Over]
 		if !ok {
-			if v.note, err = s.section(r, func(q db.Querier) (err error) {
+			if v.note, err = s.sectionIn(r, q, func(q db.Querier) (err error) {
 				v.d, v.n, err = db.SyncLatencyP95(ctx, q, now.Add(-m.P95Over))
 				return err
 			}); err != nil {
-				s.renderError(w, r, err)
-				return
+				return err
 			}
 			p95s[m.P95Over] = v
 		}
@@ -399,45 +423,44 @@ func (s *server) handleOverview(w http.ResponseWriter, r *http.Request) {
 		d.Modes = append(d.Modes, m)
 	}
 	var depths []db.AdminQueueDepth
-	if d.QueuesNote, err = s.section(r, func(q db.Querier) (err error) {
+	var queues []db.QueueRow
+	if d.QueuesNote, err = s.sectionIn(r, q, func(q db.Querier) (err error) {
 		if depths, err = db.AdminQueueDepths(ctx, q, db.AdminCountCap); err != nil {
 			return err
 		}
-		d.Oldest, err = db.OldestWaiting(ctx, q, now)
+		if d.Oldest, err = db.OldestWaiting(ctx, q, now); err != nil {
+			return err
+		}
+		queues, err = db.ListQueues(ctx, q)
 		return err
 	}); err != nil {
-		s.renderError(w, r, err)
-		return
-	}
-	queues, err := db.ListQueues(ctx, s.cfg.Pool)
-	if err != nil {
-		s.renderError(w, r, err)
-		return
+		return err
 	}
 	d.States = queueStates
 	d.Queues = mergeQueues(depths, queues)
 	var buckets []db.ThroughputBucket
-	if d.ChartNote, err = s.section(r, func(q db.Querier) (err error) {
+	if d.ChartNote, err = s.sectionIn(r, q, func(q db.Querier) (err error) {
 		buckets, err = s.throughput.read(ctx, q, now)
 		return err
 	}); err != nil {
-		s.renderError(w, r, err)
-		return
+		return err
 	}
 	d.Chart = newChart(buckets)
-	if d.Transitions, err = db.ListBreakerTransitions(ctx, s.cfg.Pool, "", 10); err != nil {
-		s.renderError(w, r, err)
-		return
+	// The history is a few rows by the newest: no note of its own; cut
+	// off, it shows none.
+	if _, err = s.sectionIn(r, q, func(q db.Querier) (err error) {
+		d.Transitions, err = db.ListBreakerTransitions(ctx, q, "", 10)
+		return err
+	}); err != nil {
+		return err
 	}
-	p := s.page(r, "Overview", "overview")
-	p.Flash, p.Live = s.takeFlash(w, r), 5
-	s.render(w, r, http.StatusOK, overviewPage(p, d))
+	return nil
 }
 
 // readFlows reads the running and lately finished jobs of every listed
 // dependency's queue in one statement (db.ReadQueueFlows), by
 // dependency name.
-func (s *server) readFlows(r *http.Request, bs []app.Breaker, now time.Time) (map[string]db.QueueFlow, string, error) {
+func (s *server) readFlows(r *http.Request, q db.Querier, bs []app.Breaker, now time.Time, d *overviewData) (map[string]db.QueueFlow, error) {
 	queueOf := map[string]string{}
 	for _, d := range app.Dependencies() {
 		queueOf[d.Name] = d.Queue
@@ -454,10 +477,11 @@ func (s *server) readFlows(r *http.Request, bs []app.Breaker, now time.Time) (ma
 	}
 	out := map[string]db.QueueFlow{}
 	if len(queues) == 0 {
-		return out, "", nil
+		return out, nil
 	}
 	var flows []db.QueueFlow
-	note, err := s.section(r, func(q db.Querier) (err error) {
+	var err error
+	d.FlowNote, err = s.sectionIn(r, q, func(q db.Querier) (err error) {
 		flows, err = db.ReadQueueFlows(r.Context(), q, queues, now.Add(-drainWindow), db.AdminCountCap)
 		return err
 	})
@@ -466,7 +490,7 @@ func (s *server) readFlows(r *http.Request, bs []app.Breaker, now time.Time) (ma
 			out[dep] = f
 		}
 	}
-	return out, note, err
+	return out, err
 }
 
 func mergeQueues(depths []db.AdminQueueDepth, queues []db.QueueRow) []queueView {
