@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river/rivertype"
 )
 
@@ -16,13 +17,31 @@ type QueueDepth struct {
 	Count int
 }
 
-// ListQueueDepths counts River's jobs by queue and state.
-func ListQueueDepths(ctx context.Context, q Querier) ([]QueueDepth, error) {
-	rows, err := q.Query(ctx, `SELECT queue, state::text, count(*) FROM river_job GROUP BY 1, 2 ORDER BY 1, 2`)
+// MetricsCountCap is where /metrics stops counting a queue's jobs in one
+// state one by one: below it spillway_queue_jobs is exact, at it the
+// planner's estimate (AdminQueueDepths). Counting every job exactly was a
+// scan of river_job at every refresh, hundreds of milliseconds at a
+// million jobs, just when a backlog makes the database busiest; past ten
+// thousand, what an alert or a dashboard needs is the size, not the unit.
+const MetricsCountCap = 10_000
+
+// ListQueueDepths counts River's jobs by queue and state for /metrics:
+// exactly up to MetricsCountCap per queue and state, the planner's
+// estimate (at least the cap) past it, in one read-only transaction whose
+// statements each take at most metricsStatementTimeout.
+func ListQueueDepths(ctx context.Context, pool *pgxpool.Pool) ([]QueueDepth, error) {
+	var out []QueueDepth
+	err := ReadWithin(ctx, pool, metricsStatementTimeout, func(q Querier) error {
+		ds, err := AdminQueueDepths(ctx, q, MetricsCountCap)
+		for _, d := range ds {
+			out = append(out, QueueDepth{Queue: d.Queue, State: d.State, Count: d.Count})
+		}
+		return err
+	})
 	if err != nil {
-		return nil, fmt.Errorf("queue depths: %w", err)
+		return nil, err
 	}
-	return pgx.CollectRows(rows, pgx.RowToStructByPos[QueueDepth])
+	return out, nil
 }
 
 // QueueRow is a queue River's clients registered, with its pause state.
