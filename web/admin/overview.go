@@ -192,7 +192,8 @@ type flowView struct {
 // own readings), since a drain of 100/s under captures of 100/s never
 // ends. Until the readings span enough to judge, it divides by the drain
 // rate alone and says it leaves new captures out.
-func newFlowView(f db.QueueFlow, now time.Time, bl app.Backlog, read bool, net float64, netOver time.Duration, netOK bool, open bool) *flowView {
+func newFlowView(f db.QueueFlow, now time.Time, bl app.Backlog, read bool, t backlogTrend, open bool) *flowView {
+	net, netOver, netOK := t.perSecond, t.over, t.ok
 	v := &flowView{Running: f.Running, Finished: f.Finished, FinishedOver: max(now.Sub(f.FinishedSince), time.Second),
 		Net: net, NetOver: netOver, NetOK: netOK}
 	v.PerSecond = float64(v.Finished) / v.FinishedOver.Seconds()
@@ -227,6 +228,13 @@ func newFlowView(f db.QueueFlow, now time.Time, bl app.Backlog, read bool, net f
 		v.ETAWords = fmt.Sprintf("About %s at the drain rate, not counting new captures (the backlog's trend is not judged yet).", fmtDuration(v.ETA))
 	}
 	return v
+}
+
+// backlogTrend is what Backlogs.Trend says.
+type backlogTrend struct {
+	perSecond float64
+	over      time.Duration
+	ok        bool
 }
 
 // fmtRate is a rate of jobs, per second when there are several a second,
@@ -396,9 +404,13 @@ func (s *server) readOverview(r *http.Request, q db.Querier, now time.Time, d *o
 			p95s[m.P95Over] = v
 		}
 		m.P95, m.P95Calls, m.P95Note = v.d, v.n, v.note
+		var bl app.Backlog
+		var read bool
+		var trend backlogTrend
 		if s.cfg.Backlog != nil {
+			bl, read = s.cfg.Backlog.Last(b.Name)
+			trend.perSecond, trend.over, trend.ok = s.cfg.Backlog.Trend(b.Name)
 			if x, ok := s.cfg.Backlog.Bound(b.Name); ok {
-				bl, read := s.cfg.Backlog.Last(b.Name)
 				m.Backlog = newBacklogView(x, bl, read, now)
 			}
 		}
@@ -407,17 +419,8 @@ func (s *server) readOverview(r *http.Request, q db.Querier, now time.Time, d *o
 		}
 		m.Since = b.Since
 		if f, ok := flows[b.Name]; ok {
-			var bl app.Backlog
-			var read bool
-			var net float64
-			var netOver time.Duration
-			var netOK bool
-			if s.cfg.Backlog != nil {
-				bl, read = s.cfg.Backlog.Last(b.Name)
-				net, netOver, netOK = s.cfg.Backlog.Trend(b.Name)
-			}
 			open := b.State == app.BreakerOpen || b.State == app.BreakerForcedOpen
-			m.Flow = newFlowView(f, now, bl, read, net, netOver, netOK, open)
+			m.Flow = newFlowView(f, now, bl, read, trend, open)
 		}
 		m.Unresolved, m.Orphans, m.ShowOrphan = d.Unresolved, d.Orphans, b.Name == app.DepPayment
 		d.Modes = append(d.Modes, m)
