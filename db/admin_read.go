@@ -174,29 +174,33 @@ func waitingPairs(ctx context.Context, q Querier, states []rivertype.JobState) (
 	})
 }
 
-// ReadSection runs fn in a savepoint of q, a ReadWithin transaction, so a
-// page can read all its sections on one connection and in one transaction
-// and still lose only the section whose statement Postgres cut off: the
-// savepoint is rolled back and the transaction goes on. It returns fn's
-// error (IsStatementTimeout tells a timeout). On a q that is no
-// transaction it just runs fn.
-func ReadSection(ctx context.Context, q Querier, fn func(Querier) error) error {
-	tx, ok := q.(pgx.Tx)
-	if !ok {
-		return fn(q)
-	}
-	sp, err := tx.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("savepoint: %w", err)
-	}
-	if err := fn(sp); err != nil {
-		if rerr := sp.Rollback(ctx); rerr != nil {
-			return errors.Join(err, fmt.Errorf("rollback to savepoint: %w", rerr))
+// ReadSections runs a page's sections in order in one ReadWithin
+// transaction: one connection, one BEGIN (pipelined) and one COMMIT for
+// them all, where a ReadWithin each waited for the pool and paid its
+// BEGIN and COMMIT as many times. A section whose statement Postgres cuts
+// off aborts the transaction, so the sections after it go on in a new
+// one: the page loses that section only, and timedOut[i] says which. err
+// is any other failure, which ends the reading (the page's error).
+func ReadSections(ctx context.Context, pool *pgxpool.Pool, timeout time.Duration, sections ...func(Querier) error) (timedOut []bool, err error) {
+	timedOut = make([]bool, len(sections))
+	next := 0
+	for next < len(sections) {
+		from := next
+		err := ReadWithin(ctx, pool, timeout, func(q Querier) error {
+			for next < len(sections) {
+				i := next
+				next++
+				if err := sections[i](q); err != nil {
+					timedOut[i] = IsStatementTimeout(err)
+					return err
+				}
+			}
+			return nil
+		})
+		// A failure before any section ran (the BEGIN) is no section's.
+		if err != nil && (!IsStatementTimeout(err) || next == from) {
+			return timedOut, err
 		}
-		return err
 	}
-	if err := sp.Commit(ctx); err != nil {
-		return fmt.Errorf("release savepoint: %w", err)
-	}
-	return nil
+	return timedOut, nil
 }

@@ -320,15 +320,7 @@ func (s *server) section(r *http.Request, fn func(db.Querier) error) (note strin
 }
 
 func (s *server) handleOverview(w http.ResponseWriter, r *http.Request) {
-	now := s.now()
-	d := overviewData{After: s.reconcileAfter(), Gated: s.operator.GatedQueues(), Features: newFeaturesView(s.cfg.Features)}
-	// Every section is read in one read-only transaction on one
-	// connection, each in a savepoint (sectionIn): under load a page that
-	// took a pooled connection per section waited for the pool as many
-	// times. The breakers come from their own pool.
-	err := db.ReadWithin(r.Context(), s.cfg.Pool, adminSectionTimeout, func(q db.Querier) error {
-		return s.readOverview(r, q, now, &d)
-	})
+	d, err := s.readOverview(r, s.now())
 	if err != nil {
 		s.renderError(w, r, err)
 		return
@@ -338,48 +330,100 @@ func (s *server) handleOverview(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, http.StatusOK, overviewPage(p, d))
 }
 
-// sectionIn is section for a page that reads all its sections in one
-// transaction q: fn runs in a savepoint, and a timeout comes back as the
-// section's note while the transaction goes on.
-func (s *server) sectionIn(r *http.Request, q db.Querier, fn func(db.Querier) error) (note string, err error) {
-	err = db.ReadSection(r.Context(), q, fn)
-	if db.IsStatementTimeout(err) {
-		s.log.Warn("admin section timed out", "path", r.URL.Path, "timeout", adminSectionTimeout, "error", err)
-		return notInTime, nil
-	}
-	return "", err
-}
-
-// readOverview fills d from q, one ReadWithin transaction.
-func (s *server) readOverview(r *http.Request, q db.Querier, now time.Time, d *overviewData) error {
+// readOverview reads the page. Its database sections run in one
+// transaction on one connection (db.ReadSections): under load, a page that
+// took a pooled connection per section waited for the pool as many times.
+// The breakers and their counts come from the breakers' own pool.
+func (s *server) readOverview(r *http.Request, now time.Time) (overviewData, error) {
 	ctx := r.Context()
-	var err error
-	if d.UnresolvedNote, err = s.sectionIn(r, q, func(q db.Querier) (err error) {
+	d := overviewData{After: s.reconcileAfter(), Gated: s.operator.GatedQueues(), Features: newFeaturesView(s.cfg.Features)}
+	bs, err := s.breakers.ListBreakers(ctx)
+	if err != nil {
+		return d, err
+	}
+	// Each section and the note it leaves when Postgres cuts it off.
+	var sections []func(db.Querier) error
+	var notes []*string
+	section := func(note *string, fn func(db.Querier) error) {
+		sections, notes = append(sections, fn), append(notes, note)
+	}
+	section(&d.UnresolvedNote, func(q db.Querier) (err error) {
 		if d.Unresolved, err = db.CountUnresolved(ctx, q, now.Add(-d.After)); err != nil {
 			return err
 		}
 		d.Orphans, err = db.CountOrphans(ctx, q, app.OrphanOpen)
 		return err
-	}); err != nil {
-		return err
+	})
+	queues, depOf := flowQueues(bs)
+	var flows []db.QueueFlow
+	if len(queues) > 0 {
+		section(&d.FlowNote, func(q db.Querier) (err error) {
+			flows, err = db.ReadQueueFlows(ctx, q, queues, now.Add(-drainWindow), db.AdminCountCap)
+			return err
+		})
 	}
-	bs, err := s.breakers.ListBreakers(ctx)
-	if err != nil {
-		return err
-	}
-	flows, err := s.readFlows(r, q, bs, now, d)
-	if err != nil {
-		return err
-	}
-	// The sync latency does not depend on the breaker: read once per span.
+	// The sync latency does not depend on the breaker: read once per span,
+	// at least a minute so it has data (the breaker counts keep no
+	// durations).
 	type p95 struct {
 		d    time.Duration
 		n    int
 		note string
 	}
-	p95s := map[time.Duration]p95{}
+	p95s := map[time.Duration]*p95{}
 	for _, b := range bs {
-		m := modeView{Name: b.Name, State: b.State, Window: b.Policy.Window, Policy: b.Policy}
+		over := max(b.Policy.Window, time.Minute)
+		if p95s[over] != nil {
+			continue
+		}
+		v := &p95{}
+		p95s[over] = v
+		section(&v.note, func(q db.Querier) (err error) {
+			v.d, v.n, err = db.SyncLatencyP95(ctx, q, now.Add(-over))
+			return err
+		})
+	}
+	var depths []db.AdminQueueDepth
+	var queueRows []db.QueueRow
+	section(&d.QueuesNote, func(q db.Querier) (err error) {
+		if depths, err = db.AdminQueueDepths(ctx, q, db.AdminCountCap); err != nil {
+			return err
+		}
+		if d.Oldest, err = db.OldestWaiting(ctx, q, now); err != nil {
+			return err
+		}
+		queueRows, err = db.ListQueues(ctx, q)
+		return err
+	})
+	var buckets []db.ThroughputBucket
+	section(&d.ChartNote, func(q db.Querier) (err error) {
+		buckets, err = s.throughput.read(ctx, q, now)
+		return err
+	})
+	// The history is a few rows by the newest: cut off, it shows none.
+	var historyNote string
+	section(&historyNote, func(q db.Querier) (err error) {
+		d.Transitions, err = db.ListBreakerTransitions(ctx, q, "", 10)
+		return err
+	})
+	timedOut, err := db.ReadSections(ctx, s.cfg.Pool, adminSectionTimeout, sections...)
+	if err != nil {
+		return d, err
+	}
+	for i, late := range timedOut {
+		if late {
+			s.log.Warn("admin section timed out", "path", r.URL.Path, "section", i, "timeout", adminSectionTimeout)
+			*notes[i] = notInTime
+		}
+	}
+	byDep := map[string]db.QueueFlow{}
+	for _, f := range flows {
+		for _, dep := range depOf[f.Queue] {
+			byDep[dep] = f
+		}
+	}
+	for _, b := range bs {
+		m := modeView{Name: b.Name, State: b.State, Window: b.Policy.Window, Policy: b.Policy, Since: b.Since}
 		m.Mode, m.Class, m.Detail = describeMode(b, now)
 		m.Runbook = runbookForState(b.State)
 		since := now.Add(-b.Policy.Window)
@@ -387,22 +431,11 @@ func (s *server) readOverview(r *http.Request, q db.Querier, now time.Time, d *o
 			since = b.Since.Truncate(time.Second)
 		}
 		if m.Counts, err = s.breakers.WindowCounts(ctx, b.Name, b.Generation, since); err != nil {
-			return err
+			return d, err
 		}
 		m.FailureRate, m.SlowRate = m.Counts.FailureRate(), m.Counts.SlowRate()
-		// Latency comes from operations answered synchronously: the breaker
-		// counts keep no durations. At least a minute, so it has data.
 		m.P95Over = max(b.Policy.Window, time.Minute)
-		v, ok := p95s[m.P95Over]
-		if !ok {
-			if v.note, err = s.sectionIn(r, q, func(q db.Querier) (err error) {
-				v.d, v.n, err = db.SyncLatencyP95(ctx, q, now.Add(-m.P95Over))
-				return err
-			}); err != nil {
-				return err
-			}
-			p95s[m.P95Over] = v
-		}
+		v := p95s[m.P95Over]
 		m.P95, m.P95Calls, m.P95Note = v.d, v.n, v.note
 		var bl app.Backlog
 		var read bool
@@ -417,59 +450,27 @@ func (s *server) readOverview(r *http.Request, q db.Querier, now time.Time, d *o
 		if bh := s.cfg.Bulkheads[b.Name]; bh != nil {
 			m.Bulkhead = newBulkheadView(bh, s.cfg.HighValueAmount)
 		}
-		m.Since = b.Since
-		if f, ok := flows[b.Name]; ok {
+		if f, ok := byDep[b.Name]; ok {
 			open := b.State == app.BreakerOpen || b.State == app.BreakerForcedOpen
 			m.Flow = newFlowView(f, now, bl, read, trend, open)
 		}
 		m.Unresolved, m.Orphans, m.ShowOrphan = d.Unresolved, d.Orphans, b.Name == app.DepPayment
 		d.Modes = append(d.Modes, m)
 	}
-	var depths []db.AdminQueueDepth
-	var queues []db.QueueRow
-	if d.QueuesNote, err = s.sectionIn(r, q, func(q db.Querier) (err error) {
-		if depths, err = db.AdminQueueDepths(ctx, q, db.AdminCountCap); err != nil {
-			return err
-		}
-		if d.Oldest, err = db.OldestWaiting(ctx, q, now); err != nil {
-			return err
-		}
-		queues, err = db.ListQueues(ctx, q)
-		return err
-	}); err != nil {
-		return err
-	}
 	d.States = queueStates
-	d.Queues = mergeQueues(depths, queues)
-	var buckets []db.ThroughputBucket
-	if d.ChartNote, err = s.sectionIn(r, q, func(q db.Querier) (err error) {
-		buckets, err = s.throughput.read(ctx, q, now)
-		return err
-	}); err != nil {
-		return err
-	}
+	d.Queues = mergeQueues(depths, queueRows)
 	d.Chart = newChart(buckets)
-	// The history is a few rows by the newest: no note of its own; cut
-	// off, it shows none.
-	if _, err = s.sectionIn(r, q, func(q db.Querier) (err error) {
-		d.Transitions, err = db.ListBreakerTransitions(ctx, q, "", 10)
-		return err
-	}); err != nil {
-		return err
-	}
-	return nil
+	return d, nil
 }
 
-// readFlows reads the running and lately finished jobs of every listed
-// dependency's queue in one statement (db.ReadQueueFlows), by
-// dependency name.
-func (s *server) readFlows(r *http.Request, q db.Querier, bs []app.Breaker, now time.Time, d *overviewData) (map[string]db.QueueFlow, error) {
+// flowQueues are the queues of the listed breakers' dependencies, each
+// once, and which dependencies each serves.
+func flowQueues(bs []app.Breaker) (queues []string, depOf map[string][]string) {
 	queueOf := map[string]string{}
 	for _, d := range app.Dependencies() {
 		queueOf[d.Name] = d.Queue
 	}
-	var queues []string
-	depOf := map[string][]string{}
+	depOf = map[string][]string{}
 	for _, b := range bs {
 		if q, ok := queueOf[b.Name]; ok {
 			if len(depOf[q]) == 0 {
@@ -478,22 +479,7 @@ func (s *server) readFlows(r *http.Request, q db.Querier, bs []app.Breaker, now 
 			depOf[q] = append(depOf[q], b.Name)
 		}
 	}
-	out := map[string]db.QueueFlow{}
-	if len(queues) == 0 {
-		return out, nil
-	}
-	var flows []db.QueueFlow
-	var err error
-	d.FlowNote, err = s.sectionIn(r, q, func(q db.Querier) (err error) {
-		flows, err = db.ReadQueueFlows(r.Context(), q, queues, now.Add(-drainWindow), db.AdminCountCap)
-		return err
-	})
-	for _, f := range flows {
-		for _, dep := range depOf[f.Queue] {
-			out[dep] = f
-		}
-	}
-	return out, err
+	return queues, depOf
 }
 
 func mergeQueues(depths []db.AdminQueueDepth, queues []db.QueueRow) []queueView {
