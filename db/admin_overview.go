@@ -176,16 +176,11 @@ func ReadQueueFlows(ctx context.Context, q Querier, queues []string, since time.
 			f.n, f.first
 		FROM unnest($1::text[]) q(queue), LATERAL (
 			SELECT count(*) AS n, min(t.finalized_at) AS first FROM (
-				SELECT finalized_at FROM (
-					(SELECT finalized_at FROM river_job WHERE state = 'completed' AND finalized_at >= $2 AND queue = q.queue
-						ORDER BY finalized_at DESC LIMIT $3)
-					UNION ALL
-					(SELECT finalized_at FROM river_job WHERE state = 'discarded' AND finalized_at >= $2 AND queue = q.queue
-						ORDER BY finalized_at DESC LIMIT $3)
-					UNION ALL
-					(SELECT finalized_at FROM river_job WHERE state = 'cancelled' AND finalized_at >= $2 AND queue = q.queue
-						ORDER BY finalized_at DESC LIMIT $3)
-				) u ORDER BY finalized_at DESC LIMIT $3
+				SELECT e.finalized_at FROM unnest('{completed,discarded,cancelled}'::river_job_state[]) s, LATERAL (
+					SELECT finalized_at FROM river_job
+					WHERE state = s AND finalized_at >= $2 AND queue = q.queue
+					ORDER BY finalized_at DESC LIMIT $3) e
+				ORDER BY e.finalized_at DESC LIMIT $3
 			) t
 		) f`, queues, since, limit)
 	if err != nil {
