@@ -104,7 +104,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}, []string{"queue", "kind"})
 	m.TimeToTerminal = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "spillway_async_operation_seconds",
-		Help:    "How long an operation answered 202 took from its acknowledgement to its terminal status (succeeded, declined, failed, cancelled), by kind and that status, observed by the worker that ended it.",
+		Help:    "How long an operation answered 202 took from its acknowledgement to its terminal status (succeeded, declined, failed, cancelled), by kind and that status, observed by the worker or the reconciler that ended it.",
 		Buckets: []float64{.1, .5, 1, 5, 15, 30, 60, 300, 900, 1800, 3600, 4 * 3600, 24 * 3600},
 	}, []string{"kind", "outcome"})
 	reg.MustRegister(m.Deliveries, m.BreakerSince, m.QueueWait, m.TimeToTerminal)
