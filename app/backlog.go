@@ -53,7 +53,25 @@ type BacklogBounds struct {
 
 	mu   sync.Mutex
 	last map[string]Backlog
+	// history keeps each dependency's readings of the last
+	// BacklogTrendSpan, oldest first, for Trend.
+	history map[string][]backlogReading
 }
+
+type backlogReading struct {
+	at   time.Time
+	jobs int
+}
+
+// BacklogTrendSpan is how far back Trend looks: long enough that one
+// burst of captures or one batch of completions does not swing the
+// estimate, short enough to follow a drain that has just begun.
+const BacklogTrendSpan = 5 * time.Minute
+
+// backlogTrendMin is the least span of readings Trend will judge from:
+// two readings a second apart say more about River's batching than
+// about the backlog.
+const backlogTrendMin = 10 * time.Second
 
 // NewBacklogBounds returns the bounds; call Run. Until the first reading
 // every capture is admitted.
@@ -65,7 +83,7 @@ func NewBacklogBounds(cfg BacklogConfig) *BacklogBounds {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	b := &BacklogBounds{cfg: cfg, bounds: map[string]BacklogBound{}, last: map[string]Backlog{}}
+	b := &BacklogBounds{cfg: cfg, bounds: map[string]BacklogBound{}, last: map[string]Backlog{}, history: map[string][]backlogReading{}}
 	for _, x := range cfg.Bounds {
 		b.bounds[x.Dependency] = x
 	}
@@ -109,10 +127,12 @@ func (b *BacklogBounds) Refresh(ctx context.Context) {
 			}
 			continue
 		}
+		now := b.cfg.Now()
 		b.mu.Lock()
 		b.last[x.Dependency] = bl
+		b.history[x.Dependency] = keepReadings(append(b.history[x.Dependency], backlogReading{at: now, jobs: bl.Jobs}), now)
 		b.mu.Unlock()
-		b.cfg.Metrics.backlogRead(x.Dependency, bl, b.cfg.Now())
+		b.cfg.Metrics.backlogRead(x.Dependency, bl, now)
 	}
 }
 
@@ -125,6 +145,40 @@ func (b *BacklogBounds) Last(dependency string) (Backlog, bool) {
 	defer b.mu.Unlock()
 	bl, ok := b.last[dependency]
 	return bl, ok
+}
+
+// keepReadings drops the readings older than BacklogTrendSpan, but keeps
+// the newest of those as the span's start, so a reading every few
+// seconds still spans the whole of it.
+func keepReadings(rs []backlogReading, now time.Time) []backlogReading {
+	i := 0
+	for i+1 < len(rs) && now.Sub(rs[i+1].at) >= BacklogTrendSpan {
+		i++
+	}
+	return rs[i:]
+}
+
+// Trend is how fast the dependency's backlog has changed over the
+// readings of the last BacklogTrendSpan: jobs per second, negative while
+// it shrinks, and the span it was judged over. It is the net of drain and
+// new captures, which is what a time to drain needs. ok is false until
+// the readings span backlogTrendMin.
+func (b *BacklogBounds) Trend(dependency string) (perSecond float64, over time.Duration, ok bool) {
+	if b == nil {
+		return 0, 0, false
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	rs := b.history[dependency]
+	if len(rs) < 2 {
+		return 0, 0, false
+	}
+	first, last := rs[0], rs[len(rs)-1]
+	over = last.at.Sub(first.at)
+	if over < backlogTrendMin {
+		return 0, over, false
+	}
+	return float64(last.jobs-first.jobs) / over.Seconds(), over, true
 }
 
 // Bound is the dependency's configured bound.

@@ -21,6 +21,11 @@ type Metrics struct {
 	BacklogAge   *prometheus.GaugeVec     // how long the oldest has waited, by dependency
 	BacklogShed  *prometheus.CounterVec   // captures refused because a backlog was over its bound
 	Deliveries   *prometheus.CounterVec   // delivery attempts by channel and outcome
+	// QueueWait is how long a job attempt waited in its queue once due,
+	// by queue and kind; TimeToTerminal how long an acknowledged async
+	// operation took to end, by kind and terminal status.
+	QueueWait      *prometheus.HistogramVec
+	TimeToTerminal *prometheus.HistogramVec
 }
 
 // deliveryOutcomes are the outcomes a delivery attempt is recorded with.
@@ -89,7 +94,20 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Name: "spillway_breaker_state_since_timestamp_seconds",
 		Help: "When each dependency's circuit breaker entered the state spillway_breaker_state reports (Unix seconds): time() minus it is how long it has been so.",
 	}, []string{"dependency"})
-	reg.MustRegister(m.Deliveries, m.BreakerSince)
+	// Buckets from 10 ms (a worker free at once) to hours (an outage
+	// waited out): the questions are "is the queue keeping up" and "how
+	// long did customers wait", and both span that range.
+	m.QueueWait = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "spillway_job_queue_wait_seconds",
+		Help:    "How long a job attempt waited from when it was due (enqueued, or its retry or snooze came due) to when a worker started it, by queue and job kind.",
+		Buckets: []float64{.01, .05, .1, .5, 1, 5, 15, 30, 60, 300, 900, 1800, 3600, 4 * 3600},
+	}, []string{"queue", "kind"})
+	m.TimeToTerminal = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "spillway_async_operation_seconds",
+		Help:    "How long an operation answered 202 took from its acknowledgement to its terminal status (succeeded, declined, failed, cancelled), by kind and that status, observed by the worker or the reconciler that ended it.",
+		Buckets: []float64{.1, .5, 1, 5, 15, 30, 60, 300, 900, 1800, 3600, 4 * 3600, 24 * 3600},
+	}, []string{"kind", "outcome"})
+	reg.MustRegister(m.Deliveries, m.BreakerSince, m.QueueWait, m.TimeToTerminal)
 	reg.MustRegister(m.Requests, m.KindRequests, m.ProviderCall, m.BreakerState, m.Transitions, m.SyncInFlight, m.Unresolved,
 		m.BacklogJobs, m.BacklogAge, m.BacklogShed)
 	return m
@@ -179,4 +197,25 @@ func (m *Metrics) Delivered(channel Channel, outcome string) {
 		return
 	}
 	m.Deliveries.WithLabelValues(string(channel), outcome).Inc()
+}
+
+// JobStarted observes how long a job attempt waited in its queue: from
+// when it was due (scheduledAt: its insert, or the end of its backoff or
+// snooze) to when a worker fetched it (attemptedAt). Both are the
+// database's clock, as River stamps them, so no instance's skew enters.
+func (m *Metrics) JobStarted(queue, kind string, scheduledAt time.Time, attemptedAt *time.Time) {
+	if m == nil || attemptedAt == nil {
+		return
+	}
+	m.QueueWait.WithLabelValues(queue, kind).Observe(max(0, attemptedAt.Sub(scheduledAt).Seconds()))
+}
+
+// OperationEnded observes an async operation's time from acknowledgement
+// (its creation, committed with its job) to its terminal status. A sync
+// one, or one not ended, is not observed.
+func (m *Metrics) OperationEnded(o *Operation) {
+	if m == nil || o.Mode != ModeAsync || !o.Status.Terminal() || o.CompletedAt == nil {
+		return
+	}
+	m.TimeToTerminal.WithLabelValues(o.Kind, string(o.Status)).Observe(max(0, o.CompletedAt.Sub(o.CreatedAt).Seconds()))
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river/rivertype"
 )
 
@@ -16,13 +17,31 @@ type QueueDepth struct {
 	Count int
 }
 
-// ListQueueDepths counts River's jobs by queue and state.
-func ListQueueDepths(ctx context.Context, q Querier) ([]QueueDepth, error) {
-	rows, err := q.Query(ctx, `SELECT queue, state::text, count(*) FROM river_job GROUP BY 1, 2 ORDER BY 1, 2`)
+// MetricsCountCap is where /metrics stops counting a queue's jobs in one
+// state one by one: below it spillway_queue_jobs is exact, at it the
+// planner's estimate (AdminQueueDepths). Counting every job exactly was a
+// scan of river_job at every refresh, hundreds of milliseconds at a
+// million jobs, just when a backlog makes the database busiest; past ten
+// thousand, what an alert or a dashboard needs is the size, not the unit.
+const MetricsCountCap = 10_000
+
+// ListQueueDepths counts River's jobs by queue and state for /metrics:
+// exactly up to MetricsCountCap per queue and state, the planner's
+// estimate (at least the cap) past it, in one read-only transaction whose
+// statements each take at most metricsStatementTimeout.
+func ListQueueDepths(ctx context.Context, pool *pgxpool.Pool) ([]QueueDepth, error) {
+	var out []QueueDepth
+	err := ReadWithin(ctx, pool, metricsStatementTimeout, func(q Querier) error {
+		ds, err := AdminQueueDepths(ctx, q, MetricsCountCap)
+		for _, d := range ds {
+			out = append(out, QueueDepth{Queue: d.Queue, State: d.State, Count: d.Count})
+		}
+		return err
+	})
 	if err != nil {
-		return nil, fmt.Errorf("queue depths: %w", err)
+		return nil, err
 	}
-	return pgx.CollectRows(rows, pgx.RowToStructByPos[QueueDepth])
+	return out, nil
 }
 
 // QueueRow is a queue River's clients registered, with its pause state.
@@ -123,4 +142,62 @@ func ListBreakerTransitions(ctx context.Context, q Querier, name string, limit i
 		return nil, fmt.Errorf("breaker transitions: %w", err)
 	}
 	return pgx.CollectRows(rows, pgx.RowToStructByPos[BreakerTransition])
+}
+
+// QueueFlow is how one queue's acknowledged work moves, as the overview
+// reads it: what runs now, and what finished lately.
+type QueueFlow struct {
+	Queue string
+	// Running counts its jobs a worker holds, exact up to the limit asked
+	// for (workers bound it far below).
+	Running int
+	// Finished counts its jobs that reached a final state (completed,
+	// discarded, cancelled) since the moment asked about, exactly up to
+	// the limit; FinishedSince is the start of the span they cover: that
+	// moment, or when the limit-th latest finished if there were as many,
+	// so Finished over now−FinishedSince is a rate either way.
+	Finished      int
+	FinishedSince time.Time
+}
+
+// ReadQueueFlows reads each queue's flow in one statement. Every count is
+// bounded by limit and served by River's indexes: the running jobs by the
+// fetch index (state, queue, …), the finished ones by (state,
+// finalized_at), read newest first per final state and cut at limit, so
+// a busy hour costs at most 3×limit index entries per queue however many
+// jobs finished in it. The queue is a filter on those entries, not part
+// of the index: a queue that finishes little beside a busy one reads
+// past the busy one's entries in the window.
+func ReadQueueFlows(ctx context.Context, q Querier, queues []string, since time.Time, limit int) ([]QueueFlow, error) {
+	rows, err := q.Query(ctx, `
+		SELECT q.queue,
+			(SELECT count(*) FROM (SELECT 1 FROM river_job j
+				WHERE j.state = 'running' AND j.queue = q.queue LIMIT $3) r),
+			f.n, f.first
+		FROM unnest($1::text[]) q(queue), LATERAL (
+			SELECT count(*) AS n, min(t.finalized_at) AS first FROM (
+				SELECT e.finalized_at FROM unnest('{completed,discarded,cancelled}'::river_job_state[]) s, LATERAL (
+					SELECT finalized_at FROM river_job
+					WHERE state = s AND finalized_at >= $2 AND queue = q.queue
+					ORDER BY finalized_at DESC LIMIT $3) e
+				ORDER BY e.finalized_at DESC LIMIT $3
+			) t
+		) f`, queues, since, limit)
+	if err != nil {
+		return nil, fmt.Errorf("queue flows: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (QueueFlow, error) {
+		var f QueueFlow
+		var first *time.Time
+		err := r.Scan(&f.Queue, &f.Running, &f.Finished, &first)
+		f.FinishedSince = since
+		if first != nil && f.Finished >= limit {
+			f.FinishedSince = *first
+		}
+		return f, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("queue flows: %w", err)
+	}
+	return out, nil
 }

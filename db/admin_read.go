@@ -173,3 +173,34 @@ func waitingPairs(ctx context.Context, q Querier, states []rivertype.JobState) (
 		return p, r.Scan(&p[0], &p[1])
 	})
 }
+
+// ReadSections runs a page's sections in order in one ReadWithin
+// transaction: one connection, one BEGIN (pipelined) and one COMMIT for
+// them all, where a ReadWithin each waited for the pool and paid its
+// BEGIN and COMMIT as many times. A section whose statement Postgres cuts
+// off aborts the transaction, so the sections after it go on in a new
+// one: the page loses that section only, and timedOut[i] says which. err
+// is any other failure, which ends the reading (the page's error).
+func ReadSections(ctx context.Context, pool *pgxpool.Pool, timeout time.Duration, sections ...func(Querier) error) (timedOut []bool, err error) {
+	timedOut = make([]bool, len(sections))
+	next := 0
+	for next < len(sections) {
+		from := next
+		err := ReadWithin(ctx, pool, timeout, func(q Querier) error {
+			for next < len(sections) {
+				i := next
+				next++
+				if err := sections[i](q); err != nil {
+					timedOut[i] = IsStatementTimeout(err)
+					return err
+				}
+			}
+			return nil
+		})
+		// A failure before any section ran (the BEGIN) is no section's.
+		if err != nil && (!IsStatementTimeout(err) || next == from) {
+			return timedOut, err
+		}
+	}
+	return timedOut, nil
+}

@@ -115,9 +115,15 @@ func (w *ReconcileWorker) reconcile(ctx context.Context, id uuid.UUID, jobID int
 			op.Fail("attempts_exhausted", "the job ended without completing the operation", now)
 		}
 	}
-	return w.whileEnded(ctx, jobID, func(tx pgx.Tx) error {
+	wrote := false
+	err = w.whileEnded(ctx, jobID, func(tx pgx.Tx) error {
+		wrote = true
 		return updateOperationTx(ctx, tx, op, w.channels)
 	})
+	if err == nil && wrote {
+		w.metrics.OperationEnded(op) // committed: the job was still ended
+	}
+	return err
 }
 
 // whileEnded runs do in a transaction that commits only if job jobID is

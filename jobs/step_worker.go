@@ -48,6 +48,7 @@ type StepWorker[T app.StepJobArgs] struct {
 	batch        *opBatch
 	retryBase    time.Duration
 	retryMax     time.Duration
+	metrics      *app.Metrics
 	now          func() time.Time
 	log          *slog.Logger
 }
@@ -67,7 +68,7 @@ func StepWorkerFor[T app.StepJobArgs]() StepRegistration {
 func NewStepWorker[T app.StepJobArgs](cfg Config) *StepWorker[T] {
 	w := &StepWorker[T]{pool: cfg.Pool, kinds: cfg.Kinds, breakers: cfg.Breakers, drains: cfg.Drains, offpeak: cfg.Offpeak,
 		channels: cfg.Channels, timeouts: cfg.AsyncTimeouts, callTimeout: cfg.CallTimeout, keyRetention: cfg.KeyRetention, stopping: cfg.Stopping,
-		retryBase: cfg.RetryBase, retryMax: cfg.RetryMax, now: cfg.Now, log: cfg.Logger,
+		retryBase: cfg.RetryBase, retryMax: cfg.RetryMax, metrics: cfg.Metrics, now: cfg.Now, log: cfg.Logger,
 		batch: newOpBatch(cfg.Pool, cfg.Channels)}
 	if w.now == nil {
 		w.now = time.Now
@@ -88,6 +89,7 @@ func NewStepWorker[T app.StepJobArgs](cfg Config) *StepWorker[T] {
 // otherwise, so River retries with NextRetry's backoff from the step where
 // it stopped.
 func (w *StepWorker[T]) Work(ctx context.Context, job *river.Job[T]) error {
+	w.metrics.JobStarted(job.Queue, job.Kind, job.ScheduledAt, job.AttemptedAt)
 	if o, ok := any(job.Args).(app.OffpeakOnly); ok && o.OffpeakOnly() {
 		if now := w.now(); !w.offpeak.Contains(now) && !runNow(job.Metadata) {
 			// The window closed with work left: it continues in the next.
@@ -142,7 +144,10 @@ func (w *StepWorker[T]) Work(ctx context.Context, job *river.Job[T]) error {
 				// discards the job, its word for work that failed for good,
 				// which the admin's Retry takes. If we die in between, the
 				// job is rescued, finds the operation ended and completes.
-				if err := w.record(rec, op); err != nil && !errors.Is(err, errEndedElsewhere) {
+				err := w.record(rec, op)
+				if err == nil {
+					w.metrics.OperationEnded(op)
+				} else if !errors.Is(err, errEndedElsewhere) {
 					return err
 				}
 				return exhausted
@@ -151,7 +156,11 @@ func (w *StepWorker[T]) Work(ctx context.Context, job *river.Job[T]) error {
 			// batched completer then completes the job. Should we die in
 			// between, the job is rescued, finds the operation ended and
 			// completes without calling anything.
-			if err := w.record(rec, op); !errors.Is(err, errEndedElsewhere) {
+			err := w.record(rec, op)
+			if err == nil {
+				w.metrics.OperationEnded(op)
+			}
+			if !errors.Is(err, errEndedElsewhere) {
 				return err
 			}
 			return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -18,7 +19,8 @@ import (
 // QueueDepthConfig configures a QueueDepthCollector. Only Query is
 // required; the zero values of the rest are working defaults.
 type QueueDepthConfig struct {
-	// Query reads the counts: db.ListQueueDepths on the pool.
+	// Query reads the counts: db.ListQueueDepths on the pool, exact up
+	// to db.MetricsCountCap per queue and state, estimated past it.
 	Query func(ctx context.Context) ([]db.QueueDepth, error)
 	// MaxAge is how old the counts may be before a scrape starts a
 	// refresh; zero means 5 s.
@@ -62,7 +64,7 @@ type QueueDepthCollector struct {
 func NewQueueDepthCollector(cfg QueueDepthConfig) *QueueDepthCollector {
 	c := &QueueDepthCollector{query: cfg.Query, maxAge: cfg.MaxAge, wait: cfg.Wait, timeout: cfg.QueryTimeout,
 		now: cfg.Now, log: cfg.Logger,
-		desc: prometheus.NewDesc("spillway_queue_jobs", "River jobs by queue and state, read at most every few seconds.",
+		desc: prometheus.NewDesc("spillway_queue_jobs", fmt.Sprintf("River jobs by queue and state, read at most every few seconds; capped: exact up to %d per queue and state, the planner's estimate past it.", db.MetricsCountCap),
 			[]string{"queue", "state"}, nil),
 		ageDesc: prometheus.NewDesc("spillway_queue_jobs_age_seconds",
 			"How long ago spillway_queue_jobs was read from the database.", nil, nil),

@@ -81,6 +81,9 @@ type Config struct {
 type Backlogs interface {
 	Last(dependency string) (app.Backlog, bool)
 	Bound(dependency string) (app.BacklogBound, bool)
+	// Trend is how fast the backlog changed over its recent readings, in
+	// jobs per second (app.BacklogBounds.Trend).
+	Trend(dependency string) (perSecond float64, over time.Duration, ok bool)
 }
 
 // Bulkhead is what app.Admission says of itself.

@@ -50,6 +50,8 @@ type harness struct {
 	// worker, once a test starts it; ran hears each job it works.
 	testRiver *river.Client[pgx.Tx]
 	ran       chan int64
+	// backlog is set by harnessOpts.backlogBounds.
+	backlog *app.BacklogBounds
 }
 
 type harnessOpts struct {
@@ -59,8 +61,12 @@ type harnessOpts struct {
 	trustedProxies []netip.Prefix
 	sessionIdle    time.Duration
 	backlog        admin.Backlogs
-	bulkheads      map[string]admin.Bulkhead
-	highValue      int64
+	// backlogBounds, when set, gives the UI real backlog bounds that read
+	// this harness's database on the harness clock (h.backlog); a test
+	// calls h.backlog.Refresh to take a reading.
+	backlogBounds []app.BacklogBound
+	bulkheads     map[string]admin.Bulkhead
+	highValue     int64
 }
 
 // clock is a test's time for the admin UI: it moves only when the test
@@ -121,6 +127,11 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var backlog *app.BacklogBounds
+	if o.backlogBounds != nil {
+		backlog = app.NewBacklogBounds(app.BacklogConfig{Reader: db.NewStore(pool), Bounds: o.backlogBounds, Now: o.now, Logger: log})
+		o.backlog = backlog
+	}
 	h, err := admin.New(admin.Config{Pool: pool, Operator: op, Logger: log,
 		Now: o.now, PublicURL: o.publicURL, TrustedProxies: o.trustedProxies,
 		Backlog: o.backlog, Bulkheads: o.bulkheads, HighValueAmount: o.highValue, Features: features})
@@ -146,7 +157,7 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 		t.Fatal(err)
 	}
 	return &harness{t: t, pool: pool, river: rc, breakers: breakers, operator: op, features: features, url: srv.URL,
-		testRiver: tr, ran: ran}
+		testRiver: tr, ran: ran, backlog: backlog}
 }
 
 // user creates a user with testPassword.

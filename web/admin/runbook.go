@@ -33,6 +33,9 @@ const (
 	runbookBulkheadFull     = "bulkhead-full"
 	runbookPauseQueue       = "pause-a-queue"
 	runbookFeaturesOff      = "features-off"
+	runbookBacklogGrowing   = "backlog-growing"
+	runbookBacklogStalled   = "backlog-not-draining"
+	runbookOldestJob        = "oldest-job"
 )
 
 // runbookForState is the section for a breaker state an operator should

@@ -37,6 +37,15 @@ func TestSectionsOverTheirTimeoutDegradeThePage(t *testing.T) {
 	if !strings.Contains(body, "Throughput, last hour") || !strings.Contains(body, "Last breaker transitions") {
 		t.Error("the other sections are missing")
 	}
+	// The overview reads its sections in one transaction, which a timeout
+	// aborts: those after it are read in a new one. The cards' flow
+	// (river_job) is cut off too; the chart (operations) is not.
+	if !strings.Contains(body, `id="flow-note"`) {
+		t.Error("the overview does not say the dependencies' jobs could not be read in time")
+	}
+	if strings.Contains(body, `id="chart-note"`) {
+		t.Errorf("a section that reads no river_job was lost with those that do:\n%s", body)
+	}
 	body = c.mustGet("/admin/jobs?tab=pending")
 	if !strings.Contains(body, `id="list-note"`) || !strings.Contains(body, "could not be listed in time") {
 		t.Errorf("the job list does not say it could not be listed in time:\n%s", body)
