@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/spillway/spillway/app"
 )
@@ -29,6 +30,9 @@ type PoolConfig struct {
 	URL      string
 	MaxConns int
 	MinConns int
+	// Tracer, when set, records each query made within a span as a child
+	// span (see NewQueryTracer); nil traces nothing and costs nothing.
+	Tracer trace.Tracer
 }
 
 // Open connects a pool and checks the database answers.
@@ -44,6 +48,9 @@ func Open(ctx context.Context, cfg PoolConfig) (*pgxpool.Pool, error) {
 		pc.MinConns = int32(cfg.MinConns)
 	}
 	pc.MaxConnIdleTime = 5 * time.Minute
+	if cfg.Tracer != nil {
+		pc.ConnConfig.Tracer = NewQueryTracer(cfg.Tracer)
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
 		return nil, fmt.Errorf("open pool: %w", err)

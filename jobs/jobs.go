@@ -18,6 +18,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/spillway/spillway/app"
+	"github.com/spillway/spillway/app/tracing"
 )
 
 // Config wires the River client and its workers.
@@ -79,6 +80,9 @@ type Config struct {
 	// go to Logger and its routine chatter nowhere.
 	RiverLogger *slog.Logger
 	Now         func() time.Time
+	// Tracing, when on, makes job inserts and attempts spans (see
+	// trace.go), and deliveries; nil or off traces nothing.
+	Tracing *tracing.Tracing
 }
 
 // NewClient builds the River client. The same client inserts jobs (the
@@ -126,6 +130,7 @@ func NewClient(cfg Config) (*river.Client[pgx.Tx], error) {
 		// rescued and worked twice at once.
 		RescueStuckJobsAfter: 2*longestCall(cfg.CallTimeout, cfg.AsyncTimeouts) + 40*time.Second,
 		FetchCooldown:        cmp.Or(cfg.FetchCooldown, 10*time.Millisecond),
+		Middleware:           traceMiddleware(cfg.Tracing),
 	}
 	if cfg.Workers > 0 {
 		every := cfg.ReconcileEvery
