@@ -99,11 +99,26 @@ func (q *QueryTracer) TraceBatchEnd(ctx context.Context, _ *pgx.Conn, data pgx.T
 	end(ctx, data.Err)
 }
 
-// verb is the statement's first word in capitals: SELECT, INSERT, WITH…
+// verb is what a statement is called: the name in a leading sqlc-style
+// "-- name: JobInsertFastMany :many" comment (River's queries have one),
+// otherwise its first word in capitals: SELECT, INSERT, WITH…
 func verb(sql string) string {
-	f := strings.Fields(strings.TrimSpace(sql))
-	if len(f) == 0 {
+	for {
+		sql = strings.TrimSpace(sql)
+		if !strings.HasPrefix(sql, "--") {
+			break
+		}
+		line, rest, _ := strings.Cut(sql, "\n")
+		if name, ok := strings.CutPrefix(strings.TrimSpace(strings.TrimPrefix(line, "--")), "name:"); ok {
+			if f := strings.Fields(name); len(f) > 0 {
+				return f[0]
+			}
+		}
+		sql = rest
+	}
+	word, _, _ := strings.Cut(sql, " ")
+	if word = strings.TrimSpace(word); word == "" {
 		return "query"
 	}
-	return strings.ToUpper(f[0])
+	return strings.ToUpper(word)
 }

@@ -46,9 +46,49 @@ type insertSpans struct {
 	m *otelriver.Middleware
 }
 
+// InsertMany traces inserts made within a span (a request's capture, an
+// attempt's follow-ups). River's periodic jobs and the batched writes are
+// inserted on contexts of their own: a root trace for each would only be
+// noise, and a batch's jobs carry their own traceparent (insertedWithin),
+// which otelriver's would overwrite.
 func (i *insertSpans) InsertMany(ctx context.Context, params []*rivertype.JobInsertParams,
 	doInner func(context.Context) ([]*rivertype.JobInsertResult, error)) ([]*rivertype.JobInsertResult, error) {
+	if !trace.SpanFromContext(ctx).IsRecording() {
+		return doInner(ctx)
+	}
 	return i.m.InsertMany(ctx, params, doInner)
+}
+
+// insertedWithin stores span's traceparent in each job's metadata, as
+// otelriver does for the span of the inserting context, for jobs inserted
+// on a context that is not span's (a batch's); jobs as they are when span
+// is invalid (tracing off).
+func insertedWithin(span trace.SpanContext, jobs []river.InsertManyParams) []river.InsertManyParams {
+	if !span.IsValid() {
+		return jobs
+	}
+	carrier := propagation.MapCarrier{}
+	propagation.TraceContext{}.Inject(trace.ContextWithSpanContext(context.Background(), span), carrier)
+	for i := range jobs {
+		opts := river.InsertOpts{}
+		if jobs[i].InsertOpts != nil {
+			opts = *jobs[i].InsertOpts
+		}
+		meta := map[string]any{}
+		if len(opts.Metadata) > 0 && json.Unmarshal(opts.Metadata, &meta) != nil {
+			continue // not ours to rewrite
+		}
+		for k, v := range carrier {
+			meta[k] = v
+		}
+		b, err := json.Marshal(meta)
+		if err != nil {
+			continue
+		}
+		opts.Metadata = b
+		jobs[i].InsertOpts = &opts
+	}
+	return jobs
 }
 
 // workSpans makes each attempt of a job a span, river.work/<kind>: the

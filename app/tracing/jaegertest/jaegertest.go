@@ -113,6 +113,7 @@ type Span struct {
 	SpanID        string      `json:"spanID"`
 	OperationName string      `json:"operationName"`
 	References    []Reference `json:"references"`
+	StartTime     int64       `json:"startTime"` // µs since the epoch
 	Tags          []Tag       `json:"tags"`
 }
 

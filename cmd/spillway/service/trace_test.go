@@ -1,12 +1,14 @@
 package service_test
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -59,11 +61,21 @@ func TestCapturedPaymentIsOneTraceAndItsRetryLinksBack(t *testing.T) {
 	}
 	id := servicetest.ProviderKey("trace-1")
 	waitFor(t, "the first attempt to fail", func() bool {
-		return p.Count(`SELECT count(*) FROM river_job WHERE args->>'operation_id' = $1 AND attempt >= 1 AND state = 'retryable'`, id) == 1
-	}, nil)
+		return p.Count(`SELECT count(*) FROM river_job WHERE args->>'operation_id' = $1 AND cardinality(errors) >= 1`, id) == 1
+	}, func() string {
+		var state string
+		var attempt int
+		_ = p.Pool.QueryRow(context.Background(), `SELECT state, attempt FROM river_job WHERE args->>'operation_id' = $1`, id).Scan(&state, &attempt)
+		return fmt.Sprintf("job %s at attempt %d", state, attempt)
+	})
 	p.Sim.SetChaos(sim.Chaos{})
 	p.WaitStatus(id, app.StatusSucceeded)
 	waitFor(t, "the webhook", hooks.received, nil)
+	// Its job's span ends once the delivery is recorded: all of it is
+	// flushed below.
+	waitFor(t, "the delivery job to complete", func() bool {
+		return p.Count(`SELECT count(*) FROM river_job WHERE kind = 'delivery' AND state = 'completed'`) == 1
+	}, nil)
 	if err := p.Service.Tracing().ForceFlush(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -92,14 +104,21 @@ func TestCapturedPaymentIsOneTraceAndItsRetryLinksBack(t *testing.T) {
 		for _, tr := range trs {
 			for _, s := range tr.Spans {
 				if s.OperationName == "river.work/payment" && s.TraceID != traceID && linksTo(s, traceID) &&
-					hasSpan(tr, "deliver webhook") {
+					hasSpan(tr, "river.work/delivery") && hasSpan(tr, "deliver webhook") {
 					retry = tr
 					return true
 				}
 			}
 		}
 		return false
-	}, nil)
+	}, func() string {
+		trs, _ := j.Find(context.Background(), "spillway-test", "")
+		var b strings.Builder
+		for _, tr := range trs {
+			fmt.Fprintf(&b, "trace %s:\n%s", tr.TraceID, describe(tr))
+		}
+		return "the service's traces:\n" + b.String()
+	})
 	t.Logf("retry trace %s:\n%s", retry.TraceID, describe(retry))
 	if tp := hooks.traceparent(); !strings.HasPrefix(tp, "00-"+retry.TraceID+"-") {
 		t.Errorf("webhook traceparent %q, want one in the retry's trace %s", tp, retry.TraceID)
@@ -138,7 +157,7 @@ func checkStory(tr jaegertest.Trace, callerSpan string) string {
 		{"runner.submit under the server span", find("runner.submit", func(s jaegertest.Span) bool { return under(s, "POST /api/v1/payments") })},
 		{"the sync provider call under runner.submit", find("payment POST", func(s jaegertest.Span) bool { return byID[s.Parent()].OperationName == "runner.submit" })},
 		{"runner.capture under runner.submit", find("runner.capture", func(s jaegertest.Span) bool { return under(s, "runner.submit") })},
-		{"a query under the runner", find("db INSERT", func(s jaegertest.Span) bool { return under(s, "runner.submit") })},
+		{"a query under the runner", find("db batch", func(s jaegertest.Span) bool { return under(s, "runner.submit") })},
 		{"attempt 1 (river.work/payment) under runner.capture", find("river.work/payment", func(s jaegertest.Span) bool {
 			return s.Tag("river.job.attempt") == "1" && under(s, "runner.capture")
 		})},
@@ -179,7 +198,9 @@ func describe(tr jaegertest.Trace) string {
 		ids[s.SpanID] = true
 	}
 	var roots []jaegertest.Span
-	for _, s := range tr.Spans {
+	spans := slices.Clone(tr.Spans)
+	slices.SortFunc(spans, func(a, b jaegertest.Span) int { return cmp.Compare(a.StartTime, b.StartTime) })
+	for _, s := range spans {
 		if p := s.Parent(); p != "" && ids[p] {
 			kids[p] = append(kids[p], s)
 		} else {
