@@ -94,7 +94,10 @@ func (t *Tracing) Handler(h http.Handler, operation string) http.Handler {
 	if !t.On() {
 		return h
 	}
-	return otelhttp.NewHandler(h, operation, otelhttp.WithTracerProvider(t.sdk), otelhttp.WithPropagators(t.propagator))
+	return otelhttp.NewHandler(h, operation, otelhttp.WithTracerProvider(t.sdk), otelhttp.WithPropagators(t.propagator),
+		// Scrapes and health checks come every few seconds and tell no
+		// story; a trace each would bury the ones that do.
+		otelhttp.WithFilter(func(r *http.Request) bool { return r.URL.Path != "/metrics" && r.URL.Path != "/healthz" }))
 }
 
 // Transport wraps an outbound transport so each request is a client span
