@@ -16,7 +16,12 @@ import (
 // naming the variable, instead of failing on the first request.
 type Config struct {
 	DatabaseURL string // empty: a project-local cluster under .data/
-	Addr        string // SPILLWAY_ADDR
+	// DatabaseDirectURL (DATABASE_DIRECT_URL) is Postgres itself when
+	// DatabaseURL is a pooler such as PgBouncer in transaction mode: what
+	// must keep a session goes there (LISTEN, the migrations' session
+	// lock). Empty: DatabaseURL is Postgres and serves for both.
+	DatabaseDirectURL string
+	Addr              string // SPILLWAY_ADDR
 
 	PaymentProvider    string // sim | http | stripe
 	PaymentProviderURL string
@@ -122,6 +127,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	l := loader{getenv: getenv}
 	c := Config{
 		DatabaseURL:         l.str("DATABASE_URL", ""),
+		DatabaseDirectURL:   l.str("DATABASE_DIRECT_URL", ""),
 		Addr:                l.addr("SPILLWAY_ADDR", "127.0.0.1:8080"),
 		PaymentProvider:     l.oneOf("PAYMENT_PROVIDER", ProviderSim, ProviderSim, ProviderHTTP, ProviderStripe),
 		PaymentProviderURL:  l.str("PAYMENT_PROVIDER_URL", ""),
@@ -165,10 +171,16 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		LogLevel:            l.oneOf("LOG_LEVEL", "info", "debug", "info", "warn", "error"),
 		LogFormat:           l.oneOf("LOG_FORMAT", "text", "text", "json"),
 	}
-	if c.DatabaseURL != "" {
-		if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-			l.fail("DATABASE_URL", "must be a postgres:// URL")
+	for _, v := range []struct{ name, url string }{{"DATABASE_URL", c.DatabaseURL}, {"DATABASE_DIRECT_URL", c.DatabaseDirectURL}} {
+		if v.url == "" {
+			continue
 		}
+		if u, err := url.Parse(v.url); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+			l.fail(v.name, "must be a postgres:// URL")
+		}
+	}
+	if c.DatabaseDirectURL != "" && c.DatabaseURL == "" {
+		l.fail("DATABASE_DIRECT_URL", "is set but DATABASE_URL is not: it is the direct way to the server DATABASE_URL pools")
 	}
 	switch c.PaymentProvider {
 	case ProviderHTTP:
@@ -432,6 +444,14 @@ const BreakerConns = 3
 // reads (each bounded by a statement_timeout) never queue behind requests
 // for the request pool, which is exactly when an operator needs them.
 const AdminConns = 2
+
+// DirectConns are the connections an instance behind a pooler opens
+// straight to Postgres (DATABASE_DIRECT_URL), besides River's listener:
+// the event hub's and the breakers' LISTEN, which at start first serve
+// goose's session lock and the migration. With River's listener that is
+// 3 server connections per instance outside the pooler; the pooled ones
+// are the pooler's to bound (its default_pool_size).
+const DirectConns = 2
 
 // RiverListenerConns is the connection River's notifier takes for LISTEN.
 // riverpgxv5 acquires it from the pool and then hijacks it, which frees

@@ -40,6 +40,8 @@ func TestLoadConfigNamesTheBadVariable(t *testing.T) {
 		{map[string]string{"PAYMENT_PROVIDER": "stripe"}, "STRIPE_SECRET_KEY"},
 		{map[string]string{"HIGH_VALUE_AMOUNT": "lots"}, "HIGH_VALUE_AMOUNT"},
 		{map[string]string{"DATABASE_URL": "mysql://x"}, "DATABASE_URL"},
+		{map[string]string{"DATABASE_URL": "postgres://127.0.0.1:6432/x", "DATABASE_DIRECT_URL": "mysql://x"}, "DATABASE_DIRECT_URL"},
+		{map[string]string{"DATABASE_DIRECT_URL": "postgres://127.0.0.1:5432/x"}, "DATABASE_DIRECT_URL"},
 		{map[string]string{"DB_MAX_CONNS": "20", "SYNC_CONCURRENCY": "19"}, "SYNC_CONCURRENCY"},
 		{map[string]string{"PAYMENT_RETRY_BASE": "1m", "PAYMENT_RETRY_MAX": "1s"}, "PAYMENT_RETRY_MAX"},
 		{map[string]string{"LOG_LEVEL": "loud"}, "LOG_LEVEL"},

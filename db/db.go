@@ -14,6 +14,7 @@ package db
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -33,6 +34,13 @@ type PoolConfig struct {
 	// Tracer, when set, records each query made within a span as a child
 	// span (see NewQueryTracer); nil traces nothing and costs nothing.
 	Tracer trace.Tracer
+	// Pooler says URL is a pooler in transaction mode (PgBouncer), where
+	// no session outlives a transaction: statements are then not
+	// prepared by name, because PgBouncer 1.18 cannot send a statement to
+	// the server connection that prepared it. Unnamed statements with
+	// their descriptions cached here keep one round trip per statement.
+	// A URL that sets default_query_exec_mode keeps its own choice.
+	Pooler bool
 }
 
 // Open connects a pool and checks the database answers.
@@ -50,6 +58,9 @@ func Open(ctx context.Context, cfg PoolConfig) (*pgxpool.Pool, error) {
 	pc.MaxConnIdleTime = 5 * time.Minute
 	if cfg.Tracer != nil {
 		pc.ConnConfig.Tracer = NewQueryTracer(cfg.Tracer)
+	}
+	if cfg.Pooler && !strings.Contains(cfg.URL, "default_query_exec_mode") {
+		pc.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeCacheDescribe
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {

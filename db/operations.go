@@ -92,25 +92,24 @@ func RecordTx(ctx context.Context, tx pgx.Tx, op *app.Operation, rec *app.Idempo
 	return nil
 }
 
+// newOperationColumns are the columns a new operation is written with,
+// and newOperationValues their parameters, in insertOperationArgs's order.
+const (
+	newOperationColumns = `id, kind, status, mode, reason, attempts, priority, amount, currency,
+		customer_email, customer_phone, description, callback_url, job_id, result, error,
+		created_at, updated_at, completed_at, key_gen, outcome_unknown_since, attempted_at, lines, steps`
+	newOperationValues = `$1, $2, $3, $4, nullif($5, ''), $6, $7, $8, $9, nullif($10, ''), nullif($11, ''),
+		nullif($12, ''), nullif($13, ''), nullif($14, 0), $15, $16, $17, $18, $19, $20, $21, $22, $23, $24`
+)
+
 // recordOperation is insertOperation with the key's answer and without ON
 // CONFLICT: a duplicate must abort the transaction, since the COMMIT that
 // follows in the same pipeline would otherwise commit the request's job
 // without it.
-const recordOperation = `
-	INSERT INTO operations (id, kind, status, mode, reason, attempts, priority, amount, currency,
-		customer_email, customer_phone, description, callback_url, job_id, result, error,
-		created_at, updated_at, completed_at, key_gen, outcome_unknown_since, attempted_at, lines, steps,
-		idempotency_key, fingerprint, response)
-	VALUES ($1, $2, $3, $4, nullif($5, ''), $6, $7, $8, $9, nullif($10, ''), nullif($11, ''),
-		nullif($12, ''), nullif($13, ''), nullif($14, 0), $15, $16, $17, $18, $19, $20, $21, $22, $23, $24,
-		$25, $26, $27)`
+const recordOperation = `INSERT INTO operations (` + newOperationColumns + `, idempotency_key, fingerprint, response)
+	VALUES (` + newOperationValues + `, $25, $26, $27)`
 
-const insertOperation = `
-	INSERT INTO operations (id, kind, status, mode, reason, attempts, priority, amount, currency,
-		customer_email, customer_phone, description, callback_url, job_id, result, error,
-		created_at, updated_at, completed_at, key_gen, outcome_unknown_since, attempted_at, lines, steps)
-	VALUES ($1, $2, $3, $4, nullif($5, ''), $6, $7, $8, $9, nullif($10, ''), nullif($11, ''),
-		nullif($12, ''), nullif($13, ''), nullif($14, 0), $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)
+const insertOperation = `INSERT INTO operations (` + newOperationColumns + `) VALUES (` + newOperationValues + `)
 	ON CONFLICT (id) DO NOTHING`
 
 func insertOperationArgs(op *app.Operation) []any {

@@ -21,10 +21,21 @@ import (
 // to its queries. Build one Store per pool: the breakers get their own.
 type Store struct {
 	Pool *pgxpool.Pool
+	// ListenPool holds the LISTEN connections when Pool is a pooler in
+	// transaction mode, where a LISTEN silently hears nothing once its
+	// transaction ends; nil: Pool.
+	ListenPool *pgxpool.Pool
 }
 
 // NewStore returns a store on pool.
 func NewStore(pool *pgxpool.Pool) *Store { return &Store{Pool: pool} }
+
+func (s *Store) listenPool() *pgxpool.Pool {
+	if s.ListenPool != nil {
+		return s.ListenPool
+	}
+	return s.Pool
+}
 
 var (
 	_ app.OperationStore   = (*Store)(nil)
@@ -113,7 +124,7 @@ func (s *Store) UnwatchOperation(ctx context.Context, id uuid.UUID, instance str
 }
 
 func (s *Store) ListenOperations(ctx context.Context, ready func(), fn func(id string)) error {
-	return Listen(ctx, s.Pool, OperationChannel, ready, fn)
+	return Listen(ctx, s.listenPool(), OperationChannel, ready, fn)
 }
 
 // app.BreakerStore: the shared circuit breakers.
@@ -167,7 +178,7 @@ func (s *Store) PruneBreakerHistory(ctx context.Context, before time.Time) error
 }
 
 func (s *Store) ListenBreakers(ctx context.Context, ready func(), fn func(name string)) error {
-	return ListenBreakers(ctx, s.Pool, ready, fn)
+	return ListenBreakers(ctx, s.listenPool(), ready, fn)
 }
 
 // app.BacklogReader: the backlog bounds.

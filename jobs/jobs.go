@@ -15,7 +15,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/spillway/spillway/app"
 	"github.com/spillway/spillway/app/tracing"
@@ -23,8 +22,11 @@ import (
 
 // Config wires the River client and its workers.
 type Config struct {
-	Pool     *pgxpool.Pool
-	Provider app.PaymentProvider
+	Pool *pgxpool.Pool
+	// ListenPool, when set, is where River's notifier holds its LISTEN
+	// connection: Postgres itself when Pool is a transaction-mode pooler.
+	ListenPool *pgxpool.Pool
+	Provider   app.PaymentProvider
 	// Kinds are the operation kinds (payments, orders, …) the workers
 	// carry on, and StepWorkers register each one's worker
 	// (StepWorkerFor); each kind's queue is worked.
@@ -167,7 +169,7 @@ func NewClient(cfg Config) (*river.Client[pgx.Tx], error) {
 				&river.PeriodicJobOpts{RunOnStart: true}))
 		}
 	}
-	client, err := river.NewClient(riverpgxv5.New(cfg.Pool), rc)
+	client, err := river.NewClient(newDriver(cfg.Pool, cfg.ListenPool), rc)
 	if err != nil {
 		return nil, fmt.Errorf("river client: %w", err)
 	}

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what `make run` and `make test` need on a Debian-like machine:
 # PostgreSQL server binaries (for the project-local cluster db/localpg
-# manages under .data/postgres), stripe-mock, promtool and Jaeger (under
-# .data/bin).
+# manages under .data/postgres), PgBouncer, stripe-mock, promtool and
+# Jaeger (under .data/bin).
 #
 # Idempotent and fast when everything is present: it only touches the
 # network (apt, Go module proxy) for things that are missing.
@@ -72,6 +72,20 @@ if ! bindir="$(pg_bindir)"; then
 	say "postgres: installed $("$bindir/pg_ctl" --version | sed 's/^pg_ctl (PostgreSQL) //') in $bindir"
 else
 	say "postgres: found $("$bindir/pg_ctl" --version | sed 's/^pg_ctl (PostgreSQL) //') in $bindir"
+fi
+
+# --- PgBouncer ----------------------------------------------------------------
+# The tests run instances through it in transaction mode
+# (cmd/spillway/pgbouncer_test.go); db/localpg starts it.
+if command -v pgbouncer >/dev/null || [ -x /usr/sbin/pgbouncer ]; then
+	say "pgbouncer: found $( (command -v pgbouncer || echo /usr/sbin/pgbouncer) | head -1)"
+else
+	is_root || die "pgbouncer not found; run this script as root (sudo $0) or install Debian's 'pgbouncer' package"
+	command -v apt-get >/dev/null || die "pgbouncer not found and apt-get is unavailable; install PgBouncer 1.18 or newer by hand"
+	# Debian's package enables a system service; without systemd it is
+	# not started, and the tests start their own on their own ports.
+	apt_install pgbouncer
+	say "pgbouncer: installed $(/usr/sbin/pgbouncer --version | head -1)"
 fi
 
 # initdb and postgres refuse to run as root, so as root db/localpg runs the

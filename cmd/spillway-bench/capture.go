@@ -70,7 +70,9 @@ func (b *bench) capture(ctx context.Context, out *spillwayResults) error {
 		samplers.Go(func() { r.Profile, r.ProfileNote = b.fetchProfile(rssCtx, s, "capture") })
 	}
 	b.logf("  %d connections, %s", benchConns, benchCaptureTime)
+	mark := markCPU(s.cmd.Process.Pid)
 	res, err := loadgen.Run(ctx, cfg)
+	use := mark.since()
 	stopRSS()
 	samplers.Wait()
 	if err != nil {
@@ -83,6 +85,7 @@ func (b *bench) capture(ctx context.Context, out *spillwayResults) error {
 		r.PeakRSSMiB = float64(hwm) / 1024
 	}
 	r.Load = figuresOf(res, http.StatusAccepted)
+	r.Load.CPU = &use
 	b.logf("  %.0f 202/s, p50 %.2f ms, p99 %.2f ms, peak RSS %.0f MiB", r.Load.Rate, r.Load.P50ms, r.Load.P99ms, r.PeakRSSMiB)
 	if r.Load.Rate == 0 {
 		return fmt.Errorf("no 202 answers: %v, %d transport errors\n%s", res.ByStatus, res.Errors, s.logTail())

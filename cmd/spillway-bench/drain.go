@@ -174,6 +174,7 @@ func (b *bench) drainAll(ctx context.Context, s *server, d *benchDB, queued int6
 		return drainFigures{}, err
 	}
 	start := time.Now()
+	mark := markCPU(s.cmd.Process.Pid)
 	if err := d.setBreaker(ctx, app.BreakerClosed); err != nil {
 		return drainFigures{}, err
 	}
@@ -186,7 +187,10 @@ func (b *bench) drainAll(ctx context.Context, s *server, d *benchDB, queued int6
 	if err != nil {
 		return drainFigures{}, err
 	}
-	return drainRate(queued-left, elapsed, b.workers, left == 0), nil
+	f := drainRate(queued-left, elapsed, b.workers, left == 0)
+	use := mark.since()
+	f.CPU = &use
+	return f, nil
 }
 
 // drainProfile fetches a 2 s CPU profile of s half a second into the drain

@@ -97,6 +97,8 @@ type loadFigures struct {
 	P50ms    float64       `json:"p50_ms"`
 	P99ms    float64       `json:"p99_ms"`
 	Maxms    float64       `json:"max_ms"`
+	// CPU is where the CPU went during the run, when measured.
+	CPU *cpuUse `json:"cpu,omitempty"`
 }
 
 func figuresOf(res loadgen.Result, status int) loadFigures {
@@ -119,6 +121,8 @@ type drainFigures struct {
 	// Settings are a River no-op run's worker count and fetch settings.
 	Settings string `json:"settings,omitempty"`
 	Empty    bool   `json:"emptied"` // false: the observation window ended first
+	// CPU is where the CPU went during the drain, when measured.
+	CPU *cpuUse `json:"cpu,omitempty"`
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
@@ -207,6 +211,7 @@ func (r *report) build(b *bench, only map[string]bool) {
 			r.Rows = append(r.Rows, orderRows(s)...)
 		}
 		r.Rows = append(r.Rows, scaleRows(s.Scale)...)
+		r.Rows = append(r.Rows, capacityRows(s)...)
 		if only["drain"] {
 			r.Rows = append(r.Rows, s.Drain.riverRows()...)
 		}
@@ -256,6 +261,7 @@ func (r *report) build(b *bench, only map[string]bool) {
 	r.Rows = append(r.Rows, atMost(fixedRow("peak RSS during capture", "MiB", c.PeakRSSMiB, fmt.Sprint(benchRSSGoalMiB, " MiB"), benchRSSGoalMiB, ""), 1))
 	r.Rows = append(r.Rows, orderRows(s)...)
 	r.Rows = append(r.Rows, scaleRows(s.Scale)...)
+	r.Rows = append(r.Rows, capacityRows(s)...)
 
 	if r.DBOS != nil {
 		r.Rows = append(r.Rows, peerRows(s, r.DBOS)...)

@@ -49,7 +49,9 @@ func (b *bench) syncAt(ctx context.Context, name string, extra map[string]string
 	if b.profile && profile != nil {
 		profiled.Go(func() { profile.SyncProfile, profile.SyncProfileNote = b.fetchProfile(profCtx, s, "sync") })
 	}
+	mark := markCPU(s.cmd.Process.Pid)
 	res, err := loadgen.Run(ctx, paymentLoad(s.api+"/api/v1/payments", benchConns, benchSyncTime, name))
+	use := mark.since()
 	stopProfile()
 	profiled.Wait()
 	if err != nil {
@@ -59,6 +61,7 @@ func (b *bench) syncAt(ctx context.Context, name string, extra map[string]string
 		return err
 	}
 	*f = figuresOf(res, http.StatusCreated)
+	f.CPU = &use
 	b.logf("  %s: %.0f 201/s, p50 %.2f ms, p99 %.2f ms", name, f.Rate, f.P50ms, f.P99ms)
 	if f.Rate == 0 {
 		return fmt.Errorf("no 201 answers: %v, %d transport errors\n%s", res.ByStatus, res.Errors, s.logTail())

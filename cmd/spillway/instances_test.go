@@ -39,6 +39,8 @@ const stockRole = "spillway_app"
 type stockPostgres struct {
 	adminURL string // superuser, on the instances' database
 	appURL   string // stockRole, on the same database
+	port     int
+	dir      string // a temp dir the postgres OS user may traverse
 }
 
 // newStockPostgres starts the cluster in a temp dir of its own on a free
@@ -103,7 +105,7 @@ func newStockPostgres(t *testing.T) stockPostgres {
 		t.Fatal(err)
 	}
 	u.Path, u.RawPath = "/spillway", ""
-	pg := stockPostgres{adminURL: u.String()}
+	pg := stockPostgres{adminURL: u.String(), port: port, dir: dir}
 	u.User = url.User(stockRole)
 	pg.appURL = u.String()
 	return pg
@@ -208,17 +210,43 @@ func TestThreeInstancesFitAStockPostgresUnderLoad(t *testing.T) {
 		})
 	}
 	waitAllHealthy(t, insts)
-	var dupVersions int
-	if err := admin.QueryRow(ctx, `SELECT count(*) - count(DISTINCT version_id) FROM goose_db_version`).Scan(&dupVersions); err != nil {
+	checkMigratedOnce(t, admin)
+
+	loadAcrossInstances(t, insts, provider, admin)
+
+	for _, in := range insts {
+		in.checkAlive(t)
+		in.checkLog(t)
+	}
+	perInstance, role, all := conns.stop()
+	t.Logf("most connections seen: per instance %v, role %s %d, whole server %d", perInstance, stockRole, role, all)
+	cfg, err := app.LoadConfig(func(string) string { return "" })
+	if err != nil {
 		t.Fatal(err)
 	}
-	if dupVersions != 0 {
-		t.Fatalf("%d migrations were applied more than once: the session lock did not serialize the instances", dupVersions)
+	for name, c := range perInstance {
+		if c > cfg.DBMaxConns {
+			t.Errorf("%s held %d connections, more than DB_MAX_CONNS (default %d)", name, c, cfg.DBMaxConns)
+		}
 	}
+	if role > n*cfg.DBMaxConns || role >= 97 {
+		t.Errorf("the instances held %d connections together; want at most %d×%d and below the 97 the role may open", role, n, cfg.DBMaxConns)
+	}
+	if len(perInstance) != n {
+		t.Errorf("connections seen from %v, want all %d instances", perInstance, n)
+	}
+}
 
-	// Load: 24 clients, each sending its requests to the three instances
-	// in turn. The first half the provider is healthy; then it is slower
-	// than PAYMENT_DEADLINE, so sync calls hold their connections for the
+// loadAcrossInstances sends payments from 24 clients, each to insts in
+// turn, while the provider is healthy, then slower than PAYMENT_DEADLINE,
+// then failing half its calls; retries what was answered 503 or 409; and
+// checks that every answer is a documented one and that every acknowledged
+// payment succeeds with exactly one effect at the provider.
+func loadAcrossInstances(t *testing.T, insts []*instance, provider *sim.Sim, admin *pgx.Conn) {
+	t.Helper()
+	// Each client sends its requests to the instances in turn. The first
+	// half the provider is healthy; then it is slower than
+	// PAYMENT_DEADLINE, so sync calls hold their connections for the
 	// whole deadline and time out; then it fails half its calls, which
 	// opens the breaker. Phases are wall-clock only to shape the load:
 	// nothing below asserts on timing.
@@ -234,7 +262,7 @@ func TestThreeInstancesFitAStockPostgresUnderLoad(t *testing.T) {
 					return
 				default:
 				}
-				lt.post(insts[(c+k)%n].api, fmt.Sprintf("load-%d-%d", c, k))
+				lt.post(insts[(c+k)%len(insts)].api, fmt.Sprintf("load-%d-%d", c, k))
 			}
 		})
 	}
@@ -261,62 +289,11 @@ func TestThreeInstancesFitAStockPostgresUnderLoad(t *testing.T) {
 	// happens at all under load depends on how starved of CPU this
 	// machine is, since CAPTURE_TIMEOUT is wall-clock: it is counted,
 	// and the connection limit is checked directly below instead.)
-	for i, key := range retry {
-		deadline := time.Now().Add(time.Minute)
-		for {
-			a := lt.send(insts[i%n].api, key)
-			if a.status == http.StatusCreated || a.status == http.StatusAccepted {
-				acked = append(acked, a.id)
-				break
-			}
-			if a.err != nil || (a.status != http.StatusServiceUnavailable && a.status != http.StatusConflict) || time.Now().After(deadline) {
-				t.Fatalf("retry of %s: %d %v %s", key, a.status, a.err, a.body)
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
-	}
-	t.Logf("acknowledged %d payments (%d of them on a retry after 503 or 409)", len(acked), len(retry))
+	acked = append(acked, retryUntilAcknowledged(t, lt, insts, retry)...)
+	t.Logf("acknowledged %d payments", len(acked))
 
 	// Every acknowledged payment is finished by some instance's workers.
-	deadline := time.Now().Add(4 * time.Minute)
-	for {
-		counts := map[string]int{}
-		rows, err := admin.Query(ctx, `SELECT status, count(*) FROM operations WHERE id = ANY($1::uuid[]) GROUP BY status`, acked)
-		if err != nil {
-			t.Fatal(err)
-		}
-		total := 0
-		for rows.Next() {
-			var s string
-			var c int
-			if err := rows.Scan(&s, &c); err != nil {
-				t.Fatal(err)
-			}
-			counts[s] = c
-			total += c
-		}
-		if err := rows.Err(); err != nil {
-			t.Fatal(err)
-		}
-		if total != len(acked) {
-			t.Fatalf("%d acknowledged payments, %d operations recorded", len(acked), total)
-		}
-		for _, s := range []app.Status{app.StatusDeclined, app.StatusFailed, app.StatusCancelled} {
-			if counts[string(s)] > 0 {
-				t.Fatalf("acknowledged payments ended %s: %v", s, counts)
-			}
-		}
-		if counts[string(app.StatusSucceeded)] == len(acked) {
-			break
-		}
-		for _, in := range insts {
-			in.checkAlive(t)
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("acknowledged payments not all succeeded: %v", counts)
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
+	waitAllSucceeded(t, admin, acked, insts)
 	for _, id := range acked {
 		if e := provider.Effects(id); e != 1 {
 			t.Errorf("payment %s: %d effects at the provider, want 1", id, e)
@@ -327,27 +304,18 @@ func TestThreeInstancesFitAStockPostgresUnderLoad(t *testing.T) {
 	if extra := provider.TotalEffects() - len(acked); extra < 0 || extra > byStatus[http.StatusPaymentRequired] {
 		t.Errorf("provider has %d effects for %d acknowledged payments (answers %v)", provider.TotalEffects(), len(acked), byStatus)
 	}
+}
 
-	for _, in := range insts {
-		in.checkAlive(t)
-		in.checkLog(t)
-	}
-	perInstance, role, all := conns.stop()
-	t.Logf("most connections seen: per instance %v, role %s %d, whole server %d", perInstance, stockRole, role, all)
-	cfg, err := app.LoadConfig(func(string) string { return "" })
-	if err != nil {
+// checkMigratedOnce fails the test if instances that started together
+// applied a migration twice.
+func checkMigratedOnce(t *testing.T, admin *pgx.Conn) {
+	t.Helper()
+	var dupVersions int
+	if err := admin.QueryRow(context.Background(), `SELECT count(*) - count(DISTINCT version_id) FROM goose_db_version`).Scan(&dupVersions); err != nil {
 		t.Fatal(err)
 	}
-	for name, c := range perInstance {
-		if c > cfg.DBMaxConns {
-			t.Errorf("%s held %d connections, more than DB_MAX_CONNS (default %d)", name, c, cfg.DBMaxConns)
-		}
-	}
-	if role > n*cfg.DBMaxConns || role >= 97 {
-		t.Errorf("the instances held %d connections together; want at most %d×%d and below the 97 the role may open", role, n, cfg.DBMaxConns)
-	}
-	if len(perInstance) != n {
-		t.Errorf("connections seen from %v, want all %d instances", perInstance, n)
+	if dupVersions != 0 {
+		t.Fatalf("%d migrations were applied more than once: the session lock did not serialize the instances", dupVersions)
 	}
 }
 

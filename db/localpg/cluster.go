@@ -61,7 +61,11 @@ func Ensure(ctx context.Context, cfg Config, log io.Writer) (string, error) {
 		return "", err
 	}
 	if !cl.initialized() {
-		if err := cl.initdb(ctx); err != nil {
+		create := cl.initdb
+		if cfg.StandbyOf != 0 {
+			create = cl.basebackup
+		}
+		if err := create(ctx); err != nil {
 			return "", err
 		}
 	}
@@ -84,8 +88,11 @@ func Ensure(ctx context.Context, cfg Config, log io.Writer) (string, error) {
 			return "", err
 		}
 	}
-	if err := cl.ensureDatabase(ctx); err != nil {
-		return "", err
+	// A standby is read-only: its databases are the primary's.
+	if cfg.StandbyOf == 0 {
+		if err := cl.ensureDatabase(ctx); err != nil {
+			return "", err
+		}
 	}
 	return cfg.urlFor(cfg.Database), nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -15,16 +16,22 @@ import (
 // command builds an exec.Cmd for one of the PostgreSQL binaries, run as
 // cl.runAs when set.
 func (cl *cluster) command(ctx context.Context, name string, args ...string) *exec.Cmd {
-	path := filepath.Join(cl.bin, name)
+	return commandAs(ctx, cl.runAs, filepath.Join(cl.bin, name), args...)
+}
+
+// commandAs builds an exec.Cmd for the program at path, run as runAs
+// when set (root dropping to the postgres OS user: initdb, postgres and
+// pgbouncer all refuse to run as root).
+func commandAs(ctx context.Context, runAs *user.User, path string, args ...string) *exec.Cmd {
 	var cmd *exec.Cmd
 	// runuser is made for root dropping privileges (no PAM password
 	// prompt, no tty needed); su is the fallback where it is missing.
 	runuser := lookPath("runuser", "/usr/sbin/runuser", "/sbin/runuser")
 	switch {
-	case cl.runAs == nil:
+	case runAs == nil:
 		cmd = exec.CommandContext(ctx, path, args...)
 	case runuser != "":
-		cmd = exec.CommandContext(ctx, runuser, append([]string{"-u", cl.runAs.Username, "--", path}, args...)...)
+		cmd = exec.CommandContext(ctx, runuser, append([]string{"-u", runAs.Username, "--", path}, args...)...)
 	default:
 		su := lookPath("su", "/bin/su", "/usr/bin/su")
 		if su == "" {
@@ -34,7 +41,7 @@ func (cl *cluster) command(ctx context.Context, name string, args ...string) *ex
 		for _, a := range args {
 			quoted = append(quoted, shellQuote(a))
 		}
-		cmd = exec.CommandContext(ctx, su, cl.runAs.Username, "-s", "/bin/sh", "-c", strings.Join(quoted, " "))
+		cmd = exec.CommandContext(ctx, su, runAs.Username, "-s", "/bin/sh", "-c", strings.Join(quoted, " "))
 	}
 	// The run-as user may not be able to enter our working directory
 	// (/root is 0700), which makes PostgreSQL tools warn or fail.

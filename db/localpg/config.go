@@ -30,6 +30,13 @@ type Config struct {
 	// DefaultMaxConnections. A test that must see what a stock
 	// server allows sets Postgres's own default, 100.
 	MaxConnections int
+	// Name is the server's cluster_name, which a standby's WAL receiver
+	// also gives the primary as its application_name, so the primary's
+	// synchronous_standby_names can name it.
+	Name string
+	// StandbyOf, when set, is the port on 127.0.0.1 of the primary this
+	// cluster is created as a streaming standby of (replica.go).
+	StandbyOf int
 }
 
 func (c Config) withDefaults() Config {

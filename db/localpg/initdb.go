@@ -118,6 +118,11 @@ func (cl *cluster) confContent() string {
 	// Same rendering of timestamps on every developer machine and CI.
 	b.WriteString("timezone = 'UTC'\n")
 	b.WriteString("log_timezone = 'UTC'\n")
+	// Only when set, so an existing cluster's settings (and so whether
+	// Ensure restarts it) stay as they were.
+	if cl.cfg.Name != "" {
+		fmt.Fprintf(&b, "cluster_name = '%s'\n", strings.ReplaceAll(cl.cfg.Name, "'", "''"))
+	}
 	return b.String()
 }
 

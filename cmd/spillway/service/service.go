@@ -108,16 +108,19 @@ type Service struct {
 	log         *slog.Logger
 	pool        *pgxpool.Pool
 	breakerPool *pgxpool.Pool
-	adminPool   *pgxpool.Pool // the admin pages' reads; nil without an API
-	provider    app.PaymentProvider
-	inventory   app.InventoryService // nil: none configured
-	registry    *prometheus.Registry
-	tracing     *tracing.Tracing // off unless OTEL_EXPORTER_OTLP_*ENDPOINT is set
-	breakers    *app.Breakers
-	river       *river.Client[pgx.Tx]
-	runner      *app.Runner
-	backlog     *app.BacklogBounds
-	features    *app.FeatureSwitch
+	// directPool is Postgres itself when pool is a pooler
+	// (DATABASE_DIRECT_URL): LISTENs and migrations; nil otherwise.
+	directPool *pgxpool.Pool
+	adminPool  *pgxpool.Pool // the admin pages' reads; nil without an API
+	provider   app.PaymentProvider
+	inventory  app.InventoryService // nil: none configured
+	registry   *prometheus.Registry
+	tracing    *tracing.Tracing // off unless OTEL_EXPORTER_OTLP_*ENDPOINT is set
+	breakers   *app.Breakers
+	river      *river.Client[pgx.Tx]
+	runner     *app.Runner
+	backlog    *app.BacklogBounds
+	features   *app.FeatureSwitch
 	// catalogReads is the shop's and the catalog API's, nil without an
 	// inventory.
 	catalogReads *app.Catalog
@@ -159,26 +162,38 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 		Instance: s.instance}); err != nil {
 		return nil, fmt.Errorf("OTEL_EXPORTER_OTLP_ENDPOINT: %w", err)
 	}
-	if s.pool, err = db.Open(ctx, db.PoolConfig{URL: cfg.DatabaseURL, MaxConns: ac.PoolConns(), MinConns: ac.DBMinConns,
+	pooler := ac.DatabaseDirectURL != ""
+	if s.pool, err = db.Open(ctx, db.PoolConfig{URL: cfg.DatabaseURL, MaxConns: ac.PoolConns(), MinConns: ac.DBMinConns, Pooler: pooler,
 		Tracer: s.tracing.Tracer("github.com/spillway/spillway/db")}); err != nil {
 		return nil, err
 	}
-	if err := checkConnLimit(ctx, s.pool, ac); err != nil {
+	// Behind a pooler in transaction mode, what needs a session of its
+	// own goes straight to Postgres: goose's session lock (which makes
+	// instances starting together migrate once) and the LISTENs.
+	session := s.pool
+	if pooler {
+		if s.directPool, err = db.Open(ctx, db.PoolConfig{URL: ac.DatabaseDirectURL, MaxConns: app.DirectConns}); err != nil {
+			return nil, fmt.Errorf("DATABASE_DIRECT_URL: %w", err)
+		}
+		session = s.directPool
+	} else if err := checkConnLimit(ctx, s.pool, ac); err != nil {
+		// Through a pooler DB_MAX_CONNS counts connections to the pooler,
+		// and the pooler's own pool size is what must fit the server.
 		return nil, err
 	}
-	if err := db.MigrateUp(ctx, s.pool, io.Discard); err != nil {
+	if err := db.MigrateUp(ctx, session, io.Discard); err != nil {
 		return nil, err
 	}
 	// The breakers get connections of their own: a request holding its
 	// transaction's connection must never wait on the same pool to claim
 	// or finish a probe, or a recovery at full load deadlocks into 503s.
-	if s.breakerPool, err = db.Open(ctx, db.PoolConfig{URL: cfg.DatabaseURL, MaxConns: app.BreakerConns}); err != nil {
+	if s.breakerPool, err = db.Open(ctx, db.PoolConfig{URL: cfg.DatabaseURL, MaxConns: app.BreakerConns, Pooler: pooler}); err != nil {
 		return nil, err
 	}
 	// The admin pages read on a pool of their own too, so an operator
 	// sees an overload while requests queue for the request pool.
 	if cfg.APIAddr != "" {
-		if s.adminPool, err = db.Open(ctx, db.PoolConfig{URL: cfg.DatabaseURL, MaxConns: app.AdminConns}); err != nil {
+		if s.adminPool, err = db.Open(ctx, db.PoolConfig{URL: cfg.DatabaseURL, MaxConns: app.AdminConns, Pooler: pooler}); err != nil {
 			return nil, err
 		}
 	}
@@ -229,7 +244,7 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 	// The gate needs the River client, which needs the breakers: it is
 	// attached once both exist.
 	if s.breakers, err = app.NewBreakers(app.BreakersConfig{
-		Store: db.NewStore(s.breakerPool), Instance: s.instance, Logger: s.log,
+		Store: &db.Store{Pool: s.breakerPool, ListenPool: s.directPool}, Instance: s.instance, Logger: s.log,
 		FlushEvery: cfg.Tuning.BreakerFlushEvery, PollEvery: cfg.Tuning.BreakerPollEvery, Now: cfg.Tuning.BreakerNow,
 		OnChange: func(b app.Breaker, transition bool) {
 			metrics.BreakerChanged(b, transition)
@@ -319,7 +334,7 @@ func (s *Service) jobsConfig(ac app.Config, senders *jobs.Senders, metrics *app.
 		workers = append(workers, k.Worker)
 	}
 	return jobs.Config{
-		Pool: s.pool, Provider: s.jobProvider(), Kinds: kinds, StepWorkers: workers, AsyncTimeouts: asyncTimeouts(ac),
+		Pool: s.pool, ListenPool: s.directPool, Provider: s.jobProvider(), Kinds: kinds, StepWorkers: workers, AsyncTimeouts: asyncTimeouts(ac),
 		Workers: ac.Workers, CallTimeout: pay.AsyncTimeout,
 		KeyRetention: ac.PaymentKeyRetention, Stopping: s.stopping,
 		RetryBase: pay.RetryBase, RetryMax: pay.RetryMax, Logger: s.log, RiverLogger: s.cfg.RiverLogger,
@@ -438,7 +453,7 @@ func (s *Service) buildAPI(ctx context.Context, ac app.Config, senders *jobs.Sen
 	if catalog != nil {
 		catalogAPI = catalog
 	}
-	s.hub = web.NewEventHub(store, s.log)
+	s.hub = web.NewEventHub(&db.Store{Pool: s.pool, ListenPool: s.directPool}, s.log)
 	s.api = &http.Server{
 		// With tracing on, every request is a server span continuing the
 		// caller's traceparent; off, the handler is the router itself.
@@ -601,6 +616,9 @@ func (s *Service) Close() {
 	}
 	if s.pool != nil {
 		s.pool.Close()
+	}
+	if s.directPool != nil {
+		s.directPool.Close()
 	}
 	if s.tracing != nil {
 		// The last spans (the shutdown's own jobs) are sent, within a bound:
