@@ -1,5 +1,5 @@
 # Spillway. `make run` starts the whole product; `make test` passes every test.
-# Both set up what they need (Postgres from Debian, stripe-mock, promtool) idempotently.
+# Both set up what they need (Postgres from Debian, stripe-mock, promtool, Jaeger) idempotently.
 
 GO ?= go
 BIN := bin/spillway
@@ -16,10 +16,12 @@ build:
 # Starts the local Postgres under .data/ when DATABASE_URL is unset, migrates,
 # seeds the demo catalog (only the products missing from it), and serves the
 # API, the workers and the simulator (Ctrl-C stops them; `make stop` stops
-# the local Postgres).
+# the local Postgres). TRACING=1 also starts Jaeger on loopback, prints its
+# UI's address and sends the traces there (scripts/with-jaeger.sh).
+TRACING ?=
 run: setup build
 	./$(BIN) seed
-	./$(BIN) serve
+	@if [ -n "$(TRACING)" ] && [ "$(TRACING)" != 0 ]; then bash scripts/with-jaeger.sh ./$(BIN) serve; else ./$(BIN) serve; fi
 
 stop: build
 	./$(BIN) db stop

@@ -108,6 +108,10 @@ type Config struct {
 
 	LogLevel  string
 	LogFormat string
+
+	// Traces is where spans are exported (the OTEL_* environment; see
+	// config_traces.go); its zero value is tracing off.
+	Traces TracesConfig
 }
 
 // Provider names.
@@ -247,6 +251,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	if (c.AdminEmail == "") != (c.AdminPassword == "") {
 		l.fail("ADMIN_EMAIL/ADMIN_PASSWORD", "must be set together")
 	}
+	c.Traces = l.traces()
 	return c, l.err()
 }
 

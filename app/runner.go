@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // OperationStore is the storage the runner needs. Every method but BeginTx
@@ -90,6 +91,9 @@ type RunnerConfig struct {
 	// clock, never on it.
 	Now    func() time.Time
 	Logger *slog.Logger
+	// Tracer records each request as spans; nil (tracing off) records
+	// nothing and costs nothing.
+	Tracer trace.Tracer
 }
 
 // Runner tries an operation synchronously within its deadline and, when that

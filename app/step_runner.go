@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
+	"go.opentelemetry.io/otel/attribute"
 )
 
 // DefaultOrderDeadline bounds the synchronous steps of an operation of a
@@ -31,7 +32,26 @@ const DefaultOrderDeadline = 4 * time.Second
 // waits longer than its budget + CaptureTimeout, and time spent waiting
 // for the database is charged neither to a dependency's deadline nor to
 // its breaker.
+//
+// With tracing on, the request is one span (runner.submit), and a capture
+// a child of it (runner.capture) whose context is stored with the job.
 func (r *Runner) Submit(ctx context.Context, kind, key string, req StepRequest) (*Outcome, error) {
+	ctx, span := startSpan(ctx, r.cfg.Tracer, "runner.submit")
+	out, err := r.submit(ctx, kind, key, req)
+	if span.IsRecording() {
+		endSpan(span, err, attribute.String("spillway.kind", kind))
+		if out != nil {
+			d := out.Document
+			span.SetAttributes(attribute.String("spillway.operation_id", d.ID),
+				attribute.String("spillway.status", string(d.Status)), attribute.String("spillway.mode", string(d.Mode)),
+				attribute.String("spillway.reason", string(d.Reason)))
+		}
+	}
+	span.End()
+	return out, err
+}
+
+func (r *Runner) submit(ctx context.Context, kind, key string, req StepRequest) (*Outcome, error) {
 	k, ok := r.cfg.Kinds.Get(kind)
 	if !ok {
 		return nil, Errorf(EUNAVAILABLE, "%s requests are not taken here; nothing was done", kind)
@@ -92,7 +112,12 @@ func (r *Runner) Submit(ctx context.Context, kind, key string, req StepRequest) 
 	if c.reason != "" {
 		op.Capture(c.reason, r.stamp())
 		opts := river.InsertOpts{Queue: k.Queue, Priority: op.Priority, MaxAttempts: r.cfg.MaxAttempts, ScheduledAt: c.runAt}
-		res, err := r.cfg.Jobs.InsertTx(post, tx, k.NewArgs(op), &opts)
+		cctx, span := startSpan(post, r.cfg.Tracer, "runner.capture")
+		res, err := r.cfg.Jobs.InsertTx(cctx, tx, k.NewArgs(op), &opts)
+		if span.IsRecording() {
+			endSpan(span, err, attribute.String("spillway.reason", string(c.reason)), attribute.String("spillway.queue", k.Queue))
+		}
+		span.End()
 		if err != nil {
 			return nil, a.unavailable("insert job", err)
 		}
@@ -104,7 +129,7 @@ func (r *Runner) Submit(ctx context.Context, kind, key string, req StepRequest) 
 		return nil, err
 	}
 	r.cfg.Metrics.Answered(doc)
-	r.cfg.Logger.Debug(k.Name, "operation_id", op.ID, "status", op.Status, "mode", op.Mode, "reason", op.Reason,
+	r.cfg.Logger.DebugContext(ctx, k.Name, "operation_id", op.ID, "status", op.Status, "mode", op.Mode, "reason", op.Reason,
 		"elapsed", time.Since(arrival))
 	return &Outcome{Document: doc, Body: body, RetryAfter: c.hint}, nil
 }
@@ -198,7 +223,7 @@ func (r *Runner) runStepsSync(ctx context.Context, k *StepKind, op *Operation, a
 				Message: "this Idempotency-Key was already used with a different request body"}
 		case pe != nil:
 			op.RecordFault(pe, now)
-			r.cfg.Logger.Debug("sync call failed; capturing", "operation_id", op.ID, "error", pe)
+			r.cfg.Logger.DebugContext(ctx, "sync call failed; capturing", "operation_id", op.ID, "error", pe)
 			retry.reason = ReasonProviderError
 			if pe.Kind == FaultTimeout {
 				retry.reason = ReasonTimeout

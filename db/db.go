@@ -20,6 +20,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/spillway/spillway/app"
 )
@@ -30,6 +31,9 @@ type PoolConfig struct {
 	URL      string
 	MaxConns int
 	MinConns int
+	// Tracer, when set, records each query made within a span as a child
+	// span (see NewQueryTracer); nil traces nothing and costs nothing.
+	Tracer trace.Tracer
 	// Pooler says URL is a pooler in transaction mode (PgBouncer), where
 	// no session outlives a transaction: statements are then not
 	// prepared by name, because PgBouncer 1.18 cannot send a statement to
@@ -52,6 +56,9 @@ func Open(ctx context.Context, cfg PoolConfig) (*pgxpool.Pool, error) {
 		pc.MinConns = int32(cfg.MinConns)
 	}
 	pc.MaxConnIdleTime = 5 * time.Minute
+	if cfg.Tracer != nil {
+		pc.ConnConfig.Tracer = NewQueryTracer(cfg.Tracer)
+	}
 	if cfg.Pooler && !strings.Contains(cfg.URL, "default_query_exec_mode") {
 		pc.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeCacheDescribe
 	}

@@ -13,6 +13,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/spillway/spillway/app"
 	"github.com/spillway/spillway/db"
@@ -65,12 +68,13 @@ type DeliveryWorker struct {
 	log       *slog.Logger
 	now       func() time.Time
 	metrics   *app.Metrics
+	tracer    trace.Tracer // nil: tracing off
 }
 
 // NewDeliveryWorker returns the worker for cfg.
 func NewDeliveryWorker(cfg Config) *DeliveryWorker {
 	return &DeliveryWorker{pool: cfg.Pool, senders: cfg.Senders, publicURL: strings.TrimRight(cfg.PublicURL, "/"),
-		log: cfg.Logger, now: cfg.Now, metrics: cfg.Metrics}
+		log: cfg.Logger, now: cfg.Now, metrics: cfg.Metrics, tracer: cfg.Tracing.Tracer(tracerName)}
 }
 
 // maxRetryAfterSnoozes bounds how often a receiver's Retry-After may
@@ -108,7 +112,21 @@ func (w *DeliveryWorker) Work(ctx context.Context, job *river.Job[app.DeliveryAr
 		w.record(ctx, op, job, target, "skipped", 0, err)
 		return river.JobCancel(err)
 	}
-	res, err := send(ctx)
+	// The send is a span of its own (deliver email|sms|webhook), so a
+	// trace shows the customer being told; the webhook's and SMS's
+	// requests are its children and carry its traceparent.
+	sctx, span := startSpan(ctx, w.tracer, "deliver")
+	res, err := send(sctx)
+	if span.IsRecording() {
+		span.SetName("deliver " + string(job.Args.Channel))
+		span.SetAttributes(attribute.String("spillway.channel", string(job.Args.Channel)),
+			attribute.String("spillway.operation_id", op.ID.String()), attribute.Int("http.response.status_code", res.StatusCode))
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, err.Error())
+		}
+	}
+	span.End()
 	if err == nil {
 		return w.complete(ctx, op, job, target, res)
 	}
@@ -219,9 +237,9 @@ func (w *DeliveryWorker) record(ctx context.Context, op *app.Operation, job *riv
 		Outcome: outcome, ResponseCode: code, Error: cause.Error(),
 	})
 	if err != nil {
-		w.log.Warn("record delivery", "operation_id", op.ID, "error", err)
+		w.log.WarnContext(ctx, "record delivery", "operation_id", op.ID, "error", err)
 	}
-	w.log.Warn("delivery failed", "operation_id", op.ID, "channel", job.Args.Channel, "attempt", job.Attempt, "error", cause)
+	w.log.WarnContext(ctx, "delivery failed", "operation_id", op.ID, "channel", job.Args.Channel, "attempt", job.Attempt, "error", cause)
 }
 
 // NextRetry follows the Standard Webhooks schedule for webhooks (5 s, 5 min,

@@ -17,6 +17,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/spillway/spillway/app"
+	"github.com/spillway/spillway/app/tracing"
 )
 
 // Config wires the River client and its workers.
@@ -81,6 +82,9 @@ type Config struct {
 	// go to Logger and its routine chatter nowhere.
 	RiverLogger *slog.Logger
 	Now         func() time.Time
+	// Tracing, when on, makes job inserts and attempts spans (see
+	// trace.go), and deliveries; nil or off traces nothing.
+	Tracing *tracing.Tracing
 }
 
 // NewClient builds the River client. The same client inserts jobs (the
@@ -128,6 +132,7 @@ func NewClient(cfg Config) (*river.Client[pgx.Tx], error) {
 		// rescued and worked twice at once.
 		RescueStuckJobsAfter: 2*longestCall(cfg.CallTimeout, cfg.AsyncTimeouts) + 40*time.Second,
 		FetchCooldown:        cmp.Or(cfg.FetchCooldown, 10*time.Millisecond),
+		Middleware:           traceMiddleware(cfg.Tracing),
 	}
 	if cfg.Workers > 0 {
 		every := cfg.ReconcileEvery

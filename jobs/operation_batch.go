@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/spillway/spillway/app"
 	"github.com/spillway/spillway/db"
@@ -53,7 +54,10 @@ const (
 type pendingWrite struct {
 	op     *app.Operation
 	client *river.Client[pgx.Tx] // to enqueue notifications; nil outside a worker
-	done   chan error
+	// span is the asking attempt's span, whose trace its notifications
+	// join (the batch writes on a context of its own); invalid when off.
+	span trace.SpanContext
+	done chan error
 }
 
 type pendingRead struct {
@@ -123,7 +127,7 @@ func (b *opBatch) readLoop() {
 // writes other workers ask for meanwhile: errEndedElsewhere when the
 // stored operation had already ended.
 func (b *opBatch) write(ctx context.Context, op *app.Operation) error {
-	p := &pendingWrite{op: op, done: make(chan error, 1)}
+	p := &pendingWrite{op: op, span: trace.SpanContextFromContext(ctx), done: make(chan error, 1)}
 	if c, err := river.ClientFromContextSafely[pgx.Tx](ctx); err == nil {
 		p.client = c
 	}
@@ -214,7 +218,7 @@ func (b *opBatch) writeBatch(ctx context.Context, batch []*pendingWrite) ([]erro
 		var jobs []river.InsertManyParams
 		for i, op := range ops {
 			if updated[i] {
-				jobs = append(jobs, app.NotificationJobs(op, b.channels)...)
+				jobs = append(jobs, insertedWithin(batch[i].span, app.NotificationJobs(op, b.channels))...)
 			}
 		}
 		if len(jobs) > 0 {

@@ -13,6 +13,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/spillway/spillway/app"
+	"github.com/spillway/spillway/app/tracing"
 	"github.com/spillway/spillway/db"
 )
 
@@ -97,6 +98,9 @@ func (w *StepWorker[T]) Work(ctx context.Context, job *river.Job[T]) error {
 		}
 	}
 	id := job.Args.Operation()
+	// Every record this attempt logs names its operation (and, when
+	// tracing, its trace).
+	ctx = tracing.WithOperationID(ctx, id.String())
 	op, err := w.batch.get(ctx, id)
 	if app.ErrorCode(err) == app.ENOTFOUND {
 		// Inserted in the operation's own transaction: only a manual
@@ -176,7 +180,7 @@ func (w *StepWorker[T]) Work(ctx context.Context, job *river.Job[T]) error {
 		// Pace the backlog before anything else, so a job waiting for its
 		// turn holds no breaker permit and has spent no attempt.
 		if ok, wait, err := w.drains[dep].Wait(ctx, 2*time.Second); err != nil && ctx.Err() == nil {
-			w.log.Warn("drain limiter", "dependency", dep, "error", err) // fail open: the breaker still guards it
+			w.log.WarnContext(ctx, "drain limiter", "dependency", dep, "error", err) // fail open: the breaker still guards it
 		} else if !ok {
 			return river.JobSnooze(wait)
 		}
@@ -188,7 +192,7 @@ func (w *StepWorker[T]) Work(ctx context.Context, job *river.Job[T]) error {
 				// when the gate releases the queue. Losing the note only
 				// delays the job to the probe time.
 				if herr := db.HoldJobPlace(ctx, w.pool, job.ID); herr != nil {
-					w.log.Warn("hold job place", "job_id", job.ID, "error", herr)
+					w.log.WarnContext(ctx, "hold job place", "job_id", job.ID, "error", herr)
 				}
 			}
 			return err // nothing was tried, so nothing changed to write down
@@ -202,7 +206,7 @@ func (w *StepWorker[T]) Work(ctx context.Context, job *river.Job[T]) error {
 		var pe *app.ProviderError
 		giveUp := false
 		if errors.As(err, &pe) {
-			w.log.Warn("step failed", "operation_id", op.ID, "kind", op.Kind, "step", step.Name, "action", a.String(),
+			w.log.WarnContext(ctx, "step failed", "operation_id", op.ID, "kind", op.Kind, "step", step.Name, "action", a.String(),
 				"attempt", job.Attempt, "error", pe, "outcome_unknown", step.OutcomeUnknown)
 			op.RecordFault(pe, now)
 			switch {

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what `make run` and `make test` need on a Debian-like machine:
 # PostgreSQL server binaries (for the project-local cluster db/localpg
-# manages under .data/postgres), PgBouncer, stripe-mock and promtool (under
-# .data/bin).
+# manages under .data/postgres), PgBouncer, stripe-mock, promtool and
+# Jaeger (under .data/bin).
 #
 # Idempotent and fast when everything is present: it only touches the
 # network (apt, Go module proxy) for things that are missing.
@@ -12,6 +12,10 @@ STRIPE_MOCK_VERSION=v0.203.0
 # promtool checks and unit-tests testdata/prometheus/alerts.yml (go test
 # ./web/ runs it); the first build takes a few minutes.
 PROMETHEUS_VERSION=v0.316.0
+# Jaeger receives the trace test's spans (go test ./cmd/spillway/service/)
+# and `TRACING=1 make run`'s; v1.75.0 is the approved release (v1.76.0 is
+# served but is not one). The first build takes a few minutes.
+JAEGER_VERSION=v1.75.0
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
@@ -118,4 +122,21 @@ else
 	mkdir -p "$bin"
 	say "promtool: installing $PROMETHEUS_VERSION into $bin (a few minutes the first time)"
 	GOBIN="$bin" go install "github.com/prometheus/prometheus/cmd/promtool@$PROMETHEUS_VERSION"
+fi
+
+# --- jaeger --------------------------------------------------------------------
+if [ -x "$bin/jaeger" ]; then
+	say "jaeger: found $bin/jaeger"
+else
+	command -v go >/dev/null || die "go not found; it is needed to build jaeger"
+	mkdir -p "$bin"
+	say "jaeger: installing $JAEGER_VERSION into $bin (a few minutes the first time)"
+	# Jaeger's go.mod has a replace directive, so `go install module@version`
+	# refuses it. It is fetched through the module proxy like any module and
+	# built as the main module of its own directory in the module cache,
+	# where its replace applies (outside any module: ours is not touched).
+	dir="$(cd / && go mod download -json "github.com/jaegertracing/jaeger@$JAEGER_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+	[ -d "$dir" ] || die "could not download github.com/jaegertracing/jaeger@$JAEGER_VERSION"
+	(cd "$dir" && GOFLAGS=-mod=mod go build -o "$bin/jaeger.tmp" ./cmd/jaeger) || die "could not build jaeger"
+	mv "$bin/jaeger.tmp" "$bin/jaeger"
 fi

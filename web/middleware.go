@@ -8,19 +8,20 @@ import (
 	"net/http"
 	"runtime/debug"
 	"time"
+
+	"github.com/go-chi/chi/v5"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/spillway/spillway/app/tracing"
 )
 
 const headerRequestID = "X-Request-Id"
 
-type ctxKey int
-
-const requestIDKey ctxKey = 0
-
-// RequestID returns the id of the request being served.
-func RequestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey).(string)
-	return id
-}
+// RequestID returns the id of the request being served. It is kept where
+// the logs find it (package tracing), so every record logged with the
+// request's context names it.
+func RequestID(ctx context.Context) string { return tracing.RequestID(ctx) }
 
 // requestID gives every response an X-Request-Id: the caller's when it is
 // sane (so ids can be traced across services), otherwise a new one.
@@ -33,7 +34,7 @@ func requestID(next http.Handler) http.Handler {
 			id = hex.EncodeToString(b[:])
 		}
 		w.Header().Set(headerRequestID, id)
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey, id)))
+		next.ServeHTTP(w, r.WithContext(tracing.WithRequestID(r.Context(), id)))
 	})
 }
 
@@ -48,6 +49,26 @@ func saneRequestID(id string) bool {
 		}
 	}
 	return true
+}
+
+// nameSpan names the request's server span after its route once chi has
+// routed it ("POST /api/v1/payments", "GET /api/v1/operations/{id}"), so
+// traces group by route rather than by URL, and records the request id
+// on it. With tracing off the span is the no-op one and this is a context
+// lookup.
+func nameSpan(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, r)
+		span := trace.SpanFromContext(r.Context())
+		if !span.IsRecording() {
+			return
+		}
+		if rc := chi.RouteContext(r.Context()); rc != nil && rc.RoutePattern() != "" {
+			span.SetName(r.Method + " " + rc.RoutePattern())
+			span.SetAttributes(attribute.String("http.route", rc.RoutePattern()))
+		}
+		span.SetAttributes(attribute.String("spillway.request_id", RequestID(r.Context())))
+	})
 }
 
 type statusRecorder struct {

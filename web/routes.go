@@ -10,7 +10,7 @@ import (
 // routes lists every route the service answers.
 func routes(cfg Config) http.Handler {
 	r := chi.NewRouter()
-	r.Use(requestID, logRequests(cfg.Logger), recoverPanics(cfg.Logger))
+	r.Use(requestID, nameSpan, logRequests(cfg.Logger), recoverPanics(cfg.Logger))
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, problemNotFound("no such route"))
 	})

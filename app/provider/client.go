@@ -12,13 +12,18 @@ import (
 // at once (WORKERS may be a few hundred), or every call past the pool's
 // depth dials a new connection and closes it after (a drain's profile at
 // 256 workers spent a quarter of its time dialling).
-func newPooledClient() *http.Client {
+// wrap, when set, wraps its transport (tracing).
+func newPooledClient(wrap func(http.RoundTripper) http.RoundTripper) *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConns = 1024
 	t.MaxIdleConnsPerHost = 512
 	t.IdleConnTimeout = 90 * time.Second
+	var rt http.RoundTripper = t
+	if wrap != nil {
+		rt = wrap(t)
+	}
 	return &http.Client{
-		Transport: t,
+		Transport: rt,
 		// A redirected payment POST is a misconfiguration, not something to
 		// follow silently: surface the 3xx instead.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },

@@ -26,6 +26,10 @@ type HTTPConfig struct {
 	// Client sends the requests. nil → a pooled client with no overall
 	// timeout (ctx deadlines rule) that does not follow redirects.
 	Client *http.Client
+	// WrapTransport, when set, wraps the pooled client's transport (the
+	// tracing instruments the calls there); it is not applied to a given
+	// Client.
+	WrapTransport func(http.RoundTripper) http.RoundTripper
 }
 
 // HTTP is an app.PaymentProvider speaking the generic JSON contract.
@@ -51,16 +55,16 @@ func NewHTTP(cfg HTTPConfig) (*HTTP, error) {
 		return nil, fmt.Errorf("http provider: %w", err)
 	}
 	return &HTTP{
-		caller:     newCaller(cfg.Client),
+		caller:     newCaller(cfg.Client, cfg.WrapTransport),
 		chargesURL: u.JoinPath("charges").String(),
 		healthURL:  u.JoinPath("health").String(),
 	}, nil
 }
 
 // newCaller uses client, or a pooled one when it is nil.
-func newCaller(client *http.Client) caller {
+func newCaller(client *http.Client, wrap func(http.RoundTripper) http.RoundTripper) caller {
 	if client == nil {
-		client = newPooledClient()
+		client = newPooledClient(wrap)
 	}
 	return caller{client: client}
 }

@@ -27,6 +27,10 @@ type InventoryHTTPConfig struct {
 	// Client sends the requests. nil → a pooled client with no overall
 	// timeout (ctx deadlines rule) that does not follow redirects.
 	Client *http.Client
+	// WrapTransport, when set, wraps the pooled client's transport (the
+	// tracing instruments the calls there); it is not applied to a given
+	// Client.
+	WrapTransport func(http.RoundTripper) http.RoundTripper
 }
 
 // InventoryHTTP is an app.InventoryService speaking the generic JSON
@@ -49,7 +53,7 @@ func NewInventoryHTTP(cfg InventoryHTTPConfig) (*InventoryHTTP, error) {
 		return nil, fmt.Errorf("http inventory: %w", err)
 	}
 	return &InventoryHTTP{
-		caller:          newCaller(cfg.Client),
+		caller:          newCaller(cfg.Client, cfg.WrapTransport),
 		reservationsURL: u.JoinPath("reservations").String(),
 		stockURL:        u.JoinPath("stock").String(),
 		healthURL:       u.JoinPath("health").String(),

@@ -27,6 +27,10 @@ type StripeConfig struct {
 	// HTTPClient sends the requests. nil → the same pooled, timeout-less
 	// client the HTTP provider uses.
 	HTTPClient *http.Client
+	// WrapTransport, when set, wraps the pooled client's transport (the
+	// tracing instruments the calls there); it is not applied to a given
+	// HTTPClient.
+	WrapTransport func(http.RoundTripper) http.RoundTripper
 }
 
 // Stripe is an app.PaymentProvider backed by Stripe PaymentIntents created
@@ -58,7 +62,7 @@ func NewStripe(cfg StripeConfig) (*Stripe, error) {
 	}
 	hc := cfg.HTTPClient
 	if hc == nil {
-		hc = newPooledClient()
+		hc = newPooledClient(cfg.WrapTransport)
 	}
 	backends := stripe.NewBackendsWithConfig(&stripe.BackendConfig{
 		URL:        stripe.String(base),

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/spillway/spillway/app"
+	"github.com/spillway/spillway/app/tracing"
 	"github.com/spillway/spillway/db"
 	"github.com/spillway/spillway/db/localpg"
 )
@@ -69,10 +70,13 @@ func newLogger(cfg app.Config, w io.Writer) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.LogLevel))
 	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewTextHandler(w, opts)
 	if cfg.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		h = slog.NewJSONHandler(w, opts)
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	// Records logged with a context name its trace_id, span_id,
+	// request_id and operation_id.
+	return slog.New(tracing.NewLogHandler(h))
 }
 
 func localConfig(getenv func(string) string) localpg.Config {

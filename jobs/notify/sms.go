@@ -35,6 +35,9 @@ type SMSConfig struct {
 	// Client sends the requests; nil means a client that does not follow
 	// redirects. A given client is used as is.
 	Client *http.Client
+	// WrapTransport, when set, wraps the default client's transport (the
+	// tracing instruments the sends there); a given Client is used as is.
+	WrapTransport func(http.RoundTripper) http.RoundTripper
 	// Now is the clock a Retry-After date is counted from; nil means
 	// time.Now.
 	Now func() time.Time
@@ -95,6 +98,9 @@ func NewSMS(cfg SMSConfig) (*SMS, error) {
 	}
 	if s.client == nil {
 		s.client = &http.Client{CheckRedirect: noRedirects}
+		if cfg.WrapTransport != nil {
+			s.client.Transport = cfg.WrapTransport(http.DefaultTransport)
+		}
 	}
 	if s.now == nil {
 		s.now = time.Now

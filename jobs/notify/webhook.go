@@ -41,6 +41,9 @@ type WebhookConfig struct {
 	// Now gives the webhook-timestamp and the moment a Retry-After date is
 	// counted from; nil means time.Now.
 	Now func() time.Time
+	// WrapTransport, when set, wraps the transport (the tracing
+	// instruments each delivery there, and it sends traceparent).
+	WrapTransport func(http.RoundTripper) http.RoundTripper
 }
 
 // Webhook delivers Standard Webhooks (https://www.standardwebhooks.com/):
@@ -104,6 +107,9 @@ func NewWebhook(cfg WebhookConfig) (*Webhook, error) {
 			MaxResponseHeaderBytes: 64 << 10,
 		},
 		CheckRedirect: noRedirects,
+	}
+	if cfg.WrapTransport != nil {
+		w.client.Transport = cfg.WrapTransport(w.client.Transport)
 	}
 	return w, nil
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/spillway/spillway/app"
 	"github.com/spillway/spillway/app/provider"
 	"github.com/spillway/spillway/app/sim"
+	"github.com/spillway/spillway/app/tracing"
 	"github.com/spillway/spillway/db"
 	"github.com/spillway/spillway/jobs"
 	"github.com/spillway/spillway/jobs/notify"
@@ -114,6 +115,7 @@ type Service struct {
 	provider   app.PaymentProvider
 	inventory  app.InventoryService // nil: none configured
 	registry   *prometheus.Registry
+	tracing    *tracing.Tracing // off unless OTEL_EXPORTER_OTLP_*ENDPOINT is set
 	breakers   *app.Breakers
 	river      *river.Client[pgx.Tx]
 	runner     *app.Runner
@@ -150,8 +152,19 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 		}
 	}()
 	ac := cfg.App
+	if s.instance = ac.Instance; s.instance == "" {
+		host, _ := os.Hostname()
+		s.instance = fmt.Sprintf("%s:%d", host, os.Getpid())
+	}
+	// Tracing first: the request pool's queries, the providers' calls and
+	// River's jobs are traced from the start (and not at all when off).
+	if s.tracing, err = tracing.New(ctx, tracing.Config{TracesURL: ac.Traces.URL, ServiceName: ac.Traces.ServiceName,
+		Instance: s.instance}); err != nil {
+		return nil, fmt.Errorf("OTEL_EXPORTER_OTLP_ENDPOINT: %w", err)
+	}
 	pooler := ac.DatabaseDirectURL != ""
-	if s.pool, err = db.Open(ctx, db.PoolConfig{URL: cfg.DatabaseURL, MaxConns: ac.PoolConns(), MinConns: ac.DBMinConns, Pooler: pooler}); err != nil {
+	if s.pool, err = db.Open(ctx, db.PoolConfig{URL: cfg.DatabaseURL, MaxConns: ac.PoolConns(), MinConns: ac.DBMinConns, Pooler: pooler,
+		Tracer: s.tracing.Tracer("github.com/spillway/spillway/db")}); err != nil {
 		return nil, err
 	}
 	// Behind a pooler in transaction mode, what needs a session of its
@@ -200,7 +213,7 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 			ac.PaymentProviderURL = "http://" + s.simLn.Addr().String()
 			s.sim = &http.Server{Handler: sim.New(sim.Config{}), ReadHeaderTimeout: 5 * time.Second}
 		}
-		if s.provider, err = newProvider(ac); err != nil {
+		if s.provider, err = newProvider(ac, s.tracing); err != nil {
 			return nil, err
 		}
 	}
@@ -210,7 +223,8 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 			url = "http://" + s.simLn.Addr().String() + sim.InventoryPath
 		}
 		if url != "" {
-			if s.inventory, err = provider.NewInventoryHTTP(provider.InventoryHTTPConfig{BaseURL: url}); err != nil {
+			if s.inventory, err = provider.NewInventoryHTTP(provider.InventoryHTTPConfig{BaseURL: url,
+				WrapTransport: s.tracing.WrapTransport(app.DepInventory)}); err != nil {
 				return nil, fmt.Errorf("INVENTORY_URL: %w", err)
 			}
 		}
@@ -227,10 +241,6 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 		Query: func(ctx context.Context) (db.AwaitingOperator, error) {
 			return db.ReadAwaitingOperator(ctx, pool, app.StorageTime(time.Now()).Add(-reconcileAfter))
 		}}))
-	if s.instance = ac.Instance; s.instance == "" {
-		host, _ := os.Hostname()
-		s.instance = fmt.Sprintf("%s:%d", host, os.Getpid())
-	}
 	// The gate needs the River client, which needs the breakers: it is
 	// attached once both exist.
 	if s.breakers, err = app.NewBreakers(app.BreakersConfig{
@@ -258,7 +268,7 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 		}
 	}
 
-	senders, check, err := newSenders(ac)
+	senders, check, err := newSenders(ac, s.tracing)
 	if err != nil {
 		return nil, err
 	}
@@ -297,7 +307,7 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 		Breakers:            s.breakers, Metrics: metrics,
 		Channels: senders.Channels(), Offpeak: ac.Offpeak, DefaultDefer: ac.PaymentDefer, KeyTTL: ac.IdempotencyTTL,
 		CheckCallback: check, HighValueAmount: ac.HighValueAmount, MaxAttempts: pay.MaxAttempts,
-		Logger: s.log, Now: cfg.Tuning.RunnerNow,
+		Logger: s.log, Now: cfg.Tuning.RunnerNow, Tracer: s.tracing.Tracer("github.com/spillway/spillway/app"),
 	}); err != nil {
 		return nil, err
 	}
@@ -328,7 +338,7 @@ func (s *Service) jobsConfig(ac app.Config, senders *jobs.Senders, metrics *app.
 		Workers: ac.Workers, CallTimeout: pay.AsyncTimeout,
 		KeyRetention: ac.PaymentKeyRetention, Stopping: s.stopping,
 		RetryBase: pay.RetryBase, RetryMax: pay.RetryMax, Logger: s.log, RiverLogger: s.cfg.RiverLogger,
-		Breakers: s.breakers, Metrics: metrics, Drains: s.drains(ac),
+		Breakers: s.breakers, Metrics: metrics, Drains: s.drains(ac), Tracing: s.tracing,
 		Offpeak: ac.Offpeak, Channels: senders.Channels(), Senders: senders, PublicURL: ac.PublicURL,
 		ReconcileEvery: ac.ReconcileEvery, ReconcileAfter: ac.ReconcileAfter,
 		// A charge younger than the grace may belong to a request still
@@ -445,9 +455,11 @@ func (s *Service) buildAPI(ctx context.Context, ac app.Config, senders *jobs.Sen
 	}
 	s.hub = web.NewEventHub(&db.Store{Pool: s.pool, ListenPool: s.directPool}, s.log)
 	s.api = &http.Server{
-		Handler: web.NewServer(web.Config{Payments: s.runner, Orders: s.runner, Operations: store, Health: store, Logger: s.log,
+		// With tracing on, every request is a server span continuing the
+		// caller's traceparent; off, the handler is the router itself.
+		Handler: s.tracing.Handler(web.NewServer(web.Config{Payments: s.runner, Orders: s.runner, Operations: store, Health: store, Logger: s.log,
 			Metrics: s.registry, Events: s.hub, Admin: adminHandler, MaxStreams: ac.SSEMaxStreams,
-			MetricsToken: ac.MetricsToken, Catalog: catalogAPI, Shop: customer}),
+			MetricsToken: ac.MetricsToken, Catalog: catalogAPI, Shop: customer}), "http"),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
@@ -608,6 +620,16 @@ func (s *Service) Close() {
 	if s.directPool != nil {
 		s.directPool.Close()
 	}
+	if s.tracing != nil {
+		// The last spans (the shutdown's own jobs) are sent, within a bound:
+		// a collector that is gone must not hold the exit.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := s.tracing.Shutdown(ctx); err != nil {
+			s.log.Warn("export the last spans", "error", err)
+		}
+		cancel()
+		s.tracing = nil
+	}
 }
 
 // Shop reports whether the customer's shop is served (an inventory is
@@ -635,6 +657,7 @@ func (s *Service) River() *river.Client[pgx.Tx] { return s.river }
 func (s *Service) Backlog() *app.BacklogBounds  { return s.backlog }
 func (s *Service) Runner() *app.Runner          { return s.runner }
 func (s *Service) Features() *app.FeatureSwitch { return s.features }
+func (s *Service) Tracing() *tracing.Tracing    { return s.tracing }
 
 // checkConnLimit refuses to start when this instance's connections could
 // exceed what the server allows: better a clear message now than
@@ -658,20 +681,22 @@ func serveHTTP(s *http.Server, ln net.Listener) error {
 	return nil
 }
 
-func newProvider(cfg app.Config) (app.PaymentProvider, error) {
+func newProvider(cfg app.Config, t *tracing.Tracing) (app.PaymentProvider, error) {
+	wrap := t.WrapTransport(app.DepPayment)
 	switch cfg.PaymentProvider {
 	case app.ProviderStripe:
 		return provider.NewStripe(provider.StripeConfig{
 			APIBase: cfg.StripeAPIBase, SecretKey: cfg.StripeSecretKey, PaymentMethod: cfg.StripePaymentMethod,
+			WrapTransport: wrap,
 		})
 	default:
-		return provider.NewHTTP(provider.HTTPConfig{BaseURL: cfg.PaymentProviderURL})
+		return provider.NewHTTP(provider.HTTPConfig{BaseURL: cfg.PaymentProviderURL, WrapTransport: wrap})
 	}
 }
 
 // newSenders builds the notification senders whose variables are set, and
 // the callback URL check the API applies at request time.
-func newSenders(cfg app.Config) (*jobs.Senders, func(context.Context, string) error, error) {
+func newSenders(cfg app.Config, t *tracing.Tracing) (*jobs.Senders, func(context.Context, string) error, error) {
 	s := &jobs.Senders{}
 	if cfg.SMTPURL != "" {
 		e, err := notify.NewEmail(notify.EmailConfig{URL: cfg.SMTPURL, From: cfg.SMTPFrom, TLSPolicy: cfg.SMTPTLS})
@@ -681,7 +706,7 @@ func newSenders(cfg app.Config) (*jobs.Senders, func(context.Context, string) er
 		s.Email = e
 	}
 	if cfg.SMSProviderURL != "" {
-		m, err := notify.NewSMS(notify.SMSConfig{URL: cfg.SMSProviderURL, From: cfg.SMSFrom})
+		m, err := notify.NewSMS(notify.SMSConfig{URL: cfg.SMSProviderURL, From: cfg.SMSFrom, WrapTransport: t.WrapTransport("sms")})
 		if err != nil {
 			return nil, nil, err
 		}
@@ -697,7 +722,8 @@ func newSenders(cfg app.Config) (*jobs.Senders, func(context.Context, string) er
 		return err
 	}
 	if cfg.WebhookSecret != "" {
-		w, err := notify.NewWebhook(notify.WebhookConfig{Secret: cfg.WebhookSecret, AllowPrivate: cfg.WebhookAllowPrivate})
+		w, err := notify.NewWebhook(notify.WebhookConfig{Secret: cfg.WebhookSecret, AllowPrivate: cfg.WebhookAllowPrivate,
+			WrapTransport: t.WrapTransport("webhook")})
 		if err != nil {
 			return nil, nil, err
 		}

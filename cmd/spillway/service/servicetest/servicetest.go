@@ -99,6 +99,15 @@ type Options struct {
 	// Kinds adds step kinds to the product's own, given the simulator's
 	// base URL.
 	Kinds func(simURL string) []service.Kind
+	// OwnAdapters makes the product build its provider, inventory and
+	// senders from the configuration, as serve does (PAYMENT_PROVIDER=http
+	// at the simulator), instead of the harness's: for a test of their
+	// wiring, such as tracing's instrumented clients. The *OnHold options
+	// and Senders do not apply then.
+	OwnAdapters bool
+	// Configure, when set, changes the configuration last, as the
+	// environment would (OTEL_*, WEBHOOK_SECRET, …).
+	Configure func(*app.Config)
 }
 
 // Product is one running instance of the product and its simulator.
@@ -203,6 +212,14 @@ func (p *Product) start(apiAddr string, workers int, name string) *service.Servi
 	}
 	if o.Kinds != nil {
 		sc.Kinds = o.Kinds(p.SimURL)
+	}
+	if o.OwnAdapters {
+		sc.Provider, sc.JobProvider, sc.Inventory, sc.Senders = nil, nil, nil, nil
+		sc.App.PaymentProvider, sc.App.PaymentProviderURL = app.ProviderHTTP, p.SimURL
+		sc.App.InventoryURL = p.SimURL + sim.InventoryPath
+	}
+	if o.Configure != nil {
+		o.Configure(&sc.App)
 	}
 	if f := o.CheckCallback; f != nil {
 		sc.CheckCallback = func(_ context.Context, url string) error { return f(url) }
