@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what `make run` and `make test` need on a Debian-like machine:
 # PostgreSQL server binaries (for the project-local cluster db/localpg
-# manages under .data/postgres), stripe-mock and promtool (under .data/bin).
+# manages under .data/postgres), stripe-mock, promtool and toxiproxy-server
+# (under .data/bin).
 #
 # Idempotent and fast when everything is present: it only touches the
 # network (apt, Go module proxy) for things that are missing.
@@ -11,6 +12,8 @@ STRIPE_MOCK_VERSION=v0.203.0
 # promtool checks and unit-tests testdata/prometheus/alerts.yml (go test
 # ./web/ runs it); the first build takes a few minutes.
 PROMETHEUS_VERSION=v0.316.0
+# toxiproxy-server injects the faults of `make chaos` (cmd/spillway-chaos).
+TOXIPROXY_VERSION=v2.5.0
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
@@ -103,4 +106,19 @@ else
 	mkdir -p "$bin"
 	say "promtool: installing $PROMETHEUS_VERSION into $bin (a few minutes the first time)"
 	GOBIN="$bin" go install "github.com/prometheus/prometheus/cmd/promtool@$PROMETHEUS_VERSION"
+fi
+
+# --- toxiproxy-server ------------------------------------------------------------
+# The module's command is cmd/server, which go install would name "server";
+# it is built into a scratch GOBIN and renamed, so .data/bin says what it is.
+if [ -x "$bin/toxiproxy-server" ]; then
+	say "toxiproxy-server: found $bin/toxiproxy-server"
+else
+	command -v go >/dev/null || die "go not found; it is needed to build toxiproxy-server"
+	mkdir -p "$bin"
+	say "toxiproxy-server: installing $TOXIPROXY_VERSION into $bin"
+	tox_tmp="$(mktemp -d)"
+	GOBIN="$tox_tmp" go install "github.com/Shopify/toxiproxy/v2/cmd/server@$TOXIPROXY_VERSION"
+	mv "$tox_tmp/server" "$bin/toxiproxy-server"
+	rmdir "$tox_tmp"
 fi
