@@ -1,0 +1,257 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/spillway/spillway/app"
+)
+
+// books is what the database and the simulator say happened, read after
+// the drain.
+type books struct {
+	ops map[string]string // operation id → status
+	// charges counts the simulator's charges (succeeded or refunded: money
+	// moved) per reference, which is the operation id for payments and
+	// orders alike, whatever key each call carried.
+	charges map[string]int
+	// reservations is, per order id, what the inventory recorded under the
+	// key of its one reservation step.
+	reservations map[string]reservation
+}
+
+type reservation struct {
+	Made     int // reservations under the key: 0 or 1
+	Released int // releases that gave the stock back
+}
+
+// books reads the scenario's operations and the simulator's charges and
+// reservations. The simulator is reset per scenario, so its books are
+// this scenario's alone.
+func (r *scenarioRun) books(ctx context.Context) (books, error) {
+	b := books{ops: map[string]string{}, charges: map[string]int{}, reservations: map[string]reservation{}}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	rows, err := r.pool.Query(ctx, `SELECT id::text, kind, status FROM operations`)
+	if err != nil {
+		return b, err
+	}
+	var orders []string
+	for rows.Next() {
+		var id, kind, status string
+		if err := rows.Scan(&id, &kind, &status); err != nil {
+			rows.Close()
+			return b, err
+		}
+		b.ops[id] = status
+		if kind == "order" {
+			orders = append(orders, id)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return b, err
+	}
+	for _, id := range orders {
+		st, _ := r.s.sim.InventoryKey(id + ":reserve:" + chaosSKU)
+		b.reservations[id] = reservation{Made: st.Reservations, Released: st.Releases}
+	}
+	if err := r.s.listCharges(ctx, b.charges); err != nil {
+		return b, err
+	}
+	return b, nil
+}
+
+// listCharges pages through the simulator's GET /charges (the orphan
+// sweep's listing), directly rather than through the proxy.
+func (s *suite) listCharges(ctx context.Context, into map[string]int) error {
+	after := ""
+	for {
+		q := url.Values{"limit": {"1000"}}
+		if after != "" {
+			q.Set("after", after)
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.simURL+"/charges?"+q.Encode(), nil)
+		if err != nil {
+			return err
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		var page struct {
+			Charges []struct {
+				Reference string `json:"reference"`
+				Status    string `json:"status"`
+			} `json:"charges"`
+			Next string `json:"next"`
+		}
+		err = json.NewDecoder(res.Body).Decode(&page)
+		res.Body.Close()
+		if err != nil || res.StatusCode != http.StatusOK {
+			return fmt.Errorf("simulator GET /charges: %d %v", res.StatusCode, err)
+		}
+		for _, c := range page.Charges {
+			if c.Status == "succeeded" || c.Status == "refunded" {
+				into[c.Reference]++
+			}
+		}
+		if page.Next == "" {
+			return nil
+		}
+		after = page.Next
+	}
+}
+
+// row is one scenario's line of the table and of the JSON.
+type row struct {
+	Scenario     string         `json:"scenario"`
+	Fault        string         `json:"fault"`
+	Sent         int            `json:"sent"`
+	Acknowledged int            `json:"acknowledged"`
+	Sync         int            `json:"sync"`  // 201
+	Async        int            `json:"async"` // 202
+	Lost         int            `json:"lost"`
+	Duplicated   int            `json:"duplicated"`
+	Wrong        int            `json:"wrong"` // a terminal status the downstream books contradict
+	P99Ms        float64        `json:"p99_ms"`
+	MaxMs        float64        `json:"max_ms"`
+	OverBudget   int            `json:"over_budget"`
+	RecoverMs    float64        `json:"recover_ms"` // -1: did not recover within the wait; 0 with no fault
+	Statuses     map[string]int `json:"statuses"`   // answers by status; "none" for no answer
+	StillOpen    int64          `json:"still_open"` // operations open when the drain wait ended
+	Problems     []string       `json:"problems,omitempty"`
+}
+
+// failed says whether the row breaks the promise.
+func (rw row) failed() bool { return rw.Lost > 0 || rw.Duplicated > 0 || rw.Wrong > 0 }
+
+// maxProblems bounds the examples a row keeps: enough to start debugging.
+const maxProblems = 10
+
+// judge turns a scenario's answers and the books into its row.
+//
+//   - lost: an acknowledged request whose operation is missing, or still
+//     open after the drain wait;
+//   - duplicated: more than one charge for one operation (counted over
+//     every charge the simulator holds, acknowledged or not), or more than
+//     one reservation for one order;
+//   - wrong: a terminal status the downstream contradicts: succeeded
+//     without its charge (or an order without its reservation), or
+//     failed/declined/cancelled while money moved or stock stayed held.
+func judge(sc scenario, answers []answer, b books, healAt time.Time, d drainResult) row {
+	rw := row{Scenario: sc.Name, Fault: sc.Fault, Sent: len(answers), Statuses: map[string]int{}, StillOpen: d.open}
+	problem := func(format string, args ...any) {
+		if len(rw.Problems) < maxProblems {
+			rw.Problems = append(rw.Problems, fmt.Sprintf(format, args...))
+		}
+	}
+	var lat []time.Duration
+	var syncBack time.Duration = -1
+	for _, a := range answers {
+		if a.Status == 0 {
+			rw.Statuses["none"]++
+			continue
+		}
+		rw.Statuses[fmt.Sprint(a.Status)]++
+		lat = append(lat, a.Latency)
+		if a.Latency > budget(a.Kind) {
+			rw.OverBudget++
+		}
+		if a.Status == http.StatusCreated && !a.Sent.Before(healAt) {
+			if back := a.Sent.Add(a.Latency).Sub(healAt); syncBack < 0 || back < syncBack {
+				syncBack = back
+			}
+		}
+		if !a.acknowledged() {
+			continue
+		}
+		rw.Acknowledged++
+		switch a.Status {
+		case http.StatusCreated:
+			rw.Sync++
+		case http.StatusAccepted:
+			rw.Async++
+		}
+		status, ok := b.ops[a.OpID]
+		switch {
+		case !ok:
+			rw.Lost++
+			problem("lost: %s %s answered %d with id %q: no such operation", a.Kind, a.Key, a.Status, a.OpID)
+			continue
+		case !app.Status(status).Terminal():
+			rw.Lost++
+			problem("lost: %s %s (%s) still %s after the drain wait", a.Kind, a.Key, a.OpID, status)
+			continue
+		}
+		charged := b.charges[a.OpID]
+		ok = true
+		switch status {
+		case "succeeded":
+			ok = charged == 1
+			if a.Kind == "order" {
+				ok = ok && b.reservations[a.OpID].Made == 1 && b.reservations[a.OpID].Released == 0
+			}
+		default: // declined, failed, cancelled: nothing may have stuck
+			ok = charged == 0
+			if res := b.reservations[a.OpID]; a.Kind == "order" && res.Made != res.Released {
+				ok = false
+			}
+		}
+		if !ok && charged <= 1 {
+			rw.Wrong++
+			problem("wrong: %s %s (%s) is %s; the provider holds %d charge(s), the inventory %+v",
+				a.Kind, a.Key, a.OpID, status, charged, b.reservations[a.OpID])
+		}
+	}
+	for _, ref := range sortedKeys(b.charges) {
+		if n := b.charges[ref]; n > 1 {
+			rw.Duplicated++
+			problem("duplicated: %d charges for operation %s", n, ref)
+		}
+	}
+	for _, id := range sortedKeys(b.reservations) {
+		if n := b.reservations[id].Made; n > 1 {
+			rw.Duplicated++
+			problem("duplicated: %d reservations for order %s", n, id)
+		}
+	}
+	rw.P99Ms, rw.MaxMs = ms(quantile(lat, 0.99)), ms(quantile(lat, 1))
+	switch {
+	case sc.inject == nil:
+		rw.RecoverMs = 0
+	case syncBack < 0 || d.backlogDone.IsZero():
+		rw.RecoverMs = -1
+	default:
+		rw.RecoverMs = ms(max(syncBack, d.backlogDone.Sub(healAt)))
+	}
+	return rw
+}
+
+// quantile is the q-quantile of ds by the nearest-rank method; 0 when
+// empty. It sorts ds.
+func quantile(ds []time.Duration, q float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	slices.Sort(ds)
+	i := int(q*float64(len(ds))+0.999999) - 1
+	return ds[min(max(i, 0), len(ds)-1)]
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

@@ -1,0 +1,98 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// execute runs one prepared scenario: load for Warm, the fault for Fault,
+// load for After with the fault removed, then waits for every operation to
+// end (at most Drain) and checks the books.
+func (s *suite) execute(ctx context.Context, r *scenarioRun) (row, error) {
+	t := s.timing
+	start := time.Now()
+	answersc := make(chan []answer, 1)
+	go func() {
+		answersc <- runLoad(ctx, loadConfig{Rate: t.Rate, Duration: t.Warm + t.Fault + t.After,
+			Prefix: fmt.Sprintf("chaos-%s-%s", s.runID, r.sc.Name), Targets: r.targets})
+	}()
+
+	var faultErr error
+	if sleepUntil(ctx, start.Add(t.Warm)) && r.sc.inject != nil {
+		s.progress("%s: inject: %s", r.sc.Name, r.sc.Fault)
+		faultErr = r.sc.inject(ctx, r)
+	}
+	sleepUntil(ctx, start.Add(t.Warm+t.Fault))
+	if r.sc.heal != nil {
+		// Healed even when inject failed half-way, so the next scenario
+		// starts clean.
+		if err := r.sc.heal(ctx, r); err != nil && faultErr == nil {
+			faultErr = err
+		}
+		s.progress("%s: healed", r.sc.Name)
+	}
+	healAt := time.Now()
+	drained := make(chan drainResult, 1)
+	loadDone := make(chan struct{})
+	go func() { drained <- r.watchDrain(ctx, healAt, loadDone, t.After+t.Drain) }()
+	answers := <-answersc
+	close(loadDone)
+	d := <-drained
+	if faultErr != nil {
+		return row{}, fmt.Errorf("%s: fault: %w", r.sc.Name, faultErr)
+	}
+	if err := ctx.Err(); err != nil {
+		return row{}, err
+	}
+	b, err := r.books(ctx)
+	if err != nil {
+		return row{}, fmt.Errorf("%s: reading the books: %w", r.sc.Name, err)
+	}
+	rw := judge(r.sc, answers, b, healAt, d)
+	return rw, nil
+}
+
+// drainResult is when the backlog the fault left was gone.
+type drainResult struct {
+	// backlogDone is the first moment no operation created before the heal
+	// was still open; zero if that never happened within the wait.
+	backlogDone time.Time
+	// allDone: after the load, no operation at all was open.
+	allDone bool
+	// open is how many operations were still open when the wait ended.
+	open int64
+}
+
+// watchDrain polls the scenario's database (directly, not through the
+// proxy) from the heal on, until the load is over and no operation is
+// open, or limit has passed since the heal.
+func (r *scenarioRun) watchDrain(ctx context.Context, healAt time.Time, loadDone <-chan struct{}, limit time.Duration) drainResult {
+	var d drainResult
+	deadline := healAt.Add(limit)
+	for {
+		var backlog, open int64
+		qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		err := r.pool.QueryRow(qctx, `SELECT count(*) FILTER (WHERE created_at < $1), count(*)
+			FROM operations WHERE status IN ('queued', 'processing')`, healAt).Scan(&backlog, &open)
+		cancel()
+		now := time.Now()
+		if err == nil {
+			d.open = open
+			if backlog == 0 && d.backlogDone.IsZero() {
+				d.backlogDone = now
+			}
+			select {
+			case <-loadDone:
+				if open == 0 {
+					d.allDone = true
+					return d
+				}
+			default:
+			}
+		}
+		if now.After(deadline) || !sleepUntil(ctx, now.Add(200*time.Millisecond)) {
+			return d
+		}
+	}
+}
