@@ -111,15 +111,18 @@ func (s *suite) listCharges(ctx context.Context, into map[string]int) error {
 
 // row is one scenario's line of the table and of the JSON.
 type row struct {
-	Scenario     string         `json:"scenario"`
-	Fault        string         `json:"fault"`
-	Sent         int            `json:"sent"`
-	Acknowledged int            `json:"acknowledged"`
-	Sync         int            `json:"sync"`  // 201
-	Async        int            `json:"async"` // 202
-	Lost         int            `json:"lost"`
-	Duplicated   int            `json:"duplicated"`
-	Wrong        int            `json:"wrong"` // a terminal status the downstream books contradict
+	Scenario     string `json:"scenario"`
+	Fault        string `json:"fault"`
+	Sent         int    `json:"sent"`
+	Acknowledged int    `json:"acknowledged"`
+	Sync         int    `json:"sync"`  // 201
+	Async        int    `json:"async"` // 202
+	Lost         int    `json:"lost"`
+	Duplicated   int    `json:"duplicated"`
+	Wrong        int    `json:"wrong"` // a terminal status the downstream books contradict
+	// Undocumented counts answers with a status the API does not document
+	// for these requests (a 500, say): the client cannot tell what happened.
+	Undocumented int            `json:"undocumented"`
 	P99Ms        float64        `json:"p99_ms"`
 	MaxMs        float64        `json:"max_ms"`
 	OverBudget   int            `json:"over_budget"`
@@ -130,7 +133,21 @@ type row struct {
 }
 
 // failed says whether the row breaks the promise.
-func (rw row) failed() bool { return rw.Lost > 0 || rw.Duplicated > 0 || rw.Wrong > 0 }
+func (rw row) failed() bool {
+	return rw.Lost > 0 || rw.Duplicated > 0 || rw.Wrong > 0 || rw.Undocumented > 0
+}
+
+// documented is every status DESIGN.md lets POST /payments and /orders
+// answer: done, captured, declined, in flight, bad input or out of stock,
+// and nothing acknowledged.
+func documented(status int) bool {
+	switch status {
+	case http.StatusCreated, http.StatusAccepted, http.StatusPaymentRequired, http.StatusConflict,
+		http.StatusUnprocessableEntity, http.StatusServiceUnavailable:
+		return true
+	}
+	return false
+}
 
 // maxProblems bounds the examples a row keeps: enough to start debugging.
 const maxProblems = 10
@@ -160,6 +177,10 @@ func judge(sc scenario, answers []answer, b books, healAt time.Time, d drainResu
 			continue
 		}
 		rw.Statuses[fmt.Sprint(a.Status)]++
+		if !documented(a.Status) {
+			rw.Undocumented++
+			problem("undocumented: %s %s answered %d", a.Kind, a.Key, a.Status)
+		}
 		lat = append(lat, a.Latency)
 		if a.Latency > budget(a.Kind) {
 			rw.OverBudget++

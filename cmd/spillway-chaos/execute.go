@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"time"
 )
 
@@ -37,6 +38,9 @@ func (s *suite) execute(ctx context.Context, r *scenarioRun) (row, error) {
 	loadDone := make(chan struct{})
 	go func() { drained <- r.watchDrain(ctx, healAt, loadDone, t.After+t.Drain) }()
 	answers := <-answersc
+	if r.sc.inject != nil && !answeredSync(answers, healAt) {
+		answers = append(answers, r.probeSync(ctx, healAt.Add(t.After+t.Drain))...)
+	}
 	close(loadDone)
 	d := <-drained
 	if faultErr != nil {
@@ -95,4 +99,40 @@ func (r *scenarioRun) watchDrain(ctx context.Context, healAt time.Time, loadDone
 			return d
 		}
 	}
+}
+
+// answeredSync reports whether a request sent at or after healAt was
+// answered 201.
+func answeredSync(answers []answer, healAt time.Time) bool {
+	for _, a := range answers {
+		if a.Status == http.StatusCreated && !a.Sent.Before(healAt) {
+			return true
+		}
+	}
+	return false
+}
+
+// probeSync goes on sending one payment every 200 ms after the load until
+// one is answered 201 or until deadline, so that a recovery slower than
+// the load's After phase is still measured. The probes are requests like
+// any other: those acknowledged are checked with the rest.
+func (r *scenarioRun) probeSync(ctx context.Context, deadline time.Time) []answer {
+	client := &http.Client{Timeout: clientTimeout}
+	defer client.CloseIdleConnections()
+	var out []answer
+	for i := 0; time.Now().Before(deadline); i++ {
+		targets := r.targets()
+		if len(targets) > 0 {
+			// Even numbers: send makes a payment of each.
+			a := send(ctx, client, targets[i%len(targets)], fmt.Sprintf("chaos-%s-%s-probe", r.s.runID, r.sc.Name), 2*i, time.Now())
+			out = append(out, a)
+			if a.Status == http.StatusCreated {
+				return out
+			}
+		}
+		if !sleepUntil(ctx, time.Now().Add(200*time.Millisecond)) {
+			return out
+		}
+	}
+	return out
 }

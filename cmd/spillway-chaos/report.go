@@ -47,10 +47,16 @@ func (r *report) add(rw row) {
 // examples.
 func (r *report) Format(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\tsent\tacknowledged\tsync\tasync\tlost\tduplicated\twrong\tp99\tover budget\trecover\t")
+	// tabwriter aligns every column right; the names read better on the
+	// left, so they are padded here.
+	width := len("scenario")
 	for _, rw := range r.Rows {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%d\t%s\t\n", rw.Scenario, rw.Sent, rw.Acknowledged,
-			rw.Sync, rw.Async, rw.Lost, rw.Duplicated, rw.Wrong, formatMs(rw.P99Ms), rw.OverBudget, formatRecover(rw.RecoverMs))
+		width = max(width, len(rw.Scenario))
+	}
+	fmt.Fprintf(tw, "%-*s\tsent\tacknowledged\tsync\tasync\tlost\tduplicated\twrong\tundocumented\tp99\tover budget\trecover\t\n", width, "scenario")
+	for _, rw := range r.Rows {
+		fmt.Fprintf(tw, "%-*s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%d\t%s\t\n", width, rw.Scenario, rw.Sent, rw.Acknowledged,
+			rw.Sync, rw.Async, rw.Lost, rw.Duplicated, rw.Wrong, rw.Undocumented, formatMs(rw.P99Ms), rw.OverBudget, formatRecover(rw.RecoverMs))
 	}
 	_ = tw.Flush() // w's own errors are the caller's business, as with fmt.Fprint
 	for _, rw := range r.Rows {

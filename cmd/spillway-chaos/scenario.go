@@ -71,21 +71,35 @@ func scenarios() []scenario {
 			heal:   func(ctx context.Context, r *scenarioRun) error { return r.s.tox.setEnabled(ctx, proxyPayment, true) }},
 		toxicScenario("inventory-reset", "every inventory connection reset by peer (reset_peer)", proxyInventory, reset),
 		toxicScenario("inventory-half-open", "inventory half-open: reservations happen, no answer returns (timeout 0)", proxyInventory, halfOpen),
-		{Name: "sigkill", Fault: "SIGKILL of instance b while the provider is 1.5 s slow (a backlog in flight); b restarted and the provider healed at heal",
+		{Name: "sigkill", Fault: "SIGKILL of instance b while both instances drain a backlog (the provider 1.5 s slow, then 300 ms slow); b restarted at heal",
 			inject: func(ctx context.Context, r *scenarioRun) error {
+				// A backlog first: past PAYMENT_DEADLINE, requests are captured.
 				if err := r.s.tox.addToxic(ctx, proxyPayment, toxic{Name: "sigkill-slow", Type: "latency", Stream: "downstream",
 					Attributes: map[string]int{"latency": 1500}}); err != nil {
 					return err
 				}
-				// Long enough for b to hold sync calls and jobs when it dies.
-				if !sleepUntil(ctx, time.Now().Add(time.Second)) {
+				if !sleepUntil(ctx, time.Now().Add(1500*time.Millisecond)) {
+					return ctx.Err()
+				}
+				// Then calls that succeed but take 300 ms, so that when b
+				// dies its workers hold jobs mid-call and its handlers
+				// hold sync calls: what River's rescue and the reconciler
+				// must finish.
+				if err := r.s.tox.removeToxic(ctx, proxyPayment, "sigkill-slow"); err != nil {
+					return err
+				}
+				if err := r.s.tox.addToxic(ctx, proxyPayment, toxic{Name: "sigkill-busy", Type: "latency", Stream: "downstream",
+					Attributes: map[string]int{"latency": 300}}); err != nil {
+					return err
+				}
+				if !sleepUntil(ctx, time.Now().Add(700*time.Millisecond)) {
 					return ctx.Err()
 				}
 				r.killInstance(1)
 				return nil
 			},
 			heal: func(ctx context.Context, r *scenarioRun) error {
-				if err := r.s.tox.removeToxic(ctx, proxyPayment, "sigkill-slow"); err != nil {
+				if err := r.s.tox.removeToxic(ctx, proxyPayment, "sigkill-busy"); err != nil {
 					return err
 				}
 				return r.restartInstance(ctx, 1)
