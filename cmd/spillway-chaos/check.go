@@ -122,14 +122,18 @@ type row struct {
 	Wrong        int    `json:"wrong"` // a terminal status the downstream books contradict
 	// Undocumented counts answers with a status the API does not document
 	// for these requests (a 500, say): the client cannot tell what happened.
-	Undocumented int            `json:"undocumented"`
-	P99Ms        float64        `json:"p99_ms"`
-	MaxMs        float64        `json:"max_ms"`
-	OverBudget   int            `json:"over_budget"`
-	RecoverMs    float64        `json:"recover_ms"` // -1: did not recover within the wait; 0 with no fault
-	Statuses     map[string]int `json:"statuses"`   // answers by status; "none" for no answer
-	StillOpen    int64          `json:"still_open"` // operations open when the drain wait ended
-	Problems     []string       `json:"problems,omitempty"`
+	Undocumented int     `json:"undocumented"`
+	P99Ms        float64 `json:"p99_ms"`
+	MaxMs        float64 `json:"max_ms"`
+	OverBudget   int     `json:"over_budget"`
+	RecoverMs    float64 `json:"recover_ms"` // -1: did not recover within the wait; 0 with no fault
+	// The two parts of RecoverMs: the first 201 after the heal, and the
+	// moment no operation created before the heal was still open (-1: never).
+	SyncBackMs    float64        `json:"sync_back_ms"`
+	BacklogDoneMs float64        `json:"backlog_drained_ms"`
+	Statuses      map[string]int `json:"statuses"`   // answers by status; "none" for no answer
+	StillOpen     int64          `json:"still_open"` // operations open when the drain wait ended
+	Problems      []string       `json:"problems,omitempty"`
 }
 
 // failed says whether the row breaks the promise.
@@ -244,6 +248,13 @@ func judge(sc scenario, answers []answer, b books, healAt time.Time, d drainResu
 		}
 	}
 	rw.P99Ms, rw.MaxMs = ms(quantile(lat, 0.99)), ms(quantile(lat, 1))
+	rw.SyncBackMs, rw.BacklogDoneMs = -1, -1
+	if syncBack >= 0 {
+		rw.SyncBackMs = ms(syncBack)
+	}
+	if !d.backlogDone.IsZero() {
+		rw.BacklogDoneMs = ms(d.backlogDone.Sub(healAt))
+	}
 	switch {
 	case sc.inject == nil:
 		rw.RecoverMs = 0
