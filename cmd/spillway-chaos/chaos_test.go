@@ -135,9 +135,16 @@ func TestJudgeCountsLostDuplicatedAndWrong(t *testing.T) {
 		reservations: map[string]reservation{"order-unreleased": {Made: 1}},
 	}
 	sc := scenario{Name: "x", inject: func(context.Context, *scenarioRun) error { return nil }}
-	rw := judge(sc, answers, b, heal, drainResult{backlogDone: at(400)})
+	retries := []answer{
+		{Kind: "payment", Key: "k3", Status: 201, OpID: "unacked"},
+		{Kind: "payment", Key: "k6", Status: 202, OpID: "vanished"},
+		{Kind: "payment", Key: "k7", Status: 0},
+	}
+	rw := judge(sc, answers, retries, b, heal, drainResult{backlogDone: at(400)})
 	type counts struct{ Sent, Acknowledged, Sync, Async, Lost, Duplicated, Wrong, Undocumented, OverBudget int }
-	want := counts{Sent: 9, Acknowledged: 6, Sync: 4, Async: 2, Lost: 2, Duplicated: 1, Wrong: 2, Undocumented: 1, OverBudget: 1}
+	// The retried k3 replays "unacked", already a duplicate (counted once,
+	// by operation); the retried k6 names an operation that is not there.
+	want := counts{Sent: 9, Acknowledged: 6, Sync: 4, Async: 2, Lost: 3, Duplicated: 1, Wrong: 2, Undocumented: 1, OverBudget: 1}
 	got := counts{Sent: rw.Sent, Acknowledged: rw.Acknowledged, Sync: rw.Sync, Async: rw.Async, Lost: rw.Lost,
 		Duplicated: rw.Duplicated, Wrong: rw.Wrong, Undocumented: rw.Undocumented, OverBudget: rw.OverBudget}
 	if got != want {
@@ -145,6 +152,9 @@ func TestJudgeCountsLostDuplicatedAndWrong(t *testing.T) {
 	}
 	if !rw.failed() {
 		t.Error("the row does not fail")
+	}
+	if rw.Retried != 3 || rw.RetriedAcknowledged != 2 {
+		t.Errorf("retried %d, %d acknowledged; want 3, 2", rw.Retried, rw.RetriedAcknowledged)
 	}
 	// Recovered at the later of the first 201 after the heal (150 ms) and
 	// the backlog's end (400 ms).
@@ -164,7 +174,7 @@ func TestJudgeWithoutRecoverySaysNever(t *testing.T) {
 	sc := scenario{Name: "x", inject: func(context.Context, *scenarioRun) error { return nil }}
 	answers := []answer{{Kind: "payment", Sent: heal.Add(time.Second), Status: 202, OpID: "a"}}
 	b := books{ops: map[string]string{"a": "succeeded"}, charges: map[string]int{"a": 1}}
-	if rw := judge(sc, answers, b, heal, drainResult{backlogDone: heal}); rw.RecoverMs != -1 || rw.failed() {
+	if rw := judge(sc, answers, nil, b, heal, drainResult{backlogDone: heal}); rw.RecoverMs != -1 || rw.failed() {
 		t.Errorf("recover %v, failed %v; want never, and no failure", rw.RecoverMs, rw.failed())
 	}
 }

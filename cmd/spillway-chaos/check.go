@@ -133,7 +133,16 @@ type row struct {
 	BacklogDoneMs float64        `json:"backlog_drained_ms"`
 	Statuses      map[string]int `json:"statuses"`   // answers by status; "none" for no answer
 	StillOpen     int64          `json:"still_open"` // operations open when the drain wait ended
-	Problems      []string       `json:"problems,omitempty"`
+	// Retried counts the requests sent again after the drain because
+	// their first attempt got no answer or a 5xx; RetriedAcknowledged
+	// those answered 2xx the second time (a replay when the first attempt
+	// had committed).
+	Retried             int `json:"retried"`
+	RetriedAcknowledged int `json:"retried_acknowledged"`
+	// RetriedReplayed counts retries answered with a replay: the first
+	// attempt had been captured although its client got a 5xx or nothing.
+	RetriedReplayed int      `json:"retried_replayed"`
+	Problems        []string `json:"problems,omitempty"`
 }
 
 // failed says whether the row breaks the promise.
@@ -166,11 +175,29 @@ const maxProblems = 10
 //   - wrong: a terminal status the downstream contradicts: succeeded
 //     without its charge (or an order without its reservation), or
 //     failed/declined/cancelled while money moved or stock stayed held.
-func judge(sc scenario, answers []answer, b books, healAt time.Time, d drainResult) row {
-	rw := row{Scenario: sc.Name, Fault: sc.Fault, Sent: len(answers), Statuses: map[string]int{}, StillOpen: d.open}
+//
+// retries are the client's second attempts at requests that got no
+// answer or a 5xx, sent after the drain with the same key: they count
+// apart (Retried, RetriedAcknowledged) and are judged by the same rules.
+func judge(sc scenario, answers, retries []answer, b books, healAt time.Time, d drainResult) row {
+	rw := row{Scenario: sc.Name, Fault: sc.Fault, Sent: len(answers), Statuses: map[string]int{}, StillOpen: d.open,
+		Retried: len(retries)}
 	problem := func(format string, args ...any) {
 		if len(rw.Problems) < maxProblems {
 			rw.Problems = append(rw.Problems, fmt.Sprintf(format, args...))
+		}
+	}
+	for _, a := range retries {
+		if !documented(a.Status) && a.Status != 0 {
+			rw.Undocumented++
+			problem("undocumented: retried %s %s answered %d", a.Kind, a.Key, a.Status)
+		}
+		if a.Replayed {
+			rw.RetriedReplayed++
+		}
+		if a.acknowledged() {
+			rw.RetriedAcknowledged++
+			rw.checkAcknowledged(a, b, problem)
 		}
 	}
 	var lat []time.Duration
@@ -204,36 +231,7 @@ func judge(sc scenario, answers []answer, b books, healAt time.Time, d drainResu
 		case http.StatusAccepted:
 			rw.Async++
 		}
-		status, ok := b.ops[a.OpID]
-		switch {
-		case !ok:
-			rw.Lost++
-			problem("lost: %s %s answered %d with id %q: no such operation", a.Kind, a.Key, a.Status, a.OpID)
-			continue
-		case !app.Status(status).Terminal():
-			rw.Lost++
-			problem("lost: %s %s (%s) still %s after the drain wait", a.Kind, a.Key, a.OpID, status)
-			continue
-		}
-		charged := b.charges[a.OpID]
-		ok = true
-		switch status {
-		case "succeeded":
-			ok = charged == 1
-			if a.Kind == "order" {
-				ok = ok && b.reservations[a.OpID].Made == 1 && b.reservations[a.OpID].Released == 0
-			}
-		default: // declined, failed, cancelled: nothing may have stuck
-			ok = charged == 0
-			if res := b.reservations[a.OpID]; a.Kind == "order" && res.Made != res.Released {
-				ok = false
-			}
-		}
-		if !ok && charged <= 1 {
-			rw.Wrong++
-			problem("wrong: %s %s (%s) is %s; the provider holds %d charge(s), the inventory %+v",
-				a.Kind, a.Key, a.OpID, status, charged, b.reservations[a.OpID])
-		}
+		rw.checkAcknowledged(a, b, problem)
 	}
 	for _, ref := range sortedKeys(b.charges) {
 		if n := b.charges[ref]; n > 1 {
@@ -286,4 +284,38 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// checkAcknowledged judges one acknowledged request against the books.
+func (rw *row) checkAcknowledged(a answer, b books, problem func(string, ...any)) {
+	status, ok := b.ops[a.OpID]
+	switch {
+	case !ok:
+		rw.Lost++
+		problem("lost: %s %s answered %d with id %q: no such operation", a.Kind, a.Key, a.Status, a.OpID)
+		return
+	case !app.Status(status).Terminal():
+		rw.Lost++
+		problem("lost: %s %s (%s) still %s after the drain wait", a.Kind, a.Key, a.OpID, status)
+		return
+	}
+	charged := b.charges[a.OpID]
+	ok = true
+	switch status {
+	case "succeeded":
+		ok = charged == 1
+		if a.Kind == "order" {
+			ok = ok && b.reservations[a.OpID].Made == 1 && b.reservations[a.OpID].Released == 0
+		}
+	default: // declined, failed, cancelled: nothing may have stuck
+		ok = charged == 0
+		if res := b.reservations[a.OpID]; a.Kind == "order" && res.Made != res.Released {
+			ok = false
+		}
+	}
+	if !ok && charged <= 1 {
+		rw.Wrong++
+		problem("wrong: %s %s (%s) is %s; the provider holds %d charge(s), the inventory %+v",
+			a.Kind, a.Key, a.OpID, status, charged, b.reservations[a.OpID])
+	}
 }

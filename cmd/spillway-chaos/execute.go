@@ -49,11 +49,19 @@ func (s *suite) execute(ctx context.Context, r *scenarioRun) (row, error) {
 	if err := ctx.Err(); err != nil {
 		return row{}, err
 	}
+	// Recovered (or given up on): the client's turn to retry what it was
+	// not told, then the drain again for what the retries captured.
+	retries := retryUnanswered(ctx, answers, r.targets)
+	if len(retries) > 0 {
+		over := make(chan struct{})
+		close(over)
+		d.open = r.watchDrain(ctx, time.Now(), over, t.Drain).open
+	}
 	b, err := r.books(ctx)
 	if err != nil {
 		return row{}, fmt.Errorf("%s: reading the books: %w", r.sc.Name, err)
 	}
-	rw := judge(r.sc, answers, b, healAt, d)
+	rw := judge(r.sc, answers, retries, b, healAt, d)
 	return rw, nil
 }
 
@@ -123,8 +131,8 @@ func (r *scenarioRun) probeSync(ctx context.Context, deadline time.Time) []answe
 	for i := 0; time.Now().Before(deadline); i++ {
 		targets := r.targets()
 		if len(targets) > 0 {
-			// Even numbers: send makes a payment of each.
-			a := send(ctx, client, targets[i%len(targets)], fmt.Sprintf("chaos-%s-%s-probe", r.s.runID, r.sc.Name), 2*i, time.Now())
+			key := fmt.Sprintf("chaos-%s-%s-probe-%d", r.s.runID, r.sc.Name, i)
+			a := send(ctx, client, targets[i%len(targets)], "payment", key, time.Now())
 			out = append(out, a)
 			if a.Status == http.StatusCreated {
 				return out

@@ -22,6 +22,9 @@ type answer struct {
 	Status  int           // 0: no answer (refused, reset, client timeout)
 	OpID    string        // the operation's id, from a 2xx body
 	Mode    string        // "sync" or "async", from a 2xx body
+	// Replayed: the answer carried Idempotent-Replayed: true, the stored
+	// answer of an earlier attempt under the same key.
+	Replayed bool
 }
 
 // acknowledged is the promise's trigger: a 2xx, after which the request
@@ -92,7 +95,11 @@ func runLoad(ctx context.Context, cfg loadConfig) []answer {
 				return
 			}
 			base := targets[int(rr.Add(1))%len(targets)]
-			a := send(ctx, client, base, cfg.Prefix, i, due)
+			kind := "payment"
+			if i%2 == 1 {
+				kind = "order"
+			}
+			a := send(ctx, client, base, kind, fmt.Sprintf("%s-%d", cfg.Prefix, i), due)
 			mu.Lock()
 			answers = append(answers, a)
 			mu.Unlock()
@@ -102,13 +109,14 @@ func runLoad(ctx context.Context, cfg loadConfig) []answer {
 	return answers
 }
 
-// send makes request i: even ones are payments, odd ones orders, so both
-// dependencies see traffic in every scenario.
-func send(ctx context.Context, client *http.Client, base, prefix string, i int, due time.Time) answer {
-	a := answer{Kind: "payment", Key: fmt.Sprintf("%s-%d", prefix, i), Sent: due}
+// send makes one request of kind ("payment" or "order") under key. The
+// load alternates the kinds, so both dependencies see traffic in every
+// scenario.
+func send(ctx context.Context, client *http.Client, base, kind, key string, due time.Time) answer {
+	a := answer{Kind: kind, Key: key, Sent: due}
 	path, body := "/api/v1/payments", paymentBody
-	if i%2 == 1 {
-		a.Kind, path, body = "order", "/api/v1/orders", orderBody
+	if kind == "order" {
+		path, body = "/api/v1/orders", orderBody
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+path, bytes.NewReader(body))
 	if err != nil {
@@ -128,6 +136,7 @@ func send(ctx context.Context, client *http.Client, base, prefix string, i int, 
 		return a // a cut body is no answer: the client cannot know it was acknowledged
 	}
 	a.Status = res.StatusCode
+	a.Replayed = res.Header.Get("Idempotent-Replayed") == "true"
 	if a.acknowledged() {
 		var doc struct {
 			ID   string `json:"id"`
@@ -153,4 +162,35 @@ func sleepUntil(ctx context.Context, t time.Time) bool {
 	case <-ctx.Done():
 		return false
 	}
+}
+
+// retryUnanswered sends again, with the same key and body, every request
+// that got no answer or a 5xx, as a client told "nothing was acknowledged"
+// (or told nothing) does. A request whose first attempt did commit must
+// now get that attempt's answer replayed, and no second effect.
+func retryUnanswered(ctx context.Context, answers []answer, targets func() []string) []answer {
+	var todo []answer
+	for _, a := range answers {
+		if a.Status == 0 || a.Status >= 500 {
+			todo = append(todo, a)
+		}
+	}
+	client := &http.Client{Timeout: clientTimeout}
+	defer client.CloseIdleConnections()
+	out := make([]answer, len(todo))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 8) // a client's retries, not a second burst
+	for i, a := range todo {
+		ts := targets()
+		if len(ts) == 0 {
+			break
+		}
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			out[i] = send(ctx, client, ts[i%len(ts)], a.Kind, a.Key, time.Now())
+		})
+	}
+	wg.Wait()
+	return out
 }
