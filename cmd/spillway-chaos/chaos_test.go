@@ -127,11 +127,13 @@ func TestJudgeCountsLostDuplicatedAndWrong(t *testing.T) {
 		{Kind: "payment", Key: "k6", Sent: at(-400), Status: 0},
 		{Kind: "payment", Key: "k7", Sent: at(-300), Latency: 10 * time.Millisecond, Status: 500},
 		{Kind: "payment", Key: "k8", Sent: at(100), Latency: 50 * time.Millisecond, Status: 201, OpID: "after"},
+		{Kind: "payment", Key: "k9", Sent: at(200), Latency: 50 * time.Millisecond, Status: 201, OpID: "refunded"},
 	}
 	b := books{
 		ops: map[string]string{"ok": "succeeded", "open": "processing", "order-unreleased": "failed",
-			"uncharged": "succeeded", "after": "succeeded", "unacked": "succeeded"},
-		charges:      map[string]int{"ok": 1, "after": 1, "unacked": 2},
+			"uncharged": "succeeded", "after": "succeeded", "unacked": "succeeded", "refunded": "succeeded"},
+		charges:      map[string]int{"ok": 1, "after": 1, "unacked": 2, "refunded": 1},
+		refunded:     map[string]int{"refunded": 1},
 		reservations: map[string]reservation{"order-unreleased": {Made: 1}},
 	}
 	sc := scenario{Name: "x", inject: func(context.Context, *scenarioRun) error { return nil }}
@@ -144,7 +146,7 @@ func TestJudgeCountsLostDuplicatedAndWrong(t *testing.T) {
 	type counts struct{ Sent, Acknowledged, Sync, Async, Lost, Duplicated, Wrong, Undocumented, OverBudget int }
 	// The retried k3 replays "unacked", already a duplicate (counted once,
 	// by operation); the retried k6 names an operation that is not there.
-	want := counts{Sent: 9, Acknowledged: 6, Sync: 4, Async: 2, Lost: 3, Duplicated: 1, Wrong: 2, Undocumented: 1, OverBudget: 1}
+	want := counts{Sent: 10, Acknowledged: 7, Sync: 5, Async: 2, Lost: 3, Duplicated: 1, Wrong: 3, Undocumented: 1, OverBudget: 1}
 	got := counts{Sent: rw.Sent, Acknowledged: rw.Acknowledged, Sync: rw.Sync, Async: rw.Async, Lost: rw.Lost,
 		Duplicated: rw.Duplicated, Wrong: rw.Wrong, Undocumented: rw.Undocumented, OverBudget: rw.OverBudget}
 	if got != want {

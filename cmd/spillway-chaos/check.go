@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/spillway/spillway/app"
@@ -21,6 +22,9 @@ type books struct {
 	// moved) per reference, which is the operation id for payments and
 	// orders alike, whatever key each call carried.
 	charges map[string]int
+	// refunded counts, of those, the charges refunded since (the orphan
+	// sweep refunds a charge it judges no operation accounts for).
+	refunded map[string]int
 	// reservations is, per order id, what the inventory recorded under the
 	// key of its one reservation step.
 	reservations map[string]reservation
@@ -35,7 +39,8 @@ type reservation struct {
 // reservations. The simulator is reset per scenario, so its books are
 // this scenario's alone.
 func (r *scenarioRun) books(ctx context.Context) (books, error) {
-	b := books{ops: map[string]string{}, charges: map[string]int{}, reservations: map[string]reservation{}}
+	b := books{ops: map[string]string{}, charges: map[string]int{}, refunded: map[string]int{},
+		reservations: map[string]reservation{}}
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	rows, err := r.pool.Query(ctx, `SELECT id::text, kind, status FROM operations`)
@@ -62,7 +67,7 @@ func (r *scenarioRun) books(ctx context.Context) (books, error) {
 		st, _ := r.s.sim.InventoryKey(id + ":reserve:" + chaosSKU)
 		b.reservations[id] = reservation{Made: st.Reservations, Released: st.Releases}
 	}
-	if err := r.s.listCharges(ctx, b.charges); err != nil {
+	if err := r.s.listCharges(ctx, b.charges, b.refunded); err != nil {
 		return b, err
 	}
 	return b, nil
@@ -70,7 +75,7 @@ func (r *scenarioRun) books(ctx context.Context) (books, error) {
 
 // listCharges pages through the simulator's GET /charges (the orphan
 // sweep's listing), directly rather than through the proxy.
-func (s *suite) listCharges(ctx context.Context, into map[string]int) error {
+func (s *suite) listCharges(ctx context.Context, charges, refunded map[string]int) error {
 	after := ""
 	for {
 		q := url.Values{"limit": {"1000"}}
@@ -99,7 +104,10 @@ func (s *suite) listCharges(ctx context.Context, into map[string]int) error {
 		}
 		for _, c := range page.Charges {
 			if c.Status == "succeeded" || c.Status == "refunded" {
-				into[c.Reference]++
+				charges[c.Reference]++
+			}
+			if c.Status == "refunded" {
+				refunded[c.Reference]++
 			}
 		}
 		if page.Next == "" {
@@ -173,8 +181,9 @@ const maxProblems = 10
 //     every charge the simulator holds, acknowledged or not), or more than
 //     one reservation for one order;
 //   - wrong: a terminal status the downstream contradicts: succeeded
-//     without its charge (or an order without its reservation), or
-//     failed/declined/cancelled while money moved or stock stayed held.
+//     without its charge, or with it refunded (or an order without its
+//     reservation), or failed/declined/cancelled while money moved and
+//     stayed moved, or stock stayed held.
 //
 // retries are the client's second attempts at requests that got no
 // answer or a 5xx, sent after the drain with the same key: they count
@@ -194,6 +203,15 @@ func judge(sc scenario, answers, retries []answer, b books, healAt time.Time, d 
 		}
 		if a.Replayed {
 			rw.RetriedReplayed++
+			// The first attempt was recorded after all. A 503 that said
+			// "nothing was done" told the client a falsehood it may act on
+			// (a retry under a new key charges twice); one that said the
+			// request may have taken effect was honest.
+			if strings.Contains(a.Detail, "nothing was done") {
+				rw.Wrong++
+				problem("wrong: %s %s was answered 503 %q, yet the retry replays the recorded first attempt (%s)",
+					a.Kind, a.Key, a.Detail, a.OpID)
+			}
 		}
 		if a.acknowledged() {
 			rw.RetriedAcknowledged++
@@ -299,23 +317,25 @@ func (rw *row) checkAcknowledged(a answer, b books, problem func(string, ...any)
 		problem("lost: %s %s (%s) still %s after the drain wait", a.Kind, a.Key, a.OpID, status)
 		return
 	}
-	charged := b.charges[a.OpID]
+	charged, refunded := b.charges[a.OpID], b.refunded[a.OpID]
 	ok = true
 	switch status {
 	case "succeeded":
-		ok = charged == 1
+		// Charged once and kept: a succeeded operation whose charge the
+		// orphan sweep refunded took the customer's money back.
+		ok = charged == 1 && refunded == 0
 		if a.Kind == "order" {
 			ok = ok && b.reservations[a.OpID].Made == 1 && b.reservations[a.OpID].Released == 0
 		}
 	default: // declined, failed, cancelled: nothing may have stuck
-		ok = charged == 0
+		ok = charged == refunded
 		if res := b.reservations[a.OpID]; a.Kind == "order" && res.Made != res.Released {
 			ok = false
 		}
 	}
 	if !ok && charged <= 1 {
 		rw.Wrong++
-		problem("wrong: %s %s (%s) is %s; the provider holds %d charge(s), the inventory %+v",
-			a.Kind, a.Key, a.OpID, status, charged, b.reservations[a.OpID])
+		problem("wrong: %s %s (%s) is %s; the provider holds %d charge(s), %d refunded, the inventory %+v",
+			a.Kind, a.Key, a.OpID, status, charged, refunded, b.reservations[a.OpID])
 	}
 }

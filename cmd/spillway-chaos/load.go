@@ -25,6 +25,8 @@ type answer struct {
 	// Replayed: the answer carried Idempotent-Replayed: true, the stored
 	// answer of an earlier attempt under the same key.
 	Replayed bool
+	// Detail is a problem answer's detail: what a 503 says was done.
+	Detail string
 }
 
 // acknowledged is the promise's trigger: a 2xx, after which the request
@@ -144,6 +146,12 @@ func send(ctx context.Context, client *http.Client, base, kind, key string, due 
 		}
 		_ = json.Unmarshal(b, &doc)
 		a.OpID, a.Mode = doc.ID, doc.Mode
+	} else {
+		var p struct {
+			Detail string `json:"detail"`
+		}
+		_ = json.Unmarshal(b, &p)
+		a.Detail = p.Detail
 	}
 	return a
 }
@@ -189,6 +197,7 @@ func retryUnanswered(ctx context.Context, answers []answer, targets func() []str
 		wg.Go(func() {
 			defer func() { <-sem }()
 			out[i] = send(ctx, client, ts[i%len(ts)], a.Kind, a.Key, time.Now())
+			out[i].Detail = a.Detail // what the first attempt was told, to judge it by the replay
 		})
 	}
 	wg.Wait()

@@ -104,7 +104,7 @@ func scenarios() []scenario {
 				}
 				return r.restartInstance(ctx, 1)
 			}},
-		{Name: "clock-step", Fault: "the simulator's wall clock stepped back 1 h, then forward 1 h at heal",
+		{Name: "clock-step", Fault: "the provider's wall clock stepped back 1 h (fresh charges look an hour old to the orphan sweep), then forward 1 h at heal",
 			inject: func(ctx context.Context, r *scenarioRun) error { r.s.clock.step(-time.Hour); return nil },
 			heal:   func(ctx context.Context, r *scenarioRun) error { r.s.clock.step(time.Hour); return nil }},
 	}

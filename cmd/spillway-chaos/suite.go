@@ -198,6 +198,12 @@ func (s *suite) serverEnv() []string {
 		"BREAKER_PAYMENT_OPEN_WAIT=500ms", "BREAKER_INVENTORY_OPEN_WAIT=500ms",
 		"BREAKER_PAYMENT_MAX_OPEN_WAIT=2s", "BREAKER_INVENTORY_MAX_OPEN_WAIT=2s",
 		"RECONCILE_EVERY=1s",
+		// The orphan sweep runs every second and refunds what it judges
+		// orphaned, so a charge it misjudges (a clock step makes fresh
+		// charges look old) shows as a succeeded operation whose money was
+		// given back. The grace covers the slowest sync commit (an order:
+		// ORDER_DEADLINE + CAPTURE_TIMEOUT).
+		"ORPHAN_SWEEP_EVERY=1s", "ORPHAN_GRACE=" + (orderDeadline + captureTimeout + time.Second).String(), "ORPHAN_REFUND=true",
 		"DB_MAX_CONNS=30", "DB_MIN_CONNS=4", "WORKERS=32",
 	}
 	return env
