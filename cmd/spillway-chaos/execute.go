@@ -28,10 +28,11 @@ func (s *suite) execute(ctx context.Context, r *scenarioRun) (row, error) {
 	if r.sc.heal != nil {
 		// Healed even when inject failed half-way, so the next scenario
 		// starts clean.
+		began := time.Now()
 		if err := r.sc.heal(ctx, r); err != nil && faultErr == nil {
 			faultErr = err
 		}
-		s.progress("%s: healed", r.sc.Name)
+		s.progress("%s: healed (in %s)", r.sc.Name, time.Since(began).Round(time.Millisecond))
 	}
 	healAt := time.Now()
 	drained := make(chan drainResult, 1)

@@ -37,7 +37,7 @@ func startToxiproxy(ctx context.Context, bin, logPath string) (*toxiproxy, error
 		return nil, err
 	}
 	host, port := splitHostPort(addr)
-	t := &toxiproxy{api: "http://" + addr, done: make(chan struct{}), hc: &http.Client{Timeout: 5 * time.Second}}
+	t := &toxiproxy{api: "http://" + addr, done: make(chan struct{}), hc: &http.Client{}}
 	if t.log, err = os.Create(logPath); err != nil {
 		return nil, err
 	}
@@ -51,8 +51,9 @@ func startToxiproxy(ctx context.Context, bin, logPath string) (*toxiproxy, error
 	}
 	go func() { _ = t.cmd.Wait(); close(t.done) }()
 	deadline := time.Now().Add(20 * time.Second)
+	probe := &http.Client{Timeout: time.Second}
 	for {
-		res, err := t.hc.Get(t.api + "/version")
+		res, err := probe.Get(t.api + "/version")
 		if err == nil {
 			res.Body.Close()
 			if res.StatusCode == http.StatusOK {
@@ -85,8 +86,23 @@ func (t *toxiproxy) stop() {
 	}
 }
 
+// apiTimeout bounds an API request; removeTimeout a toxic's removal,
+// which waits for every link through the proxy to let go of the toxic: a
+// bandwidth toxic holding data for a client that stopped reading gives it
+// up to 5 s per link (Toxiproxy's WriteOutput), one link after another.
+const (
+	apiTimeout    = 10 * time.Second
+	removeTimeout = 3 * time.Minute
+)
+
 // do sends one API request with a JSON body and checks the status.
 func (t *toxiproxy) do(ctx context.Context, method, path string, body any, want ...int) error {
+	limit := apiTimeout
+	if method == http.MethodDelete {
+		limit = removeTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
