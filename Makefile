@@ -5,7 +5,7 @@ GO ?= go
 BIN := bin/spillway
 TEST_FLAGS ?= -race -count=1 -timeout 20m
 
-.PHONY: setup build run stop test screenshots fuzz bench generate clean
+.PHONY: setup build run stop test screenshots fuzz bench chaos generate clean
 
 setup:
 	@bash scripts/setup.sh
@@ -79,3 +79,12 @@ clean:
 # `go run ./cmd/spillway-bench -h`.
 bench: setup
 	$(GO) run ./cmd/spillway-bench
+
+# Injects faults through Toxiproxy (Postgres, provider, inventory), SIGKILLs
+# an instance, restarts Postgres and steps a clock, each scenario under
+# load for a few seconds; prints a table (acknowledged, lost, duplicated,
+# p99, time to recover) and writes it as JSON to CHAOS_OUT (default
+# .data/chaos/latest.json). Fails when a row lost or duplicated anything.
+# Minutes; not part of `make test`. `go run ./cmd/spillway-chaos -h`.
+chaos: setup
+	$(GO) run ./cmd/spillway-chaos

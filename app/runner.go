@@ -168,7 +168,7 @@ func (r *Runner) recordTx(ctx context.Context, tx pgx.Tx, a *attempt, op *Operat
 		return doc, nil, a.unavailable("record operation", err)
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return doc, nil, a.unavailable("commit", err)
+		return doc, nil, a.unconfirmed(err)
 	}
 	return doc, body, nil
 }
@@ -282,6 +282,20 @@ func (a *attempt) unavailable(step string, err error) error {
 		e.Message = "the payment may have been made but could not be recorded; " +
 			"retry with the same Idempotency-Key to learn its outcome (it will not be charged twice)"
 	}
+	return e
+}
+
+// unconfirmed is a commit that failed without saying whether it was
+// applied: the connection can die, or the budget run out, after COMMIT
+// reached Postgres and before its answer came back (a half-open socket).
+// The operation may then be recorded and its job run, so even a request
+// that called nothing must not be told nothing was done: a client that
+// believed it could retry under a fresh key and be charged twice. The same
+// key tells it which it was.
+func (a *attempt) unconfirmed(err error) error {
+	e := unavailable("commit", err)
+	e.Message = "the " + a.kind + " may have been recorded (its commit was not confirmed) and may take effect; " +
+		"retry with the same Idempotency-Key to learn its outcome (nothing will be done twice)"
 	return e
 }
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what `make run` and `make test` need on a Debian-like machine:
 # PostgreSQL server binaries (for the project-local cluster db/localpg
-# manages under .data/postgres), PgBouncer, stripe-mock, promtool and
-# Jaeger (under .data/bin).
+# manages under .data/postgres), PgBouncer, stripe-mock, promtool, Jaeger
+# and toxiproxy-server (under .data/bin).
 #
 # Idempotent and fast when everything is present: it only touches the
 # network (apt, Go module proxy) for things that are missing.
@@ -16,6 +16,8 @@ PROMETHEUS_VERSION=v0.316.0
 # and `TRACING=1 make run`'s; v1.75.0 is the approved release (v1.76.0 is
 # served but is not one). The first build takes a few minutes.
 JAEGER_VERSION=v1.75.0
+# toxiproxy-server injects the faults of `make chaos` (cmd/spillway-chaos).
+TOXIPROXY_VERSION=v2.5.0
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
@@ -139,4 +141,19 @@ else
 	[ -d "$dir" ] || die "could not download github.com/jaegertracing/jaeger@$JAEGER_VERSION"
 	(cd "$dir" && GOFLAGS=-mod=mod go build -o "$bin/jaeger.tmp" ./cmd/jaeger) || die "could not build jaeger"
 	mv "$bin/jaeger.tmp" "$bin/jaeger"
+fi
+
+# --- toxiproxy-server ------------------------------------------------------------
+# The module's command is cmd/server, which go install would name "server";
+# it is built into a scratch GOBIN and renamed, so .data/bin says what it is.
+if [ -x "$bin/toxiproxy-server" ]; then
+	say "toxiproxy-server: found $bin/toxiproxy-server"
+else
+	command -v go >/dev/null || die "go not found; it is needed to build toxiproxy-server"
+	mkdir -p "$bin"
+	say "toxiproxy-server: installing $TOXIPROXY_VERSION into $bin"
+	tox_tmp="$(mktemp -d)"
+	GOBIN="$tox_tmp" go install "github.com/Shopify/toxiproxy/v2/cmd/server@$TOXIPROXY_VERSION"
+	mv "$tox_tmp/server" "$bin/toxiproxy-server"
+	rmdir "$tox_tmp"
 fi
