@@ -491,7 +491,7 @@ func (s *Service) buildAPI(ctx context.Context, ac app.Config, senders *jobs.Sen
 		ReconcileAfter: ac.ReconcileAfter, OrphanRefund: ac.OrphanRefund,
 		Backlog:         s.backlog,
 		Bulkheads:       map[string]admin.Bulkhead{DependencyPayment: s.runner.Admission()},
-		HighValueAmount: ac.HighValueAmount, Features: s.features,
+		HighValueAmount: ac.HighValueAmount, Features: s.features, Drills: s.drills,
 	})
 	if err != nil {
 		return err
