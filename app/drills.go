@@ -54,6 +54,9 @@ type DrillStore interface {
 	// when its dependency already has a drill open or its schedule slot
 	// was drilled.
 	InsertDrillTx(ctx context.Context, tx pgx.Tx, d *Drill) (bool, error)
+	// AbandonDrillsTx fails the dependency's drills still open past their
+	// deadline by more than grace: their job is gone.
+	AbandonDrillsTx(ctx context.Context, tx pgx.Tx, dependency string, now time.Time, grace time.Duration) (int, error)
 	InsertAuditTx(ctx context.Context, tx pgx.Tx, e AuditEntry) error
 	GetDrill(ctx context.Context, id int64) (Drill, error)
 	// SaveDrill stores a drill's progress.
@@ -125,6 +128,9 @@ func (ds *Drills) start(ctx context.Context, dependency string, mode DrillMode, 
 		return d, false, err
 	}
 	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after commit
+	if _, err := ds.cfg.Store.AbandonDrillsTx(ctx, tx, dependency, d.StartedAt, abandonAfter); err != nil {
+		return d, false, err
+	}
 	ok, err := ds.cfg.Store.InsertDrillTx(ctx, tx, &d)
 	if err != nil || !ok {
 		return d, false, err
@@ -144,9 +150,15 @@ func (ds *Drills) start(ctx context.Context, dependency string, mode DrillMode, 
 	return d, true, nil
 }
 
+// abandonAfter is how long past its deadline an open drill is taken for
+// one whose job is gone: far longer than the job's poll, so a drill whose
+// job is merely late is never failed under it.
+const abandonAfter = 10 * time.Minute
+
 // Schedule starts the drills of the schedule slot now falls in, one per
 // drillable dependency, in DRILL_MODE. A slot already drilled (another
-// leader got there first) or a dependency with a drill open is skipped.
+// leader got there first) starts nothing; one whose dependency has a drill
+// open is tried again at the next check, a minute later.
 func (ds *Drills) Schedule(ctx context.Context) (started []Drill, err error) {
 	every := ds.cfg.Settings.Schedule
 	if every <= 0 {

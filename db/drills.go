@@ -34,6 +34,23 @@ func InsertDrillTx(ctx context.Context, tx pgx.Tx, d *app.Drill) (bool, error) {
 	return true, nil
 }
 
+// AbandonDrillsTx fails the drills of dependency still open past their
+// deadline by more than grace at now: their job stopped before a verdict
+// (River discarded it), and an open drill would refuse every later one.
+// It answers how many it failed.
+func AbandonDrillsTx(ctx context.Context, tx pgx.Tx, dependency string, now time.Time, grace time.Duration) (int, error) {
+	tag, err := tx.Exec(ctx, `
+		UPDATE drills SET status = 'failed', finished_at = $2, ended_at = coalesce(ended_at, $2),
+			reason = 'the drill''s job stopped before its verdict (see its job among the failed jobs); its canaries were not judged'
+		WHERE dependency = $1 AND status IN ('running', 'draining')
+			AND started_at + (duration_ms + $3::bigint) * interval '1 millisecond' < $2`,
+		dependency, now, (app.DrillGrace + grace).Milliseconds())
+	if err != nil {
+		return 0, fmt.Errorf("abandon drills: %w", err)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
 // GetDrill reads one drill.
 func GetDrill(ctx context.Context, q Querier, id int64) (app.Drill, error) {
 	rows, err := q.Query(ctx, `SELECT `+drillColumns+` FROM drills WHERE id = $1`, id)

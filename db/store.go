@@ -310,6 +310,10 @@ func (s *Store) InsertDrillTx(ctx context.Context, tx pgx.Tx, d *app.Drill) (boo
 	return InsertDrillTx(ctx, tx, d)
 }
 
+func (s *Store) AbandonDrillsTx(ctx context.Context, tx pgx.Tx, dependency string, now time.Time, grace time.Duration) (int, error) {
+	return AbandonDrillsTx(ctx, tx, dependency, now, grace)
+}
+
 func (s *Store) GetDrill(ctx context.Context, id int64) (app.Drill, error) {
 	return GetDrill(ctx, s.Pool, id)
 }

@@ -258,3 +258,25 @@ func TestDrillScheduleRunsOnceAcrossTwoInstances(t *testing.T) {
 		t.Errorf("%d slots, want 1", n)
 	}
 }
+
+// A drill left open long past its deadline, its job gone (River discarded
+// it), does not block the dependency's drills for ever: the next start
+// fails it, saying so.
+func TestADrillWhoseJobIsGoneIsFailedByTheNextStart(t *testing.T) {
+	t.Parallel()
+	p := drillProduct(t, servicetest.Options{})
+	var stale int64
+	if err := p.Pool.QueryRow(context.Background(), `
+		INSERT INTO drills (dependency, mode, trigger, status, duration_ms, started_at, canaries)
+		VALUES ('payment', 'shadow', 'manual', 'running', 1000, now() - interval '2 hours', 3) RETURNING id`).Scan(&stale); err != nil {
+		t.Fatal(err)
+	}
+	d := startDrill(t, p, app.DepPayment, app.DrillShadow)
+	old, err := db.GetDrill(context.Background(), p.Pool, stale)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if old.Status != app.DrillFailed || !strings.Contains(old.Reason, "job stopped before its verdict") || d.Status != app.DrillRunning {
+		t.Fatalf("stale drill %s; new one %s", drillRecord(old), drillRecord(d))
+	}
+}
