@@ -17,7 +17,7 @@ import (
 type idleDrills struct{}
 
 func (idleDrills) Advance(context.Context, int64) (time.Duration, error) { return 0, nil }
-func (idleDrills) Schedule(context.Context) ([]app.Drill, error)          { return nil, nil }
+func (idleDrills) Schedule(context.Context) ([]app.Drill, error)         { return nil, nil }
 func (idleDrills) Submit(context.Context, string, string, app.StepRequest) (*app.Outcome, error) {
 	return nil, errors.New("the admin harness sends no canaries")
 }
