@@ -106,6 +106,9 @@ type Config struct {
 	// Instance names this process in breaker history; default host:pid.
 	Instance string
 
+	// Drills are the failover drills' settings (DRILL_*, app/drill.go).
+	Drills DrillSettings
+
 	LogLevel  string
 	LogFormat string
 
@@ -168,6 +171,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		SSEMaxStreams:       l.integer("SSE_MAX_STREAMS", 1000, 1, 1_000_000),
 		MetricsToken:        l.str("METRICS_TOKEN", ""),
 		Instance:            l.str("SPILLWAY_INSTANCE", ""),
+		Drills:              l.drills(),
 		LogLevel:            l.oneOf("LOG_LEVEL", "info", "debug", "info", "warn", "error"),
 		LogFormat:           l.oneOf("LOG_FORMAT", "text", "text", "json"),
 	}

@@ -78,6 +78,8 @@ type OperatorConfig struct {
 	// resumes it (jobs.QueueGate). Such a queue is not paused by hand: the
 	// gate would undo it within a second; forcing the breaker is how.
 	GatedQueues map[string]string
+	// Drills starts failover drills by hand; nil refuses them.
+	Drills *Drills
 	// LookupTimeout bounds one provider lookup; zero means 5 s.
 	LookupTimeout time.Duration
 	// FilterBatch is how many jobs one transaction of an action on a

@@ -89,6 +89,9 @@ func (r *Runner) submit(ctx context.Context, kind, key string, req StepRequest) 
 	if d := op.Payment.Defer; k.Deferrable && (d == DeferOffpeak || (d == "" && r.cfg.DefaultDefer == DeferOffpeak)) {
 		at := r.cfg.Offpeak.NextStart(now)
 		c = capture{reason: ReasonDeferred, runAt: at, hint: max(at.Sub(now), time.Second)}
+	} else if at, ok := asyncOnly(req); ok {
+		// A drill's shadow canary: the async path is what it tests.
+		c = capture{reason: ReasonDrill, runAt: at, hint: max(at.Sub(now), time.Second)}
 	} else {
 		// The deadline counts from the first step: time spent waiting for
 		// the database is charged to the capture budget, never to the

@@ -49,6 +49,7 @@ var (
 	_ app.ProductReader    = (*Store)(nil)
 	_ app.StockCacheStore  = (*Store)(nil)
 	_ app.FeatureStore     = (*Store)(nil)
+	_ app.DrillStore       = (*Store)(nil)
 	_ app.PoolGauge        = (*Store)(nil)
 )
 
@@ -302,3 +303,23 @@ func (s *Store) ClearFeatureOverrideTx(ctx context.Context, tx pgx.Tx, name stri
 }
 
 func (s *Store) PoolStat() app.PoolStat { return PoolStat(s.Pool) }
+
+// app.DrillStore: the drills' records.
+
+func (s *Store) InsertDrillTx(ctx context.Context, tx pgx.Tx, d *app.Drill) (bool, error) {
+	return InsertDrillTx(ctx, tx, d)
+}
+
+func (s *Store) AbandonDrillsTx(ctx context.Context, tx pgx.Tx, dependency string, now time.Time, grace time.Duration) (int, error) {
+	return AbandonDrillsTx(ctx, tx, dependency, now, grace)
+}
+
+func (s *Store) GetDrill(ctx context.Context, id int64) (app.Drill, error) {
+	return GetDrill(ctx, s.Pool, id)
+}
+
+func (s *Store) SaveDrill(ctx context.Context, d app.Drill) error { return SaveDrill(ctx, s.Pool, d) }
+
+func (s *Store) CanaryStates(ctx context.Context, ids []uuid.UUID) ([]app.CanaryState, error) {
+	return CanaryStates(ctx, s.Pool, ids)
+}

@@ -77,7 +77,12 @@ type Config struct {
 	// provider cannot settle for operators; zero means 30 minutes.
 	ReconcileEvery time.Duration
 	ReconcileAfter time.Duration
-	Logger         *slog.Logger
+	// Drills drives the failover drills' jobs; DrillSchedule, when
+	// positive, starts them on River's leader every slot (DRILL_SCHEDULE).
+	// Nil Drills: no drills.
+	Drills        Drills
+	DrillSchedule time.Duration
+	Logger        *slog.Logger
 	// RiverLogger is River's own; nil means River's warnings and errors
 	// go to Logger and its routine chatter nowhere.
 	RiverLogger *slog.Logger
@@ -119,6 +124,14 @@ func NewClient(cfg Config) (*river.Client[pgx.Tx], error) {
 	}
 	if err := river.AddWorkerSafely(workers, NewDeliveryWorker(cfg)); err != nil {
 		return nil, err
+	}
+	if cfg.Drills != nil {
+		if err := river.AddWorkerSafely(workers, &DrillWorker{drills: cfg.Drills}); err != nil {
+			return nil, err
+		}
+		if err := river.AddWorkerSafely(workers, &DrillScheduleWorker{drills: cfg.Drills}); err != nil {
+			return nil, err
+		}
 	}
 	rc := &river.Config{
 		Logger:  cfg.RiverLogger,
@@ -168,6 +181,9 @@ func NewClient(cfg Config) (*river.Client[pgx.Tx], error) {
 				},
 				&river.PeriodicJobOpts{RunOnStart: true}))
 		}
+	}
+	if cfg.Workers > 0 && cfg.Drills != nil && cfg.DrillSchedule > 0 {
+		rc.PeriodicJobs = append(rc.PeriodicJobs, drillPeriodicJob(cfg.DrillSchedule))
 	}
 	client, err := river.NewClient(newDriver(cfg.Pool, cfg.ListenPool), rc)
 	if err != nil {

@@ -75,6 +75,9 @@ type Config struct {
 	// Features is the feature switch whose state the overview shows (the
 	// one the operator switches features with); nil leaves it off.
 	Features *app.FeatureSwitch
+	// Drills are what the drills page offers to start and the overview's
+	// last drills cover (app.Operator starts them); nil: drills are off.
+	Drills *app.Drills
 }
 
 // Backlogs reads what app.BacklogBounds holds in memory: no query.
@@ -173,6 +176,7 @@ func (s *server) routes() http.Handler {
 		r.Get("/operations/unresolved", s.handleUnresolved)
 		r.Get("/orphans", s.handleOrphans)
 		r.Get("/runbook", s.handleRunbook)
+		r.Get("/drills", s.handleDrills)
 		r.Post("/signout", s.handleSignOut)
 
 		// Everything that changes something: operators only.
@@ -190,6 +194,7 @@ func (s *server) routes() http.Handler {
 			r.Post("/breakers/{name}/policy", s.handleBreakerPolicy)
 			r.Post("/operations/{id}/resolve", s.handleResolve)
 			r.Post("/features/{name}", s.handleFeature)
+			r.Post("/drills", s.handleDrillStart)
 		})
 	})
 

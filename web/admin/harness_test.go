@@ -67,6 +67,8 @@ type harnessOpts struct {
 	backlogBounds []app.BacklogBound
 	bulkheads     map[string]admin.Bulkhead
 	highValue     int64
+	// drills offers drills of payment; their jobs are only inserted.
+	drills bool
 }
 
 // clock is a test's time for the admin UI: it moves only when the test
@@ -107,9 +109,18 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	if err := breakers.Register(context.Background(), "payment", app.DefaultBreakerPolicy(), app.PolicyOverride{}); err != nil {
 		t.Fatal(err)
 	}
-	rc, err := jobs.NewClient(jobs.Config{Pool: pool, Logger: log, StepWorkers: []jobs.StepRegistration{jobs.StepWorkerFor[app.OrderArgs]()}})
+	rc, err := jobs.NewClient(jobs.Config{Pool: pool, Logger: log, StepWorkers: []jobs.StepRegistration{jobs.StepWorkerFor[app.OrderArgs]()},
+		Drills: idleDrills{}})
 	if err != nil {
 		t.Fatal(err)
+	}
+	var drills *app.Drills
+	if o.drills {
+		if drills, err = app.NewDrills(app.DrillsConfig{Store: db.NewStore(pool), Jobs: rc, Breakers: breakers,
+			Canaries: idleDrills{}, Dependencies: []string{app.DepPayment},
+			Settings: app.DrillSettings{Duration: time.Minute, Canaries: 3, Mode: app.DrillShadow}, Now: o.now}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	// The switch is refreshed only when a test says so (or an operator's
 	// change does): what it shows is what the test set up.
@@ -123,7 +134,7 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 		t.Fatal(err)
 	}
 	op, err := app.NewOperator(app.OperatorConfig{Store: db.NewStore(pool), Jobs: rc, Breakers: breakers,
-		Features: features, Limits: o.limits, SessionIdle: o.sessionIdle, Logger: log, Now: o.now})
+		Features: features, Drills: drills, Limits: o.limits, SessionIdle: o.sessionIdle, Logger: log, Now: o.now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +145,7 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	}
 	h, err := admin.New(admin.Config{Pool: pool, Operator: op, Logger: log,
 		Now: o.now, PublicURL: o.publicURL, TrustedProxies: o.trustedProxies,
-		Backlog: o.backlog, Bulkheads: o.bulkheads, HighValueAmount: o.highValue, Features: features})
+		Backlog: o.backlog, Bulkheads: o.bulkheads, HighValueAmount: o.highValue, Features: features, Drills: drills})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -291,6 +291,9 @@ type overviewData struct {
 	Transitions []db.BreakerTransition
 	// Features is nil when the UI has no feature switch.
 	Features *featuresView
+	// LastDrills is each drillable dependency's last drill (drills.go).
+	LastDrills     []lastDrillView
+	LastDrillsNote string
 }
 
 // queueStates is the column order of the queue table.
@@ -362,6 +365,10 @@ func (s *server) readOverview(r *http.Request, now time.Time) (overviewData, err
 			return err
 		})
 	}
+	section(&d.LastDrillsNote, func(q db.Querier) (err error) {
+		d.LastDrills, err = s.lastDrills(ctx, q)
+		return err
+	})
 	// The sync latency does not depend on the breaker: read once per span,
 	// at least a minute so it has data (the breaker counts keep no
 	// durations).

@@ -100,6 +100,10 @@ type Tuning struct {
 	MetricsWait time.Duration
 	// BacklogEvery is how often the backlog bounds are read.
 	BacklogEvery time.Duration
+	// DrillPoll is how often a draining drill looks at its canaries;
+	// DrillNow is the drills' clock (a test moves it past a deadline).
+	DrillPoll time.Duration
+	DrillNow  func() time.Time
 }
 
 // Service is the whole product of one instance.
@@ -121,6 +125,7 @@ type Service struct {
 	runner     *app.Runner
 	backlog    *app.BacklogBounds
 	features   *app.FeatureSwitch
+	drills     *app.Drills
 	// catalogReads is the shop's and the catalog API's, nil without an
 	// inventory.
 	catalogReads *app.Catalog
@@ -241,6 +246,11 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 		Query: func(ctx context.Context) (db.AwaitingOperator, error) {
 			return db.ReadAwaitingOperator(ctx, pool, app.StorageTime(time.Now()).Add(-reconcileAfter))
 		}}))
+	s.registry.MustRegister(web.NewDrillCollector(web.DrillMetricsConfig{Logger: s.log,
+		Query: func(ctx context.Context) (map[string]app.Drill, error) {
+			_, finished, err := db.LastDrills(ctx, pool)
+			return finished, err
+		}}))
 	// The gate needs the River client, which needs the breakers: it is
 	// attached once both exist.
 	if s.breakers, err = app.NewBreakers(app.BreakersConfig{
@@ -311,6 +321,11 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 	}); err != nil {
 		return nil, err
 	}
+	if s.drills, err = app.NewDrills(app.DrillsConfig{Store: db.NewStore(s.pool), Jobs: s.river, Breakers: s.breakers,
+		Canaries: s.runner, Dependencies: drillable(s.health(s.jobProvider())), Settings: ac.Drills,
+		Poll: cfg.Tuning.DrillPoll, Now: cfg.Tuning.DrillNow, Logger: s.log}); err != nil {
+		return nil, err
+	}
 	// The feature hierarchy weighs the same breakers and bulkhead the
 	// admin overview shows, and the request pool.
 	if s.features, err = app.NewFeatureSwitch(app.FeaturesConfig{Store: db.NewStore(s.pool), Pool: db.NewStore(s.pool),
@@ -333,6 +348,9 @@ func (s *Service) jobsConfig(ac app.Config, senders *jobs.Senders, metrics *app.
 	for _, k := range s.cfg.Kinds {
 		workers = append(workers, k.Worker)
 	}
+	if _, ok := kinds.Get(app.KindCanary); ok {
+		workers = append(workers, jobs.StepWorkerFor[app.CanaryArgs]())
+	}
 	return jobs.Config{
 		Pool: s.pool, ListenPool: s.directPool, Provider: s.jobProvider(), Kinds: kinds, StepWorkers: workers, AsyncTimeouts: asyncTimeouts(ac),
 		Workers: ac.Workers, CallTimeout: pay.AsyncTimeout,
@@ -341,6 +359,7 @@ func (s *Service) jobsConfig(ac app.Config, senders *jobs.Senders, metrics *app.
 		Breakers: s.breakers, Metrics: metrics, Drains: s.drains(ac), Tracing: s.tracing,
 		Offpeak: ac.Offpeak, Channels: senders.Channels(), Senders: senders, PublicURL: ac.PublicURL,
 		ReconcileEvery: ac.ReconcileEvery, ReconcileAfter: ac.ReconcileAfter,
+		Drills: lateDrills{s}, DrillSchedule: ac.Drills.Schedule,
 		// A charge younger than the grace may belong to a request still
 		// committing (it can take the deadline and the capture budget).
 		Orphans: jobs.OrphanConfig{Every: ac.OrphanSweepEvery, Refund: ac.OrphanRefund,
@@ -379,7 +398,46 @@ func (s *Service) kinds(payments app.PaymentProvider) (*app.Kinds, error) {
 	for _, k := range s.cfg.Kinds {
 		ks = append(ks, k.Kind)
 	}
+	ks = append(ks, app.NewCanaryKind(s.health(payments)))
 	return app.NewKinds(ks...)
+}
+
+// health is each dependency's health endpoint that drills' canaries can
+// call: the payment provider's and the inventory's, when they serve one.
+func (s *Service) health(payments app.PaymentProvider) map[string]app.HealthChecker {
+	m := map[string]app.HealthChecker{}
+	if h, ok := payments.(app.HealthChecker); ok {
+		m[DependencyPayment] = h
+	}
+	if h, ok := s.inventory.(app.HealthChecker); ok {
+		m[app.DepInventory] = h
+	}
+	return m
+}
+
+// drillable lists the dependencies with a health endpoint, in the
+// declared order.
+func drillable(health map[string]app.HealthChecker) []string {
+	var deps []string
+	for _, d := range app.Dependencies() {
+		if health[d.Name] != nil {
+			deps = append(deps, d.Name)
+		}
+	}
+	return deps
+}
+
+// lateDrills hands the drill jobs the drills, which are built after the
+// River client they insert with; jobs run only after Start, when they
+// exist.
+type lateDrills struct{ s *Service }
+
+func (l lateDrills) Advance(ctx context.Context, id int64) (time.Duration, error) {
+	return l.s.drills.Advance(ctx, id)
+}
+
+func (l lateDrills) Schedule(ctx context.Context) ([]app.Drill, error) {
+	return l.s.drills.Schedule(ctx)
 }
 
 // deadlines is each dependency's bound on one synchronous call.
@@ -413,7 +471,7 @@ func (s *Service) jobProvider() app.PaymentProvider {
 func (s *Service) buildAPI(ctx context.Context, ac app.Config, senders *jobs.Senders) error {
 	operator, err := app.NewOperator(app.OperatorConfig{
 		Store: db.NewStore(s.pool), Jobs: s.river, Breakers: s.breakers, Provider: s.provider, Channels: senders.Channels(),
-		GatedQueues: map[string]string{app.QueuePayments: DependencyPayment}, Features: s.features,
+		GatedQueues: map[string]string{app.QueuePayments: DependencyPayment}, Features: s.features, Drills: s.drills,
 		SessionIdle: ac.AdminSessionIdle, Logger: s.log,
 	})
 	if err != nil {
@@ -433,7 +491,7 @@ func (s *Service) buildAPI(ctx context.Context, ac app.Config, senders *jobs.Sen
 		ReconcileAfter: ac.ReconcileAfter, OrphanRefund: ac.OrphanRefund,
 		Backlog:         s.backlog,
 		Bulkheads:       map[string]admin.Bulkhead{DependencyPayment: s.runner.Admission()},
-		HighValueAmount: ac.HighValueAmount, Features: s.features,
+		HighValueAmount: ac.HighValueAmount, Features: s.features, Drills: s.drills,
 	})
 	if err != nil {
 		return err
@@ -658,6 +716,7 @@ func (s *Service) Backlog() *app.BacklogBounds  { return s.backlog }
 func (s *Service) Runner() *app.Runner          { return s.runner }
 func (s *Service) Features() *app.FeatureSwitch { return s.features }
 func (s *Service) Tracing() *tracing.Tracing    { return s.tracing }
+func (s *Service) Drills() *app.Drills          { return s.drills }
 
 // checkConnLimit refuses to start when this instance's connections could
 // exceed what the server allows: better a clear message now than

@@ -96,6 +96,11 @@ type Options struct {
 	Clock func() time.Time
 	// RunnerNow, when set, is the runner's clock; nil is the real one.
 	RunnerNow func() time.Time
+	// Drills are the DRILL_* settings; a zero field keeps the product's
+	// default. DrillNow is the drills' clock; nil is the real one. A
+	// draining drill looks at its canaries every 20 ms.
+	Drills   app.DrillSettings
+	DrillNow func() time.Time
 	// Kinds adds step kinds to the product's own, given the simulator's
 	// base URL.
 	Kinds func(simURL string) []service.Kind
@@ -190,6 +195,10 @@ func (p *Product) start(apiAddr string, workers int, name string) *service.Servi
 	cfg.HighValueAmount = 100000
 	cfg.Offpeak, cfg.PublicURL = o.Offpeak, o.PublicURL
 	cfg.ReconcileEvery = or(o.ReconcileEvery, cfg.ReconcileEvery)
+	cfg.Drills.Schedule = o.Drills.Schedule
+	cfg.Drills.Duration = or(o.Drills.Duration, cfg.Drills.Duration)
+	cfg.Drills.Canaries = or(o.Drills.Canaries, cfg.Drills.Canaries)
+	cfg.Drills.Mode = or(o.Drills.Mode, cfg.Drills.Mode)
 	log := slog.New(slog.DiscardHandler)
 	var riverLog *slog.Logger
 	if os.Getenv("TEST_LOG") != "" {
@@ -205,6 +214,7 @@ func (p *Product) start(apiAddr string, workers int, name string) *service.Servi
 		CheckCallback: func(context.Context, string) error { return nil }, BreakerPolicy: o.Breaker,
 		Tuning: service.Tuning{BreakerFlushEvery: 20 * time.Millisecond, BreakerPollEvery: 200 * time.Millisecond,
 			GatePollEvery: 50 * time.Millisecond, BacklogEvery: 20 * time.Millisecond, BreakerNow: o.Clock, RunnerNow: o.RunnerNow,
+			DrillPoll: 20 * time.Millisecond, DrillNow: o.DrillNow,
 			// A scrape waits for the counts however slow the query: a test
 			// reads what it scrapes, never the give-up-and-serve-stale path.
 			MetricsWait: Guard},
