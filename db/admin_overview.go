@@ -8,6 +8,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river/rivertype"
+
+	"github.com/spillway/spillway/app"
 )
 
 // QueueDepth is how many jobs a queue holds in one state.
@@ -81,7 +83,9 @@ type ThroughputBucket struct {
 }
 
 // Throughput returns one bucket per minute from since to now (empty
-// minutes included) of operations created, split sync / async.
+// minutes included) of operations created, split sync / async. A drill's
+// canaries are not customers' work and are left out: a shadow drill would
+// otherwise show as traffic failing over.
 func Throughput(ctx context.Context, q Querier, since, now time.Time) ([]ThroughputBucket, error) {
 	rows, err := q.Query(ctx, `
 		SELECT m, coalesce(s, 0), coalesce(a, 0)
@@ -89,9 +93,9 @@ func Throughput(ctx context.Context, q Querier, since, now time.Time) ([]Through
 		LEFT JOIN (
 			SELECT date_trunc('minute', created_at) AS minute,
 				count(*) FILTER (WHERE mode = 'sync') AS s, count(*) FILTER (WHERE mode = 'async') AS a
-			FROM operations WHERE created_at >= date_trunc('minute', $1::timestamptz) GROUP BY 1
+			FROM operations WHERE created_at >= date_trunc('minute', $1::timestamptz) AND kind <> $3 GROUP BY 1
 		) b ON b.minute = m
-		ORDER BY m`, since, now)
+		ORDER BY m`, since, now, app.KindCanary)
 	if err != nil {
 		return nil, fmt.Errorf("throughput: %w", err)
 	}

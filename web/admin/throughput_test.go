@@ -21,14 +21,15 @@ func TestThroughputChartCountsSettledMinutesOnce(t *testing.T) {
 	pool := dbtest.New(t)
 	ctx := context.Background()
 	now := time.Date(2026, 12, 3, 12, 30, 20, 0, time.UTC)
-	add := func(at time.Time, mode app.Mode) {
+	addKind := func(kind string, at time.Time, mode app.Mode) {
 		t.Helper()
-		op := &app.Operation{ID: uuid.New(), Kind: app.KindPayment, Status: app.StatusQueued, Mode: mode, Priority: 2,
+		op := &app.Operation{ID: uuid.New(), Kind: kind, Status: app.StatusQueued, Mode: mode, Priority: 2,
 			Payment: app.PaymentRequest{Amount: 100, Currency: "usd"}, CreatedAt: at, UpdatedAt: at}
 		if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { _, err := db.InsertOperationTx(ctx, tx, op); return err }); err != nil {
 			t.Fatal(err)
 		}
 	}
+	add := func(at time.Time, mode app.Mode) { t.Helper(); addKind(app.KindPayment, at, mode) }
 	at := func(buckets []db.ThroughputBucket, m time.Time) db.ThroughputBucket {
 		t.Helper()
 		for _, b := range buckets {
@@ -45,6 +46,8 @@ func TestThroughputChartCountsSettledMinutesOnce(t *testing.T) {
 	add(old.Add(6*time.Second), app.ModeAsync)
 	add(cur.Add(time.Second), app.ModeSync)
 	add(now.Add(-2*time.Hour), app.ModeSync) // out of the window
+	// A drill's canary is not customers' traffic.
+	addKind(app.KindCanary, old.Add(8*time.Second), app.ModeAsync)
 
 	var c throughputCache
 	b, err := c.read(ctx, pool, now)
