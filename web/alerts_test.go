@@ -4,11 +4,12 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/spillway/spillway/app/apptest"
 )
 
 // The alerting rules Prometheus loads, and their promtool unit tests.
@@ -22,34 +23,11 @@ const (
 // none is pending now.
 var pendingMetrics []string
 
-// promtoolBin finds promtool: $PROMTOOL_BIN, then <repo>/.data/bin/promtool
-// (where scripts/setup.sh installs it), then PATH. Missing is a failure,
-// not a skip: an alert nobody tests pages nobody, or everybody.
-func promtoolBin(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("PROMTOOL_BIN"); p != "" {
-		if _, err := os.Stat(p); err != nil {
-			t.Fatalf("PROMTOOL_BIN=%s: %v; run scripts/setup.sh or fix the variable", p, err)
-		}
-		return p
-	}
-	if p, err := filepath.Abs("../.data/bin/promtool"); err == nil {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	if p, err := exec.LookPath("promtool"); err == nil {
-		return p
-	}
-	t.Fatal("promtool not found (looked at $PROMTOOL_BIN, <repo>/.data/bin/promtool and PATH): run scripts/setup.sh")
-	return ""
-}
-
 // The rules are valid, and promtool's unit tests of every alert (firing
 // and not firing) pass.
 func TestAlertRulesPassPromtool(t *testing.T) {
 	t.Parallel()
-	bin := promtoolBin(t)
+	bin := apptest.Tool(t, "promtool", "PROMTOOL_BIN")
 	for _, args := range [][]string{
 		{"check", "rules", alertRules},
 		{"test", "rules", alertRuleTests},

@@ -2,15 +2,15 @@ package provider_test
 
 import (
 	"bufio"
-	"errors"
 	"io"
 	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/spillway/spillway/app/apptest"
 )
 
 // stripeMockFixtures makes every PaymentIntent come back "succeeded".
@@ -18,48 +18,6 @@ import (
 // would make a correct client look like it mis-maps success. Request
 // validation still uses stripe-mock's full bundled OpenAPI spec.
 const stripeMockFixtures = "testdata/stripe-mock-fixtures.json"
-
-// stripeMockBin finds the stripe-mock binary: $STRIPE_MOCK_BIN, then
-// <repo root>/.data/bin/stripe-mock, then PATH. Missing is a failure, not a
-// skip: a skipped contract test is a contract nobody checks.
-func stripeMockBin(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("STRIPE_MOCK_BIN"); p != "" {
-		if _, err := os.Stat(p); err != nil {
-			t.Fatalf("STRIPE_MOCK_BIN=%s: %v; run scripts/setup.sh or fix the variable", p, err)
-		}
-		return p
-	}
-	if root, err := repoRoot(); err == nil {
-		p := filepath.Join(root, ".data", "bin", "stripe-mock")
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	if p, err := exec.LookPath("stripe-mock"); err == nil {
-		return p
-	}
-	t.Fatal("stripe-mock not found (looked at $STRIPE_MOCK_BIN, <repo>/.data/bin/stripe-mock and PATH): run scripts/setup.sh")
-	return ""
-}
-
-// repoRoot walks up from the working directory to the directory holding go.mod.
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("go.mod not found above the working directory")
-		}
-		dir = parent
-	}
-}
 
 // startStripeMock runs stripe-mock on loopback ports of its own choosing
 // (so parallel test binaries never collide) and returns its HTTP base URL.
@@ -72,7 +30,7 @@ func startStripeMock(t *testing.T) string {
 	}
 	// HTTPS must be pinned to loopback too: given only -http-addr,
 	// stripe-mock still opens HTTPS on all interfaces at :12112.
-	cmd := exec.Command(stripeMockBin(t),
+	cmd := exec.Command(apptest.Tool(t, "stripe-mock", "STRIPE_MOCK_BIN"),
 		"-http-addr", "127.0.0.1:0",
 		"-https-addr", "127.0.0.1:0",
 		"-fixtures", fixtures)

@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/spillway/spillway/app"
+	"github.com/spillway/spillway/app/apptest"
 	"github.com/spillway/spillway/db"
-	"github.com/spillway/spillway/db/dbtest"
 	"github.com/spillway/spillway/db/localpg"
 )
 
@@ -196,7 +196,7 @@ func (b *bench) logf(format string, args ...any) {
 // tests find it: `make bench` runs there, and the bench needs its testdata
 // and builds its binary there.
 func checkoutRoot() (string, error) {
-	root, err := dbtest.RepoRoot()
+	root, err := apptest.RepoRoot()
 	if err == nil {
 		_, err = os.Stat(filepath.Join(root, "cmd", "spillway"))
 	}

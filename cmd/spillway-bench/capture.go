@@ -46,7 +46,7 @@ func (b *bench) capture(ctx context.Context, out *spillwayResults) error {
 	if err != nil {
 		return err
 	}
-	defer s.stop(20 * time.Second)
+	defer s.Stop(20 * time.Second)
 	if err := s.chaos(ctx, `{"down": true}`); err != nil {
 		return err
 	}
@@ -70,7 +70,7 @@ func (b *bench) capture(ctx context.Context, out *spillwayResults) error {
 		samplers.Go(func() { r.Profile, r.ProfileNote = b.fetchProfile(rssCtx, s, "capture") })
 	}
 	b.logf("  %d connections, %s", benchConns, benchCaptureTime)
-	mark := markCPU(s.cmd.Process.Pid)
+	mark := markCPU(s.Cmd.Process.Pid)
 	res, err := loadgen.Run(ctx, cfg)
 	use := mark.since()
 	stopRSS()
@@ -78,7 +78,7 @@ func (b *bench) capture(ctx context.Context, out *spillwayResults) error {
 	if err != nil {
 		return err
 	}
-	if err := s.alive(); err != nil {
+	if err := s.Alive(); err != nil {
 		return err
 	}
 	if _, hwm, err := s.memory(); err == nil {
@@ -88,11 +88,11 @@ func (b *bench) capture(ctx context.Context, out *spillwayResults) error {
 	r.Load.CPU = &use
 	b.logf("  %.0f 202/s, p50 %.2f ms, p99 %.2f ms, peak RSS %.0f MiB", r.Load.Rate, r.Load.P50ms, r.Load.P99ms, r.PeakRSSMiB)
 	if r.Load.Rate == 0 {
-		return fmt.Errorf("no 202 answers: %v, %d transport errors\n%s", res.ByStatus, res.Errors, s.logTail())
+		return fmt.Errorf("no 202 answers: %v, %d transport errors\n%s", res.ByStatus, res.Errors, s.LogTail())
 	}
 
 	// Let in-flight requests commit, then count.
-	s.stop(20 * time.Second)
+	s.Stop(20 * time.Second)
 	return b.verifyCapture(ctx, d, keys.taken(), r)
 }
 

@@ -74,7 +74,7 @@ func (b *bench) drain(ctx context.Context, out *spillwayResults) error {
 	}
 	defer func() {
 		if s != nil {
-			s.stop(20 * time.Second)
+			s.Stop(20 * time.Second)
 		}
 	}()
 	b.logf("  capturing %d operations", benchDrainJobs)
@@ -84,7 +84,7 @@ func (b *bench) drain(ctx context.Context, out *spillwayResults) error {
 	if r.Captured, err = d.count(ctx, db.CountOpenOperations); err != nil {
 		return err
 	}
-	s.stop(20 * time.Second)
+	s.Stop(20 * time.Second)
 
 	if s, err = b.startServer(ctx, "drain", d, noLimit); err != nil {
 		return err
@@ -121,7 +121,7 @@ func (b *bench) drain(ctx context.Context, out *spillwayResults) error {
 	if err != nil {
 		return err
 	}
-	s.stop(20 * time.Second)
+	s.Stop(20 * time.Second)
 	rate := strconv.Itoa(benchDrainRate)
 	if s, err = b.startServer(ctx, "drain-limited", d, map[string]string{"DRAIN_RATE": rate}); err != nil {
 		return err
@@ -162,7 +162,7 @@ func (b *bench) backlog(ctx context.Context, s *server, d *benchDB, n int) (reje
 	}
 	got := res.ByStatus[http.StatusAccepted]
 	if got < int64(n)*9/10 {
-		return 0, fmt.Errorf("backlog: only %d of %d requests answered 202 (%v, %d transport errors)\n%s", got, n, res.ByStatus, res.Errors, s.logTail())
+		return 0, fmt.Errorf("backlog: only %d of %d requests answered 202 (%v, %d transport errors)\n%s", got, n, res.ByStatus, res.Errors, s.LogTail())
 	}
 	return int64(n) - got, nil
 }
@@ -174,12 +174,12 @@ func (b *bench) drainAll(ctx context.Context, s *server, d *benchDB, queued int6
 		return drainFigures{}, err
 	}
 	start := time.Now()
-	mark := markCPU(s.cmd.Process.Pid)
+	mark := markCPU(s.Cmd.Process.Pid)
 	if err := d.setBreaker(ctx, app.BreakerClosed); err != nil {
 		return drainFigures{}, err
 	}
 	left, elapsed, err := waitEmpty(ctx, limit, start, func(ctx context.Context) (int64, error) {
-		if err := s.alive(); err != nil {
+		if err := s.Alive(); err != nil {
 			return 0, err
 		}
 		return d.count(ctx, db.CountOpenOperations)

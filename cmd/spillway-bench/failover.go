@@ -78,7 +78,7 @@ func (b *bench) failover(ctx context.Context, out *spillwayResults) error {
 	if err != nil {
 		return err
 	}
-	defer s.stop(20 * time.Second)
+	defer s.Stop(20 * time.Second)
 	r := &out.Failover
 	r.Rate = benchFailoverRate
 	br, err := db.GetBreaker(ctx, d.pool, paymentBreaker)
@@ -130,7 +130,7 @@ func (b *bench) failover(ctx context.Context, out *spillwayResults) error {
 	if err != nil {
 		return err
 	}
-	if err := s.alive(); err != nil {
+	if err := s.Alive(); err != nil {
 		return err
 	}
 	r.ByStatus, r.Errors = res.ByStatus, res.Errors

@@ -44,7 +44,7 @@ func (b *bench) orders(ctx context.Context, out *spillwayResults) error {
 	if err != nil {
 		return err
 	}
-	defer s.stop(20 * time.Second)
+	defer s.Stop(20 * time.Second)
 	if err := s.put(ctx, "/control/inventory/stock", `{"sku-tea": 100000000, "sku-mug": 100000000}`); err != nil {
 		return err
 	}
@@ -70,13 +70,13 @@ func (b *bench) orders(ctx context.Context, out *spillwayResults) error {
 	if err != nil {
 		return err
 	}
-	if err := s.alive(); err != nil {
+	if err := s.Alive(); err != nil {
 		return err
 	}
 	out.Orders.Capture = figuresOf(res, http.StatusAccepted)
 	b.logf("  %.0f 202/s, p50 %.2f ms, p99 %.2f ms", out.Orders.Capture.Rate, out.Orders.Capture.P50ms, out.Orders.Capture.P99ms)
 	if out.Orders.Sync.Rate == 0 || out.Orders.Capture.Rate == 0 {
-		return fmt.Errorf("orders answered %v then %v\n%s", out.Orders.Sync.ByStatus, res.ByStatus, s.logTail())
+		return fmt.Errorf("orders answered %v then %v\n%s", out.Orders.Sync.ByStatus, res.ByStatus, s.LogTail())
 	}
 	return nil
 }

@@ -99,7 +99,7 @@ func (b *bench) scale(ctx context.Context, out *spillwayResults) error {
 	if err != nil {
 		return err
 	}
-	defer func() { s.stop(20 * time.Second) }()
+	defer func() { s.Stop(20 * time.Second) }()
 	r := &out.Scale
 	seeded := 0
 	var seedTime time.Duration
@@ -107,7 +107,7 @@ func (b *bench) scale(ctx context.Context, out *spillwayResults) error {
 		if n > seeded {
 			// The server stops while the seed loads, as a bulk load would
 			// be run off-line; its readings would only slow the load.
-			s.stop(20 * time.Second)
+			s.Stop(20 * time.Second)
 			t0 := time.Now()
 			b.logf("  seeding %d deferred payments (to %d)", n-seeded, n)
 			if err := b.seedWaiting(ctx, d, n-seeded); err != nil {
@@ -209,12 +209,12 @@ func (b *bench) scaleCapture(ctx context.Context, s *server, d *benchDB, dur tim
 	if err != nil {
 		return loadFigures{}, err
 	}
-	if err := s.alive(); err != nil {
+	if err := s.Alive(); err != nil {
 		return loadFigures{}, err
 	}
 	f := figuresOf(res, http.StatusAccepted)
 	if f.Rate == 0 {
-		return f, fmt.Errorf("no 202 answers: %v, %d transport errors\n%s", res.ByStatus, res.Errors, s.logTail())
+		return f, fmt.Errorf("no 202 answers: %v, %d transport errors\n%s", res.ByStatus, res.Errors, s.LogTail())
 	}
 	return f, nil
 }
@@ -227,7 +227,7 @@ func (b *bench) scaleDrain(ctx context.Context, s *server, d *benchDB, since tim
 		return drainFigures{}, err
 	}
 	left, elapsed, err := waitEmpty(ctx, scaleDrainLimit, start, func(ctx context.Context) (int64, error) {
-		if err := s.alive(); err != nil {
+		if err := s.Alive(); err != nil {
 			return 0, err
 		}
 		return d.count(ctx, func(ctx context.Context, q db.Querier) (int64, error) {

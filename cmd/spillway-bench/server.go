@@ -9,18 +9,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
 	"github.com/spillway/spillway/app"
+	"github.com/spillway/spillway/cmd/internal/child"
 	"github.com/spillway/spillway/cmd/internal/loadgen"
 )
 
@@ -57,28 +56,23 @@ var benchPassEnv = []string{"PATH", "HOME", "TMPDIR", "PAYMENT_DEADLINE", "CAPTU
 	"BREAKER_PAYMENT_WINDOW", "BREAKER_PAYMENT_MIN_CALLS", "BREAKER_PAYMENT_FAILURE_RATE",
 	"BREAKER_PAYMENT_CONSECUTIVE_FAILURES"}
 
-// server is a `spillway serve` child process.
+// server is a `spillway serve` child process with the simulator inside
+// it as the provider.
 type server struct {
-	name    string
-	cmd     *exec.Cmd
-	api     string // http://127.0.0.1:port
-	sim     string
-	logPath string
-	logFile *os.File
-	done    chan struct{} // closed when the process has exited
-	waitErr error
-	stopped sync.Once
+	*child.Server
+	api string // http://127.0.0.1:port
+	sim string // the simulator's base URL
 }
 
 // startServer execs bin/spillway serve on db with the simulator as
 // provider, on free loopback ports, and waits until /healthz answers.
 // extra adds to or overrides the environment ("" removes a variable).
 func (b *bench) startServer(ctx context.Context, name string, d *benchDB, extra map[string]string) (*server, error) {
-	apiAddr, err := freeLoopbackAddr()
+	apiAddr, err := child.FreeLoopbackAddr()
 	if err != nil {
 		return nil, err
 	}
-	simAddr, err := freeLoopbackAddr()
+	simAddr, err := child.FreeLoopbackAddr()
 	if err != nil {
 		return nil, err
 	}
@@ -106,100 +100,17 @@ func (b *bench) startServer(ctx context.Context, name string, d *benchDB, extra 
 		}
 	}
 
-	s := &server{name: name, api: "http://" + apiAddr, sim: "http://" + simAddr, done: make(chan struct{}),
-		logPath: filepath.Join(b.dir, name+".log")}
-	if s.logFile, err = os.Create(s.logPath); err != nil {
+	cs, err := child.Start(child.Config{Name: name, Bin: b.bin, Dir: b.root, Env: envList, API: "http://" + apiAddr,
+		LogPath: filepath.Join(b.dir, name+".log"), DeathSignal: syscall.SIGTERM})
+	if err != nil {
 		return nil, err
 	}
-	s.cmd = exec.Command(b.bin, "serve")
-	s.cmd.Dir = b.root
-	s.cmd.Env = envList
-	s.cmd.Stdout, s.cmd.Stderr = s.logFile, s.logFile
-	// Its own process group, so a Ctrl-C to make does not reach it before
-	// the bench stops it in order; and it dies with the bench.
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
-	if err := s.cmd.Start(); err != nil {
-		s.logFile.Close()
-		return nil, fmt.Errorf("start %s: %w", b.bin, err)
-	}
-	go func() {
-		s.waitErr = s.cmd.Wait()
-		close(s.done)
-	}()
-	if err := s.waitHealthy(ctx, time.Minute); err != nil {
-		s.stop(2 * time.Second)
-		return nil, fmt.Errorf("%s: %w\n%s", name, err, s.logTail())
+	s := &server{Server: cs, api: cs.API, sim: "http://" + simAddr}
+	if err := s.WaitHealthy(ctx, time.Minute); err != nil {
+		s.Stop(2 * time.Second)
+		return nil, fmt.Errorf("%s: %w\n%s", name, err, s.LogTail())
 	}
 	return s, nil
-}
-
-func (s *server) waitHealthy(ctx context.Context, limit time.Duration) error {
-	deadline := time.Now().Add(limit)
-	c := &http.Client{Timeout: time.Second}
-	for time.Now().Before(deadline) {
-		select {
-		case <-s.done:
-			return fmt.Errorf("the server exited during start-up (%v)", s.waitErr)
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-		res, err := c.Get(s.api + "/healthz")
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-	}
-	return fmt.Errorf("/healthz did not answer 200 within %s", limit)
-}
-
-// stop sends SIGTERM, waits up to grace for a clean exit, then kills.
-// Only the first call does anything.
-func (s *server) stop(grace time.Duration) {
-	s.stopped.Do(func() { s.terminate(grace) })
-}
-
-func (s *server) terminate(grace time.Duration) {
-	defer s.logFile.Close()
-	select {
-	case <-s.done:
-		return
-	default:
-	}
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.done:
-		return
-	case <-time.After(grace):
-	}
-	_ = s.cmd.Process.Kill()
-	select {
-	case <-s.done:
-	case <-time.After(10 * time.Second):
-	}
-}
-
-// alive reports an error if the server has exited.
-func (s *server) alive() error {
-	select {
-	case <-s.done:
-		return fmt.Errorf("server %s exited (%v)\n%s", s.name, s.waitErr, s.logTail())
-	default:
-		return nil
-	}
-}
-
-func (s *server) logTail() string {
-	b, err := os.ReadFile(s.logPath)
-	if err != nil {
-		return ""
-	}
-	if len(b) > 4000 {
-		b = b[len(b)-4000:]
-	}
-	return "--- " + s.logPath + " (tail) ---\n" + string(b)
 }
 
 // chaos merges patch (JSON) into the simulator's chaos.
@@ -248,7 +159,7 @@ func (s *server) waitBreaker(ctx context.Context, state app.BreakerState) error 
 
 // memory reads the child's resident set and its high-water mark, in KiB.
 func (s *server) memory() (rss, hwm int64, err error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", s.Cmd.Process.Pid))
 	if err != nil {
 		return 0, 0, err
 	}
@@ -271,15 +182,6 @@ func (s *server) memory() (rss, hwm int64, err error) {
 		return 0, 0, errors.New("no VmRSS in /proc status")
 	}
 	return rss, hwm, sc.Err()
-}
-
-func freeLoopbackAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
 }
 
 // paymentLoad is the load every HTTP figure is measured with: the same

@@ -42,14 +42,14 @@ func (b *bench) syncAt(ctx context.Context, name string, extra map[string]string
 	if err != nil {
 		return err
 	}
-	defer s.stop(20 * time.Second)
+	defer s.Stop(20 * time.Second)
 	b.logf("  %s: %d connections, %s", name, benchConns, benchSyncTime)
 	profCtx, stopProfile := context.WithCancel(ctx)
 	var profiled sync.WaitGroup
 	if b.profile && profile != nil {
 		profiled.Go(func() { profile.SyncProfile, profile.SyncProfileNote = b.fetchProfile(profCtx, s, "sync") })
 	}
-	mark := markCPU(s.cmd.Process.Pid)
+	mark := markCPU(s.Cmd.Process.Pid)
 	res, err := loadgen.Run(ctx, paymentLoad(s.api+"/api/v1/payments", benchConns, benchSyncTime, name))
 	use := mark.since()
 	stopProfile()
@@ -57,14 +57,14 @@ func (b *bench) syncAt(ctx context.Context, name string, extra map[string]string
 	if err != nil {
 		return err
 	}
-	if err := s.alive(); err != nil {
+	if err := s.Alive(); err != nil {
 		return err
 	}
 	*f = figuresOf(res, http.StatusCreated)
 	f.CPU = &use
 	b.logf("  %s: %.0f 201/s, p50 %.2f ms, p99 %.2f ms", name, f.Rate, f.P50ms, f.P99ms)
 	if f.Rate == 0 {
-		return fmt.Errorf("no 201 answers: %v, %d transport errors\n%s", res.ByStatus, res.Errors, s.logTail())
+		return fmt.Errorf("no 201 answers: %v, %d transport errors\n%s", res.ByStatus, res.Errors, s.LogTail())
 	}
 	return nil
 }
@@ -108,7 +108,7 @@ func (b *bench) budget(ctx context.Context, out *spillwayResults) error {
 	}
 	// Workers are still calling the 10 s provider at the end; nothing of
 	// theirs is measured, so do not wait for them.
-	defer s.stop(3 * time.Second)
+	defer s.Stop(3 * time.Second)
 	if err := d.setBreaker(ctx, app.BreakerForcedClosed); err != nil {
 		return err
 	}
@@ -129,7 +129,7 @@ func (b *bench) budget(ctx context.Context, out *spillwayResults) error {
 	if err != nil {
 		return err
 	}
-	if err := s.alive(); err != nil {
+	if err := s.Alive(); err != nil {
 		return err
 	}
 	r.DeadlineMS = ms(b.deadline)
@@ -142,7 +142,7 @@ func (b *bench) budget(ctx context.Context, out *spillwayResults) error {
 	b.logf("  %d answers, p50 %.0f ms, p99 %.0f ms, first wave p99 %.0f ms, max %.0f ms (deadline %s)", res.Requests,
 		r.Load.P50ms, r.Load.P99ms, r.FirstWaveP99ms, r.Load.Maxms, b.deadline)
 	if res.Latency.Count == 0 {
-		return fmt.Errorf("no answers: %d transport errors\n%s", res.Errors, s.logTail())
+		return fmt.Errorf("no answers: %d transport errors\n%s", res.Errors, s.LogTail())
 	}
 	return nil
 }

@@ -20,8 +20,9 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/spillway/spillway/app/apptest"
 	"github.com/spillway/spillway/app/sim"
-	"github.com/spillway/spillway/db/dbtest"
+	"github.com/spillway/spillway/cmd/internal/child"
 	"github.com/spillway/spillway/db/localpg"
 )
 
@@ -73,7 +74,7 @@ func (c *steppedClock) now() time.Time {
 func (c *steppedClock) step(d time.Duration) { c.offset.Add(int64(d)) }
 
 func newSuite(ctx context.Context, getenv func(string) string, log io.Writer, t timing) (*suite, error) {
-	root, err := dbtest.RepoRoot()
+	root, err := apptest.RepoRoot()
 	if err == nil {
 		_, err = os.Stat(filepath.Join(root, "cmd", "spillway"))
 	}
@@ -104,7 +105,7 @@ func (s *suite) start(ctx context.Context) error {
 	// never stop the shared one (.data/postgres, 127.0.0.1:54329) that
 	// tests and `make run` use. The port is chosen per run, written into
 	// the cluster's config by Ensure.
-	addr, err := freeLoopbackAddr()
+	addr, err := child.FreeLoopbackAddr()
 	if err != nil {
 		return err
 	}
@@ -269,7 +270,7 @@ func (r *scenarioRun) killInstance(i int) {
 	r.servers[i] = nil
 	r.mu.Unlock()
 	if sv != nil {
-		sv.kill()
+		sv.Kill()
 	}
 }
 
@@ -342,7 +343,7 @@ func (r *scenarioRun) close() {
 	var wg sync.WaitGroup
 	for _, sv := range r.servers {
 		if sv != nil {
-			wg.Go(func() { sv.stop(5 * time.Second) })
+			wg.Go(func() { sv.Stop(5 * time.Second) })
 		}
 	}
 	wg.Wait()

@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/spillway/spillway/cmd/internal/child"
 )
 
 // toxiproxy is a toxiproxy-server child and a client of its HTTP API. The
@@ -32,7 +34,7 @@ func startToxiproxy(ctx context.Context, bin, logPath string) (*toxiproxy, error
 	if _, err := os.Stat(bin); err != nil {
 		return nil, fmt.Errorf("%s: %w (make chaos runs scripts/setup.sh, which installs it)", bin, err)
 	}
-	addr, err := freeLoopbackAddr()
+	addr, err := child.FreeLoopbackAddr()
 	if err != nil {
 		return nil, err
 	}
@@ -133,7 +135,7 @@ func (t *toxiproxy) do(ctx context.Context, method, path string, body any, want 
 // proxy creates a proxy listening on a free loopback port and returns
 // that address.
 func (t *toxiproxy) proxy(ctx context.Context, name, upstream string) (string, error) {
-	listen, err := freeLoopbackAddr()
+	listen, err := child.FreeLoopbackAddr()
 	if err != nil {
 		return "", err
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/spillway/spillway/app/apptest"
 	"github.com/spillway/spillway/db"
 	"github.com/spillway/spillway/db/localpg"
 	"github.com/spillway/spillway/migrations"
@@ -105,7 +106,7 @@ func NewEmpty(t testing.TB) string {
 func setup(ctx context.Context) error {
 	baseURL = os.Getenv("DATABASE_URL")
 	if baseURL == "" {
-		root, err := RepoRoot()
+		root, err := apptest.RepoRoot()
 		if err != nil {
 			return err
 		}
@@ -177,24 +178,6 @@ func schemaHash() (string, error) {
 		return nil
 	})
 	return hex.EncodeToString(h.Sum(nil))[:12], err
-}
-
-// RepoRoot is the nearest directory above the working directory with a go.mod.
-func RepoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("no go.mod above the working directory")
-		}
-		dir = parent
-	}
 }
 
 func randomHex(n int) string {

@@ -8,7 +8,6 @@ package jaegertest
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -22,6 +21,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/spillway/spillway/app/apptest"
 )
 
 // Jaeger is one running Jaeger.
@@ -37,23 +38,7 @@ type Jaeger struct {
 // then PATH.
 func Bin(t testing.TB) string {
 	t.Helper()
-	if p := os.Getenv("JAEGER_BIN"); p != "" {
-		if _, err := os.Stat(p); err != nil {
-			t.Fatalf("JAEGER_BIN=%s: %v; run scripts/setup.sh or fix the variable", p, err)
-		}
-		return p
-	}
-	if root, err := repoRoot(); err == nil {
-		p := filepath.Join(root, ".data", "bin", "jaeger")
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	if p, err := exec.LookPath("jaeger"); err == nil {
-		return p
-	}
-	t.Fatal("jaeger not found (looked at $JAEGER_BIN, <repo>/.data/bin/jaeger and PATH): run scripts/setup.sh")
-	return ""
+	return apptest.Tool(t, "jaeger", "JAEGER_BIN")
 }
 
 // Start runs Jaeger with testdata/jaeger/config.yaml on free loopback ports
@@ -61,7 +46,7 @@ func Bin(t testing.TB) string {
 func Start(t testing.TB) *Jaeger {
 	t.Helper()
 	bin := Bin(t)
-	root, err := repoRoot()
+	root, err := apptest.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,25 +191,6 @@ func (j *Jaeger) get(ctx context.Context, path string, v any) (int, error) {
 		return res.StatusCode, fmt.Errorf("jaeger %s: %d %s", path, res.StatusCode, b)
 	}
 	return res.StatusCode, json.Unmarshal(b, v)
-}
-
-// repoRoot is the directory holding go.mod, above the working directory
-// (a test runs in its package's directory).
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory")
-		}
-		dir = parent
-	}
 }
 
 // freePorts asks the kernel for n free loopback ports. They are released
