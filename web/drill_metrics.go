@@ -3,7 +3,6 @@ package web
 import (
 	"context"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -30,27 +29,14 @@ type DrillMetricsConfig struct {
 // series, so a new deployment pages nobody before its first drill; a
 // failed read leaves both out of that scrape.
 type DrillCollector struct {
-	cfg     DrillMetricsConfig
+	reading *scrapeReading[map[string]app.Drill]
 	success *prometheus.Desc
 	end     *prometheus.Desc
-
-	mu   sync.Mutex
-	last map[string]app.Drill
-	at   time.Time // when last was read; zero: never
 }
 
 // NewDrillCollector returns a collector for cfg.
 func NewDrillCollector(cfg DrillMetricsConfig) *DrillCollector {
-	if cfg.MaxAge <= 0 {
-		cfg.MaxAge = 5 * time.Second
-	}
-	if cfg.QueryTimeout <= 0 {
-		cfg.QueryTimeout = 3 * time.Second
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	return &DrillCollector{cfg: cfg,
+	return &DrillCollector{reading: newScrapeReading("drills", cfg.Query, cfg.MaxAge, cfg.QueryTimeout, nil, cfg.Logger),
 		success: prometheus.NewDesc("spillway_drill_last_success",
 			"1 when the dependency's last finished failover drill passed, 0 when it failed. Read from the database at scrape time.",
 			[]string{"dependency", "mode"}, nil),
@@ -66,20 +52,11 @@ func (c *DrillCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *DrillCollector) Collect(ch chan<- prometheus.Metric) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if now := time.Now(); c.at.IsZero() || now.Sub(c.at) >= c.cfg.MaxAge {
-		ctx, cancel := context.WithTimeout(context.Background(), c.cfg.QueryTimeout)
-		got, err := c.cfg.Query(ctx)
-		cancel()
-		if err != nil {
-			c.cfg.Logger.Warn("drills for /metrics", "error", err)
-			c.at = time.Time{}
-			return
-		}
-		c.last, c.at = got, now
+	last, ok := c.reading.get()
+	if !ok {
+		return
 	}
-	for dep, d := range c.last {
+	for dep, d := range last {
 		ok := 0.0
 		if d.Status == app.DrillPassed {
 			ok = 1

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"time"
+
+	"github.com/spillway/spillway/cmd/internal/loadgen"
 )
 
 // execute runs one prepared scenario: load for Warm, the fault for Fault,
@@ -20,11 +22,11 @@ func (s *suite) execute(ctx context.Context, r *scenarioRun) (row, error) {
 	}()
 
 	var faultErr error
-	if sleepUntil(ctx, start.Add(t.Warm)) && r.sc.inject != nil {
+	if loadgen.SleepUntil(ctx, start.Add(t.Warm)) && r.sc.inject != nil {
 		s.progress("%s: inject: %s", r.sc.Name, r.sc.Fault)
 		faultErr = r.sc.inject(ctx, r)
 	}
-	sleepUntil(ctx, start.Add(t.Warm+t.Fault))
+	loadgen.SleepUntil(ctx, start.Add(t.Warm+t.Fault))
 	if r.sc.heal != nil {
 		// Healed even when inject failed half-way, so the next scenario
 		// starts clean.
@@ -104,7 +106,7 @@ func (r *scenarioRun) watchDrain(ctx context.Context, healAt time.Time, loadDone
 			default:
 			}
 		}
-		if now.After(deadline) || !sleepUntil(ctx, now.Add(200*time.Millisecond)) {
+		if now.After(deadline) || !loadgen.SleepUntil(ctx, now.Add(200*time.Millisecond)) {
 			return d
 		}
 	}
@@ -139,7 +141,7 @@ func (r *scenarioRun) probeSync(ctx context.Context, deadline time.Time) []answe
 				return out
 			}
 		}
-		if !sleepUntil(ctx, time.Now().Add(200*time.Millisecond)) {
+		if !loadgen.SleepUntil(ctx, time.Now().Add(200*time.Millisecond)) {
 			return out
 		}
 	}

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/spillway/spillway/cmd/internal/loadgen"
 )
 
 // answer is one request the load sent and what came back.
@@ -80,7 +82,7 @@ func runLoad(ctx context.Context, cfg loadConfig) []answer {
 	n := int(cfg.Rate * cfg.Duration.Seconds())
 	for i := range n {
 		due := start.Add(time.Duration(float64(i) / cfg.Rate * float64(time.Second)))
-		if !sleepUntil(ctx, due) {
+		if !loadgen.SleepUntil(ctx, due) {
 			break
 		}
 		select {
@@ -154,22 +156,6 @@ func send(ctx context.Context, client *http.Client, base, kind, key string, due 
 		a.Detail = p.Detail
 	}
 	return a
-}
-
-// sleepUntil waits until t or until ctx ends, reporting whether it was t.
-func sleepUntil(ctx context.Context, t time.Time) bool {
-	d := time.Until(t)
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-timer.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
 
 // retryUnanswered sends again, with the same key and body, every request

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/spillway/spillway/cmd/internal/loadgen"
 )
 
 // Proxy names: one Toxiproxy proxy per link the instances use.
@@ -78,7 +80,7 @@ func scenarios() []scenario {
 					Attributes: map[string]int{"latency": 1500}}); err != nil {
 					return err
 				}
-				if !sleepUntil(ctx, time.Now().Add(1500*time.Millisecond)) {
+				if !loadgen.SleepUntil(ctx, time.Now().Add(1500*time.Millisecond)) {
 					return ctx.Err()
 				}
 				// Then calls that succeed but take 300 ms, so that when b
@@ -92,7 +94,7 @@ func scenarios() []scenario {
 					Attributes: map[string]int{"latency": 300}}); err != nil {
 					return err
 				}
-				if !sleepUntil(ctx, time.Now().Add(700*time.Millisecond)) {
+				if !loadgen.SleepUntil(ctx, time.Now().Add(700*time.Millisecond)) {
 					return ctx.Err()
 				}
 				r.killInstance(1)

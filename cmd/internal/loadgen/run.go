@@ -137,7 +137,7 @@ func (r *runner) work(ctx context.Context) {
 		start := time.Now()
 		if r.cfg.Rate > 0 {
 			due := r.start.Add(time.Duration(float64(i) / r.cfg.Rate * float64(time.Second)))
-			if !sleepUntil(ctx, due) {
+			if !SleepUntil(ctx, due) {
 				return
 			}
 			start = due
@@ -152,7 +152,7 @@ func (r *runner) work(ctx context.Context) {
 			if r.cfg.OnAnswer != nil {
 				r.cfg.OnAnswer(start, latency, 0)
 			}
-			if r.cfg.Rate == 0 && !sleepUntil(ctx, time.Now().Add(errorPause)) {
+			if r.cfg.Rate == 0 && !SleepUntil(ctx, time.Now().Add(errorPause)) {
 				return
 			}
 		default:
@@ -196,8 +196,8 @@ func (r *runner) do(ctx context.Context, i int64) (int, error) {
 	return res.StatusCode, nil
 }
 
-// sleepUntil waits until t or until ctx ends, reporting whether it was t.
-func sleepUntil(ctx context.Context, t time.Time) bool {
+// SleepUntil waits until t or until ctx ends, reporting whether it was t.
+func SleepUntil(ctx context.Context, t time.Time) bool {
 	d := time.Until(t)
 	if d <= 0 {
 		return ctx.Err() == nil
